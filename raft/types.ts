@@ -1,0 +1,151 @@
+/**
+ * The contract between the pure Raft core (`core.ts`, stepped, no I/O) and
+ * its shell (disk, network, clock). Modelled on etcd-io/raft: the shell feeds
+ * messages and ticks in, takes a `Ready` out, persists `Ready.persist` (fsync)
+ * before it sends `Ready.messages`, applies `Ready.committed`, then calls
+ * `advance()`.
+ *
+ * Everything here is plain data so it can be framed on disk and on the wire.
+ * `type`/`kind` strings are persisted: add new ones, never rename or reuse.
+ */
+
+/** A Raft member's stable id (unique in the cluster, never reused). */
+export type MemberId = string;
+
+/** Voters elect and commit; learners only follow (`--role secondary`). */
+export interface Membership {
+  readonly voters: readonly MemberId[];
+  readonly learners: readonly MemberId[];
+}
+
+export type EntryKind =
+  /** An FSM command, opaque to Raft. */
+  | "command"
+  /** The empty entry a new leader appends to commit its term. */
+  | "noop"
+  /** A one-server-at-a-time membership change; `data` encodes `Membership`. */
+  | "membership";
+
+export interface Entry {
+  readonly index: number;
+  readonly term: number;
+  readonly kind: EntryKind;
+  readonly data: Uint8Array;
+}
+
+/** Written atomically before any message that depends on it is sent. */
+export interface HardState {
+  readonly term: number;
+  readonly vote: MemberId | null;
+  readonly commit: number;
+}
+
+export interface SnapshotMeta {
+  /** Index and term of the last entry the snapshot covers. */
+  readonly index: number;
+  readonly term: number;
+  readonly membership: Membership;
+}
+
+export interface Snapshot {
+  readonly meta: SnapshotMeta;
+  /** The FSM's serialized state, opaque to Raft. */
+  readonly data: Uint8Array;
+}
+
+/** What the core asks the shell to make durable before sending. */
+export interface Persist {
+  readonly hardState?: HardState;
+  /**
+   * Entries to append. When `entries[0].index` is at or below the stored last
+   * index, the stored log from that index on is replaced (a follower whose
+   * uncommitted tail conflicts with the leader's).
+   */
+  readonly entries: readonly Entry[];
+  /** A snapshot received from the leader; replaces the log up to its index. */
+  readonly snapshot?: Snapshot;
+}
+
+/** Result of a ReadIndex request: reads tagged `requestId` may be served once `index` is applied. */
+export interface ReadState {
+  readonly requestId: string;
+  readonly index: number;
+}
+
+export interface Ready {
+  readonly persist: Persist;
+  readonly messages: readonly Message[];
+  /** Committed entries, in order, to apply to the FSM (after `persist`). */
+  readonly committed: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+  /** Set when the role or leader changed since the last Ready. */
+  readonly softState?: SoftState;
+}
+
+export type Role =
+  | "follower"
+  | "pre-candidate"
+  | "candidate"
+  | "leader"
+  | "learner";
+
+export interface SoftState {
+  readonly role: Role;
+  readonly leader: MemberId | null;
+  readonly term: number;
+}
+
+interface MessageBase {
+  readonly from: MemberId;
+  readonly to: MemberId;
+  readonly term: number;
+}
+
+export interface VoteRequest extends MessageBase {
+  readonly type: "vote" | "pre-vote";
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+  /** Set by a leadership transfer: voters skip the leader-lease check. */
+  readonly transfer: boolean;
+}
+
+export interface VoteResponse extends MessageBase {
+  readonly type: "vote-response" | "pre-vote-response";
+  readonly granted: boolean;
+}
+
+export interface AppendRequest extends MessageBase {
+  readonly type: "append";
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+  /** Echoed for ReadIndex heartbeat rounds; empty otherwise. */
+  readonly context: string;
+}
+
+export interface AppendResponse extends MessageBase {
+  readonly type: "append-response";
+  readonly success: boolean;
+  /** On success the follower's last matching index; on failure a hint to back up to. */
+  readonly matchIndex: number;
+  readonly rejectHint: number;
+  readonly context: string;
+}
+
+export interface SnapshotRequest extends MessageBase {
+  readonly type: "snapshot";
+  readonly snapshot: Snapshot;
+}
+
+export interface TimeoutNow extends MessageBase {
+  readonly type: "timeout-now";
+}
+
+export type Message =
+  | VoteRequest
+  | VoteResponse
+  | AppendRequest
+  | AppendResponse
+  | SnapshotRequest
+  | TimeoutNow;
