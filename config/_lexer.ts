@@ -95,6 +95,8 @@ class Lexer {
         this.#blockComment();
       } else if (c === '"') {
         this.#string();
+      } else if (c === "'") {
+        this.#singleQuoted();
       } else if (src.startsWith("<<", this.#pos)) {
         this.#heredoc();
       } else if (isDigit(c)) {
@@ -172,6 +174,27 @@ class Lexer {
       c,
     );
     this.#pos += c.length;
+  }
+
+  /** 'text' is an error, but lexed as a string to avoid follow-up errors. */
+  #singleQuoted(): void {
+    const start = this.#pos;
+    const newline = this.#src.indexOf("\n", start);
+    const close = this.#src.indexOf("'", start + 1);
+    if (close === -1 || (newline !== -1 && close > newline)) {
+      this.#invalidCharacter();
+      return;
+    }
+    const text = this.#src.slice(start + 1, close);
+    this.#problem(
+      "config.invalid_character",
+      `Strings use double quotes; write ${JSON.stringify(text)}`,
+      this.#line,
+      this.#column(start),
+      `'${text}'`,
+    );
+    this.#push("string", start, close + 1, text);
+    this.#pos = close + 1;
   }
 
   #lineComment(): void {
@@ -284,6 +307,8 @@ class Lexer {
       this.#line,
       this.#column(start),
     );
+    // Still a string, so that the parser does not report a missing value.
+    this.#push("string", start, i, value);
     this.#pos = i;
   }
 
@@ -366,6 +391,7 @@ class Lexer {
       column,
     );
     this.#advanceTo(src.length);
+    this.#pushAt("heredoc", start, src.length, "", line, column);
   }
 }
 

@@ -14,7 +14,12 @@ import type {
 import { describeExpr } from "./cst.ts";
 import type { ConfigDiagnostic, ConfigErrorCode } from "./diagnostic.ts";
 import { suggest } from "./_suggest.ts";
-import { parseDuration, parseSize } from "./units.ts";
+import {
+  formatDuration,
+  formatSize,
+  parseDuration,
+  parseSize,
+} from "./units.ts";
 import { findInterpolations } from "./secrets.ts";
 
 /** Where diagnostics go. */
@@ -137,6 +142,11 @@ export class BlockReader {
   /** `Field "port" of service "web"`. */
   where(field: string): string {
     return `Field "${field}" of ${this.scope.label}`;
+  }
+
+  /** Whether a field or block of that name is written, without reading it. */
+  present(name: string): boolean {
+    return this.#attributes.has(name) || this.#blocks.has(name);
   }
 
   /** The attribute, marked as read. */
@@ -298,7 +308,11 @@ export class BlockReader {
       return undefined;
     }
     if (parsed.value < minBytes) {
-      this.outOfRange(attr, `at least ${minBytes} bytes`, `"${text.value}"`);
+      this.outOfRange(
+        attr,
+        `at least "${formatSize(minBytes)}"`,
+        `"${text.value}"`,
+      );
       return undefined;
     }
     return parsed.value;
@@ -335,7 +349,7 @@ export class BlockReader {
     if (parsed.value < minMs || parsed.value > maxMs) {
       this.outOfRange(
         attr,
-        `between ${minMs}ms and ${maxMs}ms`,
+        `between "${formatDuration(minMs)}" and "${formatDuration(maxMs)}"`,
         `"${text.value}"`,
       );
       return undefined;
@@ -500,7 +514,9 @@ export class BlockReader {
 
   /** Reports every field and block nobody read. */
   finish(): void {
-    const known = [...this.#spec.attributes, ...this.#spec.blocks];
+    const known = [
+      ...new Set([...this.#spec.attributes, ...this.#spec.blocks]),
+    ];
     for (const item of this.#order) {
       const isBlock = item.kind === "block";
       const name = isBlock ? item.type : item.name;

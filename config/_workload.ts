@@ -36,6 +36,7 @@ import {
   THRESHOLD_MAX,
 } from "./limits.ts";
 import { findInterpolations } from "./secrets.ts";
+import { formatDuration } from "./units.ts";
 import { suggest } from "./_suggest.ts";
 import { checkImage, checkLabel, validHost } from "./_checks.ts";
 
@@ -208,7 +209,7 @@ function readCommon(
   name: string,
 ): Omit<WorkloadConfig, "volumes"> {
   const image = reader.string("image");
-  if (image === undefined && reader.attribute("image") === undefined) {
+  if (image === undefined && !reader.present("image")) {
     reader.missing("image", 'image = "registry.example.com/app:v1"', block.pos);
   } else if (image !== undefined) {
     checkImage(reader, image.attr, image.value);
@@ -351,14 +352,16 @@ function readHealth(parent: BlockReader, block: BlockNode): HealthConfig {
   if (timeoutMs > intervalMs) {
     reader.report(
       "config.out_of_range",
-      `${
-        reader.where("timeout")
-      } must not exceed the interval (${intervalMs}ms), found ${timeoutMs}ms; shorten the timeout or lengthen the interval`,
+      `${reader.where("timeout")} must not exceed the interval ("${
+        formatDuration(intervalMs)
+      }"), found "${
+        formatDuration(timeoutMs)
+      }"; shorten the timeout or lengthen the interval`,
       timeoutAttr?.value.pos ?? block.pos,
       {
         field: "timeout",
-        expected: `at most ${intervalMs}ms`,
-        found: `${timeoutMs}ms`,
+        expected: `at most ${formatDuration(intervalMs)}`,
+        found: formatDuration(timeoutMs),
       },
     );
   }
@@ -454,7 +457,7 @@ function readVolume(
     `use lowercase letters, digits, "-" and "_", at most ${NAME_CHARS_MAX} characters`,
   );
   const path = reader.string("path");
-  if (path === undefined && reader.attribute("path") === undefined) {
+  if (path === undefined && !reader.present("path")) {
     reader.missing(
       "path",
       'path = "/data" (where the container sees it)',
@@ -477,8 +480,10 @@ function readVolume(
     );
   }
   const sizeBytes = reader.size("size", 1);
-  const ephemeral = reader.bool("ephemeral") ?? DEFAULTS.volumeEphemeral;
-  if (!ephemeral && reader.attribute("size") === undefined) {
+  const written = reader.bool("ephemeral");
+  const ephemeral = written ?? DEFAULTS.volumeEphemeral;
+  const unknown = written === undefined && reader.present("ephemeral");
+  if (!ephemeral && !unknown && !reader.present("size")) {
     reader.report(
       "config.missing_size",
       `Persistent ${scope.label} needs a size; add size = "10Gi", or set ephemeral = true for scratch space`,
@@ -515,10 +520,10 @@ function readConstraint(
   const attribute = reader.string("attribute");
   const operator = reader.choice("operator", ["==", "!="] as const) ?? "==";
   const value = reader.string("value");
-  if (attribute === undefined && reader.attribute("attribute") === undefined) {
+  if (attribute === undefined && !reader.present("attribute")) {
     reader.missing("attribute", 'attribute = "node.label.zone"', block.pos);
   }
-  if (value === undefined && reader.attribute("value") === undefined) {
+  if (value === undefined && !reader.present("value")) {
     reader.missing("value", 'value = "…"', block.pos);
   }
   reader.finish();

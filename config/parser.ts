@@ -80,9 +80,12 @@ class Parser {
   #reportedUnclosed = false;
   #stopped = false;
 
+  readonly #lexProblems: number;
+
   constructor(tokens: readonly Token[], problems: SyntaxProblem[]) {
     this.#tokens = tokens;
     this.#problems = problems;
+    this.#lexProblems = problems.length;
   }
 
   parseFile(): SyntaxTree {
@@ -175,7 +178,10 @@ class Parser {
       ) {
         this.#advance();
       } else if (tok.kind === "eof") {
-        if (open !== null && !this.#reportedUnclosed) {
+        // A lexer error (an unclosed string or comment) often swallows the
+        // "}", so the block's error would only repeat it.
+        const lexerFailed = this.#lexProblems > 0;
+        if (open !== null && !this.#reportedUnclosed && !lexerFailed) {
           this.#reportedUnclosed = true;
           this.#problem(
             'Block opened here is never closed; add "}"',

@@ -43,7 +43,7 @@ export function validateTree(
     const read = readWorkload(sink, block);
     if (read !== undefined) workloads.push(read);
   }
-  if (blocks.length === 0) {
+  if (body.every((item) => item.kind === "comment")) {
     report(
       sink,
       undefined,
