@@ -215,7 +215,7 @@ class Parser {
           item.sameLine = prev?.kind === "attribute" &&
             prev.trailing === undefined && prev.endLine === item.pos.line;
           items.push(item);
-          lastLine = item.endLine;
+          lastLine = item.trailing?.endLine ?? item.endLine;
         } else {
           lastLine = this.#lastEndLine;
         }
