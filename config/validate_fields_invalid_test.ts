@@ -4,7 +4,6 @@ import {
   type InvalidCase,
   runInvalidCases,
   service,
-  task,
 } from "./_invalid_cases.ts";
 
 export const FIELDS_CASES: readonly InvalidCase[] = [
