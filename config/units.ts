@@ -132,7 +132,11 @@ export function parseDuration(text: string): Parsed<number> {
   return { ok: true, value: ms };
 }
 
-/** `2147483648` → `"2Gi"`, `512000000` → `"512M"`, else one decimal. */
+/**
+ * The largest unit that shows `bytes` exactly with at most three decimals,
+ * binary first: `2147483648` → `"2Gi"`, `4831838208` → `"4.5Gi"`,
+ * `512000000` → `"512M"`; otherwise one decimal of the largest binary unit.
+ */
 export function formatSize(bytes: number): string {
   const units: readonly [string, number][] = [
     ["Ti", 2 ** 40],
@@ -145,7 +149,10 @@ export function formatSize(bytes: number): string {
     ["K", 1e3],
   ];
   for (const [unit, size] of units) {
-    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+    const milli = Math.round((bytes * 1000) / size);
+    if (bytes >= size && milli * size === bytes * 1000) {
+      return `${milli / 1000}${unit}`;
+    }
   }
   for (const [unit, size] of units) {
     if (unit.endsWith("i") && bytes >= size) {
