@@ -6,6 +6,7 @@
  */
 
 import type { ConfigErrorCode } from "./diagnostic.ts";
+import { assert } from "./_assert.ts";
 
 export type TokenKind =
   | "ident"
@@ -81,41 +82,47 @@ class Lexer {
   run(): { tokens: Token[]; problems: LexProblem[] } {
     const src = this.#src;
     while (this.#pos < src.length) {
-      const c = src[this.#pos] ?? "";
-      if (c === " " || c === "\t" || c === "\r" || c === "\uFEFF") {
-        this.#pos++;
-      } else if (c === "\n") {
-        this.#push("newline", this.#pos, this.#pos + 1, "\n");
-        this.#pos++;
-        this.#line++;
-        this.#lineStart = this.#pos;
-      } else if (c === "#" || src.startsWith("//", this.#pos)) {
-        this.#lineComment();
-      } else if (src.startsWith("/*", this.#pos)) {
-        this.#blockComment();
-      } else if (c === '"') {
-        this.#string();
-      } else if (c === "'") {
-        this.#singleQuoted();
-      } else if (src.startsWith("<<", this.#pos)) {
-        this.#heredoc();
-      } else if (isDigit(c)) {
-        this.#number();
-      } else if (isIdentStart(c)) {
-        const start = this.#pos;
-        while (this.#pos < src.length && isIdentPart(src[this.#pos] ?? "")) {
-          this.#pos++;
-        }
-        this.#push("ident", start, this.#pos, "");
-      } else if (PUNCT.includes(c)) {
-        this.#push("punct", this.#pos, this.#pos + 1, "");
-        this.#pos++;
-      } else {
-        this.#invalidCharacter();
-      }
+      const before = this.#pos;
+      this.#step(src);
+      assert(this.#pos > before, "each lexer step consumes a character");
     }
     this.#push("eof", this.#pos, this.#pos, "");
     return { tokens: this.#tokens, problems: this.#problems };
+  }
+
+  #step(src: string): void {
+    const c = src[this.#pos] ?? "";
+    if (c === " " || c === "\t" || c === "\r" || c === "\uFEFF") {
+      this.#pos++;
+    } else if (c === "\n") {
+      this.#push("newline", this.#pos, this.#pos + 1, "\n");
+      this.#pos++;
+      this.#line++;
+      this.#lineStart = this.#pos;
+    } else if (c === "#" || src.startsWith("//", this.#pos)) {
+      this.#lineComment();
+    } else if (src.startsWith("/*", this.#pos)) {
+      this.#blockComment();
+    } else if (c === '"') {
+      this.#string();
+    } else if (c === "'") {
+      this.#singleQuoted();
+    } else if (src.startsWith("<<", this.#pos)) {
+      this.#heredoc();
+    } else if (isDigit(c)) {
+      this.#number();
+    } else if (isIdentStart(c)) {
+      const start = this.#pos;
+      while (this.#pos < src.length && isIdentPart(src[this.#pos] ?? "")) {
+        this.#pos++;
+      }
+      this.#push("ident", start, this.#pos, "");
+    } else if (PUNCT.includes(c)) {
+      this.#push("punct", this.#pos, this.#pos + 1, "");
+      this.#pos++;
+    } else {
+      this.#invalidCharacter();
+    }
   }
 
   #column(offset: number): number {
@@ -404,4 +411,23 @@ function heredocValue(lines: readonly string[], indented: boolean): string {
   }
   if (strip === Infinity) strip = 0;
   return lines.map((l) => l.slice(strip) + "\n").join("");
+}
+
+/** How a token reads in messages: `a number 3`, `"{"`, `a line break`. */
+export function describeToken(tok: Token): string {
+  switch (tok.kind) {
+    case "eof":
+      return "the end of the file";
+    case "newline":
+      return "a line break";
+    case "string":
+    case "heredoc":
+      return `a string ${tok.text.length > 40 ? "" : tok.text}`.trimEnd();
+    case "number":
+      return `a number ${tok.text}`;
+    case "comment":
+      return "a comment";
+    default:
+      return `"${tok.text}"`;
+  }
 }

@@ -5,8 +5,6 @@
 
 import type { BlockNode, Position } from "./cst.ts";
 import type {
-  HealthConfig,
-  PlacementConstraint,
   RestartPolicy,
   RouteConfig,
   ServiceConfig,
@@ -18,8 +16,6 @@ import {
   BlockReader,
   type BlockSpec,
   capitalize,
-  interpolationPos,
-  type MapEntry,
   type Scope,
   type Sink,
 } from "./_reader.ts";
@@ -33,12 +29,17 @@ import {
   PORT_MIN,
   REPLICAS_MAX,
   SIGNALS,
-  THRESHOLD_MAX,
 } from "./limits.ts";
-import { findInterpolations } from "./secrets.ts";
-import { formatDuration } from "./units.ts";
 import { suggest } from "./_suggest.ts";
-import { checkImage, checkLabel, validHost } from "./_checks.ts";
+import { checkImage } from "./_checks.ts";
+import {
+  readConstraint,
+  readHealth,
+  readLabel,
+  readRoute,
+  readVolume,
+} from "./_nested.ts";
+import { readEnv, readLabels } from "./_maps.ts";
 
 /** A read workload plus the source positions cross-checks need. */
 export interface ReadWorkload {
@@ -90,8 +91,6 @@ const TASK_SPEC: BlockSpec = {
 };
 
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-const VOLUME_NAME_PATTERN = /^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$/;
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESTART_POLICIES: readonly RestartPolicy[] = [
   "always",
   "on-failure",
@@ -99,53 +98,9 @@ const RESTART_POLICIES: readonly RestartPolicy[] = [
 ];
 
 /** The single label of `block`, checked against `pattern`. */
-export function readLabel(
-  reader: BlockReader,
-  block: BlockNode,
-  what: string,
-  valid: (value: string) => boolean,
-  rule: string,
-): string | undefined {
-  const [first, second] = block.labels;
-  if (first === undefined) {
-    reader.report(
-      "config.missing_label",
-      `Block "${block.type}" needs a ${what}; write ${block.type} "${
-        what === "host" ? "app.example.com" : "name"
-      }" { … }`,
-      block.pos,
-      { expected: `a ${what}` },
-    );
-    return undefined;
-  }
-  if (second !== undefined) {
-    reader.report(
-      "config.extra_label",
-      `Block ${block.type} "${first.value}" takes one label, found another: "${second.value}"; remove it`,
-      second.pos,
-      { found: second.value },
-    );
-  }
-  if (!valid(first.value)) {
-    reader.report(
-      "config.bad_name",
-      `${
-        capitalize(block.type)
-      } ${what} "${first.value}" is not valid; ${rule}`,
-      first.pos,
-      { expected: rule, found: first.value },
-    );
-    return undefined;
-  }
-  return first.value;
-}
 
 function validName(value: string): boolean {
   return NAME_PATTERN.test(value) && value.length <= NAME_CHARS_MAX;
-}
-
-function validVolumeName(value: string): boolean {
-  return VOLUME_NAME_PATTERN.test(value) && value.length <= NAME_CHARS_MAX;
 }
 
 const NAME_RULE =
@@ -302,255 +257,6 @@ function readService(
   return { config, routes };
 }
 
-function nested(reader: BlockReader, block: BlockNode, label?: string): Scope {
-  const name = label === undefined ? block.type : `${block.type} "${label}"`;
-  return {
-    label: `${name} of ${reader.scope.label}`,
-    path: `${reader.scope.path} > ${name}`,
-  };
-}
-
-const HEALTH_SPEC: BlockSpec = {
-  attributes: [
-    "path",
-    "interval",
-    "timeout",
-    "healthy_threshold",
-    "unhealthy_threshold",
-    "deadline",
-  ],
-  blocks: [],
-};
-
-function readHealth(parent: BlockReader, block: BlockNode): HealthConfig {
-  const sink = parent.sink;
-  const reader = new BlockReader(
-    sink,
-    nested(parent, block),
-    block.body,
-    HEALTH_SPEC,
-  );
-  const d = DEFAULTS.health;
-  const path = reader.string("path");
-  if (path !== undefined && !path.value.startsWith("/")) {
-    reader.report(
-      "config.bad_value",
-      `${reader.where("path")} must start with "/", found "${path.value}"`,
-      path.attr.value.pos,
-      {
-        field: "path",
-        expected: 'a path starting with "/"',
-        found: path.value,
-      },
-    );
-  }
-  const intervalMs = reader.duration("interval", 100, DURATION_MS_MAX) ??
-    d.intervalMs;
-  const timeoutMs = reader.duration("timeout", 100, DURATION_MS_MAX) ??
-    d.timeoutMs;
-  const timeoutAttr = reader.attribute("timeout");
-  if (timeoutMs > intervalMs) {
-    reader.report(
-      "config.out_of_range",
-      `${reader.where("timeout")} must not exceed the interval ("${
-        formatDuration(intervalMs)
-      }"), found "${
-        formatDuration(timeoutMs)
-      }"; shorten the timeout or lengthen the interval`,
-      timeoutAttr?.value.pos ?? block.pos,
-      {
-        field: "timeout",
-        expected: `at most ${formatDuration(intervalMs)}`,
-        found: formatDuration(timeoutMs),
-      },
-    );
-  }
-  const threshold = { integer: true, min: 1, max: THRESHOLD_MAX };
-  const health: HealthConfig = {
-    ...(path === undefined ? {} : { path: path.value }),
-    intervalMs,
-    timeoutMs,
-    healthyThreshold: reader.number("healthy_threshold", threshold) ??
-      d.healthyThreshold,
-    unhealthyThreshold: reader.number("unhealthy_threshold", threshold) ??
-      d.unhealthyThreshold,
-    deadlineMs: reader.duration("deadline", 1000, DURATION_MS_MAX) ??
-      d.deadlineMs,
-  };
-  for (const label of block.labels.slice(0, 1)) {
-    reader.report(
-      "config.extra_label",
-      `Block "health" takes no label, found "${label.value}"; write health { … }`,
-      label.pos,
-      { found: label.value },
-    );
-  }
-  reader.finish();
-  return health;
-}
-
-const ROUTE_SPEC: BlockSpec = { attributes: ["path"], blocks: [] };
-
-function readRoute(
-  parent: BlockReader,
-  block: BlockNode,
-): RouteConfig | undefined {
-  const host = block.labels[0]?.value;
-  const reader = new BlockReader(
-    parent.sink,
-    nested(parent, block, host),
-    block.body,
-    ROUTE_SPEC,
-  );
-  const checkedHost = readLabel(
-    reader,
-    block,
-    "host",
-    validHost,
-    'use a DNS name like "app.example.com" (letters, digits, "-" and "."; no port or scheme)',
-  );
-  const path = reader.string("path");
-  reader.finish();
-  if (path !== undefined && !/^\/[^\s?#]*$/.test(path.value)) {
-    reader.report(
-      "config.bad_value",
-      `${
-        reader.where("path")
-      } must be a path prefix starting with "/" without spaces, "?" or "#", found "${path.value}"`,
-      path.attr.value.pos,
-      {
-        field: "path",
-        expected: 'a path like "/" or "/api"',
-        found: path.value,
-      },
-    );
-    return undefined;
-  }
-  if (checkedHost === undefined) return undefined;
-  return {
-    host: checkedHost.toLowerCase(),
-    path: path?.value ?? DEFAULTS.routePath,
-  };
-}
-
-const VOLUME_SPEC: BlockSpec = {
-  attributes: ["path", "size", "ephemeral"],
-  blocks: [],
-};
-
-function readVolume(
-  sink: Sink,
-  parentScope: Scope,
-  block: BlockNode,
-): { volume: VolumeConfig; pos: Position } | undefined {
-  const label = block.labels[0]?.value;
-  const scope: Scope = {
-    label: `volume "${label ?? ""}" of ${parentScope.label}`,
-    path: `${parentScope.path} > volume "${label ?? ""}"`,
-  };
-  const reader = new BlockReader(sink, scope, block.body, VOLUME_SPEC);
-  const name = readLabel(
-    reader,
-    block,
-    "name",
-    validVolumeName,
-    `use lowercase letters, digits, "-" and "_", at most ${NAME_CHARS_MAX} characters`,
-  );
-  const path = reader.string("path");
-  if (path === undefined && !reader.present("path")) {
-    reader.missing(
-      "path",
-      'path = "/data" (where the container sees it)',
-      block.pos,
-    );
-  } else if (
-    path !== undefined && (!path.value.startsWith("/") || path.value === "/")
-  ) {
-    reader.report(
-      "config.bad_value",
-      `${
-        reader.where("path")
-      } must be an absolute path other than "/", found "${path.value}"`,
-      path.attr.value.pos,
-      {
-        field: "path",
-        expected: 'an absolute path like "/data"',
-        found: path.value,
-      },
-    );
-  }
-  const sizeBytes = reader.size("size", 1);
-  const written = reader.bool("ephemeral");
-  const ephemeral = written ?? DEFAULTS.volumeEphemeral;
-  const unknown = written === undefined && reader.present("ephemeral");
-  if (!ephemeral && !unknown && !reader.present("size")) {
-    reader.report(
-      "config.missing_size",
-      `Persistent ${scope.label} needs a size; add size = "10Gi", or set ephemeral = true for scratch space`,
-      block.pos,
-      { field: "size", expected: 'a size like "10Gi"' },
-    );
-  }
-  reader.finish();
-  if (name === undefined || path === undefined) return undefined;
-  const volume: VolumeConfig = {
-    name,
-    path: path.value,
-    ...(sizeBytes === undefined ? {} : { sizeBytes }),
-    ephemeral,
-  };
-  return { volume, pos: block.labels[0]?.pos ?? block.pos };
-}
-
-const CONSTRAINT_SPEC: BlockSpec = {
-  attributes: ["attribute", "operator", "value"],
-  blocks: [],
-};
-
-function readConstraint(
-  parent: BlockReader,
-  block: BlockNode,
-): PlacementConstraint | undefined {
-  const reader = new BlockReader(
-    parent.sink,
-    nested(parent, block),
-    block.body,
-    CONSTRAINT_SPEC,
-  );
-  const attribute = reader.string("attribute");
-  const operator = reader.choice("operator", ["==", "!="] as const) ?? "==";
-  const value = reader.string("value");
-  if (attribute === undefined && !reader.present("attribute")) {
-    reader.missing("attribute", 'attribute = "node.label.zone"', block.pos);
-  }
-  if (value === undefined && !reader.present("value")) {
-    reader.missing("value", 'value = "…"', block.pos);
-  }
-  reader.finish();
-  if (attribute === undefined || value === undefined) return undefined;
-  if (
-    attribute.value !== "node.name" &&
-    !/^node\.label\.[A-Za-z0-9]([A-Za-z0-9._\/-]*[A-Za-z0-9])?$/.test(
-      attribute.value,
-    )
-  ) {
-    reader.report(
-      "config.bad_value",
-      `${
-        reader.where("attribute")
-      } must be "node.name" or "node.label.<key>", found "${attribute.value}"`,
-      attribute.attr.value.pos,
-      {
-        field: "attribute",
-        expected: '"node.name" or "node.label.<key>"',
-        found: attribute.value,
-      },
-    );
-    return undefined;
-  }
-  return { attribute: attribute.value, operator, value: value.value };
-}
-
 function readSignal(reader: BlockReader): string | undefined {
   const text = reader.string("stop_signal");
   if (text === undefined) return undefined;
@@ -575,82 +281,6 @@ function readSignal(reader: BlockReader): string | undefined {
     },
   );
   return undefined;
-}
-
-/** Scalar map values as strings; lists and maps reported. */
-function mapValue(
-  reader: BlockReader,
-  field: string,
-  entry: MapEntry,
-): string | undefined {
-  const v = entry.value;
-  if (v.kind === "string") return v.value;
-  if (v.kind === "number") return v.raw;
-  if (v.kind === "bool") return String(v.value);
-  reader.wrongType(
-    { name: `${field}.${entry.key}`, value: v },
-    "a string",
-  );
-  return undefined;
-}
-
-function readEnv(reader: BlockReader): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const entry of reader.mapEntries("env")) {
-    if (!ENV_NAME_PATTERN.test(entry.key)) {
-      reader.report(
-        "config.bad_env_name",
-        `Environment variable name "${entry.key}" in ${reader.scope.label} is not valid; use letters, digits and "_", not starting with a digit`,
-        entry.keyPos,
-        {
-          field: `env.${entry.key}`,
-          expected: "a name like DATABASE_URL",
-          found: entry.key,
-        },
-      );
-      continue;
-    }
-    const value = mapValue(reader, "env", entry);
-    if (value === undefined) continue;
-    if (
-      entry.value.kind === "string" && !checkEnvInterpolations(reader, entry)
-    ) continue;
-    env[entry.key] = value;
-  }
-  return env;
-}
-
-function checkEnvInterpolations(reader: BlockReader, entry: MapEntry): boolean {
-  const expr = entry.value;
-  if (expr.kind !== "string") return true;
-  for (const i of findInterpolations(expr.value)) {
-    if (i.secret !== undefined) continue;
-    const message = i.unterminated
-      ? `Environment variable "${entry.key}" of ${reader.scope.label} has an unclosed "\${"; close it with "}" or write $\${ for a literal "\${"`
-      : `Environment variable "${entry.key}" of ${reader.scope.label} can only interpolate \${secret(name)}, found "${i.text}"; write $\${ for a literal "\${"`;
-    reader.report(
-      "config.bad_interpolation",
-      message,
-      interpolationPos(expr, i.text),
-      {
-        field: `env.${entry.key}`,
-        expected: "${secret(name)}",
-        found: i.text,
-      },
-    );
-    return false;
-  }
-  return true;
-}
-
-function readLabels(reader: BlockReader): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const entry of reader.mapEntries("labels")) {
-    if (!checkLabel(reader, entry)) continue;
-    const value = mapValue(reader, "labels", entry);
-    if (value !== undefined) labels[entry.key] = value;
-  }
-  return labels;
 }
 
 function checkMounts(

@@ -6,7 +6,8 @@
  * broken item and carries on, so all errors of a file come out together.
  */
 
-import { lex, type LexProblem, type Token } from "./_lexer.ts";
+import { describeToken, lex, type LexProblem, type Token } from "./_lexer.ts";
+import { assert } from "./_assert.ts";
 import type {
   AttributeNode,
   BlockNode,
@@ -51,24 +52,6 @@ const CLOSERS: Readonly<Record<string, string>> = {
   "]": "[",
   ")": "(",
 };
-
-function describeToken(tok: Token): string {
-  switch (tok.kind) {
-    case "eof":
-      return "the end of the file";
-    case "newline":
-      return "a line break";
-    case "string":
-    case "heredoc":
-      return `a string ${tok.text.length > 40 ? "" : tok.text}`.trimEnd();
-    case "number":
-      return `a number ${tok.text}`;
-    case "comment":
-      return "a comment";
-    default:
-      return `"${tok.text}"`;
-  }
-}
 
 class Parser {
   readonly #tokens: readonly Token[];
@@ -169,7 +152,10 @@ class Parser {
   #body(open: Token | null): { items: BodyItem[]; close: Token | null } {
     const items: Mutable<BodyItem>[] = [];
     let lastLine = -1;
+    let before = -1;
     for (;;) {
+      assert(this.#i > before, "each step of a body consumes a token");
+      before = this.#i;
       const tok = this.#peek();
       const prev = items[items.length - 1];
       const blankBefore = items.length > 0 && tok.line > lastLine + 1;
