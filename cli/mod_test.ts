@@ -149,7 +149,7 @@ Deno.test("mill validate exits 2 on a missing file or a missing -f", async () =>
   match(noFlag.stderr, /required option '-f, --file <path>'/);
 });
 
-Deno.test("mill fmt --check, --stdout and in-place writing", async () => {
+Deno.test("mill fmt prints, checks and writes in place", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/messy.mill`;
@@ -157,17 +157,18 @@ Deno.test("mill fmt --check, --stdout and in-place writing", async () => {
     const check = await run("fmt", "-f", file, "--check");
     deepStrictEqual(check.code, EXIT.failure);
     match(check.stderr, /is not formatted/);
-    const printed = await run("fmt", "-f", file, "--stdout");
+    const printed = await run("fmt", "-f", file);
     deepStrictEqual(printed.code, EXIT.ok);
     deepStrictEqual(
       await Deno.readTextFile(file),
       await Deno.readTextFile(`${FIXTURES}messy.mill`),
     );
-    const written = await run("fmt", "-f", file);
+    const written = await run("fmt", "-f", file, "--write");
     deepStrictEqual(written.code, EXIT.ok);
+    match(written.stdout, /^formatted /);
     deepStrictEqual(await Deno.readTextFile(file), printed.stdout);
     deepStrictEqual((await run("fmt", "-f", file, "--check")).code, EXIT.ok);
-    match((await run("fmt", "-f", file)).stdout, /already formatted/);
+    match((await run("fmt", "-f", file, "-w")).stdout, /already formatted/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -16,19 +16,16 @@ export const fmtCommand: CommandSpec = {
   name: "fmt",
   summary: "format a config file in canonical form",
   details:
-    "Rewrites the file in place in canonical form, keeping every comment.\n" +
-    "--check changes nothing and exits 1 when the file is not formatted;\n" +
-    "--stdout prints the formatted text instead of writing the file.\n" +
-    "A file with syntax errors is left alone (exit status 2).",
+    "Prints the file in canonical form on stdout, keeping every comment.\n" +
+    "--write rewrites the file in place instead; --check prints nothing and\n" +
+    "exits 1 when the file is not formatted. A file with syntax errors is left\n" +
+    "alone (exit status 2).",
   options: [
     FILE_OPTION,
+    { flags: "-w, --write", description: "rewrite the file in place" },
     {
       flags: "--check",
       description: "exit 1 if the file is not formatted; write nothing",
-    },
-    {
-      flags: "--stdout",
-      description: "print the formatted text instead of writing the file",
     },
   ],
   run: fmt,
@@ -52,26 +49,34 @@ async function fmt(context: RunContext): Promise<number> {
     }
     return EXIT.usage;
   }
-  if (flag(context, "stdout")) {
-    output.writeOut(result.text);
-    return EXIT.ok;
-  }
   if (flag(context, "check")) {
     if (!result.changed) return EXIT.ok;
-    output.error(`${file} is not formatted; run mill fmt -f ${file}`);
+    output.error(`${file} is not formatted; run mill fmt --write -f ${file}`);
     return EXIT.failure;
+  }
+  if (!flag(context, "write")) {
+    output.writeOut(result.text);
+    return EXIT.ok;
   }
   if (!result.changed) {
     output.line(`${file} is already formatted`);
     return EXIT.ok;
   }
+  return await writeFormatted(context, file, result.text);
+}
+
+async function writeFormatted(context: RunContext, file: string, text: string) {
   try {
-    await Deno.writeTextFile(file, result.text);
+    await Deno.writeTextFile(file, text);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    output.error(`Cannot write "${file}": ${reason}`);
+    const reason = err instanceof Deno.errors.NotCapable
+      ? "mill may not write there; run mill fmt -f FILE > NEW_FILE instead"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    context.output.error(`Cannot write "${file}": ${reason}`);
     return EXIT.failure;
   }
-  output.line(`formatted ${file}`);
+  context.output.line(`formatted ${file}`);
   return EXIT.ok;
 }
