@@ -121,23 +121,7 @@ export function readHealth(
     d.intervalMs;
   const timeoutMs = reader.duration("timeout", 100, DURATION_MS_MAX) ??
     d.timeoutMs;
-  const timeoutAttr = reader.attribute("timeout");
-  if (timeoutMs > intervalMs) {
-    reader.report(
-      "config.out_of_range",
-      `${reader.where("timeout")} must not exceed the interval ("${
-        formatDuration(intervalMs)
-      }"), found "${
-        formatDuration(timeoutMs)
-      }"; shorten the timeout or lengthen the interval`,
-      timeoutAttr?.value.pos ?? block.pos,
-      {
-        field: "timeout",
-        expected: `at most ${formatDuration(intervalMs)}`,
-        found: formatDuration(timeoutMs),
-      },
-    );
-  }
+  checkHealthTimeout(reader, block, intervalMs, timeoutMs);
   const threshold = { integer: true, min: 1, max: THRESHOLD_MAX };
   const health: HealthConfig = {
     ...(path === undefined ? {} : { path: path.value }),
@@ -150,16 +134,40 @@ export function readHealth(
     deadlineMs: reader.duration("deadline", 1000, DURATION_MS_MAX) ??
       d.deadlineMs,
   };
-  for (const label of block.labels.slice(0, 1)) {
-    reader.report(
-      "config.extra_label",
-      `Block "health" takes no label, found "${label.value}"; write health { … }`,
-      label.pos,
-      { found: label.value },
-    );
-  }
+  refuseLabels(reader, block);
   reader.finish();
   return health;
+}
+
+function checkHealthTimeout(
+  reader: BlockReader,
+  block: BlockNode,
+  intervalMs: number,
+  timeoutMs: number,
+): void {
+  if (timeoutMs <= intervalMs) return;
+  const interval = formatDuration(intervalMs);
+  const timeout = formatDuration(timeoutMs);
+  reader.report(
+    "config.out_of_range",
+    `${
+      reader.where("timeout")
+    } must not exceed the interval ("${interval}"), found "${timeout}"; shorten the timeout or lengthen the interval`,
+    reader.attribute("timeout")?.value.pos ?? block.pos,
+    { field: "timeout", expected: `at most ${interval}`, found: timeout },
+  );
+}
+
+/** Blocks such as `health` and `constraint` take no label. */
+function refuseLabels(reader: BlockReader, block: BlockNode): void {
+  const label = block.labels[0];
+  if (label === undefined) return;
+  reader.report(
+    "config.extra_label",
+    `Block "${block.type}" takes no label, found "${label.value}"; write ${block.type} { … }`,
+    label.pos,
+    { found: label.value },
+  );
 }
 
 const ROUTE_SPEC: BlockSpec = { attributes: ["path"], blocks: [] };
@@ -299,6 +307,7 @@ export function readConstraint(
   if (value === undefined && !reader.present("value")) {
     reader.missing("value", 'value = "…"', block.pos);
   }
+  refuseLabels(reader, block);
   reader.finish();
   if (attribute === undefined || value === undefined) return undefined;
   if (

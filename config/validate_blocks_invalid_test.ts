@@ -9,6 +9,20 @@ import {
 
 export const BLOCKS_CASES: readonly InvalidCase[] = [
   {
+    name: "a constraint block with a label is refused",
+    source: service(
+      `  constraint "zone" { attribute = "node.name"; value = "a" }`,
+    ),
+    errors: [
+      [
+        3,
+        14,
+        "config.extra_label",
+        'Block "constraint" takes no label, found "zone"; write constraint { … }',
+      ],
+    ],
+  },
+  {
     name: "an unknown top-level block is reported with a did-you-mean",
     source: `servce "web" {\n  image = "x"\n}\n`,
     errors: [
