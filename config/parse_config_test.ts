@@ -1,7 +1,9 @@
 import { deepStrictEqual, ok } from "node:assert/strict";
 import {
   type ClusterConfig,
+  ConfigError,
   DEFAULTS,
+  formatDiagnostic,
   parseConfig,
   type ServiceConfig,
 } from "./mod.ts";
@@ -257,4 +259,52 @@ Deno.test("parseConfig() accepts the dialect's valid forms", async (t) => {
       deepStrictEqual(c.check(result.config), c.expected);
     });
   }
+});
+
+Deno.test("diagnostics name the block, the field, what was expected and what was found", () => {
+  const source =
+    'service "web" {\n  image = "a:v1"; port = 80\n  replicas = 0\n  health { intervall = "5s" }\n}\n';
+  const result = parseConfig(source, "app.mill");
+  ok(!result.ok);
+  deepStrictEqual(result.diagnostics, [
+    {
+      code: "config.out_of_range",
+      message:
+        'Field "replicas" of service "web" must be between 1 and 1000, found 0',
+      file: "app.mill",
+      line: 3,
+      column: 14,
+      block: 'service "web"',
+      field: "replicas",
+      expected: "between 1 and 1000",
+      found: "0",
+    },
+    {
+      code: "config.unknown_field",
+      message:
+        'Unknown field "intervall" in health of service "web"; did you mean "interval"?',
+      file: "app.mill",
+      line: 4,
+      column: 12,
+      block: 'service "web" > health',
+      field: "intervall",
+      found: "intervall",
+      expected: "interval",
+    },
+  ]);
+});
+
+Deno.test("ConfigError carries every diagnostic, the first code and file:line:col lines", () => {
+  const result = parseConfig('service "web" {\n  port = 0\n}\n', "app.mill");
+  ok(!result.ok);
+  const error = new ConfigError(result.diagnostics);
+  deepStrictEqual(error.code, "config.missing_field");
+  deepStrictEqual(error.diagnostics.length, 2);
+  deepStrictEqual(
+    error.message.split("\n").map((line) => line.split(": ")[0]),
+    ["app.mill:1:1", "app.mill:2:10"],
+  );
+  const second = result.diagnostics[1];
+  ok(second !== undefined);
+  deepStrictEqual(formatDiagnostic(second), `app.mill:2:10: ${second.message}`);
 });
