@@ -1,6 +1,204 @@
-import { runCli } from "./mod.ts";
+import { deepStrictEqual, match, ok } from "node:assert/strict";
+import { bufferOutput, COMMANDS, EXIT, runCli } from "./mod.ts";
+import { parseConfig } from "../config/mod.ts";
+import { colorAllowed, paint } from "./output.ts";
+
+const FIXTURES = new URL("../tests/fixtures/config/", import.meta.url).pathname;
+
+async function run(...args: string[]) {
+  const output = bufferOutput();
+  const code = await runCli(args, output);
+  return { code, stdout: output.stdout(), stderr: output.stderr() };
+}
 
 Deno.test("runCli() rejects an unknown command with exit code 2", async () => {
-  const code = await runCli(["no-such-command"]);
-  if (code !== 2) throw new Error(`expected 2, got ${code}`);
+  const { code, stderr } = await run("no-such-command");
+  deepStrictEqual(code, EXIT.usage);
+  match(stderr, /unknown command 'no-such-command'/);
+});
+
+Deno.test("runCli() with no command prints the help and exits 2", async () => {
+  const { code, stderr } = await run();
+  deepStrictEqual(code, EXIT.usage);
+  match(stderr, /Usage: mill/);
+});
+
+Deno.test("mill version prints the version, as text and as JSON", async () => {
+  const text = await run("version");
+  deepStrictEqual(text.code, EXIT.ok);
+  match(text.stdout, /^mill 0\.1\.0 \(deno /);
+  const json = await run("version", "--json");
+  deepStrictEqual(JSON.parse(json.stdout).mill, "0.1.0");
+});
+
+Deno.test("every command and subcommand answers --help with exit 0", async (t) => {
+  const paths = COMMANDS.flatMap((c) => [
+    [c.name],
+    ...(c.subcommands ?? []).map((s) => [c.name, s.name]),
+  ]);
+  for (
+    const name of [
+      "init",
+      "up",
+      "agent",
+      "join",
+      "deploy",
+      "status",
+      "nodes",
+      "ps",
+      "logs",
+    ]
+  ) {
+    ok(paths.some((p) => p[0] === name), `${name} is not registered`);
+  }
+  for (const path of paths) {
+    await t.step(path.join(" "), async () => {
+      const { code, stdout } = await run(...path, "--help");
+      deepStrictEqual(code, EXIT.ok);
+      match(stdout, new RegExp(`Usage: mill ${path.join(" ")}`));
+    });
+  }
+});
+
+Deno.test("commands that need a cluster say so and exit 3", async (t) => {
+  const cases = [
+    ["init"],
+    ["agent"],
+    ["join", "10.0.0.1", "--token", "x"],
+    ["status"],
+    ["nodes"],
+    ["ps"],
+    ["logs", "web"],
+    ["spawn", "migrate"],
+    ["drain", "node-3"],
+    ["remove", "node-3"],
+    ["volume", "list"],
+    ["volume", "delete", "pgdata"],
+    ["secret", "set", "db.url"],
+    ["secret", "list"],
+    ["secret", "delete", "db.url"],
+    ["deploy", "-f", `${FIXTURES}seed_002_first_deploy.mill`],
+    ["up"],
+  ];
+  for (const args of cases) {
+    await t.step(args.join(" "), async () => {
+      const { code, stderr } = await run(...args);
+      deepStrictEqual(code, EXIT.unavailable);
+      match(stderr, /needs a running cluster/);
+      const name = args.slice(
+        0,
+        args[0] === "volume" || args[0] === "secret" ? 2 : 1,
+      );
+      match(stderr, new RegExp(`^mill ${name.join(" ")} `));
+    });
+  }
+});
+
+Deno.test("mill deploy checks the config before anything else", async () => {
+  const { code, stderr } = await run(
+    "deploy",
+    "-f",
+    `${FIXTURES}invalid/rules.mill`,
+  );
+  deepStrictEqual(code, EXIT.usage);
+  match(stderr, /rules\.mill:4:27: error\[config\.out_of_range\]/);
+});
+
+Deno.test("mill validate summarises a valid file", async () => {
+  const { code, stdout } = await run("validate", "-f", `${FIXTURES}full.mill`);
+  deepStrictEqual(code, EXIT.ok);
+  match(stdout, /services {2}1 \(3 replicas\)/);
+  match(stdout, /cpu {7}1\.5 cores reserved by services/);
+  match(stdout, /memory {4}4\.5Gi reserved by services/);
+  match(stdout, /app\.example\.com\/static → web/);
+  match(stdout, /web-cache \(512Mi, ephemeral\) → service "web"/);
+  match(stdout, /db\.url ← task "migrate"/);
+});
+
+Deno.test("mill validate --json prints the parsed model", async () => {
+  const file = `${FIXTURES}seed_002_first_deploy.mill`;
+  const { code, stdout } = await run("validate", "-f", file, "--json");
+  deepStrictEqual(code, EXIT.ok);
+  const parsed = parseConfig(Deno.readTextFileSync(file), file);
+  ok(parsed.ok);
+  deepStrictEqual(JSON.parse(stdout), parsed.config);
+});
+
+Deno.test("mill validate reports every error with its position and exits 2", async () => {
+  const file = `${FIXTURES}invalid/rules.mill`;
+  const text = await run("validate", "-f", file);
+  deepStrictEqual(text.code, EXIT.usage);
+  for (const at of ["4:27", "4:50", "5:41", "12:9", "13:10", "18:3"]) {
+    match(text.stderr, new RegExp(`rules\\.mill:${at}: error`));
+  }
+  match(text.stderr, /6 errors in /);
+  const json = await run("validate", "-f", file, "--json");
+  deepStrictEqual(json.code, EXIT.usage);
+  const { diagnostics } = JSON.parse(json.stdout);
+  deepStrictEqual(diagnostics.length, 6);
+  deepStrictEqual(diagnostics[0].block, 'service "web"');
+  deepStrictEqual(diagnostics[0].field, "replicas");
+});
+
+Deno.test("mill validate exits 2 on a missing file or a missing -f", async () => {
+  const missing = await run("validate", "-f", "/nonexistent/app.mill");
+  deepStrictEqual(missing.code, EXIT.usage);
+  match(missing.stderr, /Cannot read "\/nonexistent\/app\.mill": no such file/);
+  const noFlag = await run("validate");
+  deepStrictEqual(noFlag.code, EXIT.usage);
+  match(noFlag.stderr, /required option '-f, --file <path>'/);
+});
+
+Deno.test("mill fmt prints, checks and writes in place", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/messy.mill`;
+    await Deno.copyFile(`${FIXTURES}messy.mill`, file);
+    const check = await run("fmt", "-f", file, "--check");
+    deepStrictEqual(check.code, EXIT.failure);
+    match(check.stderr, /is not formatted/);
+    const printed = await run("fmt", "-f", file);
+    deepStrictEqual(printed.code, EXIT.ok);
+    deepStrictEqual(
+      await Deno.readTextFile(file),
+      await Deno.readTextFile(`${FIXTURES}messy.mill`),
+    );
+    const written = await run("fmt", "-f", file, "--write");
+    deepStrictEqual(written.code, EXIT.ok);
+    match(written.stdout, /^formatted /);
+    deepStrictEqual(await Deno.readTextFile(file), printed.stdout);
+    deepStrictEqual((await run("fmt", "-f", file, "--check")).code, EXIT.ok);
+    match((await run("fmt", "-f", file, "-w")).stdout, /already formatted/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mill fmt leaves a file with syntax errors alone and exits 2", async () => {
+  const { code, stderr } = await run(
+    "fmt",
+    "-f",
+    `${FIXTURES}invalid/syntax.mill`,
+    "--check",
+  );
+  deepStrictEqual(code, EXIT.usage);
+  match(stderr, /syntax\.mill:3:8: error\[config\.syntax\]/);
+});
+
+Deno.test("colour is used only on a terminal and never with NO_COLOR set", () => {
+  deepStrictEqual(colorAllowed(true, undefined), true);
+  deepStrictEqual(colorAllowed(true, ""), true);
+  deepStrictEqual(colorAllowed(true, "1"), false);
+  deepStrictEqual(colorAllowed(false, undefined), false);
+  deepStrictEqual(paint(false, "red", "x"), "x");
+  deepStrictEqual(paint(true, "red", "x"), "\x1b[31mx\x1b[39m");
+});
+
+Deno.test("output without colour holds no escape codes", async () => {
+  const { stderr } = await run(
+    "validate",
+    "-f",
+    `${FIXTURES}invalid/rules.mill`,
+  );
+  ok(!stderr.includes("\x1b["));
 });

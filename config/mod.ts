@@ -1,2 +1,25 @@
 /** mill-config: the config language, its core types and their validation. */
 export type * from "./types.ts";
+export { parseConfig, type ParseConfigResult } from "./parse_config.ts";
+export {
+  type ConfigDiagnostic,
+  ConfigError,
+  type ConfigErrorCode,
+  formatDiagnostic,
+} from "./diagnostic.ts";
+export {
+  formatDuration,
+  formatSize,
+  type Parsed,
+  parseDuration,
+  parseSize,
+} from "./units.ts";
+export {
+  findInterpolations,
+  type Interpolation,
+  resolveSecretRefs,
+  SECRET_NAME_PATTERN,
+  secretRefs,
+} from "./secrets.ts";
+export { formatConfig, type FormatResult } from "./format.ts";
+export { DEFAULTS } from "./limits.ts";

@@ -1,0 +1,61 @@
+/**
+ * Commands that need a running cluster. Until the agent exists they say so
+ * and exit with EXIT.unavailable, having done nothing.
+ */
+
+import { parseConfig } from "../config/mod.ts";
+import {
+  type CommandSpec,
+  flag,
+  type RunContext,
+  stringOption,
+} from "./command.ts";
+import { EXIT } from "./exit_codes.ts";
+import { readConfigFile } from "./_files.ts";
+import { renderDiagnostics } from "./render.ts";
+
+/** `spec` with a `run` that reports the missing cluster. */
+export function needsCluster(
+  spec: Omit<CommandSpec, "run">,
+  fullName = spec.name,
+): CommandSpec {
+  return { ...spec, run: (context) => reportPending(fullName, context) };
+}
+
+/** Like needsCluster, but checks the `-f` config first (exit 2 if invalid). */
+export function needsClusterWithConfig(
+  spec: Omit<CommandSpec, "run">,
+): CommandSpec {
+  return {
+    ...spec,
+    run: async (context) => {
+      const file = stringOption(context, "file");
+      if (file !== undefined) {
+        const read = await readConfigFile(file, context.output);
+        if (!read.ok) return read.code;
+        const result = parseConfig(read.text, file);
+        if (!result.ok) {
+          const lines = renderDiagnostics(
+            result.diagnostics,
+            read.text,
+            context.output.colorErr,
+          );
+          for (const line of lines) context.output.error(line);
+          return EXIT.usage;
+        }
+      }
+      return reportPending(spec.name, context);
+    },
+  };
+}
+
+function reportPending(name: string, context: RunContext): Promise<number> {
+  const message =
+    `mill ${name} needs a running cluster, and this build cannot start or reach one yet: the agent is not built (it lands in a later issue); nothing was done`;
+  if (flag(context, "json")) {
+    context.output.line(JSON.stringify({ code: "cli.unavailable", message }));
+  } else {
+    context.output.error(message);
+  }
+  return Promise.resolve(EXIT.unavailable);
+}
