@@ -9,7 +9,13 @@ import type {
   Applied,
 } from "./command.ts";
 import type { Alloc, AllocStatus, ClusterState, FsmNode } from "./state.ts";
-import { HOST_PORT_MAX, HOST_PORT_MIN, isTerminal } from "./state.ts";
+import {
+  ALLOC_TRANSITIONS,
+  HOST_PORT_MAX,
+  HOST_PORT_MIN,
+  isTerminal,
+} from "./state.ts";
+import { PURGE_ALLOCS_MAX } from "./limits.ts";
 import {
   accept,
   assert,
@@ -24,28 +30,6 @@ import {
   reserveOn,
   unknownNode,
 } from "./_apply_common.ts";
-
-/** Most allocs one `AllocsPurged` may name. */
-export const PURGE_ALLOCS_MAX = 10_000;
-
-/**
- * The legal moves of the lifecycle. Forward: pulling → starting → running →
- * healthy. Any live status may end in stopped or failed (pull failure,
- * kill, exit). Two moves go back, and only these: running/healthy →
- * starting (the node restarted the container under its restart policy;
- * `restarts` counts them) and healthy → running (health checks failing).
- * Stopped and failed are terminal: nothing leaves them.
- */
-export const ALLOC_TRANSITIONS: Readonly<
-  Record<AllocStatus, readonly AllocStatus[]>
-> = {
-  pulling: ["starting", "stopped", "failed"],
-  starting: ["running", "stopped", "failed"],
-  running: ["healthy", "starting", "stopped", "failed"],
-  healthy: ["running", "starting", "stopped", "failed"],
-  stopped: [],
-  failed: [],
-};
 
 export function applyAllocScheduled(
   state: ClusterState,

@@ -1,9 +1,7 @@
 /** Helpers shared by the `applyX` functions: results, field checks, usage. */
 import type { Applied, RejectionCode } from "./command.ts";
 import type { Alloc, ClusterState, FsmNode } from "./state.ts";
-
-/** Longest id or name the FSM accepts (a DNS name's length). */
-export const ID_LENGTH_MAX = 253;
+import { ID_LENGTH_MAX } from "./limits.ts";
 
 export function accept(state: ClusterState): Applied {
   return { ok: true, state };

@@ -7,7 +7,7 @@ import type {
   SecretSetCommand,
 } from "./command.ts";
 import type { ClusterState, DeployRecord, FsmSecret } from "./state.ts";
-import { DEPLOYS_KEPT } from "./state.ts";
+import { DEPLOYS_KEPT, SECRET_CIPHERTEXT_MAX } from "./limits.ts";
 import {
   accept,
   invalidUnless,
@@ -17,9 +17,6 @@ import {
   quote,
   reject,
 } from "./_apply_common.ts";
-
-/** Largest secret ciphertext accepted, in base64 characters (64 KiB of data). */
-export const SECRET_CIPHERTEXT_MAX = 87_384;
 
 export function applyDeploy(
   state: ClusterState,

@@ -10,6 +10,7 @@ import type {
 } from "./command.ts";
 import type { ClusterState, FsmNode } from "./state.ts";
 import { isTerminal } from "./state.ts";
+import { HEARTBEAT_REPORTS_MAX, NODE_LABELS_MAX } from "./limits.ts";
 import {
   accept,
   assert,
@@ -23,11 +24,6 @@ import {
   unknownNode,
 } from "./_apply_common.ts";
 import { applyAllocReport, failAlloc } from "./_apply_allocs.ts";
-
-/** Most alloc reports one heartbeat may carry. */
-export const HEARTBEAT_REPORTS_MAX = 10_000;
-/** Most labels a node may register with. */
-export const NODE_LABELS_MAX = 64;
 
 export function applyNodeRegister(
   state: ClusterState,

@@ -138,9 +138,6 @@ export interface ClusterState {
   readonly deploys: readonly DeployRecord[];
 }
 
-/** Finished deploy records kept; older ones are dropped. */
-export const DEPLOYS_KEPT = 50;
-
 /** The pool host ports are mapped from, on every node (inclusive). */
 export const HOST_PORT_MIN = 20000;
 export const HOST_PORT_MAX = 29999;
@@ -158,6 +155,25 @@ export function emptyState(): ClusterState {
     deploys: [],
   };
 }
+
+/**
+ * The legal moves of the lifecycle. Forward: pulling → starting → running →
+ * healthy. Any live status may end in stopped or failed (pull failure,
+ * kill, exit). Two moves go back, and only these: running/healthy →
+ * starting (the node restarted the container under its restart policy;
+ * `restarts` counts them) and healthy → running (health checks failing).
+ * Stopped and failed are terminal: nothing leaves them.
+ */
+export const ALLOC_TRANSITIONS: Readonly<
+  Record<AllocStatus, readonly AllocStatus[]>
+> = {
+  pulling: ["starting", "stopped", "failed"],
+  starting: ["running", "stopped", "failed"],
+  running: ["healthy", "starting", "stopped", "failed"],
+  healthy: ["running", "starting", "stopped", "failed"],
+  stopped: [],
+  failed: [],
+};
 
 export function isTerminal(status: AllocStatus): boolean {
   return status === "stopped" || status === "failed";

@@ -1,0 +1,283 @@
+/**
+ * Builds one plan: places allocs on the working view (volume pins first,
+ * then the best node), emits the steps in order, collects what could not be
+ * placed. Shared by deploy, task, repair and drain planning.
+ */
+import type { Workload } from "../../config/types.ts";
+import {
+  type Alloc,
+  type ClusterState,
+  cpuMillisOf,
+  isTerminal,
+} from "../../raft/fsm/mod.ts";
+import type {
+  Placement,
+  Plan,
+  PlanStep,
+  Unplaced,
+  UnplacedCode,
+} from "./plan.ts";
+import { type Ask, chooseNode, explainRefusal, fits } from "./_choose.ts";
+import { ClusterView } from "./_view.ts";
+
+/** How a placement enters the plan. */
+export interface PlaceOptions {
+  /** Live replicas of the workload per node index; updated on success. */
+  readonly spread: Map<number, number>;
+  /** The alloc this one takes over from. */
+  readonly replaces: Alloc | null;
+  /**
+   * `replace`: place, wait healthy, stop `replaces` (zero downtime).
+   * `place`: just place (`replaces` is already gone or stopped earlier).
+   */
+  readonly mode: "place" | "replace";
+}
+
+/** A volume step waiting for the node the alloc lands on. */
+type VolumeNeed =
+  | {
+    readonly type: "create";
+    readonly volume: string;
+    readonly sizeBytes: number | null;
+  }
+  | { readonly type: "attach"; readonly volume: string }
+  | {
+    readonly type: "move";
+    readonly volume: string;
+    readonly fromNodeId: string;
+  };
+
+export class PlanBuilder {
+  readonly state: ClusterState;
+  readonly view: ClusterView;
+  readonly #steps: PlanStep[] = [];
+  readonly #unplaced: Unplaced[] = [];
+  readonly #idPrefix: string;
+  readonly #idCounters = new Map<string, number>();
+  /** Volumes this plan attaches: name → node id. */
+  readonly #volumeNodes = new Map<string, string>();
+  #liveByWorkload: Map<string, Alloc[]> | null = null;
+
+  constructor(state: ClusterState, idPrefix: string) {
+    this.state = state;
+    this.view = new ClusterView(state);
+    this.#idPrefix = idPrefix;
+  }
+
+  /** Live allocs (not terminal, not being stopped) of a workload, by id. */
+  live(workload: string): readonly Alloc[] {
+    if (this.#liveByWorkload === null) {
+      const byWorkload = new Map<string, Alloc[]>();
+      for (const alloc of this.state.allocs.values()) {
+        if (isTerminal(alloc.status) || alloc.stopRequested) continue;
+        const list = byWorkload.get(alloc.workload) ?? [];
+        list.push(alloc);
+        byWorkload.set(alloc.workload, list);
+      }
+      for (const list of byWorkload.values()) {
+        list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      }
+      this.#liveByWorkload = byWorkload;
+    }
+    return this.#liveByWorkload.get(workload) ?? [];
+  }
+
+  /** Replicas per node index of the given allocs. */
+  spreadOf(allocs: readonly Alloc[]): Map<number, number> {
+    const spread = new Map<number, number>();
+    for (const alloc of allocs) {
+      const index = this.view.indexOf(alloc.nodeId);
+      if (index !== undefined) spread.set(index, (spread.get(index) ?? 0) + 1);
+    }
+    return spread;
+  }
+
+  /** Places one alloc of `workload`; null (and an unplaced entry) when it cannot. */
+  place(workload: Workload, options: PlaceOptions): Placement | null {
+    const ask: Ask = {
+      workload: workload.name,
+      cpuMillis: cpuMillisOf(workload.cpu),
+      memoryBytes: workload.memoryBytes,
+      needsPort: workload.kind === "service" && workload.port !== undefined,
+      constraints: workload.constraints,
+    };
+    const volumes = this.#volumeNeeds(workload);
+    if ("code" in volumes) return this.#refuse(workload.name, volumes);
+    let index: number;
+    if (volumes.pinned !== null) {
+      index = volumes.pinned;
+      if (!fits(this.view, index, ask)) {
+        const refusal = explainRefusal(this.view, ask, [index]);
+        return this.#refuse(workload.name, {
+          code: refusal.code,
+          message: `${refusal.message} (pinned to ${
+            this.view.node(index).name
+          } by its volume)`,
+        });
+      }
+    } else {
+      index = chooseNode(this.view, ask, options.spread);
+      if (index < 0) {
+        return this.#refuse(workload.name, explainRefusal(this.view, ask));
+      }
+    }
+    const node = this.view.node(index);
+    const moves = volumes.needs.some((need) => need.type === "move");
+    if (options.replaces !== null && options.mode === "replace" && moves) {
+      // A volume cannot be in two places: stop the old alloc before moving it.
+      this.stop(options.replaces, "replaced; its volume moves to the new node");
+    }
+    for (const need of volumes.needs) this.#emitVolume(need, node.id);
+    this.view.reserve(index, ask.cpuMillis, ask.memoryBytes);
+    const hostPort = ask.needsPort ? this.view.takePort(index) : null;
+    options.spread.set(index, (options.spread.get(index) ?? 0) + 1);
+    const placement: Placement = {
+      allocId: this.#nextId(workload.name),
+      nodeId: node.id,
+      nodeName: node.name,
+      workload: workload.name,
+      kind: workload.kind,
+      image: workload.image,
+      cpuMillis: ask.cpuMillis,
+      memoryBytes: ask.memoryBytes,
+      hostPort,
+      replacesAllocId: options.replaces?.id ?? null,
+    };
+    if (options.mode === "replace" && options.replaces !== null && !moves) {
+      this.#steps.push({
+        type: "replace",
+        oldAllocId: options.replaces.id,
+        placement,
+      });
+      this.release(options.replaces);
+    } else {
+      this.#steps.push({ type: "place", placement });
+    }
+    return placement;
+  }
+
+  /** A stop step; its reservation is given back for later placements. */
+  stop(alloc: Alloc, reason: string): void {
+    this.#steps.push({ type: "stop", allocId: alloc.id, reason });
+    this.release(alloc);
+  }
+
+  /** Frees an alloc's cpu and memory in the working view (its port stays held). */
+  release(alloc: Alloc): void {
+    const index = this.view.indexOf(alloc.nodeId);
+    if (index !== undefined) {
+      this.view.release(index, alloc.cpuMillis, alloc.memoryBytes);
+    }
+  }
+
+  step(step: PlanStep): void {
+    this.#steps.push(step);
+  }
+
+  refuse(workload: string, code: UnplacedCode, message: string): void {
+    this.#refuse(workload, { code, message });
+  }
+
+  build(): Plan {
+    return { steps: this.#steps, unplaced: this.#unplaced };
+  }
+
+  #refuse(
+    workload: string,
+    refusal: { code: UnplacedCode; message: string },
+  ): null {
+    const last = this.#unplaced.at(-1);
+    if (
+      last !== undefined && last.workload === workload &&
+      last.code === refusal.code && last.message === refusal.message
+    ) {
+      this.#unplaced[this.#unplaced.length - 1] = {
+        ...last,
+        count: last.count + 1,
+      };
+    } else {
+      this.#unplaced.push({ workload, count: 1, ...refusal });
+    }
+    return null;
+  }
+
+  /** Where the workload's persistent volumes pin it, and what must happen to them. */
+  #volumeNeeds(
+    workload: Workload,
+  ): { pinned: number | null; needs: VolumeNeed[] } | {
+    code: UnplacedCode;
+    message: string;
+  } {
+    let pinned: number | null = null;
+    let pinnedBy = "";
+    const needs: VolumeNeed[] = [];
+    for (const mount of workload.volumes) {
+      if (mount.ephemeral) continue;
+      const planned = this.#volumeNodes.get(mount.name);
+      const volume = this.state.volumes.get(mount.name);
+      const nodeId = planned ?? volume?.nodeId ?? null;
+      let index: number | undefined;
+      if (volume === undefined && planned === undefined) {
+        needs.push({
+          type: "create",
+          volume: mount.name,
+          sizeBytes: mount.sizeBytes ?? null,
+        });
+      } else if (nodeId === null) {
+        needs.push({ type: "attach", volume: mount.name });
+      } else if (
+        (index = this.view.indexOf(nodeId)) !== undefined &&
+        this.view.schedulable[index]
+      ) {
+        if (pinned !== null && pinned !== index) {
+          return {
+            code: "volume_conflict",
+            message: `${workload.name}: volume ${pinnedBy} is on ${
+              this.view.node(pinned).name
+            } but volume ${mount.name} is on ${
+              this.view.node(index).name
+            }; one alloc cannot use both`,
+          };
+        }
+        pinned = index;
+        pinnedBy = mount.name;
+      } else {
+        needs.push({ type: "move", volume: mount.name, fromNodeId: nodeId });
+      }
+    }
+    return { pinned, needs };
+  }
+
+  #emitVolume(need: VolumeNeed, nodeId: string): void {
+    this.#volumeNodes.set(need.volume, nodeId);
+    if (need.type === "create") {
+      this.#steps.push({
+        type: "createVolume",
+        volume: need.volume,
+        sizeBytes: need.sizeBytes,
+        nodeId,
+      });
+    } else if (need.type === "attach") {
+      this.#steps.push({ type: "attachVolume", volume: need.volume, nodeId });
+    } else {
+      this.#steps.push({
+        type: "moveVolume",
+        volume: need.volume,
+        fromNodeId: need.fromNodeId,
+        toNodeId: nodeId,
+      });
+    }
+  }
+
+  #nextId(workload: string): string {
+    for (let attempt = 0; attempt < 1_000_000; attempt++) {
+      const next = (this.#idCounters.get(workload) ?? 0) + 1;
+      this.#idCounters.set(workload, next);
+      const id = `${workload}-${this.#idPrefix}-${next}`;
+      if (!this.state.allocs.has(id)) return id;
+    }
+    throw new Error(
+      `no free alloc id for ${workload} with prefix ${this.#idPrefix}`,
+    );
+  }
+}
