@@ -10,7 +10,10 @@ Deno.test("apply() handles AllocScheduled", async (t) => {
   await runApplyTable(t, baseState(), [
     {
       name: "a placement that fits reserves its cpu, memory and port",
-      command: scheduled("web-1", "n1", "web", { hostPort: 20000, deployId: "d1" }),
+      command: scheduled("web-1", "n1", "web", {
+        hostPort: 20000,
+        deployId: "d1",
+      }),
       expect: "ok",
       check: (state) => {
         const node = state.nodes.get("n1");
@@ -52,7 +55,7 @@ Deno.test("apply() handles AllocScheduled", async (t) => {
       ],
       command: scheduled("api-2", "n1", "api", { cpuMillis: 1500 }),
       expect: "alloc.insufficient_cpu",
-      message: "needs 1.5 cpu and node \"node-1\" has 1 free",
+      message: 'needs 1.5 cpu and node "node-1" has 1 free',
     },
     {
       name: "a placement beyond the free memory is refused",
@@ -62,7 +65,10 @@ Deno.test("apply() handles AllocScheduled", async (t) => {
     },
     {
       name: "a placement exactly filling the node is accepted",
-      command: scheduled("api-1", "n1", "api", { cpuMillis: 4000, memoryBytes: 8 * GIB }),
+      command: scheduled("api-1", "n1", "api", {
+        cpuMillis: 4000,
+        memoryBytes: 8 * GIB,
+      }),
       expect: "ok",
     },
     {
@@ -132,15 +138,51 @@ Deno.test("apply() handles AllocStatus along the lifecycle", async (t) => {
   };
   await runApplyTable(t, base, [
     { name: "pulling → starting", command: starting, expect: "ok" },
-    { name: "pulling → running is refused", command: to("running"), expect: "alloc.illegal_transition" },
-    { name: "pulling → healthy is refused", command: to("healthy"), expect: "alloc.illegal_transition" },
-    { name: "pulling → failed (pull failure)", command: to("failed"), expect: "ok" },
+    {
+      name: "pulling → running is refused",
+      command: to("running"),
+      expect: "alloc.illegal_transition",
+    },
+    {
+      name: "pulling → healthy is refused",
+      command: to("healthy"),
+      expect: "alloc.illegal_transition",
+    },
+    {
+      name: "pulling → failed (pull failure)",
+      command: to("failed"),
+      expect: "ok",
+    },
     { name: "pulling → stopped", command: to("stopped"), expect: "ok" },
-    { name: "pulling → pulling is refused", command: to("pulling"), expect: "alloc.illegal_transition" },
-    { name: "starting → running", setup: [starting], command: running, expect: "ok" },
-    { name: "starting → healthy is refused", setup: [starting], command: to("healthy"), expect: "alloc.illegal_transition" },
-    { name: "starting → failed", setup: [starting], command: to("failed"), expect: "ok" },
-    { name: "running → healthy", setup: [starting, running], command: to("healthy"), expect: "ok" },
+    {
+      name: "pulling → pulling is refused",
+      command: to("pulling"),
+      expect: "alloc.illegal_transition",
+    },
+    {
+      name: "starting → running",
+      setup: [starting],
+      command: running,
+      expect: "ok",
+    },
+    {
+      name: "starting → healthy is refused",
+      setup: [starting],
+      command: to("healthy"),
+      expect: "alloc.illegal_transition",
+    },
+    {
+      name: "starting → failed",
+      setup: [starting],
+      command: to("failed"),
+      expect: "ok",
+    },
+    {
+      name: "running → healthy",
+      setup: [starting, running],
+      command: to("healthy"),
+      expect: "ok",
+    },
     {
       name: "running → starting counts a restart",
       setup: [starting, running],
@@ -148,8 +190,18 @@ Deno.test("apply() handles AllocStatus along the lifecycle", async (t) => {
       expect: "ok",
       check: (state) => strictEqual(state.allocs.get("web-1")?.restarts, 1),
     },
-    { name: "running → pulling is refused", setup: [starting, running], command: to("pulling"), expect: "alloc.illegal_transition" },
-    { name: "healthy → running (health lost)", setup: [starting, running, to("healthy")], command: to("running"), expect: "ok" },
+    {
+      name: "running → pulling is refused",
+      setup: [starting, running],
+      command: to("pulling"),
+      expect: "alloc.illegal_transition",
+    },
+    {
+      name: "healthy → running (health lost)",
+      setup: [starting, running, to("healthy")],
+      command: to("running"),
+      expect: "ok",
+    },
     {
       name: "healthy → stopped frees the reservation",
       setup: [starting, running, to("healthy")],
@@ -160,12 +212,41 @@ Deno.test("apply() handles AllocStatus along the lifecycle", async (t) => {
         strictEqual(state.nodes.get("n1")?.activeAllocs, 0);
       },
     },
-    { name: "running → failed", setup: [starting, running], command: to("failed"), expect: "ok" },
-    { name: "stopped → starting is refused", setup: [to("stopped")], command: starting, expect: "alloc.terminal" },
-    { name: "failed → running is refused", setup: [to("failed")], command: running, expect: "alloc.terminal" },
-    { name: "failed → stopped is refused", setup: [to("failed")], command: to("stopped"), expect: "alloc.terminal" },
-    { name: "stopped → stopped is refused", setup: [to("stopped")], command: to("stopped"), expect: "alloc.terminal" },
-    { name: "an unknown alloc is refused", command: to("starting", "nope"), expect: "alloc.unknown" },
+    {
+      name: "running → failed",
+      setup: [starting, running],
+      command: to("failed"),
+      expect: "ok",
+    },
+    {
+      name: "stopped → starting is refused",
+      setup: [to("stopped")],
+      command: starting,
+      expect: "alloc.terminal",
+    },
+    {
+      name: "failed → running is refused",
+      setup: [to("failed")],
+      command: running,
+      expect: "alloc.terminal",
+    },
+    {
+      name: "failed → stopped is refused",
+      setup: [to("failed")],
+      command: to("stopped"),
+      expect: "alloc.terminal",
+    },
+    {
+      name: "stopped → stopped is refused",
+      setup: [to("stopped")],
+      command: to("stopped"),
+      expect: "alloc.terminal",
+    },
+    {
+      name: "an unknown alloc is refused",
+      command: to("starting", "nope"),
+      expect: "alloc.unknown",
+    },
     {
       name: "a task never becomes healthy",
       setup: [
@@ -178,8 +259,17 @@ Deno.test("apply() handles AllocStatus along the lifecycle", async (t) => {
     },
     {
       name: "a task's exit code is kept",
-      setup: [scheduled("migrate-1", "n1", "migrate"), to("starting", "migrate-1")],
-      command: { type: "AllocStatus", allocId: "migrate-1", status: "failed", exitCode: 3, atMs: 1 },
+      setup: [
+        scheduled("migrate-1", "n1", "migrate"),
+        to("starting", "migrate-1"),
+      ],
+      command: {
+        type: "AllocStatus",
+        allocId: "migrate-1",
+        status: "failed",
+        exitCode: 3,
+        atMs: 1,
+      },
       expect: "ok",
       check: (state) => strictEqual(state.allocs.get("migrate-1")?.exitCode, 3),
     },
@@ -193,15 +283,36 @@ Deno.test("apply() handles AllocStatus along the lifecycle", async (t) => {
         strictEqual(state.allocs.get("web-1")?.startedAtMs, 4000);
       },
     },
-    { name: "AllocRunning from pulling is refused", command: running, expect: "alloc.illegal_transition" },
-    { name: "AllocRunning with an empty address is refused", setup: [starting], command: { ...running, address: "" }, expect: "command.invalid" },
-    { name: "an unknown status is refused", command: to("zombie" as AllocStatus), expect: "command.invalid" },
+    {
+      name: "AllocRunning from pulling is refused",
+      command: running,
+      expect: "alloc.illegal_transition",
+    },
+    {
+      name: "AllocRunning with an empty address is refused",
+      setup: [starting],
+      command: { ...running, address: "" },
+      expect: "command.invalid",
+    },
+    {
+      name: "an unknown status is refused",
+      command: to("zombie" as AllocStatus),
+      expect: "command.invalid",
+    },
   ]);
 });
 
 Deno.test("apply() handles AllocStopRequested and AllocsPurged", async (t) => {
-  const base = stateFrom([scheduled("web-1", "n1"), ...toHealthy("web-1", "a:1")], baseState());
-  const stop: Command = { type: "AllocStopRequested", allocId: "web-1", reason: "drain", atMs: 5000 };
+  const base = stateFrom([
+    scheduled("web-1", "n1"),
+    ...toHealthy("web-1", "a:1"),
+  ], baseState());
+  const stop: Command = {
+    type: "AllocStopRequested",
+    allocId: "web-1",
+    reason: "drain",
+    atMs: 5000,
+  };
   await runApplyTable(t, base, [
     {
       name: "a stop request marks the alloc and keeps its status",
@@ -221,14 +332,28 @@ Deno.test("apply() handles AllocStopRequested and AllocsPurged", async (t) => {
     },
     {
       name: "a stop request for a terminal alloc is refused",
-      setup: [{ type: "AllocStatus", allocId: "web-1", status: "stopped", atMs: 5 }],
+      setup: [{
+        type: "AllocStatus",
+        allocId: "web-1",
+        status: "stopped",
+        atMs: 5,
+      }],
       command: stop,
       expect: "alloc.terminal",
     },
     {
       name: "purging terminal allocs forgets them",
-      setup: [{ type: "AllocStatus", allocId: "web-1", status: "stopped", atMs: 5 }],
-      command: { type: "AllocsPurged", allocIds: ["web-1", "already-gone"], atMs: 6 },
+      setup: [{
+        type: "AllocStatus",
+        allocId: "web-1",
+        status: "stopped",
+        atMs: 5,
+      }],
+      command: {
+        type: "AllocsPurged",
+        allocIds: ["web-1", "already-gone"],
+        atMs: 6,
+      },
       expect: "ok",
       check: (state) => strictEqual(state.allocs.has("web-1"), false),
     },
@@ -242,21 +367,41 @@ Deno.test("apply() handles AllocStopRequested and AllocsPurged", async (t) => {
 
 Deno.test("apply() leaves the state untouched when it rejects", () => {
   const before = baseState();
-  const applied = apply(before, scheduled("x-1", "n1", "web", { cpuMillis: 99_000 }));
+  const applied = apply(
+    before,
+    scheduled("x-1", "n1", "web", { cpuMillis: 99_000 }),
+  );
   strictEqual(applied.ok, false);
   strictEqual(before.allocs.size, 0);
   strictEqual(before.nodes.get("n1")?.cpuMillisReserved, 0);
 });
 
 Deno.test("apply() never lets an alloc leave a terminal status, whatever comes next", () => {
-  const statuses: AllocStatus[] = ["pulling", "starting", "running", "healthy", "stopped", "failed"];
+  const statuses: AllocStatus[] = [
+    "pulling",
+    "starting",
+    "running",
+    "healthy",
+    "stopped",
+    "failed",
+  ];
   for (const end of ["stopped", "failed"] as const) {
     const state = stateFrom(
-      [scheduled("web-1", "n1"), { type: "AllocStatus", allocId: "web-1", status: end, atMs: 1 }],
+      [scheduled("web-1", "n1"), {
+        type: "AllocStatus",
+        allocId: "web-1",
+        status: end,
+        atMs: 1,
+      }],
       stateFrom([registerNode(4)], baseState()),
     );
     for (const status of statuses) {
-      const applied = apply(state, { type: "AllocStatus", allocId: "web-1", status, atMs: 2 });
+      const applied = apply(state, {
+        type: "AllocStatus",
+        allocId: "web-1",
+        status,
+        atMs: 2,
+      });
       strictEqual(applied.ok, false);
     }
     const heartbeat = apply(state, {
@@ -265,7 +410,13 @@ Deno.test("apply() never lets an alloc leave a terminal status, whatever comes n
       statuses: statuses.map((status) => ({ allocId: "web-1", status })),
       atMs: 3,
     });
-    strictEqual(heartbeat.ok && isTerminal(heartbeat.state.allocs.get("web-1")!.status), true);
-    strictEqual(heartbeat.ok && heartbeat.state.allocs.get("web-1")!.status, end);
+    strictEqual(
+      heartbeat.ok && isTerminal(heartbeat.state.allocs.get("web-1")!.status),
+      true,
+    );
+    strictEqual(
+      heartbeat.ok && heartbeat.state.allocs.get("web-1")!.status,
+      end,
+    );
   }
 });

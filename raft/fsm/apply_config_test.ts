@@ -65,8 +65,18 @@ Deno.test("apply() handles Deploy and DeployFinished", async (t) => {
     },
     {
       name: "a rolled back deploy restores the config before it",
-      setup: [finished, { type: "Deploy", deployId: "d2", config: next, atMs: 3000 }],
-      command: { ...finished, deployId: "d2", outcome: "rolled_back", message: "web failed" },
+      setup: [finished, {
+        type: "Deploy",
+        deployId: "d2",
+        config: next,
+        atMs: 3000,
+      }],
+      command: {
+        ...finished,
+        deployId: "d2",
+        outcome: "rolled_back",
+        message: "web failed",
+      },
       expect: "ok",
       check: (state) => {
         strictEqual(state.config, baseConfig);
@@ -90,7 +100,12 @@ Deno.test("apply() handles Deploy and DeployFinished", async (t) => {
 Deno.test("apply() keeps a bounded deploy history", () => {
   const commands: Command[] = [];
   for (let n = 0; n < DEPLOYS_KEPT + 10; n++) {
-    commands.push({ type: "Deploy", deployId: `d${n}`, config: EMPTY_CONFIG, atMs: n });
+    commands.push({
+      type: "Deploy",
+      deployId: `d${n}`,
+      config: EMPTY_CONFIG,
+      atMs: n,
+    });
     commands.push({ ...finished, deployId: `d${n}`, atMs: n });
   }
   const state = stateFrom(commands);

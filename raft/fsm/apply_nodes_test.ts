@@ -67,7 +67,10 @@ Deno.test("apply() handles NodeHeartbeat", async (t) => {
   await runApplyTable(t, baseState(), [
     {
       name: "a heartbeat records its time and applies legal reports",
-      setup: [scheduled("web-1", "n1"), ...toHealthy("web-1", "10.0.0.1:20000")],
+      setup: [
+        scheduled("web-1", "n1"),
+        ...toHealthy("web-1", "10.0.0.1:20000"),
+      ],
       command: {
         type: "NodeHeartbeat",
         nodeId: "n1",
@@ -120,7 +123,8 @@ Deno.test("apply() handles NodeHeartbeat", async (t) => {
       name: "a heartbeat time never moves backwards",
       command: { type: "NodeHeartbeat", nodeId: "n1", statuses: [], atMs: 1 },
       expect: "ok",
-      check: (state) => strictEqual(state.nodes.get("n1")?.lastHeartbeatMs, 1000),
+      check: (state) =>
+        strictEqual(state.nodes.get("n1")?.lastHeartbeatMs, 1000),
     },
   ]);
 });
@@ -134,7 +138,12 @@ Deno.test("apply() handles NodeDown and NodeUp", async (t) => {
         scheduled("migrate-1", "n1", "migrate"),
         scheduled("web-2", "n2"),
       ],
-      command: { type: "NodeDown", nodeId: "n1", reason: "missed heartbeats", atMs: 9000 },
+      command: {
+        type: "NodeDown",
+        nodeId: "n1",
+        reason: "missed heartbeats",
+        atMs: 9000,
+      },
       expect: "ok",
       check: (state) => {
         strictEqual(state.nodes.get("n1")?.status, "down");
@@ -206,7 +215,11 @@ Deno.test("apply() handles NodeDrain and NodeRemove", async (t) => {
     },
     {
       name: "removing a node with active allocs is refused",
-      setup: [scheduled("web-1", "n3"), { type: "NodeDrain", nodeId: "n3", atMs: 5 }],
+      setup: [scheduled("web-1", "n3"), {
+        type: "NodeDrain",
+        nodeId: "n3",
+        atMs: 5,
+      }],
       command: { type: "NodeRemove", nodeId: "n3", atMs: 6 },
       expect: "node.active_allocs",
       message: "node still has active allocations",

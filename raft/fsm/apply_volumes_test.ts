@@ -11,9 +11,21 @@ const withoutPostgres = config(
 
 /** Deploys a config without postgres and finishes it: pgdata is no longer referenced. */
 const unreferenced: Command[] = [
-  { type: "DeployFinished", deployId: "d1", outcome: "succeeded", message: "", atMs: 2500 },
+  {
+    type: "DeployFinished",
+    deployId: "d1",
+    outcome: "succeeded",
+    message: "",
+    atMs: 2500,
+  },
   { type: "Deploy", deployId: "d2", config: withoutPostgres, atMs: 2600 },
-  { type: "DeployFinished", deployId: "d2", outcome: "succeeded", message: "", atMs: 2700 },
+  {
+    type: "DeployFinished",
+    deployId: "d2",
+    outcome: "succeeded",
+    message: "",
+    atMs: 2700,
+  },
 ];
 const detach: Command = { type: "VolumeDetached", name: "pgdata", atMs: 3000 };
 
@@ -21,7 +33,13 @@ Deno.test("apply() handles VolumeCreated and VolumeAttached", async (t) => {
   await runApplyTable(t, baseState(), [
     {
       name: "a created volume starts detached, remembering its node",
-      command: { type: "VolumeCreated", name: "cache", cloudId: "vol-2", nodeId: "n1", atMs: 1 },
+      command: {
+        type: "VolumeCreated",
+        name: "cache",
+        cloudId: "vol-2",
+        nodeId: "n1",
+        atMs: 1,
+      },
       expect: "ok",
       check: (state) => {
         strictEqual(state.volumes.get("cache")?.state, "detached");
@@ -31,23 +49,44 @@ Deno.test("apply() handles VolumeCreated and VolumeAttached", async (t) => {
     },
     {
       name: "a volume name in use is refused",
-      command: { type: "VolumeCreated", name: "pgdata", cloudId: "vol-9", atMs: 1 },
+      command: {
+        type: "VolumeCreated",
+        name: "pgdata",
+        cloudId: "vol-9",
+        atMs: 1,
+      },
       expect: "volume.exists",
     },
     {
       name: "a volume created for an unknown node is refused",
-      command: { type: "VolumeCreated", name: "cache", cloudId: "vol-2", nodeId: "n9", atMs: 1 },
+      command: {
+        type: "VolumeCreated",
+        name: "cache",
+        cloudId: "vol-2",
+        nodeId: "n9",
+        atMs: 1,
+      },
       expect: "node.unknown",
     },
     {
       name: "a second attachment is refused: one node at a time",
-      command: { type: "VolumeAttached", name: "pgdata", nodeId: "n3", atMs: 1 },
+      command: {
+        type: "VolumeAttached",
+        name: "pgdata",
+        nodeId: "n3",
+        atMs: 1,
+      },
       expect: "volume.attached",
     },
     {
       name: "a detached volume attaches to a ready node",
       setup: [detach],
-      command: { type: "VolumeAttached", name: "pgdata", nodeId: "n3", atMs: 4000 },
+      command: {
+        type: "VolumeAttached",
+        name: "pgdata",
+        nodeId: "n3",
+        atMs: 4000,
+      },
       expect: "ok",
       check: (state) => {
         strictEqual(state.volumes.get("pgdata")?.nodeId, "n3");
@@ -57,18 +96,33 @@ Deno.test("apply() handles VolumeCreated and VolumeAttached", async (t) => {
     {
       name: "attaching to a down node is refused",
       setup: [detach, { type: "NodeDown", nodeId: "n3", reason: "", atMs: 1 }],
-      command: { type: "VolumeAttached", name: "pgdata", nodeId: "n3", atMs: 4000 },
+      command: {
+        type: "VolumeAttached",
+        name: "pgdata",
+        nodeId: "n3",
+        atMs: 4000,
+      },
       expect: "node.down",
     },
     {
       name: "attaching to a draining node is refused",
       setup: [detach, { type: "NodeDrain", nodeId: "n3", atMs: 1 }],
-      command: { type: "VolumeAttached", name: "pgdata", nodeId: "n3", atMs: 4000 },
+      command: {
+        type: "VolumeAttached",
+        name: "pgdata",
+        nodeId: "n3",
+        atMs: 4000,
+      },
       expect: "node.draining",
     },
     {
       name: "attaching an unknown volume is refused",
-      command: { type: "VolumeAttached", name: "nope", nodeId: "n3", atMs: 4000 },
+      command: {
+        type: "VolumeAttached",
+        name: "nope",
+        nodeId: "n3",
+        atMs: 4000,
+      },
       expect: "volume.unknown",
     },
   ]);
@@ -92,7 +146,8 @@ Deno.test("apply() handles VolumeDetached, VolumeReady and VolumeDestroyed", asy
       expect: "volume.in_use",
     },
     {
-      name: "detaching after its node went down is accepted (its allocs failed)",
+      name:
+        "detaching after its node went down is accepted (its allocs failed)",
       setup: [
         scheduled("postgres-1", "n2", "postgres"),
         { type: "NodeDown", nodeId: "n2", reason: "", atMs: 2 },
@@ -111,7 +166,8 @@ Deno.test("apply() handles VolumeDetached, VolumeReady and VolumeDestroyed", asy
       setup: [detach],
       command: { type: "VolumeReady", name: "pgdata", atMs: 5 },
       expect: "ok",
-      check: (state) => strictEqual(state.volumes.get("pgdata")?.state, "ready"),
+      check: (state) =>
+        strictEqual(state.volumes.get("pgdata")?.state, "ready"),
     },
     {
       name: "an attached volume cannot be marked ready",
@@ -121,7 +177,12 @@ Deno.test("apply() handles VolumeDetached, VolumeReady and VolumeDestroyed", asy
     {
       name: "a ready volume attaches on the replacement node",
       setup: [detach, { type: "VolumeReady", name: "pgdata", atMs: 5 }],
-      command: { type: "VolumeAttached", name: "pgdata", nodeId: "n3", atMs: 6 },
+      command: {
+        type: "VolumeAttached",
+        name: "pgdata",
+        nodeId: "n3",
+        atMs: 6,
+      },
       expect: "ok",
     },
     {
@@ -129,12 +190,19 @@ Deno.test("apply() handles VolumeDetached, VolumeReady and VolumeDestroyed", asy
       setup: [detach],
       command: { type: "VolumeDestroyed", name: "pgdata", atMs: 6 },
       expect: "volume.in_use",
-      message: "service \"postgres\" still mounts it",
+      message: 'service "postgres" still mounts it',
     },
     {
-      name: "destroying a volume the config before a running deploy references is refused",
+      name:
+        "destroying a volume the config before a running deploy references is refused",
       setup: [
-        { type: "DeployFinished", deployId: "d1", outcome: "succeeded", message: "", atMs: 2500 },
+        {
+          type: "DeployFinished",
+          deployId: "d1",
+          outcome: "succeeded",
+          message: "",
+          atMs: 2500,
+        },
         detach,
         { type: "Deploy", deployId: "d2", config: withoutPostgres, atMs: 2600 },
       ],
@@ -157,7 +225,13 @@ Deno.test("apply() handles VolumeDetached, VolumeReady and VolumeDestroyed", asy
     {
       name: "an ephemeral volume of the same name does not hold it",
       setup: [
-        { type: "DeployFinished", deployId: "d1", outcome: "succeeded", message: "", atMs: 2500 },
+        {
+          type: "DeployFinished",
+          deployId: "d1",
+          outcome: "succeeded",
+          message: "",
+          atMs: 2500,
+        },
         {
           type: "Deploy",
           deployId: "d2",
@@ -168,7 +242,13 @@ Deno.test("apply() handles VolumeDetached, VolumeReady and VolumeDestroyed", asy
           ]),
           atMs: 2600,
         },
-        { type: "DeployFinished", deployId: "d2", outcome: "succeeded", message: "", atMs: 2700 },
+        {
+          type: "DeployFinished",
+          deployId: "d2",
+          outcome: "succeeded",
+          message: "",
+          atMs: 2700,
+        },
         detach,
       ],
       command: { type: "VolumeDestroyed", name: "pgdata", atMs: 6 },

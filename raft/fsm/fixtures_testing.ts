@@ -66,7 +66,9 @@ export function scheduled(
   extra: Partial<AllocScheduledCommand> = {},
 ): AllocScheduledCommand {
   const found = baseConfig.services[workload] ?? baseConfig.tasks[workload];
-  if (found === undefined) throw new Error(`no workload ${workload} in fixture`);
+  if (found === undefined) {
+    throw new Error(`no workload ${workload} in fixture`);
+  }
   return {
     type: "AllocScheduled",
     allocId,

@@ -41,7 +41,9 @@ function runApplyCase(base: ClusterState, testCase: ApplyCase): void {
       );
     }
     const problems = checkInvariants(applied.state);
-    if (problems.length > 0) throw new Error(`invariants: ${problems.join("; ")}`);
+    if (problems.length > 0) {
+      throw new Error(`invariants: ${problems.join("; ")}`);
+    }
     testCase.check?.(applied.state, before);
     return;
   }
