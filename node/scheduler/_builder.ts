@@ -56,6 +56,8 @@ export class PlanBuilder {
   readonly #idCounters = new Map<string, number>();
   /** Volumes this plan attaches: name → node id. */
   readonly #volumeNodes = new Map<string, string>();
+  /** Allocs this plan stops or replaces. */
+  readonly #stopped = new Set<string>();
   #liveByWorkload: Map<string, Alloc[]> | null = null;
 
   constructor(state: ClusterState, idPrefix: string) {
@@ -123,10 +125,11 @@ export class PlanBuilder {
     }
     const node = this.view.node(index);
     const moves = volumes.needs.some((need) => need.type === "move");
-    if (options.replaces !== null && options.mode === "replace" && moves) {
-      // A volume cannot be in two places: stop the old alloc before moving it.
-      this.stop(options.replaces, "replaced; its volume moves to the new node");
-    }
+    const replaces = options.replaces !== null &&
+        this.#stopped.has(options.replaces.id)
+      ? null
+      : options.replaces;
+    if (moves) this.#stopMounts(workload.name, volumes.needs, replaces);
     for (const need of volumes.needs) this.#emitVolume(need, node.id);
     this.view.reserve(index, ask.cpuMillis, ask.memoryBytes);
     const hostPort = ask.needsPort ? this.view.takePort(index) : null;
@@ -143,13 +146,10 @@ export class PlanBuilder {
       hostPort,
       replacesAllocId: options.replaces?.id ?? null,
     };
-    if (options.mode === "replace" && options.replaces !== null && !moves) {
-      this.#steps.push({
-        type: "replace",
-        oldAllocId: options.replaces.id,
-        placement,
-      });
-      this.release(options.replaces);
+    if (options.mode === "replace" && replaces !== null && !moves) {
+      this.#steps.push({ type: "replace", oldAllocId: replaces.id, placement });
+      this.release(replaces);
+      this.#stopped.add(replaces.id);
     } else {
       this.#steps.push({ type: "place", placement });
     }
@@ -158,8 +158,57 @@ export class PlanBuilder {
 
   /** A stop step; its reservation is given back for later placements. */
   stop(alloc: Alloc, reason: string): void {
+    if (this.#stopped.has(alloc.id)) return;
+    this.#stopped.add(alloc.id);
     this.#steps.push({ type: "stop", allocId: alloc.id, reason });
     this.release(alloc);
+  }
+
+  /**
+   * A volume cannot be in two places: before it moves, every live alloc on
+   * its old node that mounts it stops (the one being replaced first).
+   */
+  #stopMounts(
+    workload: string,
+    needs: readonly VolumeNeed[],
+    replaces: Alloc | null,
+  ): void {
+    const reason = "its volume moves to another node";
+    if (replaces !== null && !isTerminal(replaces.status)) {
+      this.stop(replaces, reason);
+    }
+    for (const need of needs) {
+      if (need.type !== "move") continue;
+      for (const alloc of this.state.allocs.values()) {
+        if (alloc.nodeId !== need.fromNodeId || isTerminal(alloc.status)) {
+          continue;
+        }
+        if (alloc.stopRequested || this.#stopped.has(alloc.id)) continue;
+        if (alloc.workload === workload || this.#mounts(alloc, need.volume)) {
+          this.stop(alloc, reason);
+        }
+      }
+    }
+  }
+
+  /** Whether a live alloc on `nodeId` that this plan does not stop mounts the volume. */
+  mountedOn(nodeId: string, volume: string): boolean {
+    for (const alloc of this.state.allocs.values()) {
+      if (alloc.nodeId !== nodeId || isTerminal(alloc.status)) continue;
+      if (this.#stopped.has(alloc.id)) continue;
+      if (this.#mounts(alloc, volume)) return true;
+    }
+    return false;
+  }
+
+  #mounts(alloc: Alloc, volume: string): boolean {
+    const workloads = alloc.kind === "service"
+      ? this.state.config.services
+      : this.state.config.tasks;
+    const config = Object.hasOwn(workloads, alloc.workload)
+      ? workloads[alloc.workload]
+      : undefined;
+    return config?.volumes.some((mount) => mount.name === volume) ?? false;
   }
 
   /** Frees an alloc's cpu and memory in the working view (its port stays held). */

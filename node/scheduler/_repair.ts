@@ -128,7 +128,8 @@ export function planDrain(
     const moved = builder.build().steps.some((step) =>
       step.type === "moveVolume" && step.volume === volume.name
     );
-    if (!moved) {
+    // A volume still mounted (its service's replacement did not fit) stays.
+    if (!moved && !builder.mountedOn(nodeId, volume.name)) {
       builder.step({
         type: "detachVolume",
         volume: volume.name,
