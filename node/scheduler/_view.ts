@@ -15,6 +15,8 @@ import {
 
 export class ClusterView {
   readonly nodes: readonly FsmNode[];
+  readonly cpuTotal: readonly number[];
+  readonly memoryTotal: readonly number[];
   readonly cpuFree: number[];
   readonly memoryFree: number[];
   /** Ready and not draining (and not excluded by the plan). */
@@ -29,6 +31,8 @@ export class ClusterView {
     this.nodes = [...state.nodes.values()].sort((a, b) =>
       a.id < b.id ? -1 : a.id > b.id ? 1 : 0
     );
+    this.cpuTotal = this.nodes.map((node) => node.cpuMillis);
+    this.memoryTotal = this.nodes.map((node) => node.memoryBytes);
     this.cpuFree = this.nodes.map((n) => n.cpuMillis - n.cpuMillisReserved);
     this.memoryFree = this.nodes.map((n) =>
       n.memoryBytes - n.memoryBytesReserved
@@ -64,11 +68,11 @@ export class ClusterView {
 
   /** Fraction of the node in use after adding the reservation: the higher of cpu and memory. */
   loadAfter(index: number, cpuMillis: number, memoryBytes: number): number {
-    const node = this.node(index);
-    const cpu = (node.cpuMillis - this.cpuFree[index]! + cpuMillis) /
-      node.cpuMillis;
-    const memory = (node.memoryBytes - this.memoryFree[index]! + memoryBytes) /
-      node.memoryBytes;
+    const cpuTotal = this.cpuTotal[index]!;
+    const memoryTotal = this.memoryTotal[index]!;
+    const cpu = (cpuTotal - this.cpuFree[index]! + cpuMillis) / cpuTotal;
+    const memory = (memoryTotal - this.memoryFree[index]! + memoryBytes) /
+      memoryTotal;
     return cpu > memory ? cpu : memory;
   }
 

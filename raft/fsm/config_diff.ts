@@ -108,7 +108,10 @@ function diffWorkloads<W extends ServiceConfig | TaskConfig>(
       added.push(name);
       continue;
     }
-    const aspects = changedAspects(before, after);
+    // Most workloads are unchanged: one comparison of the whole settles it.
+    const same = before === after ||
+      canonicalJson(before) === canonicalJson(after);
+    const aspects = same ? [] : changedAspects(before, after);
     if (aspects.length === 0) unchanged.push(name);
     else changed.push({ name, aspects });
   }
