@@ -6,7 +6,9 @@ import type {
   SecretDeleteCommand,
   SecretSetCommand,
 } from "./command.ts";
+import type { Workload } from "../../config/types.ts";
 import type { ClusterState, DeployRecord, FsmSecret } from "./state.ts";
+import { cpuMillisOf } from "./state.ts";
 import { DEPLOYS_KEPT, SECRET_CIPHERTEXT_MAX } from "./limits.ts";
 import {
   accept,
@@ -51,26 +53,37 @@ export function applyDeploy(
   return accept({ ...state, config: command.config, deploys });
 }
 
-/** Keys and names agree, so lookups by either find the same workload. */
+/**
+ * Keys and names agree (lookups by either find the same workload) and
+ * resources are sane. The config validator checks the rest; this guards
+ * the FSM against a config that bypassed it.
+ */
 function checkConfigNames(command: DeployCommand): Applied | null {
   const { services, tasks } = command.config;
-  for (const [key, service] of Object.entries(services)) {
-    if (service.name !== key || service.kind !== "service") {
+  const workloads: [string, Workload, Workload["kind"]][] = [
+    ...Object.entries(services).map(([key, w]) =>
+      [key, w, "service"] as [string, Workload, "service"]
+    ),
+    ...Object.entries(tasks).map(([key, w]) =>
+      [key, w, "task"] as [string, Workload, "task"]
+    ),
+  ];
+  for (const [key, workload, kind] of workloads) {
+    if (workload.name !== key || workload.kind !== kind) {
       return reject(
         "command.invalid",
-        `Service ${quote(key)} is named ${quote(service.name)} of kind ${
-          quote(service.kind)
-        }; keys and names must agree`,
+        `Workload ${quote(key)} is named ${quote(workload.name)} of kind ${
+          quote(workload.kind)
+        } under ${kind}s; keys, names and kinds must agree`,
       );
     }
-  }
-  for (const [key, task] of Object.entries(tasks)) {
-    if (task.name !== key || task.kind !== "task") {
+    const cpuMillis = cpuMillisOf(workload.cpu);
+    if (!isCount(cpuMillis) || !isCount(workload.memoryBytes)) {
       return reject(
         "command.invalid",
-        `Task ${quote(key)} is named ${quote(task.name)} of kind ${
-          quote(task.kind)
-        }; keys and names must agree`,
+        `Workload ${quote(key)} asks for ${quote(workload.cpu)} cpu and ${
+          quote(workload.memoryBytes)
+        } bytes; both must be non-negative`,
       );
     }
   }

@@ -52,6 +52,31 @@ Deno.test("apply() handles Deploy and DeployFinished", async (t) => {
       expect: "command.invalid",
     },
     {
+      name: "a config with negative cpu is refused",
+      setup: [finished],
+      command: {
+        type: "Deploy",
+        deployId: "d2",
+        config: config([service("web", { cpu: -1 })]),
+        atMs: 3000,
+      },
+      expect: "command.invalid",
+    },
+    {
+      name: "a task filed under services is refused",
+      setup: [finished],
+      command: {
+        type: "Deploy",
+        deployId: "d2",
+        config: {
+          services: {},
+          tasks: { web: { ...service("web"), kind: "service" } as never },
+        },
+        atMs: 3000,
+      },
+      expect: "command.invalid",
+    },
+    {
       name: "a finished deploy records its outcome and time",
       command: finished,
       expect: "ok",

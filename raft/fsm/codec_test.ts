@@ -1,11 +1,12 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { canonicalJson } from "./canonical_json.ts";
-import { decodeCommand, encodeCommand, parseCommand } from "./codec.ts";
+import { apply } from "./apply.ts";
+import { decodeCommand, encodeCommand } from "./codec.ts";
 import type { Command } from "./command.ts";
-import { baseConfig, scheduled } from "./fixtures_testing.ts";
+import { baseConfig, baseState, scheduled } from "./fixtures_testing.ts";
 import { COMMAND_BYTES_MAX } from "./limits.ts";
 import { testSeeds, withSeed } from "./seed_testing.ts";
-import { registerNode, Rng } from "./testing.ts";
+import { registerNode, Rng, stateFrom } from "./testing.ts";
 
 const encoder = new TextEncoder();
 
@@ -97,21 +98,39 @@ Deno.test("decodeCommand() refuses malformed entries with a reason", async (t) =
   });
 });
 
-Deno.test("decodeCommand() never throws on random bytes", () => {
+Deno.test("decodeCommand() and apply() never throw on damaged entries", () => {
+  const state = stateFrom([scheduled("web-1", "n1")], baseState());
+  const valid: Command[] = [
+    scheduled("web-2", "n2", "web", { hostPort: 20001 }),
+    { type: "AllocStatus", allocId: "web-1", status: "starting", atMs: 1 },
+    {
+      type: "NodeHeartbeat",
+      nodeId: "n1",
+      statuses: [{ allocId: "web-1", status: "starting" }],
+      atMs: 2,
+    },
+    registerNode(4, { labels: { zone: "eu" } }),
+    { type: "Deploy", deployId: "d9", config: baseConfig, atMs: 3 },
+    { type: "VolumeAttached", name: "pgdata", nodeId: "n2", atMs: 4 },
+  ];
+  const tempting = [0x30, 0x31, 0x2d, 0x22, 0x7b, 0x65, 0x2e];
   for (const seed of testSeeds(5)) {
     withSeed(seed, () => {
       const rng = new Rng(seed);
-      const valid = encodeCommand(scheduled("web-1", "n1"));
-      for (let round = 0; round < 2000; round++) {
-        const bytes = valid.slice();
-        for (let flips = rng.int(1, 4); flips > 0; flips--) {
-          bytes[rng.int(0, bytes.length - 1)] = rng.int(0, 255);
+      let decodedCount = 0;
+      for (let round = 0; round < 3000; round++) {
+        const bytes = encodeCommand(rng.pick(valid));
+        for (let flips = rng.int(1, 3); flips > 0; flips--) {
+          bytes[rng.int(0, bytes.length - 1)] = rng.bool()
+            ? rng.pick(tempting)
+            : rng.int(0, 255);
         }
         const decoded = decodeCommand(bytes);
-        if (decoded.ok) {
-          parseCommand(JSON.parse(new TextDecoder().decode(bytes)));
-        }
+        if (!decoded.ok) continue;
+        decodedCount++;
+        apply(state, decoded.command);
       }
+      if (decodedCount === 0) throw new Error("no damaged entry decoded");
     });
   }
 });

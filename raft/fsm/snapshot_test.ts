@@ -3,7 +3,7 @@ import { apply } from "./apply.ts";
 import { canonicalJson } from "./canonical_json.ts";
 import { encodeStatePayload, stateToDocument } from "./codec.ts";
 import { baseState, scheduled, toHealthy } from "./fixtures_testing.ts";
-import { randomCommand } from "./generate_testing.ts";
+import { GENERATED_CONFIGS, randomCommand } from "./generate_testing.ts";
 import { checkInvariants } from "./invariants.ts";
 import { testSeeds } from "./seed_testing.ts";
 import {
@@ -15,11 +15,22 @@ import {
   type SnapshotErrorCode,
 } from "./snapshot.ts";
 import { type ClusterState, emptyState } from "./state.ts";
-import { Rng, stateFrom } from "./testing.ts";
+import { GIB, registerNode, Rng, stateFrom } from "./testing.ts";
 
 function randomState(seed: number, steps: number): ClusterState {
   const rng = new Rng(seed);
-  let state = emptyState();
+  // Start from a cluster that has room, so the random commands fill it.
+  let state = rng.bool(0.2) ? emptyState() : stateFrom([
+    ...[1, 2, 3, 4, 5, 6].map((n) =>
+      registerNode(n, { cpuMillis: 64_000, memoryBytes: 256 * GIB })
+    ),
+    {
+      type: "Deploy",
+      deployId: "d0",
+      config: rng.pick(GENERATED_CONFIGS),
+      atMs: 1,
+    },
+  ]);
   for (let step = 0; step < steps; step++) {
     const applied = apply(state, randomCommand(rng, state, step));
     if (applied.ok) state = applied.state;
