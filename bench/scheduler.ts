@@ -31,8 +31,11 @@ import {
   EMPTY_CONFIG,
   emptyState,
 } from "../raft/fsm/mod.ts";
-import { schedule } from "../node/scheduler/mod.ts";
-import { placementCommand, placementsOf } from "../node/scheduler/plan.ts";
+import {
+  placementCommand,
+  placementsOf,
+  schedule,
+} from "../node/scheduler/mod.ts";
 
 /** 2,000,000 placements in 22 minutes ≈ 1,515/s; the issue rounds it to 1,500. */
 const ANCHOR_PLACEMENTS_PER_S = 1_500;

@@ -105,30 +105,25 @@ export class PlanBuilder {
     };
     const volumes = this.#volumeNeeds(workload);
     if ("code" in volumes) return this.#refuse(workload.name, volumes);
-    let index: number;
-    if (volumes.pinned !== null) {
-      index = volumes.pinned;
-      if (!fits(this.view, index, ask)) {
-        const refusal = explainRefusal(this.view, ask, [index]);
-        return this.#refuse(workload.name, {
-          code: refusal.code,
-          message: `${refusal.message} (pinned to ${
-            this.view.node(index).name
-          } by its volume)`,
-        });
-      }
-    } else {
-      index = chooseNode(this.view, ask, options.spread);
-      if (index < 0) {
-        return this.#refuse(workload.name, explainRefusal(this.view, ask));
-      }
-    }
-    const node = this.view.node(index);
-    const moves = volumes.needs.some((need) => need.type === "move");
-    const replaces = options.replaces !== null &&
+    let replaces = options.replaces !== null &&
         this.#stopped.has(options.replaces.id)
       ? null
       : options.replaces;
+    const picked = this.#pickNode(workload.name, ask, volumes.pinned, {
+      spread: options.spread,
+      replaces: options.mode === "replace" ? replaces : null,
+    });
+    if (picked === null) return null;
+    const { index } = picked;
+    if (picked.stopFirst && replaces !== null) {
+      this.stop(
+        replaces,
+        "replaced on its volume's node, which has no room for both",
+      );
+      replaces = null;
+    }
+    const node = this.view.node(index);
+    const moves = volumes.needs.some((need) => need.type === "move");
     if (moves) this.#stopMounts(workload.name, volumes.needs, replaces);
     for (const need of volumes.needs) this.#emitVolume(need, node.id);
     this.view.reserve(index, ask.cpuMillis, ask.memoryBytes);
@@ -154,6 +149,42 @@ export class PlanBuilder {
       this.#steps.push({ type: "place", placement });
     }
     return placement;
+  }
+
+  /**
+   * The node for the ask: the volume's node when pinned (where a replaced
+   * alloc may have to stop first to make room), else the best that fits.
+   */
+  #pickNode(
+    workload: string,
+    ask: Ask,
+    pinned: number | null,
+    options: { spread: ReadonlyMap<number, number>; replaces: Alloc | null },
+  ): { index: number; stopFirst: boolean } | null {
+    if (pinned === null) {
+      const index = chooseNode(this.view, ask, options.spread);
+      if (index >= 0) return { index, stopFirst: false };
+      this.#refuse(workload, explainRefusal(this.view, ask));
+      return null;
+    }
+    if (fits(this.view, pinned, ask)) {
+      return { index: pinned, stopFirst: false };
+    }
+    const old = options.replaces;
+    if (old !== null && this.view.indexOf(old.nodeId) === pinned) {
+      this.view.release(pinned, old.cpuMillis, old.memoryBytes);
+      const roomy = fits(this.view, pinned, ask);
+      this.view.reserve(pinned, old.cpuMillis, old.memoryBytes);
+      if (roomy) return { index: pinned, stopFirst: true };
+    }
+    const refusal = explainRefusal(this.view, ask, [pinned]);
+    this.#refuse(workload, {
+      code: refusal.code,
+      message: `${refusal.message} (pinned to ${
+        this.view.node(pinned).name
+      } by its volume)`,
+    });
+    return null;
   }
 
   /** A stop step; its reservation is given back for later placements. */

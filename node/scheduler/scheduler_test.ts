@@ -506,3 +506,34 @@ Deno.test("schedule() keeps a drained alloc running when its replacement does no
     "api: needs 2 cpu; most free is node-2 with 0.5",
   );
 });
+
+Deno.test("schedule() replaces a volume-backed alloc in place, stopping it first when its node has no room for both", () => {
+  const base = stateFrom([
+    registerNode(1),
+    registerNode(2),
+    { type: "VolumeCreated", name: "pgdata", cloudId: "vol-1", atMs: 1 },
+    { type: "VolumeAttached", name: "pgdata", nodeId: "n1", atMs: 1 },
+  ]);
+  const big = { ...postgres, cpu: 3 };
+  const first = deploy(base, config([big]));
+  const running = committed(first.state, first.plan);
+  const second = deploy(
+    running,
+    config([{ ...big, image: "postgres:17" }]),
+    "d2",
+  );
+  deepStrictEqual(second.plan.steps.map((s) => s.type), ["stop", "place"]);
+  deepStrictEqual(nodesOf(second.plan), ["node-1"]);
+  const after = committed(second.state, second.plan);
+  strictEqual(
+    after.allocs.get("postgres-d2-1")?.replacesAllocId,
+    "postgres-d1-1",
+  );
+  // With room for both, the replacement starts before the original stops.
+  const small = deploy(
+    running,
+    config([{ ...big, cpu: 1, image: "postgres:17" }]),
+    "d3",
+  );
+  deepStrictEqual(small.plan.steps.map((s) => s.type), ["replace"]);
+});
