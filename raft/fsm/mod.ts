@@ -4,6 +4,7 @@
  * re-exports this; other folders import it from there.
  */
 export { apply } from "./apply.ts";
+export { applyEntry, type EntryApplied } from "./entry.ts";
 export * from "./command.ts";
 export * from "./state.ts";
 export { PMap, type ReadonlyPMap } from "./pmap.ts";
