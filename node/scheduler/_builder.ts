@@ -210,15 +210,14 @@ export class PlanBuilder {
     }
     for (const need of needs) {
       if (need.type !== "move") continue;
-      for (const alloc of this.state.allocs.values()) {
-        if (alloc.nodeId !== need.fromNodeId || isTerminal(alloc.status)) {
-          continue;
-        }
-        if (alloc.stopRequested || this.#stopped.has(alloc.id)) continue;
-        if (alloc.workload === workload || this.#mounts(alloc, need.volume)) {
-          this.stop(alloc, reason);
-        }
-      }
+      const mounting = [...this.state.allocs.values()].filter((alloc) =>
+        alloc.nodeId === need.fromNodeId && !isTerminal(alloc.status) &&
+        !alloc.stopRequested && !this.#stopped.has(alloc.id) &&
+        (alloc.workload === workload || this.#mounts(alloc, need.volume))
+      );
+      // By id, so the plan does not depend on the map's internal order.
+      mounting.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      for (const alloc of mounting) this.stop(alloc, reason);
     }
   }
 

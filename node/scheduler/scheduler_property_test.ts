@@ -1,11 +1,14 @@
+import { deepStrictEqual } from "node:assert/strict";
 import type { ClusterConfig, ServiceConfig } from "../../config/types.ts";
 import {
   checkInvariants,
   type ClusterState,
   type Command,
   cpuMillisOf,
+  decodeSnapshot,
   diffConfig,
   EMPTY_CONFIG,
+  encodeSnapshot,
   isSchedulable,
   isTerminal,
 } from "../../raft/fsm/mod.ts";
@@ -21,7 +24,7 @@ import {
 } from "../../raft/fsm/testing.ts";
 import { commitPlan } from "./commit_testing.ts";
 import { placementsOf } from "./plan.ts";
-import { schedule } from "./scheduler.ts";
+import { schedule, type ScheduleRequest } from "./scheduler.ts";
 import { meetsConstraints } from "./_choose.ts";
 
 const SEEDS = 30;
@@ -247,5 +250,41 @@ Deno.test("schedule() on an empty config plans nothing", () => {
   });
   if (plan.steps.length !== 0 || plan.unplaced.length !== 0) {
     throw new Error("expected an empty plan");
+  }
+});
+
+Deno.test("schedule() plans the same on a replica restored from a snapshot as on the leader", async () => {
+  for (const seed of testSeeds(10)) {
+    const rng = new Rng(seed);
+    const cluster = randomCluster(rng, false);
+    const { state } = deployAndCommit(
+      cluster,
+      randomConfig(rng, false, 1),
+      "d1",
+    );
+    const replica = await decodeSnapshot(await encodeSnapshot(state));
+    const nodeIds = [...state.nodes.keys()].sort();
+    const requests: ScheduleRequest[] = [
+      { type: "repair", idPrefix: "r" },
+      { type: "drain", nodeId: rng.pick(nodeIds), idPrefix: "dr" },
+      { type: "node-failure", nodeId: rng.pick(nodeIds), idPrefix: "nf" },
+    ];
+    const next = randomConfig(rng, false, 2);
+    requests.push({
+      type: "deploy",
+      config: next,
+      diff: diffConfig(state.config, next),
+      idPrefix: "d2",
+    });
+    for (const request of requests) {
+      try {
+        deepStrictEqual(schedule(replica, request), schedule(state, request));
+      } catch (error) {
+        throw new Error(
+          `${request.type}: ${error}\nreproduce with MILL_SEED=${seed}`,
+          { cause: error },
+        );
+      }
+    }
   }
 });
