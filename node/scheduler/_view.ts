@@ -104,6 +104,10 @@ export class ClusterView {
     this.cpuFree[index]! -= cpuMillis;
     this.memoryFree[index]! -= memoryBytes;
     this.allocCount[index]! += 1;
+    if (this.cpuFree[index]! < 0 || this.memoryFree[index]! < 0) {
+      // Only reachable by a bug: every caller checked the fit first.
+      throw new Error(`scheduler over-committed node ${this.node(index).id}`);
+    }
   }
 
   /**

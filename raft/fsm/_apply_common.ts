@@ -60,7 +60,7 @@ export function formatBytes(bytes: number): string {
 
 /** The node with `alloc`'s reservation added. */
 export function reserveOn(node: FsmNode, alloc: Alloc): FsmNode {
-  return {
+  const reserved: FsmNode = {
     ...node,
     cpuMillisReserved: node.cpuMillisReserved + alloc.cpuMillis,
     memoryBytesReserved: node.memoryBytesReserved + alloc.memoryBytes,
@@ -69,6 +69,12 @@ export function reserveOn(node: FsmNode, alloc: Alloc): FsmNode {
       ? node.hostPorts
       : insertSorted(node.hostPorts, alloc.hostPort),
   };
+  assert(reserved.cpuMillisReserved <= node.cpuMillis, "cpu over-committed");
+  assert(
+    reserved.memoryBytesReserved <= node.memoryBytes,
+    "memory over-committed",
+  );
+  return reserved;
 }
 
 /** The node with `alloc`'s reservation given back. */
