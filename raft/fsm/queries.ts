@@ -175,6 +175,74 @@ export function allocsOfWorkload(
   return found.sort((a, b) => compare(a.id, b.id));
 }
 
+/** One external route of the config and where its traffic goes now. */
+export interface RouteTarget {
+  readonly host: string;
+  /** Path prefix, starting with `/`. */
+  readonly path: string;
+  readonly service: string;
+  /** Healthy endpoints; empty while none is healthy (the proxy answers 503). */
+  readonly endpoints: readonly Endpoint[];
+}
+
+/**
+ * Every route of the current config with its service's healthy endpoints,
+ * sorted by host, then longest path first (the order a proxy matches in).
+ */
+export function routeTargets(state: ClusterState): readonly RouteTarget[] {
+  const endpoints = healthyEndpoints(state);
+  const targets: RouteTarget[] = [];
+  for (const service of Object.values(state.config.services)) {
+    for (const route of service.routes) {
+      targets.push({
+        host: route.host,
+        path: route.path,
+        service: service.name,
+        endpoints: endpoints.get(service.name) ?? [],
+      });
+    }
+  }
+  return targets.sort((a, b) =>
+    compare(a.host, b.host) || b.path.length - a.path.length ||
+    compare(a.path, b.path) || compare(a.service, b.service)
+  );
+}
+
+/**
+ * Ready nodes whose last heartbeat is older than `heartbeatTimeoutMs` at
+ * `nowMs`: the leader commits `NodeDown` for each. Sorted by id.
+ */
+export function staleNodes(
+  state: ClusterState,
+  options: { readonly nowMs: number; readonly heartbeatTimeoutMs: number },
+): readonly FsmNode[] {
+  const stale: FsmNode[] = [];
+  for (const node of state.nodes.values()) {
+    if (node.status !== "ready") continue;
+    if (options.nowMs - node.lastHeartbeatMs > options.heartbeatTimeoutMs) {
+      stale.push(node);
+    }
+  }
+  return stale.sort((a, b) => compare(a.id, b.id));
+}
+
+/**
+ * Of the allocs a node says it runs, those it should stop: unknown to the
+ * cluster, placed on another node, terminal (e.g. failed when the node was
+ * down and since replaced) or asked to stop. Sorted.
+ */
+export function allocsToStop(
+  state: ClusterState,
+  nodeId: NodeId,
+  runningAllocIds: readonly string[],
+): readonly string[] {
+  return runningAllocIds.filter((allocId) => {
+    const alloc = state.allocs.get(allocId);
+    return alloc === undefined || alloc.nodeId !== nodeId ||
+      isTerminal(alloc.status) || alloc.stopRequested;
+  }).sort(compare);
+}
+
 /** The diff of `next` against the cluster's current config. */
 export function diffWithCurrent(
   state: ClusterState,

@@ -4,12 +4,15 @@ import { baseState, scheduled, toHealthy } from "./fixtures_testing.ts";
 import {
   allocsByNode,
   allocsOfWorkload,
+  allocsToStop,
   diffWithCurrent,
   freeResources,
   healthyEndpoints,
   nodeResources,
+  routeTargets,
   runningDeploy,
   serviceEndpoints,
+  staleNodes,
   volumeLocations,
   volumeNode,
 } from "./queries.ts";
@@ -126,4 +129,70 @@ Deno.test("diffWithCurrent() and runningDeploy() read the current config and dep
   );
   deepStrictEqual(diff.services.removed, ["api", "postgres"]);
   deepStrictEqual(diff.tasks.removed, ["migrate"]);
+});
+
+Deno.test("routeTargets() maps each route to its service's healthy endpoints, longest path first", () => {
+  const next = config([
+    service("web", { routes: [{ host: "app.example.com", path: "/" }] }),
+    service("api", {
+      routes: [{ host: "app.example.com", path: "/api" }, {
+        host: "api.example.com",
+        path: "/",
+      }],
+    }),
+  ]);
+  const state = stateFrom([
+    {
+      type: "DeployFinished",
+      deployId: "d1",
+      outcome: "succeeded",
+      message: "",
+      atMs: 1,
+    },
+    { type: "Deploy", deployId: "d2", config: next, atMs: 2 },
+    { ...scheduled("web-1", "n1", "web", { hostPort: 20000 }), cpuMillis: 500 },
+    ...toHealthy("web-1", "10.0.0.1:20000"),
+  ], baseState());
+  deepStrictEqual(
+    routeTargets(state).map((
+      r,
+    ) => [r.host, r.path, r.service, r.endpoints.length]),
+    [
+      ["api.example.com", "/", "api", 0],
+      ["app.example.com", "/api", "api", 0],
+      ["app.example.com", "/", "web", 1],
+    ],
+  );
+});
+
+Deno.test("staleNodes() lists ready nodes whose heartbeats stopped", () => {
+  const state = stateFrom([
+    { type: "NodeHeartbeat", nodeId: "n1", statuses: [], atMs: 20_000 },
+    { type: "NodeHeartbeat", nodeId: "n2", statuses: [], atMs: 5_000 },
+    { type: "NodeDown", nodeId: "n3", reason: "", atMs: 6_000 },
+  ], baseState());
+  deepStrictEqual(
+    staleNodes(state, { nowMs: 21_000, heartbeatTimeoutMs: 15_000 }).map((n) =>
+      n.id
+    ),
+    ["n2"],
+  );
+  deepStrictEqual(
+    staleNodes(state, { nowMs: 20_000, heartbeatTimeoutMs: 15_000 }),
+    [],
+  );
+});
+
+Deno.test("allocsToStop() names what a returning node runs but should not", () => {
+  const state = stateFrom([
+    ...busy,
+    { type: "NodeDown", nodeId: "n1", reason: "", atMs: 9 },
+    { type: "NodeUp", nodeId: "n1", atMs: 10 },
+  ], baseState());
+  deepStrictEqual(allocsToStop(state, "n1", ["web-1", "web-2", "ghost"]), [
+    "ghost",
+    "web-1",
+    "web-2",
+  ]);
+  deepStrictEqual(allocsToStop(state, "n2", ["web-3", "api-1"]), ["api-1"]);
 });
