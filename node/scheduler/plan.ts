@@ -1,0 +1,122 @@
+/**
+ * What the scheduler decides: an ordered plan of steps for the leader to
+ * re-check, commit through Raft and dispatch, and what it could not place
+ * with the exact reason.
+ */
+import type {
+  AllocScheduledCommand,
+  WorkloadKind,
+} from "../../raft/fsm/mod.ts";
+
+/** One new alloc on one node. */
+export interface Placement {
+  readonly allocId: string;
+  readonly nodeId: string;
+  readonly nodeName: string;
+  readonly workload: string;
+  readonly kind: WorkloadKind;
+  readonly image: string;
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+  /** From the node's pool (`HOST_PORT_MIN`-`HOST_PORT_MAX`) for services with a port. */
+  readonly hostPort: number | null;
+  readonly replacesAllocId: string | null;
+}
+
+/**
+ * Steps run in order. `place` steps of one plan that share no volume may run
+ * in parallel; `replace` means: place the new alloc, wait until it is
+ * healthy, then stop the old one (zero downtime), before the next step.
+ */
+export type PlanStep =
+  | { readonly type: "place"; readonly placement: Placement }
+  | {
+    readonly type: "replace";
+    readonly oldAllocId: string;
+    readonly placement: Placement;
+  }
+  | { readonly type: "stop"; readonly allocId: string; readonly reason: string }
+  | {
+    readonly type: "createVolume";
+    readonly volume: string;
+    readonly sizeBytes: number | null;
+    /** Create it for this node, then attach it there. */
+    readonly nodeId: string;
+  }
+  | {
+    readonly type: "attachVolume";
+    readonly volume: string;
+    readonly nodeId: string;
+  }
+  | {
+    readonly type: "moveVolume";
+    readonly volume: string;
+    readonly fromNodeId: string;
+    readonly toNodeId: string;
+  }
+  | {
+    readonly type: "detachVolume";
+    readonly volume: string;
+    readonly fromNodeId: string;
+    /** Mark it `ready` for re-attachment on a replacement node. */
+    readonly markReady: boolean;
+  };
+
+export type UnplacedCode =
+  | "no_schedulable_node"
+  | "constraints_unmet"
+  | "insufficient_cpu"
+  | "insufficient_memory"
+  | "insufficient_resources"
+  | "no_free_port"
+  | "volume_conflict"
+  | "volume_node_unavailable"
+  | "unknown_workload";
+
+/** Allocs of one workload that could not be placed, and exactly why. */
+export interface Unplaced {
+  readonly workload: string;
+  readonly count: number;
+  readonly code: UnplacedCode;
+  /** e.g. `web: needs 2 cpu; most free is node-3 with 1.5`. */
+  readonly message: string;
+}
+
+export interface Plan {
+  readonly steps: readonly PlanStep[];
+  readonly unplaced: readonly Unplaced[];
+}
+
+/** Every placement of a plan (from `place` and `replace` steps), in order. */
+export function placementsOf(plan: Plan): Placement[] {
+  const placements: Placement[] = [];
+  for (const step of plan.steps) {
+    if (step.type === "place" || step.type === "replace") {
+      placements.push(step.placement);
+    }
+  }
+  return placements;
+}
+
+/** The command that commits a placement through Raft. */
+export function placementCommand(
+  placement: Placement,
+  options: { readonly atMs: number; readonly deployId: string | null },
+): AllocScheduledCommand {
+  return {
+    type: "AllocScheduled",
+    allocId: placement.allocId,
+    nodeId: placement.nodeId,
+    workload: placement.workload,
+    kind: placement.kind,
+    image: placement.image,
+    cpuMillis: placement.cpuMillis,
+    memoryBytes: placement.memoryBytes,
+    ...(placement.hostPort === null ? {} : { hostPort: placement.hostPort }),
+    ...(options.deployId === null ? {} : { deployId: options.deployId }),
+    ...(placement.replacesAllocId === null
+      ? {}
+      : { replacesAllocId: placement.replacesAllocId }),
+    atMs: options.atMs,
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * Commands and state as bytes and text: commands for Raft entries, the
+ * state as the canonical JSON payload of a snapshot. Pure: text in, typed
+ * values (or the reason they are refused) out. The checksummed snapshot
+ * frame around the payload lives in `snapshot.ts`.
+ */
+import type { ClusterConfig } from "../../config/types.ts";
+import type { Command, Rejection } from "./command.ts";
+import { COMMAND_TYPES } from "./command.ts";
+import type {
+  Alloc,
+  ClusterState,
+  DeployRecord,
+  FsmNode,
+  FsmSecret,
+  FsmVolume,
+} from "./state.ts";
+import { PMap } from "./pmap.ts";
+import { COMMAND_BYTES_MAX } from "./limits.ts";
+import { canonicalJson } from "./canonical_json.ts";
+import { checkInvariants, rebuildUsage } from "./invariants.ts";
+import { validate } from "./_schema.ts";
+import { commandSchemas, stateDocumentSchema } from "./_schemas.ts";
+
+/** A node as snapshots hold it: without the usage rebuilt from allocs. */
+export type NodeRecord = Omit<
+  FsmNode,
+  "cpuMillisReserved" | "memoryBytesReserved" | "activeAllocs" | "hostPorts"
+>;
+
+/** The whole state as plain JSON data, collections sorted by key. */
+export interface StateDocument {
+  readonly config: ClusterConfig;
+  readonly nodes: readonly NodeRecord[];
+  readonly allocs: readonly Alloc[];
+  readonly secrets: readonly FsmSecret[];
+  readonly volumes: readonly FsmVolume[];
+  readonly deploys: readonly DeployRecord[];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A command as the bytes of a Raft entry (canonical JSON, UTF-8). */
+export function encodeCommand(command: Command): Uint8Array {
+  return encoder.encode(canonicalJson(command));
+}
+
+export type DecodedCommand =
+  | { readonly ok: true; readonly command: Command }
+  | { readonly ok: false; readonly rejection: Rejection };
+
+/** The command in a Raft entry's bytes, or why they are not one. */
+export function decodeCommand(bytes: Uint8Array): DecodedCommand {
+  if (bytes.length > COMMAND_BYTES_MAX) {
+    return invalid(
+      `Command is ${bytes.length} bytes, over ${COMMAND_BYTES_MAX}`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch (error) {
+    // Not a throw: a malformed entry is data the caller reports.
+    return invalid(`Command is not UTF-8 JSON: ${String(error)}`);
+  }
+  return parseCommand(value);
+}
+
+/** A command from untrusted parsed JSON, checked field by field. */
+export function parseCommand(value: unknown): DecodedCommand {
+  if (typeof value !== "object" || value === null || !("type" in value)) {
+    return invalid("Command must be an object with a type");
+  }
+  const type = value.type;
+  const known = COMMAND_TYPES.find((candidate) => candidate === type);
+  if (known === undefined) {
+    return {
+      ok: false,
+      rejection: {
+        code: "command.unknown_type",
+        message: `Unknown command type ${JSON.stringify(type)}`,
+      },
+    };
+  }
+  const problem = validate(value, commandSchemas[known], known);
+  if (problem !== null) return invalid(`Malformed command: ${problem}`);
+  // Validated against the schema of its type just above.
+  return { ok: true, command: value as Command };
+}
+
+function invalid(message: string): DecodedCommand {
+  return { ok: false, rejection: { code: "command.invalid", message } };
+}
+
+function byKey<T>(key: (item: T) => string) {
+  return (a: T, b: T) => {
+    const left = key(a);
+    const right = key(b);
+    return left < right ? -1 : left > right ? 1 : 0;
+  };
+}
+
+/** The state as a plain document, every collection sorted by its key. */
+export function stateToDocument(state: ClusterState): StateDocument {
+  const nodes = [...state.nodes.values()].map((node): NodeRecord => {
+    const {
+      cpuMillisReserved: _cpu,
+      memoryBytesReserved: _memory,
+      activeAllocs: _active,
+      hostPorts: _ports,
+      ...record
+    } = node;
+    return record;
+  });
+  return {
+    config: state.config,
+    nodes: nodes.sort(byKey((node) => node.id)),
+    allocs: [...state.allocs.values()].sort(byKey((alloc) => alloc.id)),
+    secrets: [...state.secrets.values()].sort(byKey((secret) => secret.name)),
+    volumes: [...state.volumes.values()].sort(byKey((volume) => volume.name)),
+    deploys: state.deploys,
+  };
+}
+
+/** The state as canonical JSON text: the same state, the same text. */
+export function encodeStatePayload(state: ClusterState): string {
+  return canonicalJson(stateToDocument(state));
+}
+
+export type DecodedState =
+  | { readonly ok: true; readonly state: ClusterState }
+  | { readonly ok: false; readonly message: string };
+
+/** The state in a payload, or why the payload is not a sound state. */
+export function decodeStatePayload(text: string): DecodedState {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    // A corrupt payload is reported, not thrown: the caller refuses it.
+    return { ok: false, message: `payload is not JSON: ${String(error)}` };
+  }
+  const problem = validate(value, stateDocumentSchema, "state");
+  if (problem !== null) return { ok: false, message: problem };
+  if (canonicalJson(value) !== text) {
+    return { ok: false, message: "payload is not in canonical form" };
+  }
+  // Validated against the state document schema just above.
+  return stateFromDocument(value as StateDocument);
+}
+
+/** A state from a validated document: keys unique, usage rebuilt, invariants hold. */
+export function stateFromDocument(document: StateDocument): DecodedState {
+  const nodes = collect(document.nodes, (node) => node.id, (node): FsmNode => ({
+    ...node,
+    cpuMillisReserved: 0,
+    memoryBytesReserved: 0,
+    activeAllocs: 0,
+    hostPorts: [],
+  }));
+  if (typeof nodes === "string") return duplicate("node", nodes);
+  const allocs = collect(document.allocs, (alloc) => alloc.id, (a) => a);
+  if (typeof allocs === "string") return duplicate("alloc", allocs);
+  const secrets = collect(document.secrets, (secret) => secret.name, (s) => s);
+  if (typeof secrets === "string") return duplicate("secret", secrets);
+  const volumes = collect(document.volumes, (volume) => volume.name, (v) => v);
+  if (typeof volumes === "string") return duplicate("volume", volumes);
+  const state = rebuildUsage({
+    config: document.config,
+    nodes,
+    allocs,
+    secrets,
+    volumes,
+    deploys: document.deploys,
+  });
+  const problems = checkInvariants(state);
+  if (problems.length > 0) {
+    return { ok: false, message: `state breaks invariants: ${problems[0]}` };
+  }
+  return { ok: true, state };
+}
+
+function duplicate(what: string, key: string): DecodedState {
+  return { ok: false, message: `duplicate ${what} ${JSON.stringify(key)}` };
+}
+
+/** A map of the items by key, or the first duplicated key. */
+function collect<T, V>(
+  items: readonly T[],
+  key: (item: T) => string,
+  toValue: (item: T) => V,
+): PMap<V> | string {
+  let map = PMap.empty<V>();
+  for (const item of items) {
+    const id = key(item);
+    if (map.has(id)) return id;
+    map = map.set(id, toValue(item));
+  }
+  return map;
+}

@@ -1,0 +1,16 @@
+/** Named bounds of the FSM: past them a command is refused, never grown into. */
+
+/** Longest id or name the FSM accepts (a DNS name's length). */
+export const ID_LENGTH_MAX = 253;
+/** Most allocs one `AllocsPurged` may name. */
+export const PURGE_ALLOCS_MAX = 10_000;
+/** Most alloc reports one heartbeat may carry. */
+export const HEARTBEAT_REPORTS_MAX = 10_000;
+/** Most labels a node may register with. */
+export const NODE_LABELS_MAX = 64;
+/** Largest secret ciphertext accepted, in base64 characters (64 KiB of data). */
+export const SECRET_CIPHERTEXT_MAX = 87_384;
+/** Finished deploy records kept; older ones are dropped. */
+export const DEPLOYS_KEPT = 50;
+/** Largest encoded command accepted (a Deploy carries a whole config). */
+export const COMMAND_BYTES_MAX = 4 * 1024 * 1024;

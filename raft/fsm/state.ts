@@ -1,0 +1,190 @@
+/**
+ * The cluster state the FSM holds: config, nodes, allocs, secrets, volumes
+ * and the deploy history. Plain readonly data; collections are persistent
+ * maps (immutable: `set` returns a new map) so that a command copies only
+ * what it touches.
+ *
+ * Resources are integers: cpu in millicores (`cpuMillis`, 1 core = 1000) and
+ * memory in bytes, so sums and comparisons are exact.
+ */
+import type { ClusterConfig } from "../../config/types.ts";
+import { PMap } from "./pmap.ts";
+
+export type NodeId = string;
+export type AllocId = string;
+export type DeployId = string;
+
+/** `down`: missed heartbeats or declared down; its allocs were failed. */
+export type NodeStatus = "ready" | "down";
+
+export interface FsmNode {
+  readonly id: NodeId;
+  /** The agent's install identity (from its data dir), stable across restarts. */
+  readonly millId: string;
+  /** Human name, e.g. `node-3`; what `node.name` constraints match. */
+  readonly name: string;
+  /** Mesh address other nodes and the proxy reach it on. */
+  readonly address: string;
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly status: NodeStatus;
+  /** Set by `NodeDrain`: nothing new is placed here. Survives down/up. */
+  readonly draining: boolean;
+  readonly registeredAtMs: number;
+  readonly lastHeartbeatMs: number;
+  readonly statusChangedAtMs: number;
+  // Derived from the allocs (never in snapshots, rebuilt on restore):
+  /** Sum of the non-terminal allocs' reservations. */
+  readonly cpuMillisReserved: number;
+  readonly memoryBytesReserved: number;
+  /** Number of non-terminal allocs. */
+  readonly activeAllocs: number;
+  /** Host ports held by non-terminal allocs, ascending. */
+  readonly hostPorts: readonly number[];
+}
+
+export type AllocStatus =
+  | "pulling"
+  | "starting"
+  | "running"
+  | "healthy"
+  | "stopped"
+  | "failed";
+
+export type WorkloadKind = "service" | "task";
+
+export interface Alloc {
+  readonly id: AllocId;
+  readonly nodeId: NodeId;
+  /** The service or task name in the config. */
+  readonly workload: string;
+  readonly kind: WorkloadKind;
+  readonly image: string;
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+  /** Host port mapped to the container port, from the node's port pool. */
+  readonly hostPort: number | null;
+  readonly deployId: DeployId | null;
+  /** The alloc this one takes over from (rolling deploy, drain, failure). */
+  readonly replacesAllocId: AllocId | null;
+  readonly status: AllocStatus;
+  /** Why it has its status: "node down", "exit code 1", "stop requested"… */
+  readonly statusMessage: string;
+  readonly exitCode: number | null;
+  /** Container restarts by the node under the restart policy. */
+  readonly restarts: number;
+  /** `host:port` it answers on, set by `AllocRunning`. */
+  readonly address: string | null;
+  /** The leader asked for it to stop; it no longer serves traffic. */
+  readonly stopRequested: boolean;
+  readonly scheduledAtMs: number;
+  readonly startedAtMs: number | null;
+  readonly updatedAtMs: number;
+}
+
+/** A secret as the log holds it: encrypted elsewhere, opaque here. */
+export interface FsmSecret {
+  readonly name: string;
+  /** Base64 of the AES-256-GCM ciphertext (with its tag). */
+  readonly ciphertext: string;
+  /** Base64 of the nonce. */
+  readonly nonce: string;
+  readonly createdAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+/**
+ * `detached`: exists, attached nowhere. `attached`: on `nodeId`. `ready`:
+ * detached for a migration (drain or node failure) and waiting to be
+ * attached on the replacement node.
+ */
+export type VolumeState = "detached" | "attached" | "ready";
+
+export interface FsmVolume {
+  /** The config's volume name; cluster-wide unique. */
+  readonly name: string;
+  /** The provider's id, e.g. `vol-abc123`. */
+  readonly cloudId: string;
+  readonly sizeBytes: number | null;
+  readonly state: VolumeState;
+  /** Where it is attached; null unless `attached`. */
+  readonly nodeId: NodeId | null;
+  /** The last node it was attached to (or created for). */
+  readonly lastNodeId: NodeId | null;
+  readonly createdAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+export type DeployStatus = "running" | "succeeded" | "rolled_back";
+
+export interface DeployRecord {
+  readonly id: DeployId;
+  readonly status: DeployStatus;
+  readonly startedAtMs: number;
+  readonly finishedAtMs: number | null;
+  readonly message: string;
+  /** The config before this deploy, kept while running to roll back to. */
+  readonly previousConfig: ClusterConfig | null;
+}
+
+export interface ClusterState {
+  readonly config: ClusterConfig;
+  readonly nodes: PMap<FsmNode>;
+  readonly allocs: PMap<Alloc>;
+  readonly secrets: PMap<FsmSecret>;
+  readonly volumes: PMap<FsmVolume>;
+  /** Oldest first, at most `DEPLOYS_KEPT`. */
+  readonly deploys: readonly DeployRecord[];
+}
+
+/** The pool host ports are mapped from, on every node (inclusive). */
+export const HOST_PORT_MIN = 20000;
+export const HOST_PORT_MAX = 29999;
+
+export const EMPTY_CONFIG: ClusterConfig = { services: {}, tasks: {} };
+
+/** The state of a cluster before its first command. */
+export function emptyState(): ClusterState {
+  return {
+    config: EMPTY_CONFIG,
+    nodes: PMap.empty(),
+    allocs: PMap.empty(),
+    secrets: PMap.empty(),
+    volumes: PMap.empty(),
+    deploys: [],
+  };
+}
+
+/**
+ * The legal moves of the lifecycle. Forward: pulling → starting → running →
+ * healthy. Any live status may end in stopped or failed (pull failure,
+ * kill, exit). Two moves go back, and only these: running/healthy →
+ * starting (the node restarted the container under its restart policy;
+ * `restarts` counts them) and healthy → running (health checks failing).
+ * Stopped and failed are terminal: nothing leaves them.
+ */
+export const ALLOC_TRANSITIONS: Readonly<
+  Record<AllocStatus, readonly AllocStatus[]>
+> = {
+  pulling: ["starting", "stopped", "failed"],
+  starting: ["running", "stopped", "failed"],
+  running: ["healthy", "starting", "stopped", "failed"],
+  healthy: ["running", "starting", "stopped", "failed"],
+  stopped: [],
+  failed: [],
+};
+
+export function isTerminal(status: AllocStatus): boolean {
+  return status === "stopped" || status === "failed";
+}
+
+/** Ready, not draining: the scheduler may place new work here. */
+export function isSchedulable(node: FsmNode): boolean {
+  return node.status === "ready" && !node.draining;
+}
+
+/** Cores as written in config (0.5) to millicores (500). */
+export function cpuMillisOf(cpu: number): number {
+  return Math.round(cpu * 1000);
+}
