@@ -138,9 +138,9 @@ Deno.test("the containerd client pulls, runs, watches and cleans up against a re
       await runner.create({ id: "layers", image: bed.images.layers });
       await runner.start("layers");
       assertEquals(await runner.wait("layers", WAIT_MS), 0);
+      await waitUntil("layers logs", () => Promise.resolve(runner.logs("layers").length >= 4));
+      assertEquals(runner.logs("layers").map((l) => l.line), ["b.txt", "c.txt", "two", "three"]);
       await runner.remove("layers");
-      assertEquals(runner.logs.length, 2);
-      await waitUntil("layers logs", () => Promise.resolve(true));
     });
 
     await t.step("a crash is seen at once with its exit code; stdout and stderr are captured", async () => {
