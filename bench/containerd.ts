@@ -5,8 +5,17 @@
  * stop with SIGKILL (`ctr task rm -f` does) so that they do the same work.
  * Last line: JSON with the medians and ratio_start / ratio_stop (ours / ctr).
  */
-import { ContainerdClient, ContainerRunner, detectHostFacts, ImageService } from "../containerd/mod.ts";
-import { buildTestImages, packLayoutArchive, startContainerd } from "../tests/containerd/testbed.ts";
+import {
+  ContainerdClient,
+  ContainerRunner,
+  detectHostFacts,
+  ImageService,
+} from "../containerd/mod.ts";
+import {
+  buildTestImages,
+  packLayoutArchive,
+  startContainerd,
+} from "../tests/containerd/testbed.ts";
 
 const ROUNDS = 20;
 const IMAGE = "bench.local/mill-test/sleeper:1";
@@ -14,7 +23,9 @@ const IMAGE = "bench.local/mill-test/sleeper:1";
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 === 1
+    ? sorted[mid]!
+    : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function ctr(socketPath: string, args: string[]): Promise<void> {
@@ -23,7 +34,11 @@ async function ctr(socketPath: string, args: string[]): Promise<void> {
     stdout: "null",
     stderr: "piped",
   }).output();
-  if (!result.success) throw new Error(`ctr ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`);
+  if (!result.success) {
+    throw new Error(
+      `ctr ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`,
+    );
+  }
 }
 
 const containerd = await startContainerd();
@@ -33,7 +48,10 @@ const fifoDir = await Deno.makeTempDir({ prefix: "mill-bench-fifo-" });
 try {
   const images = new ImageService(client);
   const archive = `${fifoDir}/sleeper.tar`;
-  await Deno.writeFile(archive, await packLayoutArchive(built.layoutDir, { only: "sleeper", name: IMAGE }));
+  await Deno.writeFile(
+    archive,
+    await packLayoutArchive(built.layoutDir, { only: "sleeper", name: IMAGE }),
+  );
   await images.importArchive(archive);
   const runner = new ContainerRunner(client, images, {
     fifoDir,

@@ -4,26 +4,43 @@
  */
 import assert from "node:assert/strict";
 
-export function assertEquals<T>(actual: T, expected: T, message?: string): void {
+export function assertEquals<T>(
+  actual: T,
+  expected: T,
+  message?: string,
+): void {
   assert.deepStrictEqual(actual, expected, message ?? "values differ");
 }
 
-export function assertNotEquals<T>(actual: T, expected: T, message?: string): void {
+export function assertNotEquals<T>(
+  actual: T,
+  expected: T,
+  message?: string,
+): void {
   assert.notDeepStrictEqual(actual, expected, message ?? "values are equal");
 }
 
-export function assertTrue(condition: unknown, message?: string): asserts condition {
+export function assertTrue(
+  condition: unknown,
+  message?: string,
+): asserts condition {
   assert.ok(condition, message ?? "condition is false");
 }
 
 // deno-lint-ignore no-explicit-any
 type ErrorClass<E> = new (...args: any[]) => E;
 
-export function assertThrows<E extends Error>(fn: () => unknown, errorClass: ErrorClass<E>): E {
+export function assertThrows<E extends Error>(
+  fn: () => unknown,
+  errorClass: ErrorClass<E>,
+): E {
   try {
     fn();
   } catch (error) {
-    assert.ok(error instanceof errorClass, `expected ${errorClass.name}, got ${String(error)}`);
+    assert.ok(
+      error instanceof errorClass,
+      `expected ${errorClass.name}, got ${String(error)}`,
+    );
     return error;
   }
   throw new assert.AssertionError({ message: "expected a throw" });
@@ -36,7 +53,10 @@ export async function assertRejects<E extends Error>(
   try {
     await fn();
   } catch (error) {
-    assert.ok(error instanceof errorClass, `expected ${errorClass.name}, got ${String(error)}`);
+    assert.ok(
+      error instanceof errorClass,
+      `expected ${errorClass.name}, got ${String(error)}`,
+    );
     return error;
   }
   throw new assert.AssertionError({ message: "expected a rejection" });

@@ -322,7 +322,10 @@ export class GrpcConnection {
         w.reject(error);
       }
     };
-    call.on("error", (error: unknown) => fail(callError(definition.path, error)));
+    call.on(
+      "error",
+      (error: unknown) => fail(callError(definition.path, error)),
+    );
     call.on("end", () =>
       fail(
         new GrpcCallError(2, "UNKNOWN", "stream ended", definition.path),

@@ -195,7 +195,8 @@ export class ContainerdClient {
       return await promise;
     } catch (error) {
       if (
-        error instanceof ContainerdError && error.code === "containerd.not_found"
+        error instanceof ContainerdError &&
+        error.code === "containerd.not_found"
       ) return undefined;
       throw error;
     }
@@ -209,7 +210,12 @@ export class ContainerdClient {
 
   getImage(name: string): Promise<ImageRecord | undefined> {
     return this.#lookup(
-      this.#call<{ image: ImageRecord }>("images", "Get", { name }, `get image "${name}"`)
+      this.#call<{ image: ImageRecord }>(
+        "images",
+        "Get",
+        { name },
+        `get image "${name}"`,
+      )
         .then((r) => r.image),
     );
   }
@@ -245,7 +251,12 @@ export class ContainerdClient {
   }
 
   async deleteImage(name: string): Promise<void> {
-    await this.#call("images", "Delete", { name, sync: true }, `delete image "${name}"`);
+    await this.#call(
+      "images",
+      "Delete",
+      { name, sync: true },
+      `delete image "${name}"`,
+    );
   }
 
   // Content
@@ -277,7 +288,12 @@ export class ContainerdClient {
   }
 
   async deleteContent(digest: string): Promise<void> {
-    await this.#call("content", "Delete", { digest }, `delete content "${digest}"`);
+    await this.#call(
+      "content",
+      "Delete",
+      { digest },
+      `delete content "${digest}"`,
+    );
   }
 
   async listContent(): Promise<ContentInfo[]> {
@@ -350,10 +366,19 @@ export class ContainerdClient {
     });
     try {
       // Restart any earlier partial ingest of this ref from zero.
-      await stream.exchange({ action: "STAT", ref, total: expected.size, expected: expected.digest });
+      await stream.exchange({
+        action: "STAT",
+        ref,
+        total: expected.size,
+        expected: expected.digest,
+      });
       let offset = 0;
       for await (const chunk of chunks) {
-        for (let start = 0; start < chunk.byteLength; start += WRITE_CHUNK_BYTES) {
+        for (
+          let start = 0;
+          start < chunk.byteLength;
+          start += WRITE_CHUNK_BYTES
+        ) {
           const data = chunk.subarray(start, start + WRITE_CHUNK_BYTES);
           await stream.exchange({ action: "WRITE", ref, offset, data });
           offset += data.byteLength;
@@ -492,15 +517,24 @@ export class ContainerdClient {
     id: string,
     labels: Record<string, string> = {},
   ): Promise<void> {
-    await this.#call("leases", "Create", { id, labels }, `create lease "${id}"`);
+    await this.#call(
+      "leases",
+      "Create",
+      { id, labels },
+      `create lease "${id}"`,
+    );
   }
 
   async deleteLease(id: string, sync = false): Promise<void> {
     await this.#call("leases", "Delete", { id, sync }, `delete lease "${id}"`);
   }
 
-  async listLeases(): Promise<{ id: string; labels: Record<string, string> }[]> {
-    const r = await this.#call<{ leases: { id: string; labels: Record<string, string> }[] }>(
+  async listLeases(): Promise<
+    { id: string; labels: Record<string, string> }[]
+  > {
+    const r = await this.#call<
+      { leases: { id: string; labels: Record<string, string> }[] }
+    >(
       "leases",
       "List",
       {},
@@ -512,7 +546,10 @@ export class ContainerdClient {
   // Containers
 
   async createContainer(
-    container: ContainerRecord & { spec: AnyMessage; runtimeOptions?: AnyMessage },
+    container: ContainerRecord & {
+      spec: AnyMessage;
+      runtimeOptions?: AnyMessage;
+    },
     leaseId?: string,
   ): Promise<void> {
     const { runtimeOptions, ...record } = container;
@@ -523,7 +560,12 @@ export class ContainerdClient {
         container: {
           ...record,
           spec: toAny(record.spec),
-          runtime: { name: RUNTIME, options: runtimeOptions === undefined ? null : toAny(runtimeOptions) },
+          runtime: {
+            name: RUNTIME,
+            options: runtimeOptions === undefined
+              ? null
+              : toAny(runtimeOptions),
+          },
         },
       },
       `create container "${container.id}"`,
@@ -553,7 +595,12 @@ export class ContainerdClient {
   }
 
   async deleteContainer(id: string): Promise<void> {
-    await this.#call("containers", "Delete", { id }, `delete container "${id}"`);
+    await this.#call(
+      "containers",
+      "Delete",
+      { id },
+      `delete container "${id}"`,
+    );
   }
 
   // Tasks
@@ -566,7 +613,14 @@ export class ContainerdClient {
     const r = await this.#call<{ pid: number }>(
       "tasks",
       "Create",
-      { containerId, rootfs, stdin: "", stdout: io.stdout, stderr: io.stderr, terminal: false },
+      {
+        containerId,
+        rootfs,
+        stdin: "",
+        stdout: io.stdout,
+        stderr: io.stderr,
+        terminal: false,
+      },
       `create task "${containerId}"`,
       { timeoutMs: 60_000 },
     );
@@ -584,7 +638,11 @@ export class ContainerdClient {
     return r.pid;
   }
 
-  async killTask(containerId: string, signal: number, all = false): Promise<void> {
+  async killTask(
+    containerId: string,
+    signal: number,
+    all = false,
+  ): Promise<void> {
     await this.#call(
       "tasks",
       "Kill",
@@ -640,7 +698,9 @@ export class ContainerdClient {
 
   async taskMetrics(containerIds: readonly string[]): Promise<MetricRecord[]> {
     const filters = containerIds.map((id) => `id==${id}`);
-    const r = await this.#call<{ metrics: { id: string; data: RawAny | null }[] }>(
+    const r = await this.#call<
+      { metrics: { id: string; data: RawAny | null }[] }
+    >(
       "tasks",
       "Metrics",
       { filters },
@@ -671,5 +731,6 @@ export class ContainerdClient {
 
 /** Whether an error is containerd saying the thing does not exist. */
 export function isNotFound(error: unknown): boolean {
-  return error instanceof ContainerdError && error.code === "containerd.not_found";
+  return error instanceof ContainerdError &&
+    error.code === "containerd.not_found";
 }

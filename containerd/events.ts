@@ -36,11 +36,16 @@ interface ExitMessage {
 }
 
 /** Decodes an envelope into a task event; undefined for other topics. */
-export function decodeTaskEvent(envelope: Envelope, oomSeen: Set<string>): TaskEvent | undefined {
+export function decodeTaskEvent(
+  envelope: Envelope,
+  oomSeen: Set<string>,
+): TaskEvent | undefined {
   const any = envelope.event;
   if (any === null) return undefined;
   if (envelope.topic === "/tasks/oom") {
-    const { containerId } = decodeMessage("TaskOOM", any.value) as { containerId: string };
+    const { containerId } = decodeMessage("TaskOOM", any.value) as {
+      containerId: string;
+    };
     if (oomSeen.size >= OOM_REMEMBERED_MAX) oomSeen.clear();
     oomSeen.add(containerId);
     return { type: "oom", containerId };
@@ -50,8 +55,16 @@ export function decodeTaskEvent(envelope: Envelope, oomSeen: Set<string>): TaskE
     // Exits of exec'd processes carry their exec id; only the init process counts.
     if (m.id !== "" && m.id !== m.containerId) return undefined;
     const oom = oomSeen.delete(m.containerId);
-    const exitedAtMs = m.exitedAt === null ? 0 : m.exitedAt.seconds * 1000 + Math.floor(m.exitedAt.nanos / 1e6);
-    return { type: "exit", containerId: m.containerId, exitStatus: m.exitStatus, exitedAtMs, oom };
+    const exitedAtMs = m.exitedAt === null
+      ? 0
+      : m.exitedAt.seconds * 1000 + Math.floor(m.exitedAt.nanos / 1e6);
+    return {
+      type: "exit",
+      containerId: m.containerId,
+      exitStatus: m.exitStatus,
+      exitedAtMs,
+      oom,
+    };
   }
   return undefined;
 }
@@ -64,14 +77,21 @@ export interface TaskEventWatch {
 export function watchTaskEvents(
   client: ContainerdClient,
   onEvent: (event: TaskEvent) => void,
-  options: { onResubscribe?: () => void; onError?: (error: unknown) => void } = {},
+  options: { onResubscribe?: () => void; onError?: (error: unknown) => void } =
+    {},
 ): TaskEventWatch {
   const filters = [
     `namespace==${client.namespace},topic=="/tasks/exit"`,
     `namespace==${client.namespace},topic=="/tasks/oom"`,
   ];
   const oomSeen = new Set<string>();
-  const heldExits = new Map<string, { event: TaskEvent & { type: "exit" }; timer: ReturnType<typeof setTimeout> }>();
+  const heldExits = new Map<
+    string,
+    {
+      event: TaskEvent & { type: "exit" };
+      timer: ReturnType<typeof setTimeout>;
+    }
+  >();
   let closed = false;
   let current: ReturnType<ContainerdClient["subscribe"]> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;

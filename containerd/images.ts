@@ -5,10 +5,20 @@
  */
 import type { ContainerdClient, Descriptor } from "./client.ts";
 import { ContainerdError } from "./errors.ts";
-import { ImageWriter, type PullProgress, type ResolvedImage, type StoreOptions } from "./pull.ts";
+import {
+  ImageWriter,
+  type PullProgress,
+  type ResolvedImage,
+  type StoreOptions,
+} from "./pull.ts";
 import { manifestSelector, parseReference } from "./reference.ts";
 import { RegistryClient, type RegistryOptions } from "./registry.ts";
-import { nodePlatform, parseDescriptor, type Platform, sha256Hex } from "./oci.ts";
+import {
+  nodePlatform,
+  parseDescriptor,
+  type Platform,
+  sha256Hex,
+} from "./oci.ts";
 import { indexTar, type TarIndexEntry } from "./tar.ts";
 
 export type { PullProgress, ResolvedImage };
@@ -34,7 +44,10 @@ export class ImageService {
 
   /** The image as containerd has it, by any reference form, or undefined. */
   async resolve(reference: string): Promise<ResolvedImage | undefined> {
-    return await this.#writer.resolveLocal(parseReference(reference).canonical, this.#platform);
+    return await this.#writer.resolveLocal(
+      parseReference(reference).canonical,
+      this.#platform,
+    );
   }
 
   /**
@@ -43,23 +56,38 @@ export class ImageService {
    */
   pull(
     reference: string,
-    options: { onProgress?: (progress: PullProgress) => void; signal?: AbortSignal } = {},
+    options: {
+      onProgress?: (progress: PullProgress) => void;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<ResolvedImage> {
     const parsed = parseReference(reference);
     const running = this.#inFlight.get(parsed.canonical);
     if (running !== undefined) return running;
-    const pull = this.#pull(parsed, options).finally(() => this.#inFlight.delete(parsed.canonical));
+    const pull = this.#pull(parsed, options).finally(() =>
+      this.#inFlight.delete(parsed.canonical)
+    );
     this.#inFlight.set(parsed.canonical, pull);
     return pull;
   }
 
   async #pull(
     reference: ReturnType<typeof parseReference>,
-    options: { onProgress?: (progress: PullProgress) => void; signal?: AbortSignal },
+    options: {
+      onProgress?: (progress: PullProgress) => void;
+      signal?: AbortSignal;
+    },
   ): Promise<ResolvedImage> {
-    const present = await this.#writer.resolveLocal(reference.canonical, this.#platform);
+    const present = await this.#writer.resolveLocal(
+      reference.canonical,
+      this.#platform,
+    );
     if (present !== undefined) return present;
-    const fetched = await this.#registry.manifest(reference, manifestSelector(reference), options.signal);
+    const fetched = await this.#registry.manifest(
+      reference,
+      manifestSelector(reference),
+      options.signal,
+    );
     const digest = `sha256:${sha256Hex(fetched.bytes)}`;
     if (reference.digest !== undefined && reference.digest !== digest) {
       throw new ContainerdError(
@@ -68,7 +96,11 @@ export class ImageService {
       );
     }
     const mediaType = fetched.mediaType || mediaTypeOf(fetched.bytes);
-    const top: Descriptor = { mediaType, digest, size: fetched.bytes.byteLength };
+    const top: Descriptor = {
+      mediaType,
+      digest,
+      size: fetched.bytes.byteLength,
+    };
     const registry = this.#registry;
     const signal = options.signal;
     const source = {
@@ -77,15 +109,25 @@ export class ImageService {
         if (d.mediaType.includes("manifest") || d.mediaType.includes("index")) {
           return (await registry.manifest(reference, d.digest, signal)).bytes;
         }
-        return new Uint8Array(await new Response(await registry.blob(reference, d.digest, signal)).arrayBuffer());
+        return new Uint8Array(
+          await new Response(await registry.blob(reference, d.digest, signal))
+            .arrayBuffer(),
+        );
       },
       open: (d: Descriptor) => registry.blob(reference, d.digest, signal),
     };
     const storeOptions: StoreOptions = {
       platform: this.#platform,
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      ...(options.onProgress === undefined
+        ? {}
+        : { onProgress: options.onProgress }),
     };
-    return await this.#writer.write(reference.canonical, top, source, storeOptions);
+    return await this.#writer.write(
+      reference.canonical,
+      top,
+      source,
+      storeOptions,
+    );
   }
 
   /**
@@ -94,7 +136,10 @@ export class ImageService {
    * `org.opencontainers.image.ref.name` annotation, or `name` when the
    * archive holds one unnamed image.
    */
-  async importArchive(path: string, options: { name?: string } = {}): Promise<ResolvedImage[]> {
+  async importArchive(
+    path: string,
+    options: { name?: string } = {},
+  ): Promise<ResolvedImage[]> {
     using file = await Deno.open(path, { read: true });
     let entries: TarIndexEntry[];
     try {
@@ -109,41 +154,67 @@ export class ImageService {
       let filled = 0;
       while (filled < entry.size) {
         const n = await file.read(bytes.subarray(filled));
-        if (n === null) throw archiveInvalid(path, `"${entry.name}" is cut short`);
+        if (n === null) {
+          throw archiveInvalid(path, `"${entry.name}" is cut short`);
+        }
         filled += n;
       }
       return bytes;
     };
     const blobEntry = (d: Descriptor): TarIndexEntry => {
       const entry = byName.get(`blobs/${d.digest.replace(":", "/")}`);
-      if (entry === undefined) throw archiveInvalid(path, `blob "${d.digest}" is missing`);
+      if (entry === undefined) {
+        throw archiveInvalid(path, `blob "${d.digest}" is missing`);
+      }
       return entry;
     };
     const indexEntry = byName.get("index.json");
-    if (indexEntry === undefined) throw archiveInvalid(path, "it has no index.json");
-    const index: unknown = JSON.parse(new TextDecoder().decode(await readEntry(indexEntry)));
-    const manifests = typeof index === "object" && index !== null && "manifests" in index &&
+    if (indexEntry === undefined) {
+      throw archiveInvalid(path, "it has no index.json");
+    }
+    const index: unknown = JSON.parse(
+      new TextDecoder().decode(await readEntry(indexEntry)),
+    );
+    const manifests =
+      typeof index === "object" && index !== null && "manifests" in index &&
         Array.isArray(index.manifests)
-      ? index.manifests
-      : [];
-    if (manifests.length === 0) throw archiveInvalid(path, "its index.json lists no images");
+        ? index.manifests
+        : [];
+    if (manifests.length === 0) {
+      throw archiveInvalid(path, "its index.json lists no images");
+    }
     const source = {
       read: (d: Descriptor) => readEntry(blobEntry(d)),
       // Small test archives and air-gapped imports: one blob at a time in memory.
-      open: async (d: Descriptor) => ReadableStream.from([await readEntry(blobEntry(d))]),
+      open: async (d: Descriptor) =>
+        ReadableStream.from([await readEntry(blobEntry(d))]),
     };
     const out: ResolvedImage[] = [];
     for (const raw of manifests) {
       const descriptor = parseDescriptor(path, raw);
       const annotations = descriptor.annotations ?? {};
-      const named = annotations["io.containerd.image.name"] ?? annotations["org.opencontainers.image.ref.name"];
-      const name = named !== undefined && named.includes("/") ? named : options.name;
+      const named = annotations["io.containerd.image.name"] ??
+        annotations["org.opencontainers.image.ref.name"];
+      const name = named !== undefined && named.includes("/")
+        ? named
+        : options.name;
       if (name === undefined) {
-        throw archiveInvalid(path, `image "${descriptor.digest}" has no name; pass one`);
+        throw archiveInvalid(
+          path,
+          `image "${descriptor.digest}" has no name; pass one`,
+        );
       }
       const canonical = parseReference(name).canonical;
-      const target = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
-      out.push(await this.#writer.write(canonical, target, source, { platform: this.#platform }));
+      const target = {
+        mediaType: descriptor.mediaType,
+        digest: descriptor.digest,
+        size: descriptor.size,
+      };
+      out.push(
+        await this.#writer.write(canonical, target, source, {
+          platform: this.#platform,
+        }),
+      );
     }
     return out;
   }
@@ -157,7 +228,10 @@ export class ImageService {
 function mediaTypeOf(bytes: Uint8Array): string {
   try {
     const json: unknown = JSON.parse(new TextDecoder().decode(bytes));
-    if (typeof json === "object" && json !== null && "mediaType" in json && typeof json.mediaType === "string") {
+    if (
+      typeof json === "object" && json !== null && "mediaType" in json &&
+      typeof json.mediaType === "string"
+    ) {
       return json.mediaType;
     }
   } catch {
@@ -166,7 +240,11 @@ function mediaTypeOf(bytes: Uint8Array): string {
   return "application/vnd.oci.image.manifest.v1+json";
 }
 
-function archiveInvalid(path: string, why: string, cause?: unknown): ContainerdError {
+function archiveInvalid(
+  path: string,
+  why: string,
+  cause?: unknown,
+): ContainerdError {
   return new ContainerdError(
     "image.archive_invalid",
     `Cannot import image archive "${path}": ${why}`,

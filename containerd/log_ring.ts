@@ -25,7 +25,10 @@ export class LogRing {
   #total = 0;
 
   constructor(readonly linesMax: number = LOG_LINES_MAX_DEFAULT) {
-    assert(Number.isSafeInteger(linesMax) && linesMax > 0, "a log ring holds at least one line");
+    assert(
+      Number.isSafeInteger(linesMax) && linesMax > 0,
+      "a log ring holds at least one line",
+    );
     this.#entries = new Array(linesMax);
   }
 
@@ -41,7 +44,8 @@ export class LogRing {
     const n = Math.min(limit, this.#count);
     const out: LogEntry[] = [];
     for (let i = this.#count - n; i < this.#count; i++) {
-      const index = (this.#next - this.#count + i + this.linesMax) % this.linesMax;
+      const index = (this.#next - this.#count + i + this.linesMax) %
+        this.linesMax;
       const entry = this.#entries[index];
       assert(entry !== undefined, "a counted slot holds an entry");
       out.push(entry);

@@ -3,7 +3,9 @@ import { LineSplitter, LogRing } from "./log_ring.ts";
 
 function seed(): number {
   const fromEnv = Deno.env.get("MILL_SEED");
-  return fromEnv === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(fromEnv);
+  return fromEnv === undefined
+    ? Math.floor(Math.random() * 2 ** 31)
+    : Number(fromEnv);
 }
 
 function rng(state: number): () => number {
@@ -15,7 +17,9 @@ function rng(state: number): () => number {
 
 Deno.test("LogRing keeps the newest lines in order and counts the dropped ones", () => {
   const ring = new LogRing(3);
-  for (let i = 0; i < 5; i++) ring.push({ timeMs: i, stream: "stdout", line: `l${i}` });
+  for (let i = 0; i < 5; i++) {
+    ring.push({ timeMs: i, stream: "stdout", line: `l${i}` });
+  }
   assertEquals(ring.entries().map((e) => e.line), ["l2", "l3", "l4"]);
   assertEquals(ring.entries(2).map((e) => e.line), ["l3", "l4"]);
   assertEquals(ring.droppedLines, 2);
@@ -34,7 +38,11 @@ Deno.test("LogRing matches a plain array's tail for random pushes", () => {
       for (let i = 0; i < n; i++) {
         const line = `x${i}`;
         all.push(line);
-        ring.push({ timeMs: i, stream: random() < 0.5 ? "stdout" : "stderr", line });
+        ring.push({
+          timeMs: i,
+          stream: random() < 0.5 ? "stdout" : "stderr",
+          line,
+        });
       }
       assertEquals(ring.entries().map((e) => e.line), all.slice(-capacity));
     }

@@ -19,7 +19,10 @@ export interface ContainerMetrics {
 interface V1 {
   pids: { current: number } | null;
   cpu: { usage: { total: number } | null } | null;
-  memory: { totalInactiveFile: number; usage: { usage: number; limit: number } | null } | null;
+  memory: {
+    totalInactiveFile: number;
+    usage: { usage: number; limit: number } | null;
+  } | null;
 }
 
 interface V2 {
@@ -29,7 +32,9 @@ interface V2 {
 }
 
 /** Decodes one metric; undefined for a type we do not know. */
-export function decodeMetric(record: MetricRecord): ContainerMetrics | undefined {
+export function decodeMetric(
+  record: MetricRecord,
+): ContainerMetrics | undefined {
   const data = record.data;
   if (data === null) return undefined;
   if (data.typeUrl.endsWith("io.containerd.cgroups.v1.Metrics")) {
@@ -50,7 +55,10 @@ export function decodeMetric(record: MetricRecord): ContainerMetrics | undefined
       containerId: record.id,
       cgroupVersion: 2,
       cpuUsageNs: (m.cpu?.usageUsec ?? 0) * 1000,
-      memoryUsageBytes: Math.max(0, (m.memory?.usage ?? 0) - (m.memory?.inactiveFile ?? 0)),
+      memoryUsageBytes: Math.max(
+        0,
+        (m.memory?.usage ?? 0) - (m.memory?.inactiveFile ?? 0),
+      ),
       memoryLimitBytes: m.memory?.usageLimit ?? 0,
       pids: m.pids?.current ?? 0,
     };

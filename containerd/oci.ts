@@ -78,10 +78,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+  return Array.isArray(value)
+    ? value.filter((v): v is string => typeof v === "string")
+    : [];
 }
 
-function parseJson(reference: string, bytes: Uint8Array): Record<string, unknown> {
+function parseJson(
+  reference: string,
+  bytes: Uint8Array,
+): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder().decode(bytes));
@@ -96,7 +101,9 @@ function parseJson(reference: string, bytes: Uint8Array): Record<string, unknown
 export function parseDescriptor(reference: string, value: unknown): Descriptor {
   if (!isRecord(value)) throw bad(reference, "a descriptor is not an object");
   const { mediaType, digest, size } = value;
-  if (typeof mediaType !== "string") throw bad(reference, "a descriptor has no mediaType");
+  if (typeof mediaType !== "string") {
+    throw bad(reference, "a descriptor has no mediaType");
+  }
   if (typeof digest !== "string" || !DIGEST.test(digest)) {
     throw bad(reference, `descriptor digest "${String(digest)}" is not sha256`);
   }
@@ -121,11 +128,16 @@ export function parseManifest(
   const json = parseJson(reference, bytes);
   const type = typeof json.mediaType === "string" ? json.mediaType : mediaType;
   if (type === MEDIA_TYPE.ociIndex || type === MEDIA_TYPE.dockerList) {
-    if (!Array.isArray(json.manifests)) throw bad(reference, "an index without manifests");
+    if (!Array.isArray(json.manifests)) {
+      throw bad(reference, "an index without manifests");
+    }
     const manifests = json.manifests.map((m) => {
       const descriptor = parseDescriptor(reference, m);
       const p = isRecord(m) ? m.platform : undefined;
-      if (isRecord(p) && typeof p.os === "string" && typeof p.architecture === "string") {
+      if (
+        isRecord(p) && typeof p.os === "string" &&
+        typeof p.architecture === "string"
+      ) {
         const platform: Platform = {
           os: p.os,
           architecture: p.architecture,
@@ -139,27 +151,44 @@ export function parseManifest(
   }
   if (type === MEDIA_TYPE.ociManifest || type === MEDIA_TYPE.dockerManifest) {
     const config = parseDescriptor(reference, json.config);
-    if (!Array.isArray(json.layers)) throw bad(reference, "a manifest without layers");
+    if (!Array.isArray(json.layers)) {
+      throw bad(reference, "a manifest without layers");
+    }
     const layers = json.layers.map((l) => parseDescriptor(reference, l));
     for (const layer of layers) {
       if (!LAYER_TYPES.has(layer.mediaType)) {
-        throw bad(reference, `layer media type "${layer.mediaType}" is not supported`);
+        throw bad(
+          reference,
+          `layer media type "${layer.mediaType}" is not supported`,
+        );
       }
     }
     return { kind: "manifest", config, layers };
   }
-  throw bad(reference, `media type "${type}" is not an index or an image manifest`);
+  throw bad(
+    reference,
+    `media type "${type}" is not an index or an image manifest`,
+  );
 }
 
 /** Parses an image config's runtime parts and rootfs diff ids. */
-export function parseImageConfig(reference: string, bytes: Uint8Array): ImageConfig {
+export function parseImageConfig(
+  reference: string,
+  bytes: Uint8Array,
+): ImageConfig {
   const json = parseJson(reference, bytes);
   const config = isRecord(json.config) ? json.config : {};
   const rootfs = isRecord(json.rootfs) ? json.rootfs : {};
   const diffIds = strings(rootfs.diff_ids);
-  for (const id of diffIds) if (!DIGEST.test(id)) throw bad(reference, `diff id "${id}" is not sha256`);
+  for (const id of diffIds) {
+    if (!DIGEST.test(id)) {
+      throw bad(reference, `diff id "${id}" is not sha256`);
+    }
+  }
   return {
-    architecture: typeof json.architecture === "string" ? json.architecture : "",
+    architecture: typeof json.architecture === "string"
+      ? json.architecture
+      : "",
     os: typeof json.os === "string" ? json.os : "",
     entrypoint: strings(config.Entrypoint),
     cmd: strings(config.Cmd),
@@ -188,7 +217,8 @@ export function selectPlatform(
     m.platform !== undefined && m.platform.os === platform.os &&
     m.platform.architecture === platform.architecture
   );
-  const wanted = platform.variant ?? (platform.architecture === "arm64" ? "v8" : undefined);
+  const wanted = platform.variant ??
+    (platform.architecture === "arm64" ? "v8" : undefined);
   return candidates.find((m) => (m.platform?.variant ?? wanted) === wanted) ??
     candidates.find((m) => m.platform?.variant === undefined) ?? candidates[0];
 }
@@ -202,7 +232,11 @@ export function chainIds(diffIds: readonly string[]): string[] {
   const out: string[] = [];
   for (const diffId of diffIds) {
     const previous = out[out.length - 1];
-    out.push(previous === undefined ? diffId : `sha256:${sha256Hex(`${previous} ${diffId}`)}`);
+    out.push(
+      previous === undefined
+        ? diffId
+        : `sha256:${sha256Hex(`${previous} ${diffId}`)}`,
+    );
   }
   return out;
 }

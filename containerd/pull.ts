@@ -7,7 +7,12 @@
  * half-written.
  */
 import { createHash } from "node:crypto";
-import { type ContainerdClient, type Descriptor, isNotFound, SNAPSHOTTER } from "./client.ts";
+import {
+  type ContainerdClient,
+  type Descriptor,
+  isNotFound,
+  SNAPSHOTTER,
+} from "./client.ts";
 import { assert, ContainerdError } from "./errors.ts";
 import {
   chainIds,
@@ -59,7 +64,11 @@ export interface StoreOptions {
   readonly onProgress?: (progress: PullProgress) => void;
 }
 
-function mismatch(reference: string, digest: string, why: string): ContainerdError {
+function mismatch(
+  reference: string,
+  digest: string,
+  why: string,
+): ContainerdError {
   return new ContainerdError(
     "image.digest_mismatch",
     `Cannot pull "${reference}": blob "${digest}" ${why}; the registry or the network corrupted it`,
@@ -81,16 +90,28 @@ async function* verified(
       const { done, value } = await reader.read();
       if (done) break;
       size += value.byteLength;
-      if (size > descriptor.size) throw mismatch(reference, descriptor.digest, `is longer than ${descriptor.size} bytes`);
+      if (size > descriptor.size) {
+        throw mismatch(
+          reference,
+          descriptor.digest,
+          `is longer than ${descriptor.size} bytes`,
+        );
+      }
       hash.update(value);
       if (pending !== undefined) yield pending;
       pending = value;
     }
     if (size !== descriptor.size) {
-      throw mismatch(reference, descriptor.digest, `has ${size} bytes, expected ${descriptor.size}`);
+      throw mismatch(
+        reference,
+        descriptor.digest,
+        `has ${size} bytes, expected ${descriptor.size}`,
+      );
     }
     const digest = `sha256:${hash.digest("hex")}`;
-    if (digest !== descriptor.digest) throw mismatch(reference, descriptor.digest, `has digest "${digest}"`);
+    if (digest !== descriptor.digest) {
+      throw mismatch(reference, descriptor.digest, `has digest "${digest}"`);
+    }
     if (pending !== undefined) yield pending;
   } finally {
     await reader.cancel().catch(() => {
@@ -99,12 +120,22 @@ async function* verified(
   }
 }
 
-function checkSmall(reference: string, descriptor: Descriptor, bytes: Uint8Array): void {
+function checkSmall(
+  reference: string,
+  descriptor: Descriptor,
+  bytes: Uint8Array,
+): void {
   if (bytes.byteLength !== descriptor.size) {
-    throw mismatch(reference, descriptor.digest, `has ${bytes.byteLength} bytes, expected ${descriptor.size}`);
+    throw mismatch(
+      reference,
+      descriptor.digest,
+      `has ${bytes.byteLength} bytes, expected ${descriptor.size}`,
+    );
   }
   const digest = `sha256:${sha256Hex(bytes)}`;
-  if (digest !== descriptor.digest) throw mismatch(reference, descriptor.digest, `has digest "${digest}"`);
+  if (digest !== descriptor.digest) {
+    throw mismatch(reference, descriptor.digest, `has digest "${digest}"`);
+  }
 }
 
 function randomSuffix(): string {
@@ -124,14 +155,26 @@ export class ImageWriter {
   }
 
   /** The image as containerd has it, or undefined when it is absent or incomplete. */
-  async resolveLocal(name: string, platform: Platform = nodePlatform()): Promise<ResolvedImage | undefined> {
+  async resolveLocal(
+    name: string,
+    platform: Platform = nodePlatform(),
+  ): Promise<ResolvedImage | undefined> {
     const image = await this.#client.getImage(name);
     if (image === undefined) return undefined;
     const cached = this.#resolved.get(`${name} ${image.target.digest}`);
-    if (cached !== undefined && await this.#client.statSnapshot(cached.chainId) !== undefined) return cached;
+    if (
+      cached !== undefined &&
+      await this.#client.statSnapshot(cached.chainId) !== undefined
+    ) return cached;
     try {
-      const resolved = await this.#resolveFromContent(name, image.target, platform);
-      if (await this.#client.statSnapshot(resolved.chainId) === undefined) return undefined;
+      const resolved = await this.#resolveFromContent(
+        name,
+        image.target,
+        platform,
+      );
+      if (await this.#client.statSnapshot(resolved.chainId) === undefined) {
+        return undefined;
+      }
       this.#cache(resolved);
       return resolved;
     } catch (error) {
@@ -148,16 +191,31 @@ export class ImageWriter {
     this.#resolved.set(`${resolved.name} ${resolved.target.digest}`, resolved);
   }
 
-  async #resolveFromContent(name: string, target: Descriptor, platform: Platform): Promise<ResolvedImage> {
+  async #resolveFromContent(
+    name: string,
+    target: Descriptor,
+    platform: Platform,
+  ): Promise<ResolvedImage> {
     let manifestDescriptor = target;
-    let parsed = parseManifest(name, target.mediaType, await this.#client.readContent(target.digest, target.size));
+    let parsed = parseManifest(
+      name,
+      target.mediaType,
+      await this.#client.readContent(target.digest, target.size),
+    );
     if (parsed.kind === "index") {
       const chosen = choosePlatform(name, parsed, platform);
       manifestDescriptor = chosen;
-      parsed = parseManifest(name, chosen.mediaType, await this.#client.readContent(chosen.digest, chosen.size));
+      parsed = parseManifest(
+        name,
+        chosen.mediaType,
+        await this.#client.readContent(chosen.digest, chosen.size),
+      );
     }
     if (parsed.kind !== "manifest") throw notManifest(name, manifestDescriptor);
-    const config = parseImageConfig(name, await this.#client.readContent(parsed.config.digest, parsed.config.size));
+    const config = parseImageConfig(
+      name,
+      await this.#client.readContent(parsed.config.digest, parsed.config.size),
+    );
     const chain = chainIds(config.diffIds);
     const chainId = chain[chain.length - 1];
     if (chainId === undefined) throw notManifest(name, manifestDescriptor);
@@ -173,10 +231,18 @@ export class ImageWriter {
   ): Promise<ResolvedImage> {
     const leaseId = `mill-pull-${randomSuffix()}`;
     const expire = new Date(Date.now() + LEASE_EXPIRY_MS).toISOString();
-    await this.#client.createLease(leaseId, { "containerd.io/gc.expire": expire });
+    await this.#client.createLease(leaseId, {
+      "containerd.io/gc.expire": expire,
+    });
     let ok = false;
     try {
-      const resolved = await this.#writeUnderLease(name, top, source, leaseId, options);
+      const resolved = await this.#writeUnderLease(
+        name,
+        top,
+        source,
+        leaseId,
+        options,
+      );
       ok = true;
       return resolved;
     } finally {
@@ -194,8 +260,18 @@ export class ImageWriter {
     options: StoreOptions,
   ): Promise<ResolvedImage> {
     const platform = options.platform ?? nodePlatform();
-    const progress = (kind: PullProgress["kind"], d: Descriptor, doneBytes: number) =>
-      options.onProgress?.({ reference: name, digest: d.digest, kind, doneBytes, totalBytes: d.size });
+    const progress = (
+      kind: PullProgress["kind"],
+      d: Descriptor,
+      doneBytes: number,
+    ) =>
+      options.onProgress?.({
+        reference: name,
+        digest: d.digest,
+        kind,
+        doneBytes,
+        totalBytes: d.size,
+      });
     const topBytes = await source.read(top);
     checkSmall(name, top, topBytes);
     let parsed = parseManifest(name, top.mediaType, topBytes);
@@ -208,7 +284,9 @@ export class ImageWriter {
       manifestBytes = await source.read(chosen);
       checkSmall(name, chosen, manifestBytes);
       parsed = parseManifest(name, chosen.mediaType, manifestBytes);
-      await this.#writeSmall(top, topBytes, leaseId, { [`containerd.io/gc.ref.content.m.${position}`]: chosen.digest });
+      await this.#writeSmall(top, topBytes, leaseId, {
+        [`containerd.io/gc.ref.content.m.${position}`]: chosen.digest,
+      });
       progress("index", top, top.size);
     }
     if (parsed.kind !== "manifest") throw notManifest(name, manifestDescriptor);
@@ -222,24 +300,52 @@ export class ImageWriter {
         `Image "${name}" has ${manifest.layers.length} layers but its config lists ${config.diffIds.length} diff ids`,
       );
     }
-    const manifestLabels: Record<string, string> = { "containerd.io/gc.ref.content.config": manifest.config.digest };
-    manifest.layers.forEach((layer, i) => manifestLabels[`containerd.io/gc.ref.content.l.${i}`] = layer.digest);
-    await this.#writeSmall(manifestDescriptor, manifestBytes, leaseId, manifestLabels);
+    const manifestLabels: Record<string, string> = {
+      "containerd.io/gc.ref.content.config": manifest.config.digest,
+    };
+    manifest.layers.forEach((layer, i) =>
+      manifestLabels[`containerd.io/gc.ref.content.l.${i}`] = layer.digest
+    );
+    await this.#writeSmall(
+      manifestDescriptor,
+      manifestBytes,
+      leaseId,
+      manifestLabels,
+    );
     progress("manifest", manifestDescriptor, manifestDescriptor.size);
     const chain = chainIds(config.diffIds);
     const chainId = chain[chain.length - 1];
     if (chainId === undefined) {
-      throw new ContainerdError("image.manifest_invalid", `Image "${name}" has no layers`);
+      throw new ContainerdError(
+        "image.manifest_invalid",
+        `Image "${name}" has no layers`,
+      );
     }
     await this.#writeSmall(manifest.config, configBytes, leaseId, {
       [`containerd.io/gc.ref.snapshot.${SNAPSHOTTER}`]: chainId,
     });
     progress("config", manifest.config, manifest.config.size);
-    await Promise.all(manifest.layers.map((layer, i) =>
-      this.#writeLayer(name, layer, config.diffIds[i]!, source, leaseId, (n) => progress("layer", layer, n))
-    ));
+    await Promise.all(
+      manifest.layers.map((layer, i) =>
+        this.#writeLayer(
+          name,
+          layer,
+          config.diffIds[i]!,
+          source,
+          leaseId,
+          (n) => progress("layer", layer, n),
+        )
+      ),
+    );
     for (let i = 0; i < manifest.layers.length; i++) {
-      await this.#unpackLayer(name, manifest.layers[i]!, config.diffIds[i]!, chain[i]!, chain[i - 1], leaseId);
+      await this.#unpackLayer(
+        name,
+        manifest.layers[i]!,
+        config.diffIds[i]!,
+        chain[i]!,
+        chain[i - 1],
+        leaseId,
+      );
     }
     await this.#client.updateContentLabels(manifest.config.digest, {
       [`containerd.io/gc.ref.snapshot.${SNAPSHOTTER}`]: chainId,
@@ -260,11 +366,16 @@ export class ImageWriter {
       await this.#client.updateContentLabels(descriptor.digest, labels);
       return;
     }
-    await this.#client.writeContent(`mill-${descriptor.digest}`, descriptor, single(bytes), {
-      leaseId,
-      labels,
-      timeoutMs: LAYER_TIMEOUT_MS,
-    });
+    await this.#client.writeContent(
+      `mill-${descriptor.digest}`,
+      descriptor,
+      single(bytes),
+      {
+        leaseId,
+        labels,
+        timeoutMs: LAYER_TIMEOUT_MS,
+      },
+    );
   }
 
   async #writeLayer(
@@ -280,12 +391,17 @@ export class ImageWriter {
       return;
     }
     const stream = await source.open(layer);
-    await this.#client.writeContent(`mill-${layer.digest}`, layer, verified(name, layer, stream), {
-      leaseId,
-      labels: { "containerd.io/uncompressed": diffId },
-      timeoutMs: LAYER_TIMEOUT_MS,
-      onBytes,
-    });
+    await this.#client.writeContent(
+      `mill-${layer.digest}`,
+      layer,
+      verified(name, layer, stream),
+      {
+        leaseId,
+        labels: { "containerd.io/uncompressed": diffId },
+        timeoutMs: LAYER_TIMEOUT_MS,
+        onBytes,
+      },
+    );
   }
 
   async #unpackLayer(
@@ -298,22 +414,38 @@ export class ImageWriter {
   ): Promise<void> {
     if (await this.#client.statSnapshot(chainId) !== undefined) return;
     const key = `mill-extract-${randomSuffix()}-${chainId}`;
-    const mounts = await this.#client.prepareSnapshot(key, parent ?? "", { leaseId });
+    const mounts = await this.#client.prepareSnapshot(key, parent ?? "", {
+      leaseId,
+    });
     let committed = false;
     try {
-      const applied = await this.#client.applyDiff(layer, mounts, { leaseId, timeoutMs: LAYER_TIMEOUT_MS });
+      const applied = await this.#client.applyDiff(layer, mounts, {
+        leaseId,
+        timeoutMs: LAYER_TIMEOUT_MS,
+      });
       if (applied.digest !== diffId) {
-        throw mismatch(name, layer.digest, `unpacks to "${applied.digest}", not its diff id "${diffId}"`);
+        throw mismatch(
+          name,
+          layer.digest,
+          `unpacks to "${applied.digest}", not its diff id "${diffId}"`,
+        );
       }
       try {
         await this.#client.commitSnapshot(chainId, key, { leaseId });
         committed = true;
       } catch (error) {
         // Another pull committed the same chain id first: theirs is as good.
-        if (!(error instanceof ContainerdError && error.code === "containerd.already_exists")) throw error;
+        if (
+          !(error instanceof ContainerdError &&
+            error.code === "containerd.already_exists")
+        ) throw error;
       }
     } finally {
-      if (!committed) await this.#client.removeSnapshot(key).catch(() => {/* gone with the lease */});
+      if (!committed) {
+        await this.#client.removeSnapshot(key).catch(
+          () => {/* gone with the lease */},
+        );
+      }
     }
   }
 
@@ -322,7 +454,10 @@ export class ImageWriter {
     try {
       await this.#client.createImage(record);
     } catch (error) {
-      if (!(error instanceof ContainerdError && error.code === "containerd.already_exists")) throw error;
+      if (
+        !(error instanceof ContainerdError &&
+          error.code === "containerd.already_exists")
+      ) throw error;
       await this.#client.updateImage(record);
     }
   }
@@ -339,7 +474,9 @@ function choosePlatform(
 ): Descriptor & { platform?: Platform } {
   const chosen = selectPlatform(index, platform);
   if (chosen === undefined) {
-    const offered = index.manifests.map((m) => m.platform ? `${m.platform.os}/${m.platform.architecture}` : "?");
+    const offered = index.manifests.map((m) =>
+      m.platform ? `${m.platform.os}/${m.platform.architecture}` : "?"
+    );
     throw new ContainerdError(
       "image.platform_missing",
       `Image "${name}" has no manifest for ${platform.os}/${platform.architecture} (it offers ${
@@ -347,7 +484,10 @@ function choosePlatform(
       })`,
     );
   }
-  assert(index.manifests.includes(chosen), "the chosen manifest comes from the index");
+  assert(
+    index.manifests.includes(chosen),
+    "the chosen manifest comes from the index",
+  );
   return chosen;
 }
 

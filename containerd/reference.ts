@@ -26,7 +26,8 @@ export interface ImageReference {
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
-const DOMAIN = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+const DOMAIN =
+  /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 
 function invalid(reference: string, why: string): ContainerdError {
   return new ContainerdError(
@@ -39,7 +40,10 @@ function invalid(reference: string, why: string): ContainerdError {
 export function parseReference(reference: string): ImageReference {
   if (reference.length === 0) throw invalid(reference, "it is empty");
   if (reference.length > REFERENCE_LENGTH_MAX) {
-    throw invalid(reference, `it is longer than ${REFERENCE_LENGTH_MAX} characters`);
+    throw invalid(
+      reference,
+      `it is longer than ${REFERENCE_LENGTH_MAX} characters`,
+    );
   }
   let rest = reference;
   let digest: string | undefined;
@@ -48,7 +52,10 @@ export function parseReference(reference: string): ImageReference {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!DIGEST.test(digest)) {
-      throw invalid(reference, `digest "${digest}" is not sha256:<64 hex digits>`);
+      throw invalid(
+        reference,
+        `digest "${digest}" is not sha256:<64 hex digits>`,
+      );
     }
   }
   let tag: string | undefined;
@@ -66,12 +73,18 @@ export function parseReference(reference: string): ImageReference {
     if (first.includes(".") || first.includes(":") || first === "localhost") {
       domain = first;
       path = rest.slice(slash + 1);
-      if (!DOMAIN.test(domain)) throw invalid(reference, `registry "${domain}" is not a host`);
+      if (!DOMAIN.test(domain)) {
+        throw invalid(reference, `registry "${domain}" is not a host`);
+      }
     }
   }
   if (domain === "index.docker.io") domain = DOCKER_HUB_DOMAIN;
-  if (domain === DOCKER_HUB_DOMAIN && !path.includes("/")) path = `library/${path}`;
-  if (path.length === 0) throw invalid(reference, "the repository name is empty");
+  if (domain === DOCKER_HUB_DOMAIN && !path.includes("/")) {
+    path = `library/${path}`;
+  }
+  if (path.length === 0) {
+    throw invalid(reference, "the repository name is empty");
+  }
   for (const component of path.split("/")) {
     if (!COMPONENT.test(component)) {
       throw invalid(

@@ -69,9 +69,10 @@ export class RegistryClient {
 
   #base(reference: ImageReference): string {
     const host = apiHost(reference.domain);
-    const scheme = this.#insecure.has(reference.domain) || this.#insecure.has(host)
-      ? "http"
-      : "https";
+    const scheme =
+      this.#insecure.has(reference.domain) || this.#insecure.has(host)
+        ? "http"
+        : "https";
     return `${scheme}://${host}/v2/${reference.path}`;
   }
 
@@ -90,9 +91,13 @@ export class RegistryClient {
       if (auth !== undefined) headers.set("authorization", auth);
       const response = await this.#fetch(reference, url, { headers }, signal);
       if (response.status !== 401 || attempt === 1) return response;
-      const challenge = parseChallenge(response.headers.get("www-authenticate") ?? "");
+      const challenge = parseChallenge(
+        response.headers.get("www-authenticate") ?? "",
+      );
       await response.body?.cancel();
-      if (challenge === undefined) return unauthorized(reference, "the registry sent no usable challenge");
+      if (challenge === undefined) {
+        return unauthorized(reference, "the registry sent no usable challenge");
+      }
       this.#remember(key, await this.#answer(reference, challenge, signal));
     }
     throw new Error("unreachable");
@@ -114,25 +119,46 @@ export class RegistryClient {
     const credentials = this.#credentials[reference.domain];
     if (challenge.scheme === "basic") {
       if (credentials === undefined) {
-        return unauthorized(reference, `registry "${reference.domain}" wants credentials and none are configured`);
+        return unauthorized(
+          reference,
+          `registry "${reference.domain}" wants credentials and none are configured`,
+        );
       }
       return basicHeader(credentials);
     }
     const realm = challenge.params.realm;
-    if (realm === undefined) return unauthorized(reference, "the bearer challenge has no realm");
+    if (realm === undefined) {
+      return unauthorized(reference, "the bearer challenge has no realm");
+    }
     const tokenUrl = new URL(realm);
-    if (challenge.params.service) tokenUrl.searchParams.set("service", challenge.params.service);
-    tokenUrl.searchParams.set("scope", challenge.params.scope ?? `repository:${reference.path}:pull`);
+    if (challenge.params.service) {
+      tokenUrl.searchParams.set("service", challenge.params.service);
+    }
+    tokenUrl.searchParams.set(
+      "scope",
+      challenge.params.scope ?? `repository:${reference.path}:pull`,
+    );
     const headers = new Headers();
-    if (credentials !== undefined) headers.set("authorization", basicHeader(credentials));
-    const response = await this.#fetch(reference, tokenUrl.href, { headers }, signal);
+    if (credentials !== undefined) {
+      headers.set("authorization", basicHeader(credentials));
+    }
+    const response = await this.#fetch(
+      reference,
+      tokenUrl.href,
+      { headers },
+      signal,
+    );
     if (!response.ok) {
       await response.body?.cancel();
-      return unauthorized(reference, `the token server answered HTTP ${response.status}`);
+      return unauthorized(
+        reference,
+        `the token server answered HTTP ${response.status}`,
+      );
     }
     const body: unknown = await response.json().catch(() => undefined);
     const token = typeof body === "object" && body !== null
-      ? (body as Record<string, unknown>).token ?? (body as Record<string, unknown>).access_token
+      ? (body as Record<string, unknown>).token ??
+        (body as Record<string, unknown>).access_token
       : undefined;
     if (typeof token !== "string" || token.length === 0) {
       return unauthorized(reference, "the token server sent no token");
@@ -150,7 +176,9 @@ export class RegistryClient {
     try {
       return await fetch(url, {
         ...init,
-        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+        signal: signal === undefined
+          ? timeout
+          : AbortSignal.any([signal, timeout]),
       });
     } catch (error) {
       throw new ContainerdError(
@@ -191,7 +219,9 @@ export class RegistryClient {
         `Cannot pull "${reference.canonical}": its manifest is larger than ${MANIFEST_BYTES_MAX} bytes`,
       );
     }
-    const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]!.trim();
+    const mediaType = (response.headers.get("content-type") ?? "").split(
+      ";",
+    )[0]!.trim();
     return { mediaType, bytes };
   }
 
@@ -201,15 +231,27 @@ export class RegistryClient {
     digest: string,
     signal?: AbortSignal,
   ): Promise<ReadableStream<Uint8Array>> {
-    const response = await this.#get(reference, `${this.#base(reference)}/blobs/${digest}`, undefined, signal);
+    const response = await this.#get(
+      reference,
+      `${this.#base(reference)}/blobs/${digest}`,
+      undefined,
+      signal,
+    );
     await this.#check(reference, response, `blob "${digest}"`);
     if (response.body === null) {
-      throw new ContainerdError("image.not_found", `Cannot pull "${reference.canonical}": blob "${digest}" is empty`);
+      throw new ContainerdError(
+        "image.not_found",
+        `Cannot pull "${reference.canonical}": blob "${digest}" is empty`,
+      );
     }
     return response.body;
   }
 
-  async #check(reference: ImageReference, response: Response, what: string): Promise<void> {
+  async #check(
+    reference: ImageReference,
+    response: Response,
+    what: string,
+  ): Promise<void> {
     if (response.ok) return;
     const text = await response.text().catch(() => "");
     if (response.status === 401 || response.status === 403) {

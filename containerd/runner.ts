@@ -7,12 +7,24 @@
 import type { ContainerdClient, MetricRecord, Mount } from "./client.ts";
 import { assert, ContainerdError } from "./errors.ts";
 import type { ImageService } from "./images.ts";
-import { LineSplitter, LOG_LINES_MAX_DEFAULT, type LogEntry, LogRing, type LogStream } from "./log_ring.ts";
+import {
+  LineSplitter,
+  LOG_LINES_MAX_DEFAULT,
+  type LogEntry,
+  LogRing,
+  type LogStream,
+} from "./log_ring.ts";
 import { type ContainerMetrics, decodeMetric } from "./metrics.ts";
 import { encodeMessage } from "./_grpc.ts";
-import { buildSpec, type ContainerRequest, detectHostFacts, type HostFacts } from "./spec.ts";
+import {
+  buildSpec,
+  type ContainerRequest,
+  detectHostFacts,
+  type HostFacts,
+} from "./spec.ts";
 
-export const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+export const SPEC_TYPE_URL =
+  "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 /** Wait after SIGKILL before we call the task stuck. */
 export const KILL_WAIT_MS = 10_000;
 /** Wait for log readers to see end-of-file once the task is deleted. */
@@ -30,9 +42,16 @@ const SIGNALS: Readonly<Record<string, number>> = {
 };
 
 export function signalNumber(name: string): number {
-  const n = SIGNALS[name.toUpperCase().startsWith("SIG") ? name.toUpperCase() : `SIG${name.toUpperCase()}`];
+  const n = SIGNALS[
+    name.toUpperCase().startsWith("SIG")
+      ? name.toUpperCase()
+      : `SIG${name.toUpperCase()}`
+  ];
   if (n === undefined) {
-    throw new ContainerdError("container.start_failed", `Signal "${name}" is not one of ${Object.keys(SIGNALS).join(", ")}`);
+    throw new ContainerdError(
+      "container.start_failed",
+      `Signal "${name}" is not one of ${Object.keys(SIGNALS).join(", ")}`,
+    );
   }
   return n;
 }
@@ -75,7 +94,11 @@ export class ContainerRunner {
   readonly #runtimeOptions: { typeUrl: string; value: Uint8Array } | undefined;
   readonly #containers = new Map<string, Tracked>();
 
-  constructor(client: ContainerdClient, images: ImageService, options: RunnerOptions) {
+  constructor(
+    client: ContainerdClient,
+    images: ImageService,
+    options: RunnerOptions,
+  ) {
     this.#client = client;
     this.#images = images;
     this.#fifoDir = options.fifoDir;
@@ -89,9 +112,15 @@ export class ContainerRunner {
 
   /** Creates the container: its spec, snapshot and record. The image must be present. */
   async create(request: ContainerRequest): Promise<void> {
-    assert(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(request.id), `container id "${request.id}" is valid`);
+    assert(
+      /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(request.id),
+      `container id "${request.id}" is valid`,
+    );
     if (this.#containers.size >= CONTAINERS_MAX) {
-      throw new ContainerdError("container.start_failed", `Cannot create "${request.id}": ${CONTAINERS_MAX} containers tracked`);
+      throw new ContainerdError(
+        "container.start_failed",
+        `Cannot create "${request.id}": ${CONTAINERS_MAX} containers tracked`,
+      );
     }
     const image = await this.#images.resolve(request.image);
     if (image === undefined) {
@@ -103,9 +132,13 @@ export class ContainerRunner {
     const spec = buildSpec(request, image.config, this.#host);
     // A gc root: nothing may collect the snapshot before the container record
     // refers to it; remove() deletes it explicitly.
-    const mounts = await this.#client.prepareSnapshot(request.id, image.chainId, {
-      labels: { "containerd.io/gc.root": new Date().toISOString() },
-    });
+    const mounts = await this.#client.prepareSnapshot(
+      request.id,
+      image.chainId,
+      {
+        labels: { "containerd.io/gc.root": new Date().toISOString() },
+      },
+    );
     try {
       await this.#client.createContainer({
         id: request.id,
@@ -113,14 +146,26 @@ export class ContainerRunner {
         image: image.name,
         snapshotter: "overlayfs",
         snapshotKey: request.id,
-        spec: { typeUrl: SPEC_TYPE_URL, value: new TextEncoder().encode(JSON.stringify(spec)) },
-        ...(this.#runtimeOptions === undefined ? {} : { runtimeOptions: this.#runtimeOptions }),
+        spec: {
+          typeUrl: SPEC_TYPE_URL,
+          value: new TextEncoder().encode(JSON.stringify(spec)),
+        },
+        ...(this.#runtimeOptions === undefined
+          ? {}
+          : { runtimeOptions: this.#runtimeOptions }),
       });
     } catch (error) {
-      await this.#client.removeSnapshot(request.id).catch(() => {/* the create error is what matters */});
+      await this.#client.removeSnapshot(request.id).catch(
+        () => {/* the create error is what matters */},
+      );
       throw error;
     }
-    this.#containers.set(request.id, { id: request.id, logs: new LogRing(this.#logLinesMax), mounts, readers: [] });
+    this.#containers.set(request.id, {
+      id: request.id,
+      logs: new LogRing(this.#logLinesMax),
+      mounts,
+      readers: [],
+    });
   }
 
   /** Starts the task; returns its pid. */
@@ -132,35 +177,59 @@ export class ContainerRunner {
     const stderr = `${dir}/stderr`;
     await makeFifos([stdout, stderr]);
     // Opening a FIFO for reading blocks until the shim opens it for writing.
-    const opening = [Deno.open(stdout, { read: true }), Deno.open(stderr, { read: true })];
+    const opening = [
+      Deno.open(stdout, { read: true }),
+      Deno.open(stderr, { read: true }),
+    ];
     try {
       await this.#client.createTask(id, tracked.mounts, { stdout, stderr });
     } catch (error) {
       await unblockFifos([stdout, stderr], opening);
       await Deno.remove(dir, { recursive: true });
-      throw new ContainerdError("container.start_failed", `Cannot start container "${id}": ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new ContainerdError(
+        "container.start_failed",
+        `Cannot start container "${id}": ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     const [out, err] = await Promise.all(opening);
-    tracked.readers = [this.#read(tracked, "stdout", out!), this.#read(tracked, "stderr", err!)];
+    tracked.readers = [
+      this.#read(tracked, "stdout", out!),
+      this.#read(tracked, "stderr", err!),
+    ];
     try {
       return await this.#client.startTask(id);
     } catch (error) {
-      await this.#client.deleteTask(id).catch(() => {/* the start error is what matters */});
-      throw new ContainerdError("container.start_failed", `Cannot start container "${id}": ${(error as Error).message}`, {
-        cause: error,
-      });
+      await this.#client.deleteTask(id).catch(
+        () => {/* the start error is what matters */},
+      );
+      throw new ContainerdError(
+        "container.start_failed",
+        `Cannot start container "${id}": ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
-  async #read(tracked: Tracked, stream: LogStream, file: Deno.FsFile): Promise<void> {
+  async #read(
+    tracked: Tracked,
+    stream: LogStream,
+    file: Deno.FsFile,
+  ): Promise<void> {
     const splitter = new LineSplitter();
     for await (const chunk of file.readable) {
       const timeMs = Date.now();
-      for (const line of splitter.push(chunk)) tracked.logs.push({ timeMs, stream, line });
+      for (const line of splitter.push(chunk)) {
+        tracked.logs.push({ timeMs, stream, line });
+      }
     }
-    for (const line of splitter.flush()) tracked.logs.push({ timeMs: Date.now(), stream, line });
+    for (const line of splitter.flush()) {
+      tracked.logs.push({ timeMs: Date.now(), stream, line });
+    }
   }
 
   /** Waits for the task to exit under `timeoutMs`. */
@@ -169,7 +238,10 @@ export class ContainerRunner {
   }
 
   /** Sends `signal`, then SIGKILL when the task outlives `gracePeriodMs`. */
-  async stop(id: string, options: { signal?: string; gracePeriodMs: number }): Promise<StopResult> {
+  async stop(
+    id: string,
+    options: { signal?: string; gracePeriodMs: number },
+  ): Promise<StopResult> {
     const exited = this.#client.waitTask(id, options.gracePeriodMs).then(
       (r) => r.exitStatus,
       (error) => {
@@ -178,7 +250,10 @@ export class ContainerRunner {
       },
     );
     try {
-      await this.#client.killTask(id, signalNumber(options.signal ?? "SIGTERM"));
+      await this.#client.killTask(
+        id,
+        signalNumber(options.signal ?? "SIGTERM"),
+      );
     } catch (error) {
       // Already gone: the wait reports how it ended.
       if (!isCode(error, "containerd.not_found")) throw error;
@@ -192,7 +267,11 @@ export class ContainerRunner {
     try {
       return { exitStatus: (await killedWait).exitStatus, killed: true };
     } catch (error) {
-      throw new ContainerdError("container.stop_timeout", `Container "${id}" did not exit after SIGKILL`, { cause: error });
+      throw new ContainerdError(
+        "container.stop_timeout",
+        `Container "${id}" did not exit after SIGKILL`,
+        { cause: error },
+      );
     }
   }
 
@@ -209,9 +288,11 @@ export class ContainerRunner {
     await this.#client.removeSnapshot(id).catch((error) => {
       if (!isCode(error, "containerd.not_found")) throw error;
     });
-    await Deno.remove(`${this.#fifoDir}/${id}`, { recursive: true }).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
+    await Deno.remove(`${this.#fifoDir}/${id}`, { recursive: true }).catch(
+      (error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      },
+    );
     this.#containers.delete(id);
   }
 
@@ -223,13 +304,18 @@ export class ContainerRunner {
   /** Cpu and memory per container, from containerd's task metrics. */
   async metrics(ids: readonly string[]): Promise<ContainerMetrics[]> {
     const records: MetricRecord[] = await this.#client.taskMetrics(ids);
-    return records.map(decodeMetric).filter((m): m is ContainerMetrics => m !== undefined);
+    return records.map(decodeMetric).filter((m): m is ContainerMetrics =>
+      m !== undefined
+    );
   }
 
   #tracked(id: string): Tracked {
     const tracked = this.#containers.get(id);
     if (tracked === undefined) {
-      throw new ContainerdError("container.not_found", `Container "${id}" is not known to this runner`);
+      throw new ContainerdError(
+        "container.not_found",
+        `Container "${id}" is not known to this runner`,
+      );
     }
     return tracked;
   }
@@ -237,17 +323,25 @@ export class ContainerRunner {
 
 async function makeFifos(paths: readonly string[]): Promise<void> {
   // Deno has no mkfifo(2); one mkfifo(1) process makes both.
-  const result = await new Deno.Command("mkfifo", { args: ["-m", "600", ...paths], stderr: "piped" }).output();
+  const result = await new Deno.Command("mkfifo", {
+    args: ["-m", "600", ...paths],
+    stderr: "piped",
+  }).output();
   if (!result.success) {
     throw new ContainerdError(
       "container.start_failed",
-      `Cannot make FIFOs ${paths.join(", ")}: ${new TextDecoder().decode(result.stderr).trim()}`,
+      `Cannot make FIFOs ${paths.join(", ")}: ${
+        new TextDecoder().decode(result.stderr).trim()
+      }`,
     );
   }
 }
 
 /** Releases readers blocked in open() by opening and closing the write side. */
-async function unblockFifos(paths: readonly string[], opening: Promise<Deno.FsFile>[]): Promise<void> {
+async function unblockFifos(
+  paths: readonly string[],
+  opening: Promise<Deno.FsFile>[],
+): Promise<void> {
   for (const path of paths) {
     const writer = await Deno.open(path, { write: true });
     writer.close();
@@ -257,7 +351,9 @@ async function unblockFifos(paths: readonly string[], opening: Promise<Deno.FsFi
 
 async function drain(readers: readonly Promise<void>[]): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, LOG_DRAIN_MS));
+  const timeout = new Promise<void>((resolve) =>
+    timer = setTimeout(resolve, LOG_DRAIN_MS)
+  );
   await Promise.race([Promise.allSettled(readers), timeout]);
   clearTimeout(timer);
 }

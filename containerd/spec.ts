@@ -9,7 +9,8 @@ import { ContainerdError } from "./errors.ts";
 import type { ImageConfig } from "./oci.ts";
 
 export const CPU_PERIOD_US = 100_000;
-export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const DEFAULT_PATH =
+  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The capabilities container engines grant by default (containerd, docker). */
 export const DEFAULT_CAPABILITIES: readonly string[] = [
@@ -84,7 +85,10 @@ export interface HostFacts {
 }
 
 /** Entrypoint and cmd merged as docker does: command replaces the entrypoint and drops the image's cmd. */
-export function processArgs(request: ContainerRequest, image: ImageConfig): string[] {
+export function processArgs(
+  request: ContainerRequest,
+  image: ImageConfig,
+): string[] {
   const entrypoint = request.command ?? image.entrypoint;
   const cmd = request.args ?? (request.command === undefined ? image.cmd : []);
   const args = [...entrypoint, ...cmd];
@@ -98,7 +102,10 @@ export function processArgs(request: ContainerRequest, image: ImageConfig): stri
 }
 
 /** Image env, then mill's env over it (by variable name); PATH defaulted. */
-export function processEnv(request: ContainerRequest, image: ImageConfig): string[] {
+export function processEnv(
+  request: ContainerRequest,
+  image: ImageConfig,
+): string[] {
   const env = new Map<string, string>();
   env.set("PATH", DEFAULT_PATH);
   for (const entry of image.env) {
@@ -110,7 +117,10 @@ export function processEnv(request: ContainerRequest, image: ImageConfig): strin
 }
 
 /** Numeric `uid[:gid]` only; named users would need the image's /etc/passwd. */
-export function processUser(request: ContainerRequest, image: ImageConfig): { uid: number; gid: number } {
+export function processUser(
+  request: ContainerRequest,
+  image: ImageConfig,
+): { uid: number; gid: number } {
   const user = request.user ?? image.user;
   if (user === "" || user === "root") return { uid: 0, gid: 0 };
   const match = /^(\d+)(?::(\d+))?$/.exec(user);
@@ -124,8 +134,13 @@ export function processUser(request: ContainerRequest, image: ImageConfig): { ui
   return { uid, gid: match[2] === undefined ? uid : Number(match[2]) };
 }
 
-export function resources(request: ContainerRequest, host: HostFacts): Record<string, unknown> {
-  const out: Record<string, unknown> = { devices: [{ allow: false, access: "rwm" }] };
+export function resources(
+  request: ContainerRequest,
+  host: HostFacts,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    devices: [{ allow: false, access: "rwm" }],
+  };
   if (request.cpu !== undefined && request.cpu > 0) {
     out.cpu = {
       quota: Math.max(1000, Math.round(request.cpu * CPU_PERIOD_US)),
@@ -144,26 +159,72 @@ export function resources(request: ContainerRequest, host: HostFacts): Record<st
 
 function defaultMounts(): Record<string, unknown>[] {
   return [
-    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    {
+      destination: "/proc",
+      type: "proc",
+      source: "proc",
+      options: ["nosuid", "noexec", "nodev"],
+    },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
     {
       destination: "/dev/pts",
       type: "devpts",
       source: "devpts",
-      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+      options: [
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0620",
+        "gid=5",
+      ],
     },
-    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-    { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
+    {
+      destination: "/dev/mqueue",
+      type: "mqueue",
+      source: "mqueue",
+      options: ["nosuid", "noexec", "nodev"],
+    },
+    {
+      destination: "/sys",
+      type: "sysfs",
+      source: "sysfs",
+      options: ["nosuid", "noexec", "nodev", "ro"],
+    },
+    {
+      destination: "/run",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
   ];
 }
 
 /** The whole runtime spec, as containerd stores it (JSON in an Any). */
-export function buildSpec(request: ContainerRequest, image: ImageConfig, host: HostFacts): Record<string, unknown> {
+export function buildSpec(
+  request: ContainerRequest,
+  image: ImageConfig,
+  host: HostFacts,
+): Record<string, unknown> {
   const mounts = defaultMounts();
   for (const path of host.hostFiles) {
-    mounts.push({ destination: path, type: "bind", source: path, options: ["rbind", "ro"] });
+    mounts.push({
+      destination: path,
+      type: "bind",
+      source: path,
+      options: ["rbind", "ro"],
+    });
   }
   for (const m of request.mounts ?? []) {
     mounts.push({
@@ -182,7 +243,11 @@ export function buildSpec(request: ContainerRequest, image: ImageConfig, host: H
       args: processArgs(request, image),
       env: processEnv(request, image),
       cwd: request.workingDir ?? (image.workingDir || "/"),
-      capabilities: { bounding: capabilities, effective: capabilities, permitted: capabilities },
+      capabilities: {
+        bounding: capabilities,
+        effective: capabilities,
+        permitted: capabilities,
+      },
       rlimits: [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
@@ -193,7 +258,9 @@ export function buildSpec(request: ContainerRequest, image: ImageConfig, host: H
       resources: resources(request, host),
       cgroupsPath: `${host.cgroupParent}/${request.id}`,
       // No network namespace: host networking.
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
+      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, {
+        type: "mount",
+      }],
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
     },

@@ -14,14 +14,32 @@ export interface TarEntry {
   readonly linkName?: string;
 }
 
-function writeString(block: Uint8Array, offset: number, length: number, value: string): void {
+function writeString(
+  block: Uint8Array,
+  offset: number,
+  length: number,
+  value: string,
+): void {
   const bytes = new TextEncoder().encode(value);
-  assert(bytes.byteLength <= length, `tar field "${value}" fits ${length} bytes`);
+  assert(
+    bytes.byteLength <= length,
+    `tar field "${value}" fits ${length} bytes`,
+  );
   block.set(bytes, offset);
 }
 
-function writeOctal(block: Uint8Array, offset: number, length: number, value: number): void {
-  writeString(block, offset, length, value.toString(8).padStart(length - 1, "0"));
+function writeOctal(
+  block: Uint8Array,
+  offset: number,
+  length: number,
+  value: number,
+): void {
+  writeString(
+    block,
+    offset,
+    length,
+    value.toString(8).padStart(length - 1, "0"),
+  );
 }
 
 function header(entry: TarEntry, size: number): Uint8Array {
@@ -30,19 +48,33 @@ function header(entry: TarEntry, size: number): Uint8Array {
   let prefix = "";
   if (name.length > 100) {
     const cut = name.lastIndexOf("/", 155);
-    assert(cut > 0 && name.length - cut - 1 <= 100, `tar name "${name}" splits into prefix and name`);
+    assert(
+      cut > 0 && name.length - cut - 1 <= 100,
+      `tar name "${name}" splits into prefix and name`,
+    );
     prefix = name.slice(0, cut);
     name = name.slice(cut + 1);
   }
   writeString(block, 0, 100, name);
-  writeOctal(block, 100, 8, entry.mode ?? (entry.type === "dir" ? 0o755 : 0o644));
+  writeOctal(
+    block,
+    100,
+    8,
+    entry.mode ?? (entry.type === "dir" ? 0o755 : 0o644),
+  );
   writeOctal(block, 108, 8, 0);
   writeOctal(block, 116, 8, 0);
   writeOctal(block, 124, 12, size);
   writeOctal(block, 136, 12, 0);
   block.fill(0x20, 148, 156);
-  block[156] = entry.type === "dir" ? 0x35 : entry.type === "symlink" ? 0x32 : 0x30;
-  if (entry.linkName !== undefined) writeString(block, 157, 100, entry.linkName);
+  block[156] = entry.type === "dir"
+    ? 0x35
+    : entry.type === "symlink"
+    ? 0x32
+    : 0x30;
+  if (entry.linkName !== undefined) {
+    writeString(block, 157, 100, entry.linkName);
+  }
   writeString(block, 257, 6, "ustar");
   writeString(block, 263, 2, "00");
   writeString(block, 345, 155, prefix);
@@ -56,7 +88,9 @@ function header(entry: TarEntry, size: number): Uint8Array {
 export function packTar(entries: readonly TarEntry[]): Uint8Array {
   const parts: Uint8Array[] = [];
   for (const entry of entries) {
-    const data = entry.type === "file" ? entry.data ?? new Uint8Array() : new Uint8Array();
+    const data = entry.type === "file"
+      ? entry.data ?? new Uint8Array()
+      : new Uint8Array();
     parts.push(header(entry, data.byteLength));
     parts.push(data);
     const pad = (BLOCK - (data.byteLength % BLOCK)) % BLOCK;
@@ -92,7 +126,9 @@ function readString(block: Uint8Array, offset: number, length: number): string {
 }
 
 /** Parses one 512-byte header; null at the end-of-archive marker. */
-export function parseTarHeader(block: Uint8Array): { name: string; size: number; type: string } | null {
+export function parseTarHeader(
+  block: Uint8Array,
+): { name: string; size: number; type: string } | null {
   assert(block.byteLength === BLOCK, "a tar header is one block");
   if (block.every((b) => b === 0)) return null;
   let sum = 0;
@@ -102,7 +138,9 @@ export function parseTarHeader(block: Uint8Array): { name: string; size: number;
   const name = readString(block, 0, 100);
   const prefix = readString(block, 345, 155);
   const size = parseInt(readString(block, 124, 12).trim() || "0", 8);
-  if (!Number.isSafeInteger(size) || size < 0) throw new Error("tar header size is invalid");
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new Error("tar header size is invalid");
+  }
   const type = String.fromCharCode(block[156] || 0x30);
   return { name: prefix ? `${prefix}/${name}` : name, size, type };
 }
@@ -124,7 +162,12 @@ export async function indexTar(file: Deno.FsFile): Promise<TarIndexEntry[]> {
     const parsed = parseTarHeader(block);
     if (parsed === null) return entries;
     const name = parsed.name.replace(/^\.\//, "");
-    entries.push({ name, offset: offset + BLOCK, size: parsed.size, type: parsed.type });
+    entries.push({
+      name,
+      offset: offset + BLOCK,
+      size: parsed.size,
+      type: parsed.type,
+    });
     offset += BLOCK + Math.ceil(parsed.size / BLOCK) * BLOCK;
   }
   throw new Error(`tar archive has more than ${TAR_ENTRIES_MAX} entries`);

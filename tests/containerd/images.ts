@@ -33,8 +33,23 @@ export const TEST_IMAGES = {
 } as const;
 export type TestImageName = keyof typeof TEST_IMAGES;
 
-const APPLETS = ["sh", "sleep", "httpd", "head", "tr", "cat", "echo", "ls", "true", "env", "id", "wc"];
-const ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+const APPLETS = [
+  "sh",
+  "sleep",
+  "httpd",
+  "head",
+  "tr",
+  "cat",
+  "echo",
+  "ls",
+  "true",
+  "env",
+  "id",
+  "wc",
+];
+const ENV = [
+  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+];
 
 interface Blob {
   readonly mediaType: string;
@@ -56,7 +71,8 @@ function jsonBlob(mediaType: string, value: unknown): Blob {
 }
 
 async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("gzip"));
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
@@ -67,7 +83,10 @@ interface Layer {
 
 async function layer(entries: readonly TarEntry[]): Promise<Layer> {
   const tar = packTar(entries);
-  return { blob: blob(MEDIA_TYPE.ociLayerGzip, await gzip(tar)), diffId: sha256(tar) };
+  return {
+    blob: blob(MEDIA_TYPE.ociLayerGzip, await gzip(tar)),
+    diffId: sha256(tar),
+  };
 }
 
 function text(name: string, content: string, mode = 0o644): TarEntry {
@@ -79,9 +98,17 @@ async function baseLayer(): Promise<Layer> {
   return await layer([
     { name: "bin", type: "dir" },
     { name: "bin/busybox", type: "file", mode: 0o755, data: busybox },
-    ...APPLETS.map((a): TarEntry => ({ name: `bin/${a}`, type: "symlink", linkName: "busybox", mode: 0o777 })),
+    ...APPLETS.map((a): TarEntry => ({
+      name: `bin/${a}`,
+      type: "symlink",
+      linkName: "busybox",
+      mode: 0o777,
+    })),
     { name: "etc", type: "dir" },
-    text("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"),
+    text(
+      "etc/passwd",
+      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    ),
     text("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
     { name: "tmp", type: "dir", mode: 0o1777 },
     { name: "root", type: "dir", mode: 0o700 },
@@ -110,8 +137,16 @@ function imageBlobs(plan: ImagePlan): { manifest: Blob; config: Blob } {
   const manifest = jsonBlob(MEDIA_TYPE.ociManifest, {
     schemaVersion: 2,
     mediaType: MEDIA_TYPE.ociManifest,
-    config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
-    layers: plan.layers.map((l) => ({ mediaType: l.blob.mediaType, digest: l.blob.digest, size: l.blob.size })),
+    config: {
+      mediaType: config.mediaType,
+      digest: config.digest,
+      size: config.size,
+    },
+    layers: plan.layers.map((l) => ({
+      mediaType: l.blob.mediaType,
+      digest: l.blob.digest,
+      size: l.blob.size,
+    })),
   });
   return { manifest, config };
 }
@@ -124,19 +159,52 @@ const sh = (script: string) => ["/bin/sh", "-c", script];
  */
 export async function buildTestImageLayout(dir: string): Promise<void> {
   const base = await baseLayer();
-  const www = await layer([{ name: "www", type: "dir" }, text("www/health", "ok\n"), text("www/index.html", "mill\n")]);
-  const data1 = await layer([{ name: "data", type: "dir" }, text("data/a.txt", "one\n"), text("data/b.txt", "two\n")]);
-  const data2 = await layer([{ name: "data", type: "dir" }, text("data/.wh.a.txt", ""), text("data/c.txt", "three\n")]);
+  const www = await layer([
+    { name: "www", type: "dir" },
+    text("www/health", "ok\n"),
+    text("www/index.html", "mill\n"),
+  ]);
+  const data1 = await layer([
+    { name: "data", type: "dir" },
+    text("data/a.txt", "one\n"),
+    text("data/b.txt", "two\n"),
+  ]);
+  const data2 = await layer([
+    { name: "data", type: "dir" },
+    text("data/.wh.a.txt", ""),
+    text("data/c.txt", "three\n"),
+  ]);
   const plans: Record<Exclude<TestImageName, "multi">, ImagePlan> = {
-    layers: { layers: [base, data1, data2], cmd: sh("ls /data; cat /data/b.txt /data/c.txt") },
+    layers: {
+      layers: [base, data1, data2],
+      cmd: sh("ls /data; cat /data/b.txt /data/c.txt"),
+    },
     http: {
       layers: [base, www],
-      entrypoint: sh("trap 'exit 0' TERM; httpd -f -p ${PORT:-8080} -h /www & wait $!"),
+      entrypoint: sh(
+        "trap 'exit 0' TERM; httpd -f -p ${PORT:-8080} -h /www & wait $!",
+      ),
     },
-    crash: { layers: [base], cmd: sh("echo about to crash; echo oops >&2; exit 3") },
-    stubborn: { layers: [base], cmd: sh("trap '' TERM; echo ready; while true; do sleep 1; done") },
-    sleeper: { layers: [base], cmd: sh("trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 1 & wait $!; done") },
-    hog: { layers: [base], cmd: sh("echo start; x=$(head -c 400000000 /dev/zero | tr '\\000' a); echo survived ${#x}") },
+    crash: {
+      layers: [base],
+      cmd: sh("echo about to crash; echo oops >&2; exit 3"),
+    },
+    stubborn: {
+      layers: [base],
+      cmd: sh("trap '' TERM; echo ready; while true; do sleep 1; done"),
+    },
+    sleeper: {
+      layers: [base],
+      cmd: sh(
+        "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 1 & wait $!; done",
+      ),
+    },
+    hog: {
+      layers: [base],
+      cmd: sh(
+        "echo start; x=$(head -c 400000000 /dev/zero | tr '\\000' a); echo survived ${#x}",
+      ),
+    },
     nocmd: { layers: [base] },
   };
   const blobs = new Map<string, Blob>();
@@ -157,15 +225,31 @@ export async function buildTestImageLayout(dir: string): Promise<void> {
     ref(name, manifest);
   }
   const multiCmd = sh("echo hello from multi");
-  const amd64 = imageBlobs({ layers: [base], cmd: multiCmd, architecture: "amd64" });
-  const arm64 = imageBlobs({ layers: [base], cmd: multiCmd, architecture: "arm64" });
-  for (const b of [amd64.config, amd64.manifest, arm64.config, arm64.manifest]) add(b);
+  const amd64 = imageBlobs({
+    layers: [base],
+    cmd: multiCmd,
+    architecture: "amd64",
+  });
+  const arm64 = imageBlobs({
+    layers: [base],
+    cmd: multiCmd,
+    architecture: "arm64",
+  });
+  for (
+    const b of [amd64.config, amd64.manifest, arm64.config, arm64.manifest]
+  ) add(b);
   const index = jsonBlob(MEDIA_TYPE.ociIndex, {
     schemaVersion: 2,
     mediaType: MEDIA_TYPE.ociIndex,
     manifests: [
-      { ...descriptorOf(arm64.manifest), platform: { os: "linux", architecture: "arm64", variant: "v8" } },
-      { ...descriptorOf(amd64.manifest), platform: { os: "linux", architecture: "amd64" } },
+      {
+        ...descriptorOf(arm64.manifest),
+        platform: { os: "linux", architecture: "arm64", variant: "v8" },
+      },
+      {
+        ...descriptorOf(amd64.manifest),
+        platform: { os: "linux", architecture: "amd64" },
+      },
     ],
   });
   add(index);
@@ -174,14 +258,23 @@ export async function buildTestImageLayout(dir: string): Promise<void> {
   for (const b of blobs.values()) {
     await Deno.writeFile(`${dir}/blobs/sha256/${b.digest.slice(7)}`, b.bytes);
   }
-  await Deno.writeTextFile(`${dir}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  await Deno.writeTextFile(
+    `${dir}/oci-layout`,
+    JSON.stringify({ imageLayoutVersion: "1.0.0" }),
+  );
   await Deno.writeTextFile(
     `${dir}/index.json`,
-    JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests: indexEntries }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.ociIndex,
+      manifests: indexEntries,
+    }),
   );
 }
 
-function descriptorOf(b: Blob): { mediaType: string; digest: string; size: number } {
+function descriptorOf(
+  b: Blob,
+): { mediaType: string; digest: string; size: number } {
   return { mediaType: b.mediaType, digest: b.digest, size: b.size };
 }
 
@@ -193,18 +286,29 @@ export async function packLayoutArchive(
   const entries: TarEntry[] = [];
   const indexJson = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
   if (options.only !== undefined) {
-    indexJson.manifests = indexJson.manifests.filter((m: { annotations?: Record<string, string> }) =>
-      m.annotations?.["org.opencontainers.image.ref.name"] === options.only
-    );
+    indexJson.manifests = indexJson.manifests.filter((
+      m: { annotations?: Record<string, string> },
+    ) => m.annotations?.["org.opencontainers.image.ref.name"] === options.only);
     if (options.name !== undefined) {
-      for (const m of indexJson.manifests) m.annotations["io.containerd.image.name"] = options.name;
+      for (const m of indexJson.manifests) {
+        m.annotations["io.containerd.image.name"] = options.name;
+      }
     }
   }
-  entries.push(text("oci-layout", await Deno.readTextFile(`${dir}/oci-layout`)));
+  entries.push(
+    text("oci-layout", await Deno.readTextFile(`${dir}/oci-layout`)),
+  );
   entries.push(text("index.json", JSON.stringify(indexJson)));
-  entries.push({ name: "blobs", type: "dir" }, { name: "blobs/sha256", type: "dir" });
+  entries.push({ name: "blobs", type: "dir" }, {
+    name: "blobs/sha256",
+    type: "dir",
+  });
   for await (const e of Deno.readDir(`${dir}/blobs/sha256`)) {
-    entries.push({ name: `blobs/sha256/${e.name}`, type: "file", data: await Deno.readFile(`${dir}/blobs/sha256/${e.name}`) });
+    entries.push({
+      name: `blobs/sha256/${e.name}`,
+      type: "file",
+      data: await Deno.readFile(`${dir}/blobs/sha256/${e.name}`),
+    });
   }
   return packTar(entries);
 }
@@ -216,17 +320,33 @@ export async function pushTestImages(
   options: { credentials?: { username: string; password: string } } = {},
 ): Promise<Record<TestImageName, string>> {
   const out: Partial<Record<TestImageName, string>> = {};
-  await Promise.all(Object.keys(TEST_IMAGES).map(async (name) => {
-    const reference = `${registryHost}/${TEST_REPOSITORY}/${name}:${TEST_TAG}`;
-    const args = ["copy", "--quiet", "--all", "--dest-tls-verify=false"];
-    if (options.credentials) args.push("--dest-creds", `${options.credentials.username}:${options.credentials.password}`);
-    args.push(`oci:${layoutDir}:${name}`, `docker://${reference}`);
-    const result = await new Deno.Command("skopeo", { args, stdout: "piped", stderr: "piped" }).output();
-    if (!result.success) {
-      throw new Error(`skopeo ${args.join(" ")} failed: ${new TextDecoder().decode(result.stderr)}`);
-    }
-    out[name as TestImageName] = reference;
-  }));
+  await Promise.all(
+    Object.keys(TEST_IMAGES).map(async (name) => {
+      const reference =
+        `${registryHost}/${TEST_REPOSITORY}/${name}:${TEST_TAG}`;
+      const args = ["copy", "--quiet", "--all", "--dest-tls-verify=false"];
+      if (options.credentials) {
+        args.push(
+          "--dest-creds",
+          `${options.credentials.username}:${options.credentials.password}`,
+        );
+      }
+      args.push(`oci:${layoutDir}:${name}`, `docker://${reference}`);
+      const result = await new Deno.Command("skopeo", {
+        args,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!result.success) {
+        throw new Error(
+          `skopeo ${args.join(" ")} failed: ${
+            new TextDecoder().decode(result.stderr)
+          }`,
+        );
+      }
+      out[name as TestImageName] = reference;
+    }),
+  );
   return out as Record<TestImageName, string>;
 }
 
@@ -240,6 +360,8 @@ if (import.meta.main) {
   console.log(`built OCI layout ${dir}`);
   if (registry !== undefined) {
     const pushed = await pushTestImages(dir, registry);
-    for (const reference of Object.values(pushed)) console.log(`pushed ${reference}`);
+    for (const reference of Object.values(pushed)) {
+      console.log(`pushed ${reference}`);
+    }
   }
 }

@@ -4,9 +4,19 @@
  * pushed into them. Each `start…` returns a handle whose `stop()` leaves no
  * process, mount or directory behind. Reused by the agent's end-to-end tests.
  */
-import { buildTestImageLayout, pushTestImages, type TestImageName } from "./images.ts";
+import {
+  buildTestImageLayout,
+  pushTestImages,
+  type TestImageName,
+} from "./images.ts";
 
-export { buildTestImageLayout, packLayoutArchive, pushTestImages, TEST_IMAGES, type TestImageName } from "./images.ts";
+export {
+  buildTestImageLayout,
+  packLayoutArchive,
+  pushTestImages,
+  TEST_IMAGES,
+  type TestImageName,
+} from "./images.ts";
 
 /** How long a daemon may take to answer after it is started. */
 export const START_TIMEOUT_MS = 20_000;
@@ -40,7 +50,11 @@ export function freePort(): number {
   return port;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = START_TIMEOUT_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; Date.now() < deadline; attempt++) {
     if (await check()) return;
@@ -83,7 +97,9 @@ async function pidsMentioning(needle: string): Promise<number[]> {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
       const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes(needle) && Number(entry.name) !== Deno.pid) pids.push(Number(entry.name));
+      if (cmdline.includes(needle) && Number(entry.name) !== Deno.pid) {
+        pids.push(Number(entry.name));
+      }
     } catch {
       // The process exited while we looked.
     }
@@ -97,7 +113,8 @@ async function unmountUnder(dir: string): Promise<void> {
     .filter((target) => target.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
   for (const target of mounts) {
-    await new Deno.Command("umount", { args: ["-l", target], stderr: "null" }).output();
+    await new Deno.Command("umount", { args: ["-l", target], stderr: "null" })
+      .output();
   }
 }
 
@@ -169,8 +186,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.d
   return handle;
 }
 
-async function spawnContainerd(dir: string, socketPath: string): Promise<Deno.ChildProcess> {
-  const log = await Deno.open(`${dir}/containerd.log`, { append: true, create: true });
+async function spawnContainerd(
+  dir: string,
+  socketPath: string,
+): Promise<Deno.ChildProcess> {
+  const log = await Deno.open(`${dir}/containerd.log`, {
+    append: true,
+    create: true,
+  });
   const process = new Deno.Command("containerd", {
     args: ["--config", `${dir}/config.toml`],
     stdout: "null",
@@ -178,7 +201,10 @@ async function spawnContainerd(dir: string, socketPath: string): Promise<Deno.Ch
   }).spawn();
   // Keep its log for failures without holding a pipe open forever.
   process.stderr.pipeTo(log.writable).catch(() => {});
-  await waitFor(`containerd at "${socketPath}"`, () => socketAnswers(socketPath));
+  await waitFor(
+    `containerd at "${socketPath}"`,
+    () => socketAnswers(socketPath),
+  );
   return process;
 }
 
@@ -192,13 +218,22 @@ export async function startRegistry(
   let auth = "";
   if (options.credentials) {
     const result = await new Deno.Command("htpasswd", {
-      args: ["-Bbn", options.credentials.username, options.credentials.password],
+      args: [
+        "-Bbn",
+        options.credentials.username,
+        options.credentials.password,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();
-    if (!result.success) throw new Error(`htpasswd failed: ${new TextDecoder().decode(result.stderr)}`);
+    if (!result.success) {
+      throw new Error(
+        `htpasswd failed: ${new TextDecoder().decode(result.stderr)}`,
+      );
+    }
     await Deno.writeFile(`${dir}/htpasswd`, result.stdout);
-    auth = `auth:\n  htpasswd:\n    realm: mill-test\n    path: ${dir}/htpasswd\n`;
+    auth =
+      `auth:\n  htpasswd:\n    realm: mill-test\n    path: ${dir}/htpasswd\n`;
   }
   await Deno.writeTextFile(
     `${dir}/config.yml`,
@@ -241,10 +276,15 @@ ${auth}`,
 }
 
 /** Builds the test images once per process into a temp layout (removed by `cleanup`). */
-export async function buildTestImages(): Promise<{ layoutDir: string; cleanup(): Promise<void> }> {
+export async function buildTestImages(): Promise<
+  { layoutDir: string; cleanup(): Promise<void> }
+> {
   const layoutDir = await Deno.makeTempDir({ prefix: "mill-images-" });
   await buildTestImageLayout(layoutDir);
-  return { layoutDir, cleanup: () => Deno.remove(layoutDir, { recursive: true }) };
+  return {
+    layoutDir,
+    cleanup: () => Deno.remove(layoutDir, { recursive: true }),
+  };
 }
 
 /** containerd + an open registry with the test images pushed. */
@@ -258,7 +298,10 @@ export interface TestBed {
 
 export async function startTestBed(): Promise<TestBed> {
   const built = await buildTestImages();
-  const [containerd, registry] = await Promise.all([startContainerd(), startRegistry()]);
+  const [containerd, registry] = await Promise.all([
+    startContainerd(),
+    startRegistry(),
+  ]);
   const images = await pushTestImages(built.layoutDir, registry.host);
   return {
     containerd,
