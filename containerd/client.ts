@@ -529,6 +529,20 @@ export class ContainerdClient {
     await this.#call("leases", "Delete", { id, sync }, `delete lease "${id}"`);
   }
 
+  /** Adds content (`content`) or a snapshot (`snapshots/overlayfs`) to a lease. */
+  async addLeaseResource(
+    leaseId: string,
+    id: string,
+    type: string,
+  ): Promise<void> {
+    await this.#call(
+      "leases",
+      "AddResource",
+      { id: leaseId, resource: { id, type } },
+      `add "${id}" to lease "${leaseId}"`,
+    );
+  }
+
   async listLeases(): Promise<
     { id: string; labels: Record<string, string> }[]
   > {

@@ -149,6 +149,7 @@ function randomSuffix(): string {
 export class ImageWriter {
   readonly #client: ContainerdClient;
   readonly #resolved = new Map<string, ResolvedImage>();
+  readonly #blobWrites = new Map<string, Promise<"present" | "written">>();
 
   constructor(client: ContainerdClient) {
     this.#client = client;
@@ -362,20 +363,20 @@ export class ImageWriter {
     leaseId: string,
     labels: Record<string, string>,
   ): Promise<void> {
-    if (await this.#client.contentInfo(descriptor.digest) !== undefined) {
-      await this.#client.updateContentLabels(descriptor.digest, labels);
-      return;
-    }
-    await this.#client.writeContent(
-      `mill-${descriptor.digest}`,
-      descriptor,
-      single(bytes),
-      {
-        leaseId,
-        labels,
-        timeoutMs: LAYER_TIMEOUT_MS,
-      },
-    );
+    await this.#writeOnce(descriptor, leaseId, async () => {
+      await this.#client.writeContent(
+        `mill-${descriptor.digest}`,
+        descriptor,
+        single(bytes),
+        {
+          leaseId,
+          labels,
+          timeoutMs: LAYER_TIMEOUT_MS,
+        },
+      );
+    });
+    // Present before, or written by another pull: make sure it has our labels.
+    await this.#client.updateContentLabels(descriptor.digest, labels);
   }
 
   async #writeLayer(
@@ -386,22 +387,60 @@ export class ImageWriter {
     leaseId: string,
     onBytes: (done: number) => void,
   ): Promise<void> {
-    if (await this.#client.contentInfo(layer.digest) !== undefined) {
-      onBytes(layer.size);
+    await this.#writeOnce(layer, leaseId, async () => {
+      const stream = await source.open(layer);
+      await this.#client.writeContent(
+        `mill-${layer.digest}`,
+        layer,
+        verified(name, layer, stream),
+        {
+          leaseId,
+          labels: { "containerd.io/uncompressed": diffId },
+          timeoutMs: LAYER_TIMEOUT_MS,
+          onBytes,
+        },
+      );
+    });
+    onBytes(layer.size);
+  }
+
+  /**
+   * Writes a blob unless it is present; two pulls of images sharing a blob
+   * write it once (containerd would refuse the second writer of the ref).
+   * A blob we did not write ourselves joins our lease, so that the garbage
+   * collector cannot take it if its writer fails or its image goes.
+   */
+  async #writeOnce(
+    descriptor: Descriptor,
+    leaseId: string,
+    write: () => Promise<void>,
+  ): Promise<void> {
+    const digest = descriptor.digest;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const running = this.#blobWrites.get(digest);
+      if (running !== undefined) {
+        // Another pull's failure is its own: then we try ourselves.
+        if (await running.then(() => true, () => false)) {
+          await this.#client.addLeaseResource(leaseId, digest, "content");
+          return;
+        }
+        continue;
+      }
+      // Registered before the first await, so a second caller always joins.
+      const writing = (async () => {
+        if (await this.#client.contentInfo(digest) !== undefined) {
+          return "present";
+        }
+        await write();
+        return "written";
+      })().finally(() => this.#blobWrites.delete(digest));
+      this.#blobWrites.set(digest, writing);
+      if (await writing === "present") {
+        await this.#client.addLeaseResource(leaseId, digest, "content");
+      }
       return;
     }
-    const stream = await source.open(layer);
-    await this.#client.writeContent(
-      `mill-${layer.digest}`,
-      layer,
-      verified(name, layer, stream),
-      {
-        leaseId,
-        labels: { "containerd.io/uncompressed": diffId },
-        timeoutMs: LAYER_TIMEOUT_MS,
-        onBytes,
-      },
-    );
+    await write();
   }
 
   async #unpackLayer(
@@ -412,7 +451,14 @@ export class ImageWriter {
     parent: string | undefined,
     leaseId: string,
   ): Promise<void> {
-    if (await this.#client.statSnapshot(chainId) !== undefined) return;
+    if (await this.#client.statSnapshot(chainId) !== undefined) {
+      await this.#client.addLeaseResource(
+        leaseId,
+        chainId,
+        `snapshots/${SNAPSHOTTER}`,
+      );
+      return;
+    }
     const key = `mill-extract-${randomSuffix()}-${chainId}`;
     const mounts = await this.#client.prepareSnapshot(key, parent ?? "", {
       leaseId,

@@ -277,8 +277,12 @@ export class ContainerRunner {
 
   /** Deletes task, container, snapshot and FIFOs. Safe to call twice. */
   async remove(id: string): Promise<void> {
-    await this.#client.deleteTask(id).catch((error) => {
-      if (!isCode(error, "containerd.not_found")) throw error;
+    await this.#client.deleteTask(id).catch(async (error) => {
+      if (isCode(error, "containerd.not_found")) return;
+      // Still running (containerd refuses to delete it): kill it first.
+      if (!isCode(error, "containerd.call_failed")) throw error;
+      await this.stop(id, { signal: "SIGKILL", gracePeriodMs: KILL_WAIT_MS });
+      await this.#client.deleteTask(id);
     });
     const tracked = this.#containers.get(id);
     if (tracked !== undefined) await drain(tracked.readers);
