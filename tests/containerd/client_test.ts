@@ -386,6 +386,38 @@ Deno.test("the containerd client pulls, runs, watches and cleans up against a re
           "absent:1",
           () => runner.create({ id: "absent", image: "absent:1" }),
         );
+        // Not marked insecure: HTTPS only, which a plain-HTTP registry cannot answer.
+        const strict = new ImageService(client);
+        await expectCode(
+          "image.registry_unreachable",
+          bed.images.sleeper,
+          () => strict.pull(bed.images.sleeper),
+        );
+        await expectCode(
+          "image.reference_invalid",
+          "Bad/Name",
+          () => images.pull("Bad/Name"),
+        );
+        assertEquals(await client.getImage(bed.images.sleeper), undefined);
+        assertEquals(await leftovers(client), NOTHING);
+      },
+    );
+
+    await t.step(
+      "stop of an exited container reports its status; remove of a running one kills it",
+      async () => {
+        await runner.create({ id: "done", image: bed.images.crash });
+        await runner.start("done");
+        assertEquals(await runner.wait("done", WAIT_MS), 3);
+        assertEquals(
+          await runner.stop("done", { gracePeriodMs: 1_000 }),
+          { exitStatus: 3, killed: false },
+        );
+        await runner.remove("done");
+        await runner.create({ id: "busy", image: bed.images.stubborn });
+        await runner.start("busy");
+        await runner.remove("busy");
+        await runner.remove("busy");
         assertEquals(await leftovers(client), NOTHING);
       },
     );
