@@ -21,6 +21,7 @@ import {
 import {
   freePort,
   packLayoutArchive,
+  pushTestImages,
   startRegistry,
   startTestBed,
   type TestBed,
@@ -428,7 +429,6 @@ Deno.test("the containerd client pulls, runs, watches and cleans up against a re
         const credentials = { username: "mill", password: "s3cret" };
         const registry = await startRegistry({ credentials });
         try {
-          const { pushTestImages } = await import("./images.ts");
           const pushed = await pushTestImages(bed.layoutDir, registry.host, {
             credentials,
           });
@@ -455,6 +455,39 @@ Deno.test("the containerd client pulls, runs, watches and cleans up against a re
           });
           const image = await right.pull(pushed.sleeper);
           assertEquals(image.name, pushed.sleeper);
+          assertEquals(await leftovers(client), NOTHING);
+        } finally {
+          await registry.stop();
+        }
+      },
+    );
+
+    await t.step(
+      "a registry with token auth: bearer tokens for the right credentials, unauthorized for wrong ones",
+      async () => {
+        const credentials = { username: "tok", password: "en" };
+        const registry = await startRegistry({ credentials, auth: "token" });
+        try {
+          const pushed = await pushTestImages(bed.layoutDir, registry.host, {
+            credentials,
+            only: ["sleeper"],
+          });
+          const wrong = new ImageService(client, {
+            insecure: [registry.host],
+            credentials: {
+              [registry.host]: { username: "tok", password: "bad" },
+            },
+          });
+          await expectCode(
+            "image.unauthorized",
+            pushed.sleeper,
+            () => wrong.pull(pushed.sleeper),
+          );
+          const right = new ImageService(client, {
+            insecure: [registry.host],
+            credentials: { [registry.host]: credentials },
+          });
+          assertEquals((await right.pull(pushed.sleeper)).name, pushed.sleeper);
           assertEquals(await leftovers(client), NOTHING);
         } finally {
           await registry.stop();

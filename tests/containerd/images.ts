@@ -317,11 +317,17 @@ export async function packLayoutArchive(
 export async function pushTestImages(
   layoutDir: string,
   registryHost: string,
-  options: { credentials?: { username: string; password: string } } = {},
+  options: {
+    credentials?: { username: string; password: string };
+    /** Push only these images. */
+    only?: readonly TestImageName[];
+  } = {},
 ): Promise<Record<TestImageName, string>> {
   const out: Partial<Record<TestImageName, string>> = {};
+  const names = options.only ??
+    (Object.keys(TEST_IMAGES) as TestImageName[]);
   await Promise.all(
-    Object.keys(TEST_IMAGES).map(async (name) => {
+    names.map(async (name) => {
       const reference =
         `${registryHost}/${TEST_REPOSITORY}/${name}:${TEST_TAG}`;
       const args = ["copy", "--quiet", "--all", "--dest-tls-verify=false"];

@@ -5,6 +5,12 @@
  * process, mount or directory behind. Reused by the agent's end-to-end tests.
  */
 import {
+  startTokenServer,
+  TOKEN_ISSUER,
+  TOKEN_SERVICE,
+  type TokenServer,
+} from "./_token_server.ts";
+import {
   buildTestImageLayout,
   pushTestImages,
   type TestImageName,
@@ -210,13 +216,23 @@ async function spawnContainerd(
 
 /** Starts a docker-registry on a loopback port, basic auth when credentials are given. */
 export async function startRegistry(
-  options: { credentials?: { username: string; password: string } } = {},
+  options: {
+    credentials?: { username: string; password: string };
+    /** `basic` (htpasswd, the default with credentials) or `token` (bearer JWTs). */
+    auth?: "basic" | "token";
+  } = {},
 ): Promise<RegistryHandle> {
   const dir = await Deno.makeTempDir({ prefix: "mill-registry-" });
   const port = freePort();
   const host = `127.0.0.1:${port}`;
   let auth = "";
-  if (options.credentials) {
+  let tokenServer: TokenServer | undefined;
+  if (options.credentials && options.auth === "token") {
+    tokenServer = await startTokenServer(dir, options.credentials);
+    auth =
+      `auth:\n  token:\n    realm: ${tokenServer.realm}\n    service: ${TOKEN_SERVICE}\n` +
+      `    issuer: ${TOKEN_ISSUER}\n    rootcertbundle: ${tokenServer.certPath}\n`;
+  } else if (options.credentials) {
     const result = await new Deno.Command("htpasswd", {
       args: [
         "-Bbn",
@@ -270,6 +286,7 @@ ${auth}`,
     ...(options.credentials ? { credentials: options.credentials } : {}),
     async stop() {
       await killProcess(process);
+      await tokenServer?.stop();
       await Deno.remove(dir, { recursive: true });
     },
   };
