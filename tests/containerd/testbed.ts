@@ -142,7 +142,16 @@ async function removeCgroups(parent: string): Promise<void> {
 }
 
 /** Starts containerd with its own config, root, state and socket in a temp dir. */
-export async function startContainerd(): Promise<ContainerdHandle> {
+export async function startContainerd(
+  options: {
+    /**
+     * Runs containerd under this command, e.g. `["ip", "netns", "exec",
+     * "node1"]` for a node in its own network namespace.
+     */
+    commandPrefix?: readonly string[];
+  } = {},
+): Promise<ContainerdHandle> {
+  const prefix = options.commandPrefix ?? [];
   const dir = await Deno.makeTempDir({ prefix: "mill-containerd-" });
   const socketPath = `${dir}/containerd.sock`;
   const config = `version = 2
@@ -162,7 +171,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.d
   deletion_threshold = 0
 `;
   await Deno.writeTextFile(`${dir}/config.toml`, config);
-  let process = await spawnContainerd(dir, socketPath);
+  let process = await spawnContainerd(dir, socketPath, prefix);
   const cgroupParent = `/mill-test-${dir.slice(-6)}`;
   const handle: ContainerdHandle = {
     dir,
@@ -172,7 +181,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.d
     async restart() {
       await killProcess(process);
       await Deno.remove(socketPath).catch(() => {});
-      process = await spawnContainerd(dir, socketPath);
+      process = await spawnContainerd(dir, socketPath, prefix);
     },
     async stop() {
       await killProcess(process);
@@ -195,13 +204,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.d
 async function spawnContainerd(
   dir: string,
   socketPath: string,
+  prefix: readonly string[],
 ): Promise<Deno.ChildProcess> {
   const log = await Deno.open(`${dir}/containerd.log`, {
     append: true,
     create: true,
   });
-  const process = new Deno.Command("containerd", {
-    args: ["--config", `${dir}/config.toml`],
+  const [program, ...prefixArgs] = [...prefix, "containerd"];
+  const process = new Deno.Command(program!, {
+    args: [...prefixArgs, "--config", `${dir}/config.toml`],
     stdout: "null",
     stderr: "piped",
   }).spawn();
