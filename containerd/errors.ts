@@ -21,7 +21,8 @@ export type ContainerdErrorCode =
   | "image.archive_invalid"
   | "container.not_found"
   | "container.start_failed"
-  | "container.stop_timeout";
+  | "container.stop_timeout"
+  | "container.user_unknown";
 
 export class ContainerdError extends Error {
   override name = "ContainerdError";

@@ -17,10 +17,13 @@ import {
 import { type ContainerMetrics, decodeMetric } from "./metrics.ts";
 import { encodeMessage } from "./_grpc.ts";
 import {
+  type Accounts,
   buildSpec,
   type ContainerRequest,
   detectHostFacts,
   type HostFacts,
+  processArgs,
+  userNeedsAccounts,
 } from "./spec.ts";
 
 export const SPEC_TYPE_URL =
@@ -129,7 +132,8 @@ export class ContainerRunner {
         `Cannot create container "${request.id}": image "${request.image}" is not present; pull it first`,
       );
     }
-    const spec = buildSpec(request, image.config, this.#host);
+    // Refuse a container without a command before anything exists.
+    processArgs(request, image.config);
     // A gc root: nothing may collect the snapshot before the container record
     // refers to it; remove() deletes it explicitly.
     const mounts = await this.#client.prepareSnapshot(
@@ -140,6 +144,11 @@ export class ContainerRunner {
       },
     );
     try {
+      const user = request.user ?? image.config.user;
+      const accounts = userNeedsAccounts(user)
+        ? await readAccounts(mounts)
+        : undefined;
+      const spec = buildSpec(request, image.config, this.#host, accounts);
       await this.#client.createContainer({
         id: request.id,
         labels: request.labels ?? {},
@@ -360,4 +369,35 @@ async function drain(readers: readonly Promise<void>[]): Promise<void> {
   );
   await Promise.race([Promise.allSettled(readers), timeout]);
   clearTimeout(timer);
+}
+
+/**
+ * The image's /etc/passwd and /etc/group, read on the host from the
+ * snapshot's layer directories (upper first, then lower top-down).
+ */
+async function readAccounts(mounts: readonly Mount[]): Promise<Accounts> {
+  const dirs: string[] = [];
+  for (const mount of mounts) {
+    if (mount.type === "bind") dirs.push(mount.source);
+    for (const option of mount.options) {
+      if (option.startsWith("upperdir=")) {
+        dirs.unshift(option.slice("upperdir=".length));
+      }
+      if (option.startsWith("lowerdir=")) {
+        dirs.push(...option.slice("lowerdir=".length).split(":"));
+      }
+    }
+  }
+  const read = async (path: string): Promise<string> => {
+    for (const dir of dirs) {
+      try {
+        const info = await Deno.stat(`${dir}${path}`);
+        if (info.isFile) return await Deno.readTextFile(`${dir}${path}`);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+    return "";
+  };
+  return { passwd: await read("/etc/passwd"), group: await read("/etc/group") };
 }

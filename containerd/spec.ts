@@ -116,22 +116,88 @@ export function processEnv(
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
-/** Numeric `uid[:gid]` only; named users would need the image's /etc/passwd. */
+/** The image's /etc/passwd and /etc/group, to resolve user and group names. */
+export interface Accounts {
+  readonly passwd: string;
+  readonly group: string;
+}
+
+/** Whether `user` names a user or group that only the image's files can resolve. */
+export function userNeedsAccounts(user: string): boolean {
+  return user !== "" && user !== "root" && !/^\d+(?::\d+)?$/.test(user);
+}
+
+function lookupAccount(
+  table: string,
+  name: string,
+  idField: number,
+): { id: number; gid?: number } | undefined {
+  for (const line of table.split("\n")) {
+    const fields = line.split(":");
+    if (fields[0] !== name) continue;
+    const id = Number(fields[idField]);
+    const gid = Number(fields[3]);
+    if (!Number.isSafeInteger(id)) return undefined;
+    return idField === 2 && Number.isSafeInteger(gid) ? { id, gid } : { id };
+  }
+  return undefined;
+}
+
+/**
+ * `user[:group]` as docker reads it: numbers as they are, names looked up in
+ * the image's /etc/passwd and /etc/group; a user's gid defaults to its
+ * passwd entry (or the uid when numeric).
+ */
 export function processUser(
   request: ContainerRequest,
   image: ImageConfig,
+  accounts?: Accounts,
 ): { uid: number; gid: number } {
   const user = request.user ?? image.user;
   if (user === "" || user === "root") return { uid: 0, gid: 0 };
-  const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!match) {
-    throw new ContainerdError(
-      "image.manifest_invalid",
-      `Image "${request.image}" runs as user "${user}"; only numeric uid[:gid] is supported`,
+  const [userPart = "", groupPart] = user.split(":");
+  const unknown = (what: string) =>
+    new ContainerdError(
+      "container.user_unknown",
+      `Container "${request.id}" runs as ${what}, which image "${request.image}" does not define in /etc/passwd or /etc/group`,
     );
+  let uid: number;
+  let gid: number | undefined;
+  if (/^\d+$/.test(userPart)) {
+    uid = Number(userPart);
+    gid = accounts === undefined
+      ? undefined
+      : lookupAccountById(accounts.passwd, uid);
+  } else {
+    const entry = accounts === undefined
+      ? undefined
+      : lookupAccount(accounts.passwd, userPart, 2);
+    if (entry === undefined) throw unknown(`user "${userPart}"`);
+    uid = entry.id;
+    gid = entry.gid;
   }
-  const uid = Number(match[1]);
-  return { uid, gid: match[2] === undefined ? uid : Number(match[2]) };
+  if (groupPart !== undefined) {
+    if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
+    else {
+      const entry = accounts === undefined
+        ? undefined
+        : lookupAccount(accounts.group, groupPart, 2);
+      if (entry === undefined) throw unknown(`group "${groupPart}"`);
+      gid = entry.id;
+    }
+  }
+  return { uid, gid: gid ?? uid };
+}
+
+function lookupAccountById(passwd: string, uid: number): number | undefined {
+  for (const line of passwd.split("\n")) {
+    const fields = line.split(":");
+    if (
+      Number(fields[2]) === uid && fields[3] !== undefined &&
+      /^\d+$/.test(fields[3])
+    ) return Number(fields[3]);
+  }
+  return undefined;
 }
 
 export function resources(
@@ -216,6 +282,7 @@ export function buildSpec(
   request: ContainerRequest,
   image: ImageConfig,
   host: HostFacts,
+  accounts?: Accounts,
 ): Record<string, unknown> {
   const mounts = defaultMounts();
   for (const path of host.hostFiles) {
@@ -239,7 +306,7 @@ export function buildSpec(
     ociVersion: "1.0.2-dev",
     process: {
       terminal: false,
-      user: processUser(request, image),
+      user: processUser(request, image, accounts),
       args: processArgs(request, image),
       env: processEnv(request, image),
       cwd: request.workingDir ?? (image.workingDir || "/"),

@@ -4,6 +4,7 @@ import {
   type HostFacts,
   processArgs,
   processEnv,
+  processUser,
   resources,
 } from "./spec.ts";
 import { ContainerdError } from "./errors.ts";
@@ -133,4 +134,39 @@ Deno.test("buildSpec() uses host networking, default mounts, masks and the volum
     "rw",
   ]);
   assertEquals(spec.process.cwd, "/app");
+});
+
+Deno.test("processUser() resolves names from the image's passwd and group files", async (t) => {
+  const accounts = {
+    passwd: "root:x:0:0::/:/bin/sh\nweb:x:1000:1001::/:/bin/sh\n",
+    group: "root:x:0:\nstaff:x:50:\n",
+  };
+  const cases: [string, { uid: number; gid: number }][] = [
+    ["", { uid: 0, gid: 0 }],
+    ["root", { uid: 0, gid: 0 }],
+    ["web", { uid: 1000, gid: 1001 }],
+    ["web:staff", { uid: 1000, gid: 50 }],
+    ["1000", { uid: 1000, gid: 1001 }],
+    ["7:8", { uid: 7, gid: 8 }],
+    ["7", { uid: 7, gid: 7 }],
+  ];
+  for (const [user, expected] of cases) {
+    await t.step(
+      JSON.stringify(user),
+      () =>
+        assertEquals(
+          processUser({ id: "c", image: "i", user }, IMAGE, accounts),
+          expected,
+        ),
+    );
+  }
+  for (const user of ["ghost", "web:nogroup"]) {
+    await t.step(`${user} is container.user_unknown`, () => {
+      const error = assertThrows(
+        () => processUser({ id: "c", image: "i", user }, IMAGE, accounts),
+        ContainerdError,
+      );
+      assertEquals(error.code, "container.user_unknown");
+    });
+  }
 });

@@ -361,6 +361,36 @@ Deno.test("the containerd client pulls, runs, watches and cleans up against a re
         await runner.start("nocmd");
         assertEquals(await runner.wait("nocmd", WAIT_MS), 7);
         await runner.remove("nocmd");
+        // A user named in the image's /etc/passwd; an unknown one is refused.
+        await runner.create({
+          id: "whoami",
+          image: image.name,
+          command: ["/bin/sh", "-c", "id -u; id -g"],
+          user: "nobody",
+        });
+        await runner.start("whoami");
+        assertEquals(await runner.wait("whoami", WAIT_MS), 0);
+        await waitUntil(
+          "id output",
+          () => Promise.resolve(runner.logs("whoami").length >= 2),
+        );
+        assertEquals(runner.logs("whoami").map((l) => l.line), [
+          "65534",
+          "65534",
+        ]);
+        await runner.remove("whoami");
+        await expectCode(
+          "container.user_unknown",
+          bed.images.nocmd,
+          () =>
+            runner.create({
+              id: "ghost",
+              image: image.name,
+              command: ["/bin/true"],
+              user: "ghost",
+            }),
+        );
+        assertEquals(await leftovers(client), NOTHING);
       },
     );
 
