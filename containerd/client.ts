@@ -3,157 +3,41 @@
  * method per RPC we use, plain data in and out, gRPC status codes turned into
  * `ContainerdError`s (or `undefined` for a lookup that finds nothing).
  */
-import { GrpcCallError, GrpcConnection, type ServerStream } from "./_grpc.ts";
+import { GrpcConnection, type ServerStream } from "./_grpc.ts";
+import {
+  fromAny,
+  isStatus,
+  type RawAny,
+  STATUS_ALREADY_EXISTS,
+  toAny,
+  wrap,
+} from "./_call.ts";
+import {
+  type AnyMessage,
+  type ClientOptions,
+  type ContainerRecord,
+  type ContentInfo,
+  type Descriptor,
+  type Envelope,
+  type ImageRecord,
+  type MetricRecord,
+  type Mount,
+  NAMESPACE_DEFAULT,
+  type ProcessInfo,
+  RUNTIME,
+  type SnapshotInfo,
+  SNAPSHOTTER,
+  type Timestamp,
+} from "./types.ts";
 import { ContainerdError } from "./errors.ts";
+import {
+  readWholeContent,
+  type WriteContentOptions,
+  writeContentStream,
+} from "./_content.ts";
 
-export const NAMESPACE_DEFAULT = "mill";
-export const SNAPSHOTTER = "overlayfs";
-export const RUNTIME = "io.containerd.runc.v2";
 /** Deadline of a call that has no reason to be slow. */
 export const CALL_TIMEOUT_MS = 15_000;
-/** Bytes per Content.Write message. */
-export const WRITE_CHUNK_BYTES = 1024 * 1024;
-/** Bytes of one blob we read whole into memory (manifests, configs). */
-export const READ_BYTES_MAX = 16 * 1024 * 1024;
-
-const STATUS_NOT_FOUND = 5;
-const STATUS_ALREADY_EXISTS = 6;
-const STATUS_UNAVAILABLE = 14;
-const STATUS_DEADLINE_EXCEEDED = 4;
-
-export interface Descriptor {
-  readonly mediaType: string;
-  readonly digest: string;
-  readonly size: number;
-  readonly annotations?: Readonly<Record<string, string>>;
-}
-
-export interface Mount {
-  readonly type: string;
-  readonly source: string;
-  readonly target?: string;
-  readonly options: readonly string[];
-}
-
-export interface Timestamp {
-  readonly seconds: number;
-  readonly nanos: number;
-}
-
-export interface ImageRecord {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly target: Descriptor;
-}
-
-export interface ContentInfo {
-  readonly digest: string;
-  readonly size: number;
-  readonly labels: Readonly<Record<string, string>>;
-}
-
-export interface SnapshotInfo {
-  readonly name: string;
-  readonly parent: string;
-  readonly kind: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
-
-export interface ContainerRecord {
-  readonly id: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly image: string;
-  readonly snapshotter: string;
-  readonly snapshotKey: string;
-}
-
-export interface ProcessInfo {
-  /** The container id (containerd fills `id` for a task's init process). */
-  readonly id: string;
-  readonly containerId: string;
-  readonly pid: number;
-  readonly status: string;
-  readonly exitStatus: number;
-}
-
-export interface AnyMessage {
-  readonly typeUrl: string;
-  readonly value: Uint8Array;
-}
-
-export interface MetricRecord {
-  readonly id: string;
-  readonly data: AnyMessage | null;
-}
-
-export interface Envelope {
-  readonly timestamp: Timestamp | null;
-  readonly namespace: string;
-  readonly topic: string;
-  readonly event: AnyMessage | null;
-}
-
-export interface ClientOptions {
-  readonly namespace?: string;
-  readonly timeoutMs?: number;
-}
-
-/** google.protobuf.Any as the loader reads and writes it (snake case: a well-known type). */
-interface RawAny {
-  readonly type_url: string;
-  readonly value: Uint8Array;
-}
-
-function toAny(any: AnyMessage): RawAny {
-  return { type_url: any.typeUrl, value: any.value };
-}
-
-function fromAny(raw: RawAny | null): AnyMessage | null {
-  return raw === null ? null : { typeUrl: raw.type_url, value: raw.value };
-}
-
-function isStatus(error: unknown, status: number): boolean {
-  return error instanceof GrpcCallError && error.status === status;
-}
-
-function wrap(error: unknown, what: string): ContainerdError {
-  if (error instanceof ContainerdError) return error;
-  if (isStatus(error, STATUS_DEADLINE_EXCEEDED)) {
-    return new ContainerdError(
-      "containerd.timeout",
-      `Cannot ${what}: the deadline passed (${(error as Error).message})`,
-      { cause: error },
-    );
-  }
-  if (isStatus(error, STATUS_UNAVAILABLE)) {
-    return new ContainerdError(
-      "containerd.unavailable",
-      `Cannot ${what}: containerd did not answer (${
-        (error as Error).message
-      }); check that containerd runs and its socket path is right`,
-      { cause: error },
-    );
-  }
-  if (isStatus(error, STATUS_NOT_FOUND)) {
-    return new ContainerdError(
-      "containerd.not_found",
-      `Cannot ${what}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  if (isStatus(error, STATUS_ALREADY_EXISTS)) {
-    return new ContainerdError(
-      "containerd.already_exists",
-      `Cannot ${what}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  return new ContainerdError(
-    "containerd.call_failed",
-    `Cannot ${what}: ${error instanceof Error ? error.message : String(error)}`,
-    { cause: error },
-  );
-}
 
 /** The typed containerd client. One per socket; share it. */
 export class ContainerdClient {
@@ -312,90 +196,30 @@ export class ContainerdClient {
   }
 
   /** Reads a whole blob (manifests, configs, index); bounded by READ_BYTES_MAX. */
-  async readContent(digest: string, size: number): Promise<Uint8Array> {
-    if (size > READ_BYTES_MAX) {
-      throw new ContainerdError(
-        "image.too_large",
-        `Cannot read "${digest}": ${size} bytes exceed ${READ_BYTES_MAX}`,
-      );
-    }
-    const out = new Uint8Array(size);
-    let filled = 0;
-    const stream = this.#connection.serverStream(
-      "content",
-      "Read",
-      { digest, offset: 0, size: 0 },
-      (m) => {
-        const { offset, data } = m as { offset: number; data: Uint8Array };
-        if (offset + data.byteLength > size) return;
-        out.set(data, offset);
-        filled += data.byteLength;
-      },
-      { timeoutMs: this.#timeoutMs, waitForReady: true },
-    );
-    await stream.done.catch((e) => {
-      throw wrap(e, `read content "${digest}"`);
-    });
-    if (filled !== size) {
-      throw new ContainerdError(
-        "image.digest_mismatch",
-        `Content "${digest}" has ${filled} bytes, expected ${size}`,
-      );
-    }
-    return out;
+  readContent(digest: string, size: number): Promise<Uint8Array> {
+    return readWholeContent(this.#connection, digest, size, this.#timeoutMs);
   }
 
   /**
    * Streams a blob into the content store. containerd checks size and digest
-   * at commit; `chunks` yields the bytes in order.
+   * at commit; `chunks` yields the bytes in order. A blob that exists by
+   * the time of the commit counts as written.
    */
   async writeContent(
     ref: string,
     expected: Descriptor,
     chunks: AsyncIterable<Uint8Array>,
-    options: {
-      leaseId: string;
-      labels?: Record<string, string>;
-      timeoutMs: number;
-      onBytes?: (done: number) => void;
-    },
+    options: WriteContentOptions,
   ): Promise<void> {
-    const stream = this.#connection.duplex("content", "Write", {
-      timeoutMs: options.timeoutMs,
-      leaseId: options.leaseId,
-    });
     try {
-      // Restart any earlier partial ingest of this ref from zero.
-      await stream.exchange({
-        action: "STAT",
+      await writeContentStream(
+        this.#connection,
         ref,
-        total: expected.size,
-        expected: expected.digest,
-      });
-      let offset = 0;
-      for await (const chunk of chunks) {
-        for (
-          let start = 0;
-          start < chunk.byteLength;
-          start += WRITE_CHUNK_BYTES
-        ) {
-          const data = chunk.subarray(start, start + WRITE_CHUNK_BYTES);
-          await stream.exchange({ action: "WRITE", ref, offset, data });
-          offset += data.byteLength;
-          options.onBytes?.(offset);
-        }
-      }
-      await stream.exchange({
-        action: "COMMIT",
-        ref,
-        offset,
-        total: expected.size,
-        expected: expected.digest,
-        labels: options.labels ?? {},
-      });
-      stream.end();
+        expected,
+        chunks,
+        options,
+      );
     } catch (error) {
-      stream.cancel();
       await this.abortContent(ref).catch(() => {
         // The ref may never have been opened; the write error is what matters.
       });
@@ -741,10 +565,4 @@ export class ContainerdClient {
       { waitForReady: true },
     );
   }
-}
-
-/** Whether an error is containerd saying the thing does not exist. */
-export function isNotFound(error: unknown): boolean {
-  return error instanceof ContainerdError &&
-    error.code === "containerd.not_found";
 }

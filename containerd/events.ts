@@ -3,7 +3,8 @@
  * is seen at once. The subscription is re-made when containerd restarts;
  * `onResubscribe` tells the caller to reconcile what it may have missed.
  */
-import type { ContainerdClient, Envelope } from "./client.ts";
+import type { ContainerdClient } from "./client.ts";
+import type { Envelope } from "./types.ts";
 import { decodeMessage } from "./_grpc.ts";
 
 export type TaskEvent =

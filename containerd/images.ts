@@ -3,7 +3,8 @@
  * not pulled again, concurrent pulls of one image share one pull) and import
  * of OCI image archives for air-gapped nodes.
  */
-import type { ContainerdClient, Descriptor } from "./client.ts";
+import type { ContainerdClient } from "./client.ts";
+import type { Descriptor } from "./types.ts";
 import { ContainerdError } from "./errors.ts";
 import {
   ImageWriter,

@@ -2,7 +2,7 @@
  * Cpu and memory per container from containerd's task metrics: the Any in
  * each metric holds cgroup v1 or v2 stats, told apart by its type URL.
  */
-import type { MetricRecord } from "./client.ts";
+import type { MetricRecord } from "./types.ts";
 import { decodeMessage } from "./_grpc.ts";
 
 export interface ContainerMetrics {

@@ -2,11 +2,8 @@
  * mill's containerd client: images (pull, import), containers (create, start,
  * stop, remove, logs, metrics) and task events, over containerd's gRPC socket.
  */
-export {
-  ContainerdClient,
-  type Descriptor,
-  NAMESPACE_DEFAULT,
-} from "./client.ts";
+export { ContainerdClient } from "./client.ts";
+export { type Descriptor, NAMESPACE_DEFAULT } from "./types.ts";
 export { ContainerdError, type ContainerdErrorCode } from "./errors.ts";
 export { type ImageReference, parseReference } from "./reference.ts";
 export {

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { ContainerdError } from "./errors.ts";
-import type { Descriptor } from "./client.ts";
+import type { Descriptor } from "./types.ts";
 
 export const MEDIA_TYPE = {
   ociIndex: "application/vnd.oci.image.index.v1+json",

@@ -7,12 +7,9 @@
  * half-written.
  */
 import { createHash } from "node:crypto";
-import {
-  type ContainerdClient,
-  type Descriptor,
-  isNotFound,
-  SNAPSHOTTER,
-} from "./client.ts";
+import type { ContainerdClient } from "./client.ts";
+import { isNotFound } from "./_call.ts";
+import { type Descriptor, SNAPSHOTTER } from "./types.ts";
 import { assert, ContainerdError } from "./errors.ts";
 import {
   chainIds,

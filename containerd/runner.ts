@@ -4,7 +4,8 @@
  * (signal, then SIGKILL after the grace period) and remove (task, container,
  * snapshot, FIFOs: nothing left behind).
  */
-import type { ContainerdClient, MetricRecord, Mount } from "./client.ts";
+import type { ContainerdClient } from "./client.ts";
+import type { MetricRecord, Mount } from "./types.ts";
 import { assert, ContainerdError } from "./errors.ts";
 import type { ImageService } from "./images.ts";
 import {
