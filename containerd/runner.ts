@@ -1,0 +1,404 @@
+/**
+ * Container lifecycle on containerd: create (spec, snapshot, record), start
+ * (task with stdout/stderr FIFOs read into a bounded log ring), wait, stop
+ * (signal, then SIGKILL after the grace period) and remove (task, container,
+ * snapshot, FIFOs: nothing left behind).
+ */
+import type { ContainerdClient } from "./client.ts";
+import type { MetricRecord, Mount } from "./types.ts";
+import { assert, ContainerdError } from "./errors.ts";
+import type { ImageService } from "./images.ts";
+import {
+  LineSplitter,
+  LOG_LINES_MAX_DEFAULT,
+  type LogEntry,
+  LogRing,
+  type LogStream,
+} from "./log_ring.ts";
+import { type ContainerMetrics, decodeMetric } from "./metrics.ts";
+import { encodeMessage } from "./_grpc.ts";
+import {
+  type Accounts,
+  buildSpec,
+  type ContainerRequest,
+  detectHostFacts,
+  type HostFacts,
+  processArgs,
+  userNeedsAccounts,
+} from "./spec.ts";
+
+export const SPEC_TYPE_URL =
+  "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+/** Wait after SIGKILL before we call the task stuck. */
+export const KILL_WAIT_MS = 10_000;
+/** Wait for log readers to see end-of-file once the task is deleted. */
+const LOG_DRAIN_MS = 5_000;
+const CONTAINERS_MAX = 10_000;
+
+const SIGNALS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+};
+
+export function signalNumber(name: string): number {
+  const n = SIGNALS[
+    name.toUpperCase().startsWith("SIG")
+      ? name.toUpperCase()
+      : `SIG${name.toUpperCase()}`
+  ];
+  if (n === undefined) {
+    throw new ContainerdError(
+      "container.start_failed",
+      `Signal "${name}" is not one of ${Object.keys(SIGNALS).join(", ")}`,
+    );
+  }
+  return n;
+}
+
+export interface RunnerOptions {
+  /** Directory for the per-container FIFOs. */
+  readonly fifoDir: string;
+  readonly logLinesMax?: number;
+  readonly host?: HostFacts;
+  /**
+   * runc's state root for our containers (the shim's default is shared by
+   * every containerd on the machine; give each node its own).
+   */
+  readonly runcRoot?: string;
+}
+
+export interface StopResult {
+  readonly exitStatus: number;
+  /** Whether the grace period ran out and SIGKILL was sent. */
+  readonly killed: boolean;
+}
+
+interface Tracked {
+  readonly id: string;
+  readonly logs: LogRing;
+  mounts: Mount[];
+  readers: Promise<void>[];
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return error instanceof ContainerdError && error.code === code;
+}
+
+export class ContainerRunner {
+  readonly #client: ContainerdClient;
+  readonly #images: ImageService;
+  readonly #fifoDir: string;
+  readonly #logLinesMax: number;
+  readonly #host: HostFacts;
+  readonly #runtimeOptions: { typeUrl: string; value: Uint8Array } | undefined;
+  readonly #containers = new Map<string, Tracked>();
+
+  constructor(
+    client: ContainerdClient,
+    images: ImageService,
+    options: RunnerOptions,
+  ) {
+    this.#client = client;
+    this.#images = images;
+    this.#fifoDir = options.fifoDir;
+    this.#logLinesMax = options.logLinesMax ?? LOG_LINES_MAX_DEFAULT;
+    this.#host = options.host ?? detectHostFacts();
+    this.#runtimeOptions = options.runcRoot === undefined ? undefined : {
+      typeUrl: "containerd.runc.v1.Options",
+      value: encodeMessage("RuncOptions", { root: options.runcRoot }),
+    };
+  }
+
+  /** Creates the container: its spec, snapshot and record. The image must be present. */
+  async create(request: ContainerRequest): Promise<void> {
+    assert(
+      /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(request.id),
+      `container id "${request.id}" is valid`,
+    );
+    if (this.#containers.size >= CONTAINERS_MAX) {
+      throw new ContainerdError(
+        "container.start_failed",
+        `Cannot create "${request.id}": ${CONTAINERS_MAX} containers tracked`,
+      );
+    }
+    const image = await this.#images.resolve(request.image);
+    if (image === undefined) {
+      throw new ContainerdError(
+        "image.not_found",
+        `Cannot create container "${request.id}": image "${request.image}" is not present; pull it first`,
+      );
+    }
+    // Refuse a container without a command before anything exists.
+    processArgs(request, image.config);
+    // A gc root: nothing may collect the snapshot before the container record
+    // refers to it; remove() deletes it explicitly.
+    const mounts = await this.#client.prepareSnapshot(
+      request.id,
+      image.chainId,
+      {
+        labels: { "containerd.io/gc.root": new Date().toISOString() },
+      },
+    );
+    try {
+      const user = request.user ?? image.config.user;
+      const accounts = userNeedsAccounts(user)
+        ? await readAccounts(mounts)
+        : undefined;
+      const spec = buildSpec(request, image.config, this.#host, accounts);
+      await this.#client.createContainer({
+        id: request.id,
+        labels: request.labels ?? {},
+        image: image.name,
+        snapshotter: "overlayfs",
+        snapshotKey: request.id,
+        spec: {
+          typeUrl: SPEC_TYPE_URL,
+          value: new TextEncoder().encode(JSON.stringify(spec)),
+        },
+        ...(this.#runtimeOptions === undefined
+          ? {}
+          : { runtimeOptions: this.#runtimeOptions }),
+      });
+    } catch (error) {
+      await this.#client.removeSnapshot(request.id).catch(
+        () => {/* the create error is what matters */},
+      );
+      throw error;
+    }
+    this.#containers.set(request.id, {
+      id: request.id,
+      logs: new LogRing(this.#logLinesMax),
+      mounts,
+      readers: [],
+    });
+  }
+
+  /** Starts the task; returns its pid. */
+  async start(id: string): Promise<number> {
+    const tracked = this.#tracked(id);
+    const dir = `${this.#fifoDir}/${id}`;
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const stdout = `${dir}/stdout`;
+    const stderr = `${dir}/stderr`;
+    await makeFifos([stdout, stderr]);
+    // Opening a FIFO for reading blocks until the shim opens it for writing.
+    const opening = [
+      Deno.open(stdout, { read: true }),
+      Deno.open(stderr, { read: true }),
+    ];
+    try {
+      await this.#client.createTask(id, tracked.mounts, { stdout, stderr });
+    } catch (error) {
+      await unblockFifos([stdout, stderr], opening);
+      await Deno.remove(dir, { recursive: true });
+      throw new ContainerdError(
+        "container.start_failed",
+        `Cannot start container "${id}": ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const [out, err] = await Promise.all(opening);
+    tracked.readers = [
+      this.#read(tracked, "stdout", out!),
+      this.#read(tracked, "stderr", err!),
+    ];
+    try {
+      return await this.#client.startTask(id);
+    } catch (error) {
+      await this.#client.deleteTask(id).catch(
+        () => {/* the start error is what matters */},
+      );
+      throw new ContainerdError(
+        "container.start_failed",
+        `Cannot start container "${id}": ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  async #read(
+    tracked: Tracked,
+    stream: LogStream,
+    file: Deno.FsFile,
+  ): Promise<void> {
+    const splitter = new LineSplitter();
+    for await (const chunk of file.readable) {
+      const timeMs = Date.now();
+      for (const line of splitter.push(chunk)) {
+        tracked.logs.push({ timeMs, stream, line });
+      }
+    }
+    for (const line of splitter.flush()) {
+      tracked.logs.push({ timeMs: Date.now(), stream, line });
+    }
+  }
+
+  /** Waits for the task to exit under `timeoutMs`. */
+  async wait(id: string, timeoutMs: number): Promise<number> {
+    return (await this.#client.waitTask(id, timeoutMs)).exitStatus;
+  }
+
+  /** Sends `signal`, then SIGKILL when the task outlives `gracePeriodMs`. */
+  async stop(
+    id: string,
+    options: { signal?: string; gracePeriodMs: number },
+  ): Promise<StopResult> {
+    const exited = this.#client.waitTask(id, options.gracePeriodMs).then(
+      (r) => r.exitStatus,
+      (error) => {
+        if (isCode(error, "containerd.timeout")) return undefined;
+        throw error;
+      },
+    );
+    try {
+      await this.#client.killTask(
+        id,
+        signalNumber(options.signal ?? "SIGTERM"),
+      );
+    } catch (error) {
+      // Already gone: the wait reports how it ended.
+      if (!isCode(error, "containerd.not_found")) throw error;
+    }
+    const status = await exited;
+    if (status !== undefined) return { exitStatus: status, killed: false };
+    const killedWait = this.#client.waitTask(id, KILL_WAIT_MS);
+    await this.#client.killTask(id, SIGNALS.SIGKILL!, true).catch((error) => {
+      if (!isCode(error, "containerd.not_found")) throw error;
+    });
+    try {
+      return { exitStatus: (await killedWait).exitStatus, killed: true };
+    } catch (error) {
+      throw new ContainerdError(
+        "container.stop_timeout",
+        `Container "${id}" did not exit after SIGKILL`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Deletes task, container, snapshot and FIFOs. Safe to call twice. */
+  async remove(id: string): Promise<void> {
+    await this.#client.deleteTask(id).catch(async (error) => {
+      if (isCode(error, "containerd.not_found")) return;
+      // Still running (containerd refuses to delete it): kill it first.
+      if (!isCode(error, "containerd.call_failed")) throw error;
+      await this.stop(id, { signal: "SIGKILL", gracePeriodMs: KILL_WAIT_MS });
+      await this.#client.deleteTask(id);
+    });
+    const tracked = this.#containers.get(id);
+    if (tracked !== undefined) await drain(tracked.readers);
+    await this.#client.deleteContainer(id).catch((error) => {
+      if (!isCode(error, "containerd.not_found")) throw error;
+    });
+    await this.#client.removeSnapshot(id).catch((error) => {
+      if (!isCode(error, "containerd.not_found")) throw error;
+    });
+    await Deno.remove(`${this.#fifoDir}/${id}`, { recursive: true }).catch(
+      (error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      },
+    );
+    this.#containers.delete(id);
+  }
+
+  /** The container's last log lines, oldest first. */
+  logs(id: string, limit?: number): LogEntry[] {
+    return this.#tracked(id).logs.entries(limit);
+  }
+
+  /** Cpu and memory per container, from containerd's task metrics. */
+  async metrics(ids: readonly string[]): Promise<ContainerMetrics[]> {
+    const records: MetricRecord[] = await this.#client.taskMetrics(ids);
+    return records.map(decodeMetric).filter((m): m is ContainerMetrics =>
+      m !== undefined
+    );
+  }
+
+  #tracked(id: string): Tracked {
+    const tracked = this.#containers.get(id);
+    if (tracked === undefined) {
+      throw new ContainerdError(
+        "container.not_found",
+        `Container "${id}" is not known to this runner`,
+      );
+    }
+    return tracked;
+  }
+}
+
+async function makeFifos(paths: readonly string[]): Promise<void> {
+  // Deno has no mkfifo(2); one mkfifo(1) process makes both.
+  const result = await new Deno.Command("mkfifo", {
+    args: ["-m", "600", ...paths],
+    stderr: "piped",
+  }).output();
+  if (!result.success) {
+    throw new ContainerdError(
+      "container.start_failed",
+      `Cannot make FIFOs ${paths.join(", ")}: ${
+        new TextDecoder().decode(result.stderr).trim()
+      }`,
+    );
+  }
+}
+
+/** Releases readers blocked in open() by opening and closing the write side. */
+async function unblockFifos(
+  paths: readonly string[],
+  opening: Promise<Deno.FsFile>[],
+): Promise<void> {
+  for (const path of paths) {
+    const writer = await Deno.open(path, { write: true });
+    writer.close();
+  }
+  for (const file of await Promise.all(opening)) file.close();
+}
+
+async function drain(readers: readonly Promise<void>[]): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) =>
+    timer = setTimeout(resolve, LOG_DRAIN_MS)
+  );
+  await Promise.race([Promise.allSettled(readers), timeout]);
+  clearTimeout(timer);
+}
+
+/**
+ * The image's /etc/passwd and /etc/group, read on the host from the
+ * snapshot's layer directories (upper first, then lower top-down).
+ */
+async function readAccounts(mounts: readonly Mount[]): Promise<Accounts> {
+  const dirs: string[] = [];
+  for (const mount of mounts) {
+    if (mount.type === "bind") dirs.push(mount.source);
+    for (const option of mount.options) {
+      if (option.startsWith("upperdir=")) {
+        dirs.unshift(option.slice("upperdir=".length));
+      }
+      if (option.startsWith("lowerdir=")) {
+        dirs.push(...option.slice("lowerdir=".length).split(":"));
+      }
+    }
+  }
+  const read = async (path: string): Promise<string> => {
+    for (const dir of dirs) {
+      try {
+        const info = await Deno.stat(`${dir}${path}`);
+        if (info.isFile) return await Deno.readTextFile(`${dir}${path}`);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+    return "";
+  };
+  return { passwd: await read("/etc/passwd"), group: await read("/etc/group") };
+}

@@ -1,0 +1,172 @@
+import { assertEquals, assertThrows, assertTrue } from "./_assert_test.ts";
+import {
+  buildSpec,
+  type HostFacts,
+  processArgs,
+  processEnv,
+  processUser,
+  resources,
+} from "./spec.ts";
+import { ContainerdError } from "./errors.ts";
+import type { ImageConfig } from "./oci.ts";
+
+const IMAGE: ImageConfig = {
+  architecture: "amd64",
+  os: "linux",
+  entrypoint: ["/entry"],
+  cmd: ["--default"],
+  env: ["PATH=/bin", "A=image"],
+  workingDir: "/app",
+  user: "",
+  diffIds: [],
+};
+const HOST: HostFacts = {
+  cgroupVersion: 1,
+  swapAccounting: false,
+  cgroupParent: "/mill",
+  hostname: "h",
+  hostFiles: [],
+};
+
+Deno.test("processArgs() merges command and args with the image like docker", async (t) => {
+  const cases: [string, { command?: string[]; args?: string[] }, string[]][] = [
+    ["image defaults", {}, ["/entry", "--default"]],
+    ["args replace cmd", { args: ["x"] }, ["/entry", "x"]],
+    ["command replaces entrypoint and drops cmd", { command: ["/other"] }, [
+      "/other",
+    ]],
+    ["command and args", { command: ["/other"], args: ["y"] }, ["/other", "y"]],
+  ];
+  for (const [name, request, expected] of cases) {
+    await t.step(
+      name,
+      () =>
+        assertEquals(
+          processArgs({ id: "c", image: "i", ...request }, IMAGE),
+          expected,
+        ),
+    );
+  }
+  await t.step("no command anywhere is image.no_command", () => {
+    const error = assertThrows(
+      () =>
+        processArgs({ id: "c", image: "reg/x:1" }, {
+          ...IMAGE,
+          entrypoint: [],
+          cmd: [],
+        }),
+      ContainerdError,
+    );
+    assertEquals(error.code, "image.no_command");
+    assertTrue(error.message.includes('"reg/x:1"'));
+  });
+});
+
+Deno.test("processEnv() lets mill's env override the image's", () => {
+  assertEquals(
+    processEnv({ id: "c", image: "i", env: { A: "mill", B: "2" } }, IMAGE),
+    ["PATH=/bin", "A=mill", "B=2"],
+  );
+});
+
+Deno.test("resources() turns cpu and memory into cgroup limits", async (t) => {
+  await t.step("cpu quota and shares", () => {
+    const r = resources({ id: "c", image: "i", cpu: 0.5 }, HOST);
+    assertEquals(r.cpu, { quota: 50_000, period: 100_000, shares: 512 });
+  });
+  await t.step(
+    "memory without swap accounting",
+    () =>
+      assertEquals(
+        resources({ id: "c", image: "i", memoryBytes: 1024 }, HOST).memory,
+        { limit: 1024 },
+      ),
+  );
+  await t.step(
+    "memory with swap accounting or cgroup v2",
+    () =>
+      assertEquals(
+        resources({ id: "c", image: "i", memoryBytes: 1024 }, {
+          ...HOST,
+          cgroupVersion: 2,
+        }).memory,
+        {
+          limit: 1024,
+          swap: 1024,
+        },
+      ),
+  );
+});
+
+Deno.test("buildSpec() uses host networking, default mounts, masks and the volumes", () => {
+  const spec = buildSpec(
+    {
+      id: "web",
+      image: "i",
+      mounts: [{ hostPath: "/srv/v", containerPath: "/data" }],
+    },
+    IMAGE,
+    HOST,
+  ) as {
+    linux: {
+      namespaces: { type: string }[];
+      cgroupsPath: string;
+      maskedPaths: string[];
+    };
+    mounts: { destination: string; options: string[] }[];
+    process: { cwd: string };
+  };
+  assertEquals(spec.linux.namespaces.map((n) => n.type), [
+    "pid",
+    "ipc",
+    "uts",
+    "mount",
+  ]);
+  assertEquals(spec.linux.cgroupsPath, "/mill/web");
+  assertTrue(spec.linux.maskedPaths.includes("/proc/kcore"));
+  assertTrue(
+    ["/proc", "/dev", "/sys", "/dev/shm"].every((d) =>
+      spec.mounts.some((m) => m.destination === d)
+    ),
+  );
+  assertEquals(spec.mounts.find((m) => m.destination === "/data")?.options, [
+    "rbind",
+    "rw",
+  ]);
+  assertEquals(spec.process.cwd, "/app");
+});
+
+Deno.test("processUser() resolves names from the image's passwd and group files", async (t) => {
+  const accounts = {
+    passwd: "root:x:0:0::/:/bin/sh\nweb:x:1000:1001::/:/bin/sh\n",
+    group: "root:x:0:\nstaff:x:50:\n",
+  };
+  const cases: [string, { uid: number; gid: number }][] = [
+    ["", { uid: 0, gid: 0 }],
+    ["root", { uid: 0, gid: 0 }],
+    ["web", { uid: 1000, gid: 1001 }],
+    ["web:staff", { uid: 1000, gid: 50 }],
+    ["1000", { uid: 1000, gid: 1001 }],
+    ["7:8", { uid: 7, gid: 8 }],
+    ["7", { uid: 7, gid: 7 }],
+  ];
+  for (const [user, expected] of cases) {
+    await t.step(
+      JSON.stringify(user),
+      () =>
+        assertEquals(
+          processUser({ id: "c", image: "i", user }, IMAGE, accounts),
+          expected,
+        ),
+    );
+  }
+  for (const user of ["ghost", "web:nogroup"]) {
+    await t.step(`${user} is container.user_unknown`, () => {
+      const error = assertThrows(
+        () => processUser({ id: "c", image: "i", user }, IMAGE, accounts),
+        ContainerdError,
+      );
+      assertEquals(error.code, "container.user_unknown");
+    });
+  }
+});
