@@ -25,6 +25,7 @@ export const DATA_DIR_FILES = {
   clusterKey: { name: CLUSTER_KEY_FILE, mode: 0o600 },
   adminToken: { name: "admin.token", mode: 0o600 },
   joinToken: { name: "join.token", mode: 0o600 },
+  rpcToken: { name: "rpc.token", mode: 0o600 },
   caCert: { name: "ca.crt", mode: 0o644 },
   caKey: { name: "ca.key", mode: 0o600 },
   apiCert: { name: "api.crt", mode: 0o644 },
@@ -66,6 +67,8 @@ export interface ClusterIdentity {
   readonly apiPort: number;
   readonly adminToken: string;
   readonly joinToken: string;
+  /** Shared by all nodes for node-to-node RPC; handed to a node at join. */
+  readonly rpcToken: string;
   readonly caCertPem: string;
   readonly caKeyPem: string;
   readonly apiCertPem: string;
@@ -110,6 +113,7 @@ export async function initCluster(
     apiPort: options.apiPort,
     adminToken: generateToken(),
     joinToken: generateToken(),
+    rpcToken: generateToken(),
     caCertPem: ca.certPem,
     caKeyPem: ca.keyPem,
     apiCertPem: api.certPem,
@@ -141,6 +145,7 @@ async function writeIdentity(
     [f.clusterKey, clusterKey],
     [f.adminToken, identity.adminToken + "\n"],
     [f.joinToken, identity.joinToken + "\n"],
+    [f.rpcToken, identity.rpcToken + "\n"],
     [f.caKey, identity.caKeyPem],
     [f.caCert, identity.caCertPem],
     [f.apiKey, identity.apiKeyPem],
@@ -265,7 +270,8 @@ export async function loadClusterIdentity(
   const cluster = parseClusterFile(dataDir, await read(f.cluster));
   const adminToken = (await read(f.adminToken)).trim();
   const joinToken = (await read(f.joinToken)).trim();
-  if (!isTokenShaped(adminToken) || !isTokenShaped(joinToken)) {
+  const rpcToken = (await read(f.rpcToken)).trim();
+  if (![adminToken, joinToken, rpcToken].every(isTokenShaped)) {
     throw invalidDataDir(dataDir, "a token file is malformed");
   }
   await readDataFile(dataDir, f.clusterKey.name, f.clusterKey.mode, false);
@@ -274,6 +280,7 @@ export async function loadClusterIdentity(
     ...cluster,
     adminToken,
     joinToken,
+    rpcToken,
     caCertPem: await read(f.caCert),
     caKeyPem: await read(f.caKey),
     apiCertPem: await read(f.apiCert),

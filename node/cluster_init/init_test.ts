@@ -73,7 +73,8 @@ Deno.test("initCluster() writes every data dir file with its mode", async () => 
 Deno.test("initCluster() makes distinct tokens and a CA that signed the API certificate", async () => {
   await withDir(async (dir) => {
     const identity = await initCluster(options(dir));
-    assertEquals(identity.adminToken === identity.joinToken, false);
+    const tokens = [identity.adminToken, identity.joinToken, identity.rpcToken];
+    assertEquals(new Set(tokens).size, 3);
     const ca = await readCertificate(identity.caCertPem);
     const api = await readCertificate(identity.apiCertPem);
     assertEquals(ca.isCa, true);
