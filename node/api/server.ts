@@ -17,8 +17,12 @@ export interface ApiServerOptions {
   readonly keyPem: string;
   readonly router: Router;
   readonly authenticator: Authenticator;
-  /** Unexpected errors, for the node's log. Must not throw. */
-  readonly onError: (error: unknown, request: Request) => void;
+  /**
+   * Unexpected errors, for the node's log; `request` is null for errors
+   * outside a handler (e.g. a response body that failed mid-stream). Must
+   * not throw.
+   */
+  readonly onError: (error: unknown, request: Request | null) => void;
 }
 
 export interface ApiServer {
@@ -42,7 +46,7 @@ export async function startApiServer(
     onListen: (addr) => listening.resolve(addr),
     onError: (error) => {
       // Only reached for errors outside handleApiRequest (which catches its own).
-      options.onError(error, new Request("https://unknown/"));
+      options.onError(error, null);
       return internalErrorResponse();
     },
   }, (request) => handleApiRequest(request, options));

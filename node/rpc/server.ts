@@ -117,15 +117,28 @@ async function handleRpc(
         },
       );
     }
-    const deadlineMs = parseDeadline(request.headers.get(RPC_DEADLINE_HEADER));
-    const body = await readJsonBody(request, { bytesMax: RPC_BODY_BYTES_MAX });
-    const parsed = REQUEST_PARSERS[method](body, "request");
-    return await callRuntime(method, parsed, {
-      options,
-      state,
-      deadlineMs,
-      request,
-    });
+    // The slot is taken now, so bodies are read under the bound too; it is
+    // handed to callRuntime, which frees it when the runtime settles.
+    state.inFlight += 1;
+    let handedOver = false;
+    try {
+      const deadlineMs = parseDeadline(
+        request.headers.get(RPC_DEADLINE_HEADER),
+      );
+      const body = await readJsonBody(request, {
+        bytesMax: RPC_BODY_BYTES_MAX,
+      });
+      const parsed = REQUEST_PARSERS[method](body, "request");
+      handedOver = true;
+      return await callRuntime(method, parsed, {
+        options,
+        state,
+        deadlineMs,
+        request,
+      });
+    } finally {
+      if (!handedOver) state.inFlight -= 1;
+    }
   } catch (error) {
     if (error instanceof SchemaError) {
       return errorResponse(400, "rpc.bad_request", error.message);
@@ -165,13 +178,14 @@ async function callRuntime(
     controller.abort(new Error("deadline exceeded"));
     deadline.resolve(DEADLINE);
   }, context.deadlineMs);
-  context.state.inFlight += 1;
-  // deno-lint-ignore no-explicit-any -- `parsed` was parsed by REQUEST_PARSERS[method]
-  const runtimeCall = (context.options.runtime[method] as any).call(
-    context.options.runtime,
-    parsed,
-    controller.signal,
-  ) as Promise<unknown>;
+  // An async wrapper turns a synchronous throw into a rejection too.
+  const runtimeCall = (async () =>
+    // deno-lint-ignore no-explicit-any -- `parsed` was parsed by REQUEST_PARSERS[method]
+    await (context.options.runtime[method] as any).call(
+      context.options.runtime,
+      parsed,
+      controller.signal,
+    ))() as Promise<unknown>;
   // The slot is held until the runtime settles, even past the deadline.
   // Its rejection is handled through the race below; this copy only counts.
   runtimeCall.finally(() => context.state.inFlight -= 1).catch(() => {});
