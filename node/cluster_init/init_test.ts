@@ -240,3 +240,19 @@ Deno.test("loadClusterIdentity() refuses unsafe or missing files", async (t) => 
     });
   });
 });
+
+Deno.test("initCluster() puts IPv6 and extra IPv4 addresses in the certificate and brackets IPv6 in the API URL", async () => {
+  await withDir(async (dir) => {
+    const identity = await initCluster(
+      options(dir, { apiAddresses: ["fd00::1", "10.0.0.5"] }),
+    );
+    const api = await readCertificate(identity.apiCertPem);
+    assertEquals(api.dnsNames, ["localhost"]);
+    assertEquals(
+      [...api.ipAddresses].sort(),
+      ["10.0.0.5", "127.0.0.1", "::1", "fd00::1"].sort(),
+    );
+    const context = await readCliContextFile(`${dir}/home/.mill/config.json`);
+    assertEquals(context.contexts.default?.apiUrl, "https://[fd00::1]:7443");
+  });
+});
