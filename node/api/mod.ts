@@ -44,6 +44,13 @@ export {
   Router,
 } from "./router.ts";
 export {
+  addSecretRoutes,
+  SECRET_VALUE_CONTENT_TYPES,
+  type SecretEntry,
+  type SecretRoutesOptions,
+  type SecretStore,
+} from "./secret_routes.ts";
+export {
   type ApiServer,
   type ApiServerOptions,
   handleApiRequest,
