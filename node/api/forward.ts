@@ -63,7 +63,11 @@ export async function forwardToLeader(
     );
   }
   const incoming = new URL(request.url);
-  const target = new URL(incoming.pathname + incoming.search, leaderBaseUrl);
+  // Only the origin comes from the leader's URL: a path like "//host/x"
+  // must never turn into another host.
+  const target = new URL(new URL(leaderBaseUrl).origin);
+  target.pathname = incoming.pathname;
+  target.search = incoming.search;
   const headers = new Headers(request.headers);
   for (const name of DROPPED_HEADERS) headers.delete(name);
   headers.set(FORWARDED_BY_HEADER, options.nodeName);

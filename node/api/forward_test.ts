@@ -237,3 +237,36 @@ Deno.test("forwardToLeader() answers 503 without a leader or for an already forw
     ]);
   });
 });
+
+Deno.test("forwardToLeader() keeps a path that looks like another host on the leader", async () => {
+  await withIdentity(async (identity) => {
+    const leader = await serve(identity, new Router());
+    try {
+      await withClient(identity.caCertPem, async (client) => {
+        const request = new Request(
+          "https://127.0.0.1:7443//127.0.0.2:9/v1/status?x=1",
+          {
+            headers: { authorization: `Bearer ${identity.adminToken}` },
+          },
+        );
+        const response = await forwardToLeader(
+          request,
+          `https://127.0.0.1:${leader.port}/ignored/path`,
+          {
+            nodeName: "node-2",
+            client,
+          },
+        );
+        const body = await response.json();
+        assertEquals([response.status, body.code, body.message], [
+          404,
+          "api.not_found",
+          "No endpoint at //127.0.0.2:9/v1/status",
+        ]);
+      });
+    } finally {
+      await leader.shutdown();
+    }
+  });
+  assertEquals(reported.splice(0), []);
+});
