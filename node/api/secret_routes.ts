@@ -5,7 +5,7 @@
  * endpoint ever returns a value.
  *
  * - `PUT /v1/secrets/{name}`: the body is the value (`text/plain` or
- *   `application/octet-stream`, UTF-8, at most 64 KiB); 204.
+ *   `application/octet-stream`, UTF-8, at most 65,520 bytes); 204.
  * - `GET /v1/secrets`: `{ "secrets": [{ "name", "updatedAt" }] }`, by name.
  * - `DELETE /v1/secrets/{name}`: 204, or 404 `secret.not_found`.
  */

@@ -20,8 +20,14 @@ export const CLUSTER_KEY_BYTES = 32;
 export const SECRET_NONCE_BYTES = 12;
 /** GCM authentication tag length, appended to the ciphertext. */
 export const SECRET_TAG_BYTES = 16;
-/** Largest secret value, in UTF-8 bytes. */
-export const SECRET_VALUE_BYTES_MAX = 64 * 1024;
+/**
+ * Largest secret value, in UTF-8 bytes: 64 KiB less the tag, so that the
+ * ciphertext (value + tag) is at most 64 KiB and its base64 at most
+ * `SECRET_CIPHERTEXT_BASE64_MAX` characters, the FSM's bound for `SecretSet`.
+ */
+export const SECRET_VALUE_BYTES_MAX = 64 * 1024 - SECRET_TAG_BYTES;
+/** Longest base64 ciphertext: that of 64 KiB. */
+export const SECRET_CIPHERTEXT_BASE64_MAX = 87_384;
 
 /** Versioned prefix of the additional data: a format change gets a new one. */
 const AAD_PREFIX = "mill/secret/v1\0";

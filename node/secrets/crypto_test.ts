@@ -8,6 +8,7 @@ import {
   encryptSecret,
   generateClusterKeyBytes,
   importClusterKey,
+  SECRET_CIPHERTEXT_BASE64_MAX,
   SECRET_VALUE_BYTES_MAX,
 } from "./crypto.ts";
 import { SecretError } from "./errors.ts";
@@ -41,6 +42,18 @@ Deno.test("encryptSecret() handles the empty value and multi-byte text", async (
     const sealed = await encryptSecret(key, "s", value);
     assertEquals(await decryptSecret(key, "s", sealed), value);
   }
+});
+
+Deno.test("encryptSecret() of the largest value fits the FSM's ciphertext bound", async () => {
+  const key = await importClusterKey(generateClusterKeyBytes());
+  const sealed = await encryptSecret(
+    key,
+    "big",
+    "x".repeat(SECRET_VALUE_BYTES_MAX),
+  );
+  assertEquals(sealed.ciphertext.length, SECRET_CIPHERTEXT_BASE64_MAX);
+  assertEquals(sealed.ciphertext.length % 4, 0);
+  assertEquals(sealed.nonce.length, 16);
 });
 
 Deno.test("encryptSecret() draws a fresh nonce on every call", async () => {

@@ -10,6 +10,7 @@ export {
   encryptSecret,
   generateClusterKeyBytes,
   importClusterKey,
+  SECRET_CIPHERTEXT_BASE64_MAX,
   SECRET_NONCE_BYTES,
   SECRET_VALUE_BYTES_MAX,
 } from "./crypto.ts";
