@@ -114,9 +114,9 @@ class MemoryRuntime implements SecondaryRuntime {
     this.running.set(request.allocId, { startedAtMs: 1_000 });
     this.logLines.push({
       seq: this.logLines.length + 1,
-      atMs: 1_000,
+      timeMs: 1_000,
       stream: "stdout",
-      text: `started ${request.name}`,
+      line: `started ${request.name}`,
     });
     return Promise.resolve({
       allocId: request.allocId,
@@ -161,8 +161,10 @@ class MemoryRuntime implements SecondaryRuntime {
       atMs: 2_000,
       allocs: [...this.running.keys()].map((allocId) => ({
         allocId,
-        cpuSecondsTotal: 0.25,
-        memoryBytes: 1_048_576,
+        cpuUsageNs: 250_000_000,
+        memoryUsageBytes: 1_048_576,
+        memoryLimitBytes: 1 << 29,
+        pids: 3,
       })),
     });
   }
@@ -251,13 +253,15 @@ Deno.test("RpcClient carries every SecondaryRuntime call to the node and back", 
     });
     assertEquals(await client.logs({ allocId: "web-1", tailLines: 10 }), {
       allocId: "web-1",
-      lines: [{ seq: 1, atMs: 1_000, stream: "stdout", text: "started web" }],
+      lines: [{ seq: 1, timeMs: 1_000, stream: "stdout", line: "started web" }],
       lastSeq: 1,
     });
     assertEquals((await client.metrics({})).allocs, [{
       allocId: "web-1",
-      cpuSecondsTotal: 0.25,
-      memoryBytes: 1_048_576,
+      cpuUsageNs: 250_000_000,
+      memoryUsageBytes: 1_048_576,
+      memoryLimitBytes: 1 << 29,
+      pids: 3,
     }]);
     assertEquals(
       await client.stop({

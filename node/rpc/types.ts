@@ -106,11 +106,13 @@ export interface LogsRequest {
   readonly afterSeq?: number;
   readonly tailLines: number;
 }
+/** A log line (field names as in containerd/'s `LogEntry`, plus `seq`). */
 export interface LogLine {
+  /** 1 for the container's first line, counting lines dropped from the ring. */
   readonly seq: number;
-  readonly atMs: number;
+  readonly timeMs: number;
   readonly stream: "stdout" | "stderr";
-  readonly text: string;
+  readonly line: string;
 }
 export interface LogsResult {
   readonly allocId: string;
@@ -122,10 +124,14 @@ export interface LogsResult {
 export interface MetricsRequest {
   readonly allocIds?: string[];
 }
+/** An alloc's usage (field names as in containerd/'s `ContainerMetrics`). */
 export interface AllocMetrics {
   readonly allocId: string;
-  readonly cpuSecondsTotal: number;
-  readonly memoryBytes: number;
+  /** CPU time used since start. */
+  readonly cpuUsageNs: number;
+  readonly memoryUsageBytes: number;
+  readonly memoryLimitBytes: number;
+  readonly pids: number;
 }
 export interface MetricsResult {
   readonly atMs: number;
@@ -257,9 +263,9 @@ export const RESULT_PARSERS: {
     lines: array(
       object({
         seq: num({ min: 0, integer: true }),
-        atMs: timeMs,
+        timeMs,
         stream: literal("stdout", "stderr"),
-        text: str({ lengthMax: 65_536 }),
+        line: str({ lengthMax: 65_536 }),
       }),
       LOG_LINES_MAX,
     ),
@@ -270,8 +276,10 @@ export const RESULT_PARSERS: {
     allocs: array(
       object({
         allocId: id,
-        cpuSecondsTotal: num({ min: 0 }),
-        memoryBytes: num({ min: 0, integer: true }),
+        cpuUsageNs: num({ min: 0, integer: true }),
+        memoryUsageBytes: num({ min: 0, integer: true }),
+        memoryLimitBytes: num({ min: 0, integer: true }),
+        pids: num({ min: 0, integer: true }),
       }),
       ALLOCS_PER_CALL_MAX,
     ),
