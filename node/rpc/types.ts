@@ -84,6 +84,11 @@ export interface StatusRequest {
   /** Absent: every alloc on the node. */
   readonly allocIds?: string[];
 }
+/**
+ * The node's own view of a container. The leader maps it onto the FSM's
+ * `AllocStatus`: `running` plus health checks gives `running`/`healthy`;
+ * `exited` gives `stopped` (exit 0 or stopped by mill) or `failed`.
+ */
 export type AllocRuntimeState =
   | "pulling"
   | "starting"
