@@ -1,0 +1,79 @@
+/**
+ * Bearer-token authentication: `Authorization: Bearer <token>` on every
+ * request. Each token carries a scope; each route names the scope it needs.
+ *
+ * - missing, malformed or unknown token: 401 `api.unauthenticated`, with
+ *   `WWW-Authenticate: Bearer realm="mill"`;
+ * - a known token whose scope is not enough: 403 `api.forbidden`.
+ *
+ * Every presented token is compared with every known token in constant time,
+ * with no early exit, so timing reveals neither which token nor how much of
+ * one matched.
+ */
+import { constantTimeEqual } from "../cluster_init/mod.ts";
+import { ApiError } from "./errors.ts";
+
+/** `admin` may do everything; `join` may only join a node. */
+export type TokenScope = "admin" | "join";
+
+export interface ScopedToken {
+  readonly token: string;
+  readonly scope: TokenScope;
+}
+
+/** Longest Authorization header considered. */
+export const AUTHORIZATION_LENGTH_MAX = 512;
+
+const CHALLENGE = { "www-authenticate": 'Bearer realm="mill"' };
+
+/** Checks requests' bearer tokens against the cluster's tokens. */
+export class Authenticator {
+  readonly #tokens: readonly ScopedToken[];
+
+  constructor(tokens: readonly ScopedToken[]) {
+    if (tokens.some((t) => t.token.length === 0)) {
+      throw new Error("Authenticator: an empty token would accept anyone");
+    }
+    this.#tokens = tokens;
+  }
+
+  /** The scope of `request`'s token; throws 401 when there is none. */
+  authenticate(request: Request): TokenScope {
+    const presented = bearerToken(request.headers.get("authorization"));
+    let scope: TokenScope | null = null;
+    for (const known of this.#tokens) {
+      // No early exit: every token is compared every time.
+      if (constantTimeEqual(presented, known.token) && scope === null) {
+        scope = known.scope;
+      }
+    }
+    if (scope === null) {
+      throw new ApiError(
+        401,
+        "api.unauthenticated",
+        presented === ""
+          ? 'Missing bearer token; send "Authorization: Bearer <token>"'
+          : "Invalid bearer token; check the token in your mill context",
+        { headers: CHALLENGE },
+      );
+    }
+    return scope;
+  }
+
+  /** Throws 403 unless `scope` may call a route that needs `required`. */
+  authorize(scope: TokenScope, required: TokenScope): void {
+    if (scope === "admin" || scope === required) return;
+    throw new ApiError(
+      403,
+      "api.forbidden",
+      `This token may not call this endpoint; use the admin token`,
+    );
+  }
+}
+
+/** The token of a `Bearer` header, or "" when absent or malformed. */
+export function bearerToken(header: string | null): string {
+  if (header === null || header.length > AUTHORIZATION_LENGTH_MAX) return "";
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
+  return match?.[1] ?? "";
+}

@@ -1,0 +1,165 @@
+/**
+ * A small router: method + path pattern (`/v1/services/:name/logs`) to a
+ * handler. Patterns match whole paths, segment by segment; `:param`
+ * segments capture one URL-decoded segment. A path that matches no pattern is
+ * 404, one that matches only for other methods is 405 with `Allow`.
+ */
+import type { TokenScope } from "./auth.ts";
+import { ApiError } from "./errors.ts";
+
+export type Method = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
+
+/** What a handler gets besides the request. */
+export interface RouteContext {
+  readonly params: Readonly<Record<string, string>>;
+  readonly url: URL;
+  /** The scope of the token that authenticated the request. */
+  readonly scope: TokenScope;
+}
+
+export type Handler = (
+  request: Request,
+  context: RouteContext,
+) => Response | Promise<Response>;
+
+export interface Route {
+  readonly method: Method;
+  readonly pattern: string;
+  readonly scope: TokenScope;
+  readonly handler: Handler;
+}
+
+export type RouteMatch =
+  | {
+    readonly kind: "found";
+    readonly route: Route;
+    readonly params: Record<string, string>;
+  }
+  | { readonly kind: "method-not-allowed"; readonly allow: readonly Method[] }
+  | { readonly kind: "not-found" };
+
+/** Longest path routed; longer ones are 404 without being split. */
+export const PATH_LENGTH_MAX = 2048;
+
+type Segment = { kind: "literal"; text: string } | {
+  kind: "param";
+  name: string;
+};
+
+interface CompiledRoute {
+  readonly route: Route;
+  readonly segments: readonly Segment[];
+}
+
+export class Router {
+  readonly #routes: CompiledRoute[] = [];
+
+  /** Adds a route; `scope` defaults to `admin`. */
+  add(
+    method: Method,
+    pattern: string,
+    handler: Handler,
+    options: { readonly scope?: TokenScope } = {},
+  ): this {
+    const segments = compilePattern(pattern);
+    for (const existing of this.#routes) {
+      if (
+        existing.route.method === method &&
+        sameShape(existing.segments, segments)
+      ) {
+        throw new Error(`Router: ${method} ${pattern} is already routed`);
+      }
+    }
+    this.#routes.push({
+      route: { method, pattern, scope: options.scope ?? "admin", handler },
+      segments,
+    });
+    return this;
+  }
+
+  /** Finds the route for `method` and `pathname`. */
+  match(method: string, pathname: string): RouteMatch {
+    if (pathname.length > PATH_LENGTH_MAX) return { kind: "not-found" };
+    const parts = pathname.split("/").slice(1);
+    const allow: Method[] = [];
+    for (const compiled of this.#routes) {
+      const params = matchSegments(compiled.segments, parts);
+      if (params === null) continue;
+      if (compiled.route.method === method) {
+        return { kind: "found", route: compiled.route, params };
+      }
+      if (!allow.includes(compiled.route.method)) {
+        allow.push(compiled.route.method);
+      }
+    }
+    if (allow.length > 0) return { kind: "method-not-allowed", allow };
+    return { kind: "not-found" };
+  }
+}
+
+function compilePattern(pattern: string): Segment[] {
+  if (!pattern.startsWith("/")) {
+    throw new Error(`Router: pattern "${pattern}" must start with "/"`);
+  }
+  return pattern.split("/").slice(1).map((text) => {
+    if (!text.startsWith(":")) return { kind: "literal", text };
+    const name = text.slice(1);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new Error(`Router: bad parameter "${text}" in "${pattern}"`);
+    }
+    return { kind: "param", name };
+  });
+}
+
+function sameShape(a: readonly Segment[], b: readonly Segment[]): boolean {
+  return a.length === b.length && a.every((segment, i) => {
+    const other = b[i];
+    if (other === undefined || segment.kind !== other.kind) return false;
+    return segment.kind === "param" ||
+      (other.kind === "literal" && segment.text === other.text);
+  });
+}
+
+function matchSegments(
+  segments: readonly Segment[],
+  parts: readonly string[],
+): Record<string, string> | null {
+  if (segments.length !== parts.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i];
+    const part = parts[i];
+    if (segment === undefined || part === undefined) return null;
+    if (segment.kind === "literal") {
+      if (segment.text !== part) return null;
+      continue;
+    }
+    if (part === "") return null;
+    params[segment.name] = decodeSegment(part);
+  }
+  return params;
+}
+
+function decodeSegment(part: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(part);
+  } catch (err) {
+    throw new ApiError(
+      400,
+      "api.bad_path",
+      "Malformed percent-encoding in the URL path",
+      {
+        cause: err,
+      },
+    );
+  }
+  if (decoded.includes("/") || decoded.includes("\0")) {
+    throw new ApiError(
+      400,
+      "api.bad_path",
+      'A path parameter may not contain "/" or NUL',
+    );
+  }
+  return decoded;
+}

@@ -1,0 +1,223 @@
+/** The secrets endpoints over real HTTPS, with an in-memory store. */
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import {
+  decryptSecret,
+  type EncryptedSecret,
+  readClusterKeyFile,
+  SECRET_VALUE_BYTES_MAX,
+} from "../secrets/mod.ts";
+import { withClient, withIdentity } from "./_testing.ts";
+import { Authenticator } from "./auth.ts";
+import { Router } from "./router.ts";
+import {
+  addSecretRoutes,
+  type SecretEntry,
+  type SecretStore,
+} from "./secret_routes.ts";
+import { startApiServer } from "./server.ts";
+
+class MemorySecretStore implements SecretStore {
+  readonly entries = new Map<
+    string,
+    { encrypted: EncryptedSecret; atMs: number }
+  >();
+  set(name: string, encrypted: EncryptedSecret, atMs: number): Promise<void> {
+    this.entries.set(name, { encrypted, atMs });
+    return Promise.resolve();
+  }
+  list(): Promise<readonly SecretEntry[]> {
+    return Promise.resolve(
+      [...this.entries].map(([name, e]) => ({ name, updatedAtMs: e.atMs })),
+    );
+  }
+  delete(name: string): Promise<boolean> {
+    return Promise.resolve(this.entries.delete(name));
+  }
+}
+
+const VALUE = "pg://app:hunter2@db:5432/app";
+
+async function withSecretsApi(
+  run: (
+    call: (
+      method: string,
+      path: string,
+      init?: { body?: BodyInit; type?: string; token?: string },
+    ) => Promise<Response>,
+    store: MemorySecretStore,
+    check: (name: string, encrypted: EncryptedSecret) => Promise<string>,
+    joinToken: string,
+  ) => Promise<void>,
+): Promise<void> {
+  await withIdentity(async (identity) => {
+    const key = await readClusterKeyFile(identity.clusterKeyPath);
+    const store = new MemorySecretStore();
+    const errors: unknown[] = [];
+    const server = await startApiServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      certPem: identity.apiCertPem,
+      keyPem: identity.apiKeyPem,
+      router: addSecretRoutes(new Router(), {
+        store,
+        key,
+        nowMs: () => Date.UTC(2026, 10, 23, 12),
+      }),
+      authenticator: new Authenticator([
+        { token: identity.adminToken, scope: "admin" },
+        { token: identity.joinToken, scope: "join" },
+      ]),
+      onError: (error) => errors.push(error),
+    });
+    try {
+      await withClient(identity.caCertPem, async (client) => {
+        await run(
+          (method, path, init = {}) =>
+            fetch(`https://127.0.0.1:${server.port}${path}`, {
+              method,
+              client,
+              headers: {
+                authorization: `Bearer ${init.token ?? identity.adminToken}`,
+                ...(init.type === undefined
+                  ? {}
+                  : { "content-type": init.type }),
+              },
+              ...(init.body === undefined ? {} : { body: init.body }),
+            }),
+          store,
+          (name, encrypted) => decryptSecret(key, name, encrypted),
+          identity.joinToken,
+        );
+      });
+    } finally {
+      await server.shutdown();
+    }
+    assertEquals(errors, []);
+  });
+}
+
+Deno.test("PUT /v1/secrets/{name} stores only ciphertext that decrypts to the value", async () => {
+  await withSecretsApi(async (call, store, check) => {
+    const response = await call("PUT", "/v1/secrets/db.url", {
+      body: VALUE,
+      type: "text/plain",
+    });
+    assertEquals([response.status, await response.text()], [204, ""]);
+    const stored = store.entries.get("db.url");
+    if (stored === undefined) throw new Error("secret not stored");
+    assertEquals(JSON.stringify(stored).includes("hunter2"), false);
+    assertEquals(await check("db.url", stored.encrypted), VALUE);
+  });
+});
+
+Deno.test("GET /v1/secrets lists names and dates, never values", async () => {
+  await withSecretsApi(async (call) => {
+    for (const name of ["zeta", "alpha"]) {
+      const put = await call("PUT", `/v1/secrets/${name}`, {
+        body: VALUE,
+        type: "application/octet-stream",
+      });
+      await put.body?.cancel();
+    }
+    const response = await call("GET", "/v1/secrets");
+    const text = await response.text();
+    assertEquals(response.status, 200);
+    assertEquals(text.includes("hunter2"), false);
+    assertEquals(JSON.parse(text), {
+      secrets: [
+        { name: "alpha", updatedAt: "2026-11-23T12:00:00.000Z" },
+        { name: "zeta", updatedAt: "2026-11-23T12:00:00.000Z" },
+      ],
+    });
+  });
+});
+
+Deno.test("DELETE /v1/secrets/{name} removes a secret, then answers 404", async () => {
+  await withSecretsApi(async (call, store) => {
+    await (await call("PUT", "/v1/secrets/a", {
+      body: "v",
+      type: "text/plain",
+    })).body?.cancel();
+    const first = await call("DELETE", "/v1/secrets/a");
+    assertEquals([first.status, store.entries.size], [204, 0]);
+    await first.body?.cancel();
+    const second = await call("DELETE", "/v1/secrets/a");
+    assertEquals([second.status, (await second.json()).code], [
+      404,
+      "secret.not_found",
+    ]);
+  });
+});
+
+Deno.test("the secrets endpoints refuse bad names, bodies and tokens", async (t) => {
+  await withSecretsApi(async (call, store, _check, joinToken) => {
+    const rows: [string, () => Promise<Response>, number, string][] = [
+      [
+        "an invalid name",
+        () =>
+          call("PUT", "/v1/secrets/.hidden", { body: "v", type: "text/plain" }),
+        400,
+        "secret.invalid_name",
+      ],
+      [
+        "an encoded slash",
+        () =>
+          call("PUT", "/v1/secrets/a%2Fb", { body: "v", type: "text/plain" }),
+        400,
+        "api.bad_path",
+      ],
+      [
+        "a JSON body",
+        () =>
+          call("PUT", "/v1/secrets/a", {
+            body: '"v"',
+            type: "application/json",
+          }),
+        415,
+        "api.unsupported_media_type",
+      ],
+      [
+        "a value over 64 KiB",
+        () =>
+          call("PUT", "/v1/secrets/a", {
+            body: "x".repeat(SECRET_VALUE_BYTES_MAX + 1),
+            type: "text/plain",
+          }),
+        413,
+        "api.body_too_large",
+      ],
+      [
+        "a value that is not UTF-8",
+        () =>
+          call("PUT", "/v1/secrets/a", {
+            body: new Uint8Array([0xff, 0xfe]),
+            type: "application/octet-stream",
+          }),
+        400,
+        "api.invalid_encoding",
+      ],
+      [
+        "the join token",
+        () => call("GET", "/v1/secrets", { token: joinToken }),
+        403,
+        "api.forbidden",
+      ],
+      [
+        "deleting an invalid name",
+        () => call("DELETE", "/v1/secrets/-x"),
+        400,
+        "secret.invalid_name",
+      ],
+    ];
+    for (const [name, request, status, code] of rows) {
+      await t.step(name, async () => {
+        const response = await request();
+        assertEquals([response.status, (await response.json()).code], [
+          status,
+          code,
+        ]);
+      });
+    }
+    assertEquals(store.entries.size, 0);
+  });
+});

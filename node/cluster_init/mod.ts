@@ -1,0 +1,40 @@
+/**
+ * Cluster identity for `mill init`: ids, tokens, the CA and API certificate,
+ * the data dir files and the CLI context. See node/README.md.
+ */
+export { ensureDir, writeFileAtomic } from "./atomic_file.ts";
+export {
+  CLI_CONTEXT_FORMAT,
+  type CliContext,
+  type CliContextFile,
+  defaultCliContextPath,
+  parseCliContextFile,
+  readCliContextFile,
+  saveCliContext,
+} from "./context.ts";
+export { InitError, type InitErrorCode } from "./errors.ts";
+export {
+  apiUrl,
+  type ClusterIdentity,
+  DATA_DIR_FILES,
+  DATA_DIR_MODE,
+  initCluster,
+  type InitClusterOptions,
+  loadClusterIdentity,
+} from "./init.ts";
+export {
+  constantTimeEqual,
+  generateClusterId,
+  generateToken,
+  isTokenShaped,
+  TOKEN_BYTES,
+  TOKEN_LENGTH,
+} from "./tokens.ts";
+export {
+  type CertificateInfo,
+  createCertificateAuthority,
+  isSignedBy,
+  issueServerCertificate,
+  type PemCertificate,
+  readCertificate,
+} from "./x509.ts";
