@@ -1,0 +1,119 @@
+/**
+ * The deploy coordinator's ports: what the agent gives it (`DeployContext`)
+ * and what it gives the agent (`Coordinator`). The coordinator runs on the
+ * Raft leader; everything it learns or decides goes through `commit`, and
+ * everything it asks of a node goes through `runtime(nodeId)`.
+ *
+ * The agent builds one `DeployContext` per leadership term (its `commit`
+ * refuses once the node is no longer leader) and calls
+ * `createCoordinator(context)`; a new leader calls `recoverInFlight()` first.
+ */
+import type { ClusterConfig } from "../../config/types.ts";
+import type {
+  ClusterState,
+  Command,
+  NodeId,
+  Rejection,
+} from "../../raft/fsm/mod.ts";
+import type { SecondaryRuntime } from "../rpc/mod.ts";
+import type { EncryptedSecret } from "../secrets/mod.ts";
+import type { DeployEvent, TaskEvent } from "./events.ts";
+
+/** What `commit` answers: the state right after the command, or why it was refused. */
+export type CommitResult =
+  | { readonly ok: true; readonly state: ClusterState }
+  | { readonly ok: false; readonly rejection: Rejection };
+
+/** What the agent lends the coordinator. All methods are cheap and never block long. */
+export interface DeployContext {
+  /** The FSM state as this node has applied it (the leader's: up to date). */
+  state(): ClusterState;
+  /**
+   * Proposes `command` through Raft and resolves once it is applied (or
+   * refused by `apply`). Rejects (throws) only when it could not be
+   * committed at all: leadership lost, shutting down. The coordinator
+   * stops at once when that happens; the next leader recovers.
+   */
+  commit(command: Command): Promise<CommitResult>;
+  /** The node's secondary runtime (an `RpcClient`, or the local runner). */
+  runtime(nodeId: NodeId): SecondaryRuntime;
+  /** The encrypted secret as stored in the FSM, or undefined. */
+  encryptedSecret(name: string): EncryptedSecret | undefined;
+  /** Wall clock in ms (the `atMs` of commands, elapsed times). */
+  nowMs(): number;
+  /** A fresh id, unique in the cluster: deploy ids and alloc id prefixes. */
+  newId(): string;
+  /**
+   * The host the leader probes a node's containers on (its mesh address;
+   * `127.0.0.1` for the local node). Health checks go to
+   * `probeHost(nodeId):hostPort`.
+   */
+  probeHost(nodeId: NodeId): string;
+  /** Where the coordinator reports what it cannot report to a caller. */
+  log?(level: "info" | "warn" | "error", message: string): void;
+}
+
+/** How a deploy ended. */
+export type DeployOutcome =
+  | { readonly ok: true; readonly deployId: string; readonly elapsedMs: number }
+  | {
+    readonly ok: false;
+    readonly deployId: string | null;
+    readonly code: string;
+    readonly message: string;
+    readonly elapsedMs: number;
+  };
+
+/** How a spawned task ended. */
+export interface TaskOutcome {
+  readonly allocId: string | null;
+  /** The task's exit code; null when it never ran (see `code`). */
+  readonly exitCode: number | null;
+  /** Set when mill could not run it: `task.unknown`, `task.unplaced`, … */
+  readonly code: string | null;
+  readonly message: string;
+}
+
+/** The deploy coordinator, as the agent uses it. */
+export interface Coordinator {
+  /**
+   * Rolls `config` out (seed 002) and resolves with the outcome; `onEvent`
+   * sees every phase transition, ending with exactly one `done` or
+   * `failed` event. Refused at once (a `failed` event, nothing started)
+   * when another deploy runs or a referenced secret is missing. `signal`
+   * aborting only detaches the caller: a deploy, once committed, runs on.
+   */
+  deploy(
+    config: ClusterConfig,
+    onEvent: (event: DeployEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<DeployOutcome>;
+  /**
+   * Places, pulls and starts one alloc of task `name` of the current
+   * config; streams its output; resolves with its exit code. Never
+   * restarted. `signal` aborting stops the task.
+   */
+  spawnTask(
+    name: string,
+    onEvent: (event: TaskEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<TaskOutcome>;
+  /**
+   * After `NodeDown(nodeId)` is committed: reschedules the node's service
+   * allocs elsewhere (the scheduler's node-failure plan) and waits for them
+   * to be healthy. Its task allocs were failed by `NodeDown` itself.
+   */
+  replaceFailedNode(nodeId: NodeId): Promise<void>;
+  /**
+   * Called by a new leader before anything else: every deploy still
+   * `running` in the FSM is finished (all its new allocs healthy) or rolled
+   * back, so that no alloc stays `pulling` or `starting`.
+   */
+  recoverInFlight(): Promise<void>;
+  /** `POST /v1/deploy`: config text in, SSE stream of `DeployEvent`s out. */
+  handleDeploy(request: Request): Promise<Response>;
+  /** `POST /v1/tasks` (`{"task": NAME}`): SSE stream of `TaskEvent`s out. */
+  handleTask(request: Request): Promise<Response>;
+  /** Stops every deploy and task watch this coordinator runs; for shutdown. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,112 @@
+/**
+ * What a deploy and a spawned task report, in order. These are the `data`
+ * of the server-sent events of `POST /v1/deploy` and `POST /v1/tasks` (the
+ * SSE `event` name is the `type`); the CLI renders one line per event.
+ */
+import type { Endpoint, RouteTarget } from "../../raft/fsm/mod.ts";
+
+/** Where an alloc (or a whole service) is in a deploy. */
+export type DeployPhase =
+  | "unchanged"
+  | "scheduled"
+  | "pulling"
+  | "pulled"
+  | "starting"
+  | "running"
+  | "healthy"
+  | "stopping"
+  | "stopped"
+  | "failed";
+
+/** Most log lines a `failed` event carries. */
+export const FAILED_LOG_LINES_MAX = 20;
+
+/** A DNS name and where it resolves now (`<service>.mill`). */
+export interface DnsEntry {
+  readonly name: string;
+  readonly endpoints: readonly Endpoint[];
+}
+
+export type DeployEvent =
+  /** The deploy was accepted and committed; what it will touch. */
+  | {
+    readonly type: "start";
+    readonly deployId: string;
+    readonly added: readonly string[];
+    readonly changed: readonly string[];
+    readonly removed: readonly string[];
+    readonly unchanged: readonly string[];
+    readonly elapsedMs: number;
+  }
+  /** One alloc (or, with `allocId` null, a whole service) changed phase. */
+  | {
+    readonly type: "phase";
+    readonly service: string;
+    readonly allocId: string | null;
+    /** The node's name, when the alloc has one. */
+    readonly node: string | null;
+    readonly phase: DeployPhase;
+    /** e.g. "cached", "replaces web-d1-0", "not healthy within 2000 ms, last: HTTP 503". */
+    readonly message: string;
+    /** Since the deploy began. */
+    readonly elapsedMs: number;
+  }
+  /** Routes and DNS after the deploy, for the proxy and DNS to apply. */
+  | {
+    readonly type: "routes";
+    readonly routes: readonly RouteTarget[];
+    readonly dns: readonly DnsEntry[];
+    readonly elapsedMs: number;
+  }
+  /** Every new alloc is healthy and the old ones are stopped. */
+  | {
+    readonly type: "done";
+    readonly deployId: string;
+    readonly elapsedMs: number;
+  }
+  /**
+   * Nothing of the deploy is left running (rolled back, or refused before
+   * anything started when `deployId` is null).
+   */
+  | {
+    readonly type: "failed";
+    readonly deployId: string | null;
+    /** Stable: `deploy.unhealthy`, `deploy.unplaced`, `secret.missing`, … */
+    readonly code: string;
+    /** The service that failed, when one did. */
+    readonly service: string | null;
+    readonly reason: string;
+    /** Its last log lines (oldest first), at most `FAILED_LOG_LINES_MAX`. */
+    readonly logLines: readonly string[];
+    readonly elapsedMs: number;
+  };
+
+export type TaskEvent =
+  | {
+    readonly type: "phase";
+    readonly task: string;
+    readonly allocId: string;
+    readonly node: string | null;
+    readonly phase: "scheduled" | "pulling" | "pulled" | "starting" | "running";
+    readonly elapsedMs: number;
+  }
+  /** One line of the task's output. */
+  | {
+    readonly type: "output";
+    readonly stream: "stdout" | "stderr";
+    readonly line: string;
+  }
+  /** The task ended with `exitCode` (-1: killed by a signal). */
+  | {
+    readonly type: "exit";
+    readonly allocId: string;
+    readonly exitCode: number;
+    readonly elapsedMs: number;
+  }
+  /** mill could not run it. */
+  | {
+    readonly type: "failed";
+    readonly code: string;
+    readonly message: string;
+    readonly elapsedMs: number;
+  };
