@@ -17,7 +17,7 @@ export class DecodeError extends Error {
 
 /** A growable buffer; `bytes()` returns a view of what was written. */
 export class ByteWriter {
-  #buf: Uint8Array;
+  #buf: Uint8Array<ArrayBuffer>;
   #view: DataView;
   #len = 0;
 
@@ -85,12 +85,12 @@ export class ByteWriter {
   }
 
   /** A view of the written bytes (valid until the next write). */
-  view(): Uint8Array {
+  view(): Uint8Array<ArrayBuffer> {
     return this.#buf.subarray(0, this.#len);
   }
 
   /** Views bytes written from `start` up to now. */
-  viewFrom(start: number): Uint8Array {
+  viewFrom(start: number): Uint8Array<ArrayBuffer> {
     return this.#buf.subarray(start, this.#len);
   }
 }
