@@ -43,7 +43,7 @@ function heartbeat(i: number): Message {
   };
 }
 
-async function pair(options: { queueMessagesMax?: number } = {}) {
+function pair(options: { queueMessagesMax?: number } = {}) {
   const inbox = collector();
   const b = new HttpTransport({ id: "b", peers: new Map() }, inbox.onMessage);
   const addr = b.listen({ hostname: "127.0.0.1", port: 0 });
@@ -65,7 +65,7 @@ async function pair(options: { queueMessagesMax?: number } = {}) {
 }
 
 Deno.test("HttpTransport delivers messages in order and batches them under load", async () => {
-  const { a, inbox, close } = await pair();
+  const { a, inbox, close } = pair();
   try {
     const messages = Array.from({ length: 2000 }, (_, i) => heartbeat(i));
     for (let i = 0; i < messages.length; i += 100) {
@@ -84,7 +84,7 @@ Deno.test("HttpTransport delivers messages in order and batches them under load"
 });
 
 Deno.test("HttpTransport streams a large InstallSnapshot intact", async () => {
-  const { a, inbox, close } = await pair();
+  const { a, inbox, close } = pair();
   try {
     const data = new Uint8Array(5 * 1024 * 1024 + 17);
     for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
@@ -131,7 +131,7 @@ Deno.test("HttpTransport bounds the queue to an unreachable peer and counts the 
 });
 
 Deno.test("HttpTransport answers bad frames with 400 and ignores messages for another member", async () => {
-  const { b, inbox, port, close } = await pair();
+  const { b, inbox, port, close } = pair();
   try {
     const bad = await fetch(`http://127.0.0.1:${port}${MESSAGES_PATH}`, {
       method: "POST",

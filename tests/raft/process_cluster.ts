@@ -30,7 +30,7 @@ export interface HistoryJson {
   readonly history: { index: number; key: string; value: string }[];
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close();
@@ -85,7 +85,7 @@ export class ProcessCluster {
       snapshotEvery: options.snapshotEvery ?? 10_000,
     });
     for (const id of cluster.ids) {
-      cluster.urls.set(id, `http://127.0.0.1:${await freePort()}`);
+      cluster.urls.set(id, `http://127.0.0.1:${freePort()}`);
     }
     return cluster;
   }
