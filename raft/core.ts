@@ -154,6 +154,11 @@ export class RaftCore {
     return this.#log.entry(index);
   }
 
+  /** The term of the entry at `index` (the snapshot's term at its index; null when unknown). */
+  termAt(index: number): number | null {
+    return this.#log.term(index);
+  }
+
   /** The leader's replication view of a member (tests and metrics). */
   progressOf(
     id: MemberId,
