@@ -63,6 +63,8 @@ export class SimClients {
   readonly #lastSeen = new Map<string, string | null>();
   readonly #writesByIndex = new Map<number, PendingWrite[]>();
   readonly #reads = new Map<string, PendingRead>();
+  /** The first application seen at each index (all members agree, or safety fails). */
+  readonly #appliedAt = new Map<number, Applied>();
   readonly #rng: SeededRng;
   readonly #options: ClientOptions;
   #requestSeq = 0;
@@ -166,6 +168,9 @@ export class SimClients {
     pending.push({ record, seq, client, term: result.term });
     this.#writesByIndex.set(result.index, pending);
     this.#attempts[client] = { phase: "proposed", record, sentAt: now };
+    // A stale leader may hand out an index the cluster applied long ago.
+    const known = this.#appliedAt.get(result.index);
+    if (known) this.onApplied(known, now);
     return `client ${client} ${write.op} ${write.key}=${write.value} at ${target.id} -> ${result.index}@${result.term}`;
   }
 
@@ -183,6 +188,9 @@ export class SimClients {
 
   /** Any member applied an entry: resolve the writes proposed at its index. */
   onApplied(applied: Applied, now: number): void {
+    if (!this.#appliedAt.has(applied.entry.index)) {
+      this.#appliedAt.set(applied.entry.index, applied);
+    }
     const pending = this.#writesByIndex.get(applied.entry.index);
     if (!pending) return;
     this.#writesByIndex.delete(applied.entry.index);

@@ -2,7 +2,7 @@
 import { type RunResult, runSeed } from "./run.ts";
 
 /** Steps per seed: sized so 2,000 seeds fit CI's budget on one core. */
-export const SIM_STEPS_DEFAULT = 2_000;
+export const SIM_STEPS_DEFAULT = 20_000;
 /** Violations reported in full before the rest are only counted. */
 const REPORTED_VIOLATIONS_MAX = 3;
 
