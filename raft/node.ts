@@ -126,7 +126,8 @@ export class RaftNode {
   #applied: number;
   #snapshotIndex: number;
   #ticker: ReturnType<typeof setInterval> | undefined;
-  #looping: Promise<void> | null = null;
+  #looping = false;
+  #loopDone: Promise<void> = Promise.resolve();
   #stopped = false;
   #port: number | null = null;
 
@@ -312,19 +313,26 @@ export class RaftNode {
   }
 
   #kick(): void {
-    if (this.#looping !== null || this.#stopped) return;
-    this.#looping = this.#loop().catch((err) => this.#fail(err)).finally(
-      () => (this.#looping = null),
-    );
+    if (this.#looping || this.#stopped) return;
+    this.#looping = true;
+    this.#loopDone = this.#loop();
   }
 
   async #loop(): Promise<void> {
-    // Runs while there is work; steps arriving during an await are picked up next round.
-    while (!this.#stopped && this.#core.hasReady()) {
-      const ready = this.#core.ready();
-      await this.#handleReady(ready);
-      this.#core.advance();
-      await this.#maybeSnapshot();
+    // Runs while there is work; steps arriving during an await are picked up
+    // next round. `#looping` is cleared in the same microtask as the last
+    // `hasReady()` check, so no step can slip in unseen.
+    try {
+      while (!this.#stopped && this.#core.hasReady()) {
+        const ready = this.#core.ready();
+        await this.#handleReady(ready);
+        this.#core.advance();
+        await this.#maybeSnapshot();
+      }
+    } catch (err) {
+      this.#fail(err);
+    } finally {
+      this.#looping = false;
     }
   }
 
@@ -434,7 +442,7 @@ export class RaftNode {
     this.#stopped = true;
     clearInterval(this.#ticker);
     this.#failPending("raft.stopped", null);
-    await this.#looping;
+    await this.#loopDone;
     await this.#transport.close();
     await this.#storage.close();
   }

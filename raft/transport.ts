@@ -114,12 +114,21 @@ class Peer {
     this.#queue.push(message);
     if (!this.#running) {
       this.#running = true;
-      this.#run().finally(() => (this.#running = false));
+      void this.#run();
     }
   }
 
   /** Drains the queue, one request at a time, until it is empty. */
   async #run(): Promise<void> {
+    try {
+      await this.#drain();
+    } finally {
+      // Same microtask as the last empty-queue check: no message is stranded.
+      this.#running = false;
+    }
+  }
+
+  async #drain(): Promise<void> {
     while (this.#queue.length > 0 && !this.#closed) {
       const first = this.#queue[0]!;
       let ok: boolean;

@@ -118,17 +118,18 @@ export class DiskStorage {
       if (hard.commit !== this.#hardState.commit) commit = hard.commit;
       this.#hardState = hard;
     }
-    if (
-      persist.entries.length > 0 || commit !== undefined ||
-      snapshot !== undefined
-    ) {
+    const withCommit = commit === undefined ? {} : { commit };
+    if (persist.entries.length > 0 || snapshot !== undefined) {
       writes.push(this.#wal.append({
         entries: persist.entries,
-        ...(commit === undefined ? {} : { commit }),
+        ...withCommit,
         ...(snapshot === undefined ? {} : {
           snapshot: { index: snapshot.meta.index, term: snapshot.meta.term },
         }),
       }));
+    } else if (commit !== undefined) {
+      // Commit need not be durable for safety: it rides with the next fsync.
+      this.#wal.appendDeferred({ entries: [], commit });
     }
     await Promise.all(writes);
     if (snapshot !== undefined) await this.#compact(snapshot.meta.index);

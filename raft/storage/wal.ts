@@ -355,6 +355,19 @@ export class Wal {
     return done;
   }
 
+  /**
+   * Queues a batch that need not be durable now (a commit advance: losing it
+   * in a crash only makes a restarted node learn its commit again). It is
+   * written by the next flush, or at close().
+   */
+  appendDeferred(batch: WalBatch): void {
+    if (this.#closed || this.#failed !== null) return;
+    encodeWalBatch(this.#pending, batch);
+    for (const entry of batch.entries) {
+      this.#pendingMaxIndex = Math.max(this.#pendingMaxIndex, entry.index);
+    }
+  }
+
   async #flushLoop(): Promise<void> {
     try {
       while (this.#waiters.length > 0) {
@@ -424,8 +437,11 @@ export class Wal {
   /** Waits for queued appends, then closes the file. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
     await this.#flushing;
+    if (this.#pending.length > 0 && this.#failed === null) {
+      await this.append({ entries: [] });
+    }
+    this.#closed = true;
     this.#file.close();
   }
 }

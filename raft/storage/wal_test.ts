@@ -260,3 +260,20 @@ Deno.test("Wal drops a conflicting log after a received snapshot and keeps what 
     await again.wal.close();
   });
 });
+
+Deno.test("Wal writes a deferred commit with the next flush or at close, not on its own", async () => {
+  await withDir(async (dir) => {
+    const { wal } = await Wal.open(dir, BASE);
+    await wal.append({ entries: entries(1, 3) });
+    const syncs = wal.syncs;
+    wal.appendDeferred({ entries: [], commit: 2 });
+    assertEquals(wal.syncs, syncs);
+    await wal.append({ entries: entries(4, 4) });
+    wal.appendDeferred({ entries: [], commit: 4 });
+    await wal.close();
+    const again = await Wal.open(dir, BASE);
+    assertEquals(again.recovery.entries, entries(1, 4));
+    assertEquals(again.recovery.commit, 4);
+    await again.wal.close();
+  });
+});
