@@ -5,7 +5,14 @@
  */
 import { RaftCore } from "./core.ts";
 import { SeededRng } from "./rng.ts";
-import type { CoreConfig, Entry, MemberId, Message, ReadState, RestoredState } from "./types.ts";
+import type {
+  CoreConfig,
+  Entry,
+  MemberId,
+  Message,
+  ReadState,
+  RestoredState,
+} from "./types.ts";
 
 export const TEST_CONFIG = {
   electionTicks: 10,
@@ -19,10 +26,16 @@ export const TEST_CONFIG = {
   maxPendingReads: 1_000,
 } as const;
 
-export function fresh(voters: readonly MemberId[], learners: readonly MemberId[] = []): RestoredState {
+export function fresh(
+  voters: readonly MemberId[],
+  learners: readonly MemberId[] = [],
+): RestoredState {
   return {
     hardState: { term: 0, vote: null, commit: 0 },
-    snapshot: { meta: { index: 0, term: 0, membership: { voters, learners } }, data: new Uint8Array() },
+    snapshot: {
+      meta: { index: 0, term: 0, membership: { voters, learners } },
+      data: new Uint8Array(),
+    },
     entries: [],
   };
 }
@@ -33,7 +46,12 @@ export function makeCore(
   overrides: Partial<Omit<CoreConfig, "id">> = {},
   seed = 1,
 ): RaftCore {
-  return new RaftCore({ ...TEST_CONFIG, rng: new SeededRng(seed), ...overrides, id }, restored);
+  return new RaftCore({
+    ...TEST_CONFIG,
+    rng: new SeededRng(seed),
+    ...overrides,
+    id,
+  }, restored);
 }
 
 export type Filter = (message: Message) => boolean;
@@ -47,9 +65,17 @@ export class TestCluster {
   filter: Filter = () => true;
   readonly sent: Message[] = [];
 
-  constructor(ids: readonly MemberId[], overrides: Partial<Omit<CoreConfig, "id">> = {}, learners: readonly MemberId[] = []) {
-    for (const [i, id] of ids.entries()) this.add(makeCore(id, fresh(ids, learners), overrides, i + 1));
-    for (const id of learners) this.add(makeCore(id, fresh(ids, learners), overrides, 100));
+  constructor(
+    ids: readonly MemberId[],
+    overrides: Partial<Omit<CoreConfig, "id">> = {},
+    learners: readonly MemberId[] = [],
+  ) {
+    for (const [i, id] of ids.entries()) {
+      this.add(makeCore(id, fresh(ids, learners), overrides, i + 1));
+    }
+    for (const id of learners) {
+      this.add(makeCore(id, fresh(ids, learners), overrides, 100));
+    }
   }
 
   add(core: RaftCore): void {
@@ -110,7 +136,9 @@ export class TestCluster {
       core.tick();
       this.settle();
     }
-    if (core.role !== "leader") throw new Error(`"${id}" did not become leader`);
+    if (core.role !== "leader") {
+      throw new Error(`"${id}" did not become leader`);
+    }
   }
 
   leaders(): RaftCore[] {
@@ -118,7 +146,8 @@ export class TestCluster {
   }
 
   commands(id: MemberId): string[] {
-    return this.applied.get(id)!.filter((entry) => entry.kind === "command").map((entry) => text(entry.data));
+    return this.applied.get(id)!.filter((entry) => entry.kind === "command")
+      .map((entry) => text(entry.data));
   }
 }
 

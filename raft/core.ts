@@ -809,9 +809,14 @@ export class RaftCore {
     return true;
   }
 
+  /** Send what each member lacks: one append even if empty (it carries commit), then fill the window. */
   #broadcastAppend(): void {
     for (const id of this.#progress.keys()) {
-      if (id !== this.id) this.#sendAppend(id, "broadcast");
+      if (id === this.id) continue;
+      if (!this.#sendAppend(id, "broadcast")) continue;
+      for (let sent = 1; sent < this.#config.maxInflight; sent++) {
+        if (!this.#sendAppend(id, "fill")) break;
+      }
     }
   }
 
