@@ -191,3 +191,36 @@ Deno.test("RaftNode elects a new leader after the old one stops and the restarte
     assert(cluster.nodes.get(oldId)!.status.snapshotIndex > 50);
   }, 40);
 });
+
+Deno.test("RaftNode rejects pending proposals with raft.leadership_lost when the leader loses its quorum", async () => {
+  await withCluster(async (cluster) => {
+    const leader = await cluster.leader();
+    await writeMany(leader, "warm", 5);
+    const leaderId = leader.status.id;
+    for (const id of IDS) if (id !== leaderId) await cluster.stop(id);
+    const pending = leader.propose(
+      encodeKvWrite({ key: "lost", value: "maybe" }),
+    );
+    await rejects(
+      pending,
+      (err: unknown) =>
+        err instanceof RaftError && err.code === "raft.leadership_lost",
+    );
+    assert(leader.status.role !== "leader");
+  });
+});
+
+Deno.test("RaftNode hands leadership to a chosen follower on request", async () => {
+  await withCluster(async (cluster) => {
+    const leader = await cluster.leader();
+    await writeMany(leader, "before", 10);
+    const target = IDS.find((id) => id !== leader.status.id)!;
+    leader.transferLeadership(target);
+    const next = await cluster.waitFor("the transfer", () => {
+      const node = cluster.nodes.get(target)!;
+      return node.status.role === "leader" ? node : null;
+    });
+    await writeMany(next, "after", 10);
+    assertEquals(cluster.fsms.get(target)!.get("after").length, 10);
+  });
+});
