@@ -4,6 +4,7 @@
  * beyond the seeded `Rng` in its config. See raft/types.ts for the contract.
  */
 import { assert } from "./_assert.ts";
+import { acceptAppend, acceptSnapshot } from "./_follower.ts";
 import { RaftLog } from "./_log.ts";
 import {
   decodeMembership,
@@ -11,22 +12,19 @@ import {
   membershipAfter,
   sameMembership,
 } from "./_membership.ts";
-import { Progress } from "./_progress.ts";
 import {
-  committedIndex,
-  isQuorum,
-  type VoteOutcome,
-  voteOutcome,
-} from "./_quorum.ts";
+  type Outgoing,
+  Replicator,
+  type ReplicatorHost,
+} from "./_replicator.ts";
+import { type VoteOutcome, voteOutcome } from "./_quorum.ts";
 import type {
   AppendRequest,
-  AppendResponse,
   CoreConfig,
   Entry,
   EntryKind,
   HardState,
   Heartbeat,
-  HeartbeatResponse,
   MemberId,
   Membership,
   MembershipChange,
@@ -58,12 +56,6 @@ type Outstanding = {
   readonly hardState: HardState;
 };
 
-type PendingRead = {
-  readonly requestId: string;
-  readonly index: number;
-  readonly round: number;
-};
-
 /** One Raft member's consensus state machine. */
 export class RaftCore {
   readonly #config: CoreConfig;
@@ -75,19 +67,15 @@ export class RaftCore {
   #membership: Membership;
   /** Index of the entry (or snapshot) that set `#membership`. */
   #membershipIndex: number;
-  #progress = new Map<MemberId, Progress>();
+  /** Present exactly while leading. */
+  #replicator: Replicator | null = null;
   #votes = new Map<MemberId, boolean>();
   #electionElapsed = 0;
   #heartbeatElapsed = 0;
   #electionTimeout = 0;
-  #transferee: MemberId | null = null;
   #pendingMembershipIndex = 0;
   /** Last index known to match the current leader's log (bounds commit learned from heartbeats). */
   #leaderMatched = 0;
-  #needBroadcast = false;
-  #readsAwaitingCommit: string[] = [];
-  #pendingReads: PendingRead[] = [];
-  #readRound = 0;
   #readStates: ReadState[] = [];
   #messages: Message[] = [];
   #previousHardState: HardState;
@@ -163,7 +151,7 @@ export class RaftCore {
   progressOf(
     id: MemberId,
   ): { match: number; next: number; mode: string } | null {
-    const progress = this.#progress.get(id);
+    const progress = this.#replicator?.progress.get(id);
     return progress
       ? { match: progress.match, next: progress.next, mode: progress.mode }
       : null;
@@ -173,7 +161,7 @@ export class RaftCore {
 
   /** One unit of logical time. */
   tick(): void {
-    if (this.#role === "leader") this.#tickLeader();
+    if (this.#replicator) this.#tickLeader(this.#replicator);
     else this.#tickFollower();
     this.#checkInvariants();
   }
@@ -202,7 +190,7 @@ export class RaftCore {
     const refusal = this.#refuseProposal();
     if (refusal) return this.#refused(refusal);
     if (
-      !this.#committedInTerm() ||
+      !this.#replicator!.committedInTerm() ||
       this.#pendingMembershipIndex > this.#log.commit
     ) {
       return this.#refused("raft.membership_pending");
@@ -221,32 +209,30 @@ export class RaftCore {
    * applying up to `index`.
    */
   readIndex(requestId: string): ProposeResult {
-    if (this.#role !== "leader") return this.#refused("raft.not_leader");
-    if (
-      this.#readsAwaitingCommit.length + this.#pendingReads.length >=
-        this.#config.maxPendingReads
-    ) {
+    const replicator = this.#replicator;
+    if (!replicator) return this.#refused("raft.not_leader");
+    if (replicator.pendingReadCount >= this.#config.maxPendingReads) {
       return this.#refused("raft.overloaded");
     }
-    if (this.#committedInTerm()) this.#startReads([requestId]);
-    else this.#readsAwaitingCommit.push(requestId);
+    replicator.read(requestId);
     this.#checkInvariants();
     return { ok: true, index: this.#log.commit, term: this.#term };
   }
 
   /** Hand leadership to `to` once it has caught up (TimeoutNow). Proposals are refused meanwhile. */
   transferLeadership(to: MemberId): ProposeResult {
-    if (this.#role !== "leader") return this.#refused("raft.not_leader");
+    const replicator = this.#replicator;
+    if (!replicator) return this.#refused("raft.not_leader");
     if (!this.#membership.voters.includes(to)) {
       return this.#refused("raft.membership_invalid");
     }
     if (to !== this.id) {
-      this.#transferee = to;
+      replicator.transferee = to;
       this.#electionElapsed = 0;
-      const progress = this.#progress.get(to)!;
+      const progress = replicator.progress.get(to)!;
       if (progress.match === this.#log.lastIndex()) {
         this.#send({ type: "timeout-now", to, term: this.#term });
-      } else this.#sendAppend(to, "broadcast");
+      } else replicator.sendAppend(to, "broadcast");
     }
     this.#checkInvariants();
     return { ok: true, index: this.#log.lastIndex(), term: this.#term };
@@ -287,7 +273,7 @@ export class RaftCore {
 
   hasReady(): boolean {
     if (this.#outstanding) return false;
-    if (this.#needBroadcast && this.#role === "leader") return true;
+    if (this.#replicator?.needBroadcast) return true;
     return this.#messages.length > 0 || this.#readStates.length > 0 ||
       this.#log.hasUnstable() || this.#log.unstableSnapshot() !== null ||
       this.#log.applied < this.#log.commit ||
@@ -301,8 +287,7 @@ export class RaftCore {
       this.#outstanding === null,
       "ready() called twice without advance()",
     );
-    if (this.#needBroadcast && this.#role === "leader") this.#broadcastAppend();
-    this.#needBroadcast = false;
+    if (this.#replicator?.needBroadcast) this.#replicator.broadcastAppend();
     const entries = this.#log.unstableEntries();
     const snapshot = this.#log.unstableSnapshot();
     const hardState = this.#hardState();
@@ -365,40 +350,23 @@ export class RaftCore {
     }
   }
 
-  #tickLeader(): void {
+  #tickLeader(replicator: Replicator): void {
     this.#heartbeatElapsed++;
     this.#electionElapsed++;
     if (this.#electionElapsed >= this.#config.electionTicks) {
       this.#electionElapsed = 0;
-      if (this.#config.checkQuorum && !this.#quorumActive()) {
+      if (this.#config.checkQuorum && !replicator.quorumActive()) {
         this.#becomeFollower(this.#term, null);
         return;
       }
-      this.#transferee = null;
+      // A transfer that did not finish within an election timeout is abandoned.
+      replicator.transferee = null;
     }
-    for (const [id, progress] of this.#progress) {
-      if (id === this.id || progress.mode !== "snapshot") continue;
-      if (++progress.snapshotTicks >= this.#config.electionTicks) {
-        progress.abandonSnapshot();
-      }
-    }
+    replicator.tickSnapshots();
     if (this.#heartbeatElapsed >= this.#config.heartbeatTicks) {
       this.#heartbeatElapsed = 0;
-      this.#broadcastHeartbeat();
+      replicator.broadcastHeartbeat();
     }
-  }
-
-  /** Check-quorum: did a majority of voters answer us during the last election timeout? */
-  #quorumActive(): boolean {
-    let active = 0;
-    for (const voter of this.#membership.voters) {
-      const progress = this.#progress.get(voter);
-      if (voter === this.id || progress?.recentActive) active++;
-    }
-    for (const progress of this.#progress.values()) {
-      progress.recentActive = false;
-    }
-    return isQuorum(active, this.#membership.voters.length);
   }
 
   // ---- role changes --------------------------------------------------------
@@ -418,12 +386,8 @@ export class RaftCore {
     this.#heartbeatElapsed = 0;
     this.#electionTimeout = this.#config.electionTicks +
       this.#config.rng.nextInt(this.#config.electionTicks);
-    this.#transferee = null;
     this.#votes.clear();
-    this.#progress.clear();
-    this.#readsAwaitingCommit = [];
-    this.#pendingReads = [];
-    this.#needBroadcast = false;
+    this.#replicator = null;
   }
 
   #becomeFollower(term: number, leader: MemberId | null): void {
@@ -478,10 +442,28 @@ export class RaftCore {
     this.#reset(term);
     this.#role = "leader";
     this.#leader = this.id;
-    this.#syncProgress();
+    this.#replicator = new Replicator(this.#replicatorHost());
     // A new leader cannot know whether a membership change in its log is committed.
     this.#pendingMembershipIndex = this.#log.lastIndex();
     this.#appendAsLeader("noop", new Uint8Array());
+  }
+
+  #replicatorHost(): ReplicatorHost {
+    // deno-lint-ignore no-this-alias
+    const core = this;
+    return {
+      id: this.id,
+      config: this.#config,
+      log: this.#log,
+      get term() {
+        return core.#term;
+      },
+      get membership() {
+        return core.#membership;
+      },
+      send: (message) => this.#send(message),
+      readState: (read) => this.#readStates.push(read),
+    };
   }
 
   // ---- steps ---------------------------------------------------------------
@@ -541,9 +523,12 @@ export class RaftCore {
       case "snapshot":
         return this.#handleFromLeader(message);
       case "append-response":
-        return this.#handleAppendResponse(message);
+        if (this.#replicator?.handleAppendResponse(message)) {
+          this.#afterCommit();
+        }
+        return;
       case "heartbeat-response":
-        return this.#handleHeartbeatResponse(message);
+        return this.#replicator?.handleHeartbeatResponse(message);
       case "timeout-now":
         if (this.#role !== "leader") this.#campaign("vote", true);
         return;
@@ -613,51 +598,12 @@ export class RaftCore {
   }
 
   #handleAppend(message: AppendRequest): void {
-    const reply = {
-      type: "append-response" as const,
-      to: message.from,
-      term: this.#term,
-    };
-    if (message.prevLogIndex < this.#log.commit) {
-      this.#send({
-        ...reply,
-        success: true,
-        matchIndex: this.#log.commit,
-        rejectHint: 0,
-        rejectTerm: 0,
-      });
-      return;
+    const outcome = acceptAppend(this.#log, message, this.#term);
+    if (outcome.matched !== null) {
+      this.#leaderMatched = Math.max(this.#leaderMatched, outcome.matched);
+      this.#onEntriesAppended(message.entries, outcome.truncated);
     }
-    const appended = this.#log.maybeAppend(
-      message.prevLogIndex,
-      message.prevLogTerm,
-      message.entries,
-    );
-    if (appended === null) {
-      const hint = this.#log.findConflictByTerm(
-        Math.min(message.prevLogIndex, this.#log.lastIndex()),
-        message.prevLogTerm,
-      );
-      const rejectTerm = this.#log.term(hint) ?? 0;
-      this.#send({
-        ...reply,
-        success: false,
-        matchIndex: message.prevLogIndex,
-        rejectHint: hint,
-        rejectTerm,
-      });
-      return;
-    }
-    this.#onEntriesAppended(message.entries, appended.truncated);
-    this.#leaderMatched = Math.max(this.#leaderMatched, appended.last);
-    this.#log.commitTo(Math.min(message.commit, appended.last));
-    this.#send({
-      ...reply,
-      success: true,
-      matchIndex: appended.last,
-      rejectHint: 0,
-      rejectTerm: 0,
-    });
+    this.#send(outcome.response);
   }
 
   #handleHeartbeat(message: Heartbeat): void {
@@ -671,91 +617,23 @@ export class RaftCore {
   }
 
   #handleSnapshot(message: SnapshotRequest): void {
-    const { meta } = message.snapshot;
-    const reply = {
-      type: "append-response" as const,
-      to: message.from,
-      term: this.#term,
-      rejectHint: 0,
-      rejectTerm: 0,
-    };
-    if (meta.index <= this.#log.commit) {
-      this.#send({ ...reply, success: true, matchIndex: this.#log.commit });
-      return;
+    const outcome = acceptSnapshot(this.#log, message, this.#term);
+    if (outcome.matched !== null) {
+      this.#leaderMatched = Math.max(this.#leaderMatched, outcome.matched);
     }
-    if (this.#log.matchTerm(meta.index, meta.term)) {
-      this.#leaderMatched = Math.max(this.#leaderMatched, meta.index);
-      this.#log.commitTo(meta.index);
-    } else {
-      this.#log.restore(message.snapshot);
-      this.#leaderMatched = meta.index;
-      this.#membership = meta.membership;
-      this.#membershipIndex = meta.index;
+    if (outcome.restored) {
+      this.#membership = message.snapshot.meta.membership;
+      this.#membershipIndex = message.snapshot.meta.index;
       this.#onMembershipChanged();
     }
-    this.#send({ ...reply, success: true, matchIndex: meta.index });
-  }
-
-  #handleAppendResponse(message: AppendResponse): void {
-    if (this.#role !== "leader") return;
-    const progress = this.#progress.get(message.from);
-    if (!progress) return;
-    progress.recentActive = true;
-    if (!message.success) {
-      if (
-        message.rejectTerm === 0 && message.rejectHint === 0 &&
-        message.matchIndex === 0
-      ) return;
-      const hint = message.rejectTerm > 0
-        ? this.#log.findConflictByTerm(message.rejectHint, message.rejectTerm)
-        : message.rejectHint;
-      if (progress.maybeDecrease(message.matchIndex, hint)) {
-        if (progress.mode === "replicate") progress.becomeProbe();
-        this.#sendAppend(message.from, "broadcast");
-      }
-      return;
-    }
-    const updated = progress.maybeUpdate(message.matchIndex);
-    if (
-      progress.mode === "snapshot" && progress.match >= progress.pendingSnapshot
-    ) progress.becomeReplicate();
-    if (!updated) return;
-    if (progress.mode === "probe") progress.becomeReplicate();
-    else if (progress.mode === "replicate") {
-      progress.freeInflightTo(progress.match);
-    }
-    if (this.#maybeCommit()) this.#needBroadcast = true;
-    for (let sent = 0; sent < this.#config.maxInflight; sent++) {
-      if (!this.#sendAppend(message.from, "fill")) break;
-    }
-    if (
-      message.from === this.#transferee &&
-      progress.match === this.#log.lastIndex()
-    ) {
-      this.#send({ type: "timeout-now", to: message.from, term: this.#term });
-    }
-  }
-
-  #handleHeartbeatResponse(message: HeartbeatResponse): void {
-    if (this.#role !== "leader") return;
-    const progress = this.#progress.get(message.from);
-    if (!progress) return;
-    progress.recentActive = true;
-    progress.probeSent = false;
-    if (progress.match < this.#log.lastIndex()) {
-      this.#sendAppend(message.from, "force");
-    }
-    if (message.context !== "") {
-      progress.readAck = Math.max(progress.readAck, Number(message.context));
-      this.#releaseReads();
-    }
+    this.#send(outcome.response);
   }
 
   // ---- leader work ---------------------------------------------------------
 
   #refuseProposal(): ProposeErrorCode | null {
-    if (this.#role !== "leader") return "raft.not_leader";
-    if (this.#transferee !== null) return "raft.transferring";
+    if (!this.#replicator) return "raft.not_leader";
+    if (this.#replicator.transferee !== null) return "raft.transferring";
     if (
       this.#log.lastIndex() - this.#log.commit >=
         this.#config.maxUncommittedEntries
@@ -776,144 +654,16 @@ export class RaftCore {
     };
     this.#log.append([entry]);
     this.#onEntriesAppended([entry], false);
-    this.#progress.get(this.id)?.maybeUpdate(entry.index);
-    this.#maybeCommit();
-    this.#needBroadcast = true;
+    const replicator = this.#replicator!;
+    replicator.selfAppended(entry.index);
+    if (replicator.maybeCommit()) this.#afterCommit();
     return { ok: true, index: entry.index, term: entry.term };
   }
 
-  #committedInTerm(): boolean {
-    return this.#log.term(this.#log.commit) === this.#term;
-  }
-
-  /** Leader completeness: only entries of the current term commit by counting. */
-  #maybeCommit(): boolean {
-    const index = committedIndex(
-      this.#membership.voters,
-      (id) => this.#progress.get(id)?.match ?? 0,
-    );
-    if (index <= this.#log.commit || this.#log.term(index) !== this.#term) {
-      return false;
-    }
-    const hadCommittedInTerm = this.#committedInTerm();
-    this.#log.commitTo(index);
-    if (!hadCommittedInTerm && this.#readsAwaitingCommit.length > 0) {
-      const reads = this.#readsAwaitingCommit;
-      this.#readsAwaitingCommit = [];
-      this.#startReads(reads);
-    }
+  /** A leader removed from the voters stops leading once that change is committed. */
+  #afterCommit(): void {
     if (this.#log.commit >= this.#membershipIndex && !this.#promotable()) {
-      // Removed from the voters and the change is committed: stop leading.
       this.#becomeFollower(this.#term, null);
-    }
-    return true;
-  }
-
-  /** Send what each member lacks: one append even if empty (it carries commit), then fill the window. */
-  #broadcastAppend(): void {
-    for (const id of this.#progress.keys()) {
-      if (id === this.id) continue;
-      if (!this.#sendAppend(id, "broadcast")) continue;
-      for (let sent = 1; sent < this.#config.maxInflight; sent++) {
-        if (!this.#sendAppend(id, "fill")) break;
-      }
-    }
-  }
-
-  #broadcastHeartbeat(): void {
-    const context = this.#pendingReads.length > 0
-      ? String(this.#readRound)
-      : "";
-    for (const [id, progress] of this.#progress) {
-      if (id === this.id) continue;
-      const commit = Math.min(progress.match, this.#log.commit);
-      this.#send({
-        type: "heartbeat",
-        to: id,
-        term: this.#term,
-        commit,
-        context,
-      });
-    }
-  }
-
-  /**
-   * Send one append (or a snapshot) to `to`; returns whether it sent entries.
-   * - fill: only entries, only if the window is open;
-   * - broadcast: also an empty append (carries commit), if the window is open;
-   * - force: even when paused (recovers from lost appends), possibly empty.
-   */
-  #sendAppend(to: MemberId, how: "fill" | "broadcast" | "force"): boolean {
-    const progress = this.#progress.get(to);
-    if (!progress || progress.mode === "snapshot") return false;
-    if (progress.isPaused() && how !== "force") return false;
-    const sendIfEmpty = how !== "fill";
-    const prevLogIndex = progress.next - 1;
-    const prevLogTerm = this.#log.term(prevLogIndex);
-    if (prevLogTerm === null) {
-      const snapshot = this.#log.snapshot;
-      progress.becomeSnapshot(snapshot.meta.index);
-      this.#send({ type: "snapshot", to, term: this.#term, snapshot });
-      return false;
-    }
-    const entries = progress.isPaused() ? [] : this.#log.slice(
-      progress.next,
-      this.#log.lastIndex(),
-      this.#config.maxEntriesPerAppend,
-      this.#config.maxBytesPerAppend,
-    );
-    if (entries.length === 0 && !sendIfEmpty) return false;
-    this.#send({
-      type: "append",
-      to,
-      term: this.#term,
-      prevLogIndex,
-      prevLogTerm,
-      entries,
-      commit: this.#log.commit,
-    });
-    progress.sentAppend(prevLogIndex + entries.length, entries.length);
-    return entries.length > 0;
-  }
-
-  #startReads(requestIds: readonly string[]): void {
-    if (
-      isQuorum(
-        this.#membership.voters.includes(this.id) ? 1 : 0,
-        this.#membership.voters.length,
-      )
-    ) {
-      for (const requestId of requestIds) {
-        this.#readStates.push({ requestId, index: this.#log.commit });
-      }
-      return;
-    }
-    this.#readRound++;
-    for (const requestId of requestIds) {
-      this.#pendingReads.push({
-        requestId,
-        index: this.#log.commit,
-        round: this.#readRound,
-      });
-    }
-    this.#broadcastHeartbeat();
-  }
-
-  /** Release every read whose heartbeat round a quorum of voters acknowledged. */
-  #releaseReads(): void {
-    let released = 0;
-    for (const [i, read] of this.#pendingReads.entries()) {
-      let acks = 0;
-      for (const voter of this.#membership.voters) {
-        if (
-          voter === this.id ||
-          (this.#progress.get(voter)?.readAck ?? 0) >= read.round
-        ) acks++;
-      }
-      if (isQuorum(acks, this.#membership.voters.length)) released = i + 1;
-    }
-    for (const read of this.#pendingReads.splice(0, released)) {
-      this.#readStates.push({ requestId: read.requestId, index: read.index });
     }
   }
 
@@ -948,10 +698,11 @@ export class RaftCore {
   }
 
   #onMembershipChanged(): void {
-    if (this.#role === "leader") {
-      this.#syncProgress();
-      this.#maybeCommit();
-      this.#releaseReads();
+    const replicator = this.#replicator;
+    if (replicator) {
+      replicator.syncProgress();
+      replicator.releaseReads();
+      if (replicator.maybeCommit()) this.#afterCommit();
       return;
     }
     if (this.#role === "candidate" || this.#role === "pre-candidate") {
@@ -963,30 +714,9 @@ export class RaftCore {
       : "follower";
   }
 
-  /** Leader: one Progress per member of the current membership. */
-  #syncProgress(): void {
-    const members = new Set([
-      ...this.#membership.voters,
-      ...this.#membership.learners,
-      this.id,
-    ]);
-    for (const id of this.#progress.keys()) {
-      if (!members.has(id)) this.#progress.delete(id);
-    }
-    for (const id of members) {
-      if (this.#progress.has(id)) continue;
-      const progress = new Progress(
-        this.#log.lastIndex() + 1,
-        this.#config.maxInflight,
-      );
-      if (id === this.id) progress.maybeUpdate(this.#log.lastIndex());
-      this.#progress.set(id, progress);
-    }
-  }
-
   // ---- plumbing ------------------------------------------------------------
 
-  #send(message: DistributiveOmit<Message, "from">): void {
+  #send(message: Outgoing): void {
     this.#messages.push({ ...message, from: this.id } as Message);
   }
 
@@ -1007,18 +737,10 @@ export class RaftCore {
     if (this.#role === "leader") {
       assert(this.#leader === this.id, "a leader names itself as leader");
       assert(this.#vote === this.id, "a leader voted for itself");
-      for (const [id, progress] of this.#progress) {
-        assert(
-          progress.match <= this.#log.lastIndex(),
-          `match of "${id}" is past the last index`,
-        );
-        assert(
-          progress.next > progress.match,
-          `next of "${id}" is not past its match`,
-        );
-      }
+      assert(this.#replicator !== null, "a leader has a replicator");
+      this.#replicator.checkInvariants();
     } else {
-      assert(this.#progress.size === 0, "only a leader tracks progress");
+      assert(this.#replicator === null, "only a leader tracks progress");
       assert(
         this.#leader !== this.id,
         "a non-leader does not name itself leader",
@@ -1026,9 +748,6 @@ export class RaftCore {
     }
   }
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
-  : never;
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;

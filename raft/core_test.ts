@@ -13,7 +13,6 @@ import {
 } from "./_testing.ts";
 import { AssertionError } from "./_assert.ts";
 import { decodeMembership } from "./core.ts";
-import type { Message } from "./types.ts";
 
 function proposeAll(
   cluster: TestCluster,
