@@ -6,6 +6,7 @@
 import { assert } from "./_assert.ts";
 import { acceptAppend, acceptSnapshot } from "./_follower.ts";
 import { RaftLog } from "./_log.ts";
+import { type Pending, ReadyTracker } from "./_ready.ts";
 import {
   decodeMembership,
   encodeMembership,
@@ -23,7 +24,6 @@ import type {
   CoreConfig,
   Entry,
   EntryKind,
-  HardState,
   Heartbeat,
   MemberId,
   Membership,
@@ -38,23 +38,11 @@ import type {
   Snapshot,
   SnapshotMeta,
   SnapshotRequest,
-  SoftState,
   VoteRequest,
   VoteResponse,
 } from "./types.ts";
 
 export { decodeMembership, encodeMembership };
-
-/** Committed entries handed out per Ready, in bytes (at least one entry always goes). */
-export const COMMITTED_BYTES_MAX_PER_READY = 32 * 1024 * 1024;
-
-type Outstanding = {
-  readonly stableIndex: number;
-  readonly stableTerm: number;
-  readonly snapshotIndex: number | null;
-  readonly appliedTo: number;
-  readonly hardState: HardState;
-};
 
 /** One Raft member's consensus state machine. */
 export class RaftCore {
@@ -78,9 +66,7 @@ export class RaftCore {
   #leaderMatched = 0;
   #readStates: ReadState[] = [];
   #messages: Message[] = [];
-  #previousHardState: HardState;
-  #previousSoftState: SoftState;
-  #outstanding: Outstanding | null = null;
+  readonly #ready: ReadyTracker;
 
   constructor(config: CoreConfig, restored: RestoredState) {
     assert(
@@ -102,9 +88,9 @@ export class RaftCore {
     this.#membership = snapshot.meta.membership;
     this.#membershipIndex = snapshot.meta.index;
     this.#refreshMembership();
-    this.#previousHardState = this.#hardState();
     this.#becomeFollower(this.#term, null);
-    this.#previousSoftState = this.#softState();
+    const pending = this.#pending();
+    this.#ready = new ReadyTracker(pending.hardState, pending.softState);
     this.#checkInvariants();
   }
 
@@ -272,72 +258,39 @@ export class RaftCore {
   // ---- output --------------------------------------------------------------
 
   hasReady(): boolean {
-    if (this.#outstanding) return false;
-    if (this.#replicator?.needBroadcast) return true;
-    return this.#messages.length > 0 || this.#readStates.length > 0 ||
-      this.#log.hasUnstable() || this.#log.unstableSnapshot() !== null ||
-      this.#log.applied < this.#log.commit ||
-      !sameHardState(this.#hardState(), this.#previousHardState) ||
-      !sameSoftState(this.#softState(), this.#previousSoftState);
+    if (this.#replicator?.needBroadcast && !this.#ready.outstanding) {
+      return true;
+    }
+    return this.#ready.has(this.#log, this.#pending());
   }
 
   /** What to persist, send and apply. Call `advance()` once it is done. */
   ready(): Ready {
-    assert(
-      this.#outstanding === null,
-      "ready() called twice without advance()",
-    );
+    assert(!this.#ready.outstanding, "ready() called twice without advance()");
     if (this.#replicator?.needBroadcast) this.#replicator.broadcastAppend();
-    const entries = this.#log.unstableEntries();
-    const snapshot = this.#log.unstableSnapshot();
-    const hardState = this.#hardState();
-    const committed = this.#log.nextCommitted(COMMITTED_BYTES_MAX_PER_READY);
-    const softState = this.#softState();
-    const last = entries.at(-1);
-    this.#outstanding = {
-      stableIndex: last?.index ?? 0,
-      stableTerm: last?.term ?? 0,
-      snapshotIndex: snapshot?.meta.index ?? null,
-      appliedTo: committed.at(-1)?.index ?? this.#log.applied,
-      hardState,
-    };
-    const hardChanged = !sameHardState(hardState, this.#previousHardState);
-    const ready: Ready = {
-      persist: {
-        entries,
-        ...(hardChanged ? { hardState } : {}),
-        ...(snapshot ? { snapshot } : {}),
-      },
-      messages: this.#messages,
-      committed,
-      readStates: this.#readStates,
-      ...(sameSoftState(softState, this.#previousSoftState)
-        ? {}
-        : { softState }),
-    };
+    const ready = this.#ready.build(this.#log, this.#pending());
     this.#messages = [];
     this.#readStates = [];
-    this.#previousSoftState = softState;
     return ready;
   }
 
   /** The last Ready was persisted, sent and applied. */
   advance(): void {
-    const done = this.#outstanding;
-    assert(done !== null, "advance() without ready()");
-    if (done.stableIndex > 0) {
-      this.#log.stableTo(done.stableIndex, done.stableTerm);
-    }
-    if (done.snapshotIndex !== null) {
-      this.#log.stableSnapshotTo(done.snapshotIndex);
-    }
-    this.#log.applied = Math.max(
-      this.#log.applied,
-      Math.min(done.appliedTo, this.#log.commit),
-    );
-    this.#previousHardState = done.hardState;
-    this.#outstanding = null;
+    this.#ready.advance(this.#log);
     this.#checkInvariants();
+  }
+
+  #pending(): Pending {
+    return {
+      hardState: {
+        term: this.#term,
+        vote: this.#vote,
+        commit: this.#log.commit,
+      },
+      softState: { role: this.#role, leader: this.#leader, term: this.#term },
+      messages: this.#messages,
+      readStates: this.#readStates,
+    };
   }
 
   // ---- time ----------------------------------------------------------------
@@ -720,14 +673,6 @@ export class RaftCore {
     this.#messages.push({ ...message, from: this.id } as Message);
   }
 
-  #hardState(): HardState {
-    return { term: this.#term, vote: this.#vote, commit: this.#log.commit };
-  }
-
-  #softState(): SoftState {
-    return { role: this.#role, leader: this.#leader, term: this.#term };
-  }
-
   #checkInvariants(): void {
     this.#log.checkInvariants();
     assert(
@@ -747,12 +692,4 @@ export class RaftCore {
       );
     }
   }
-}
-
-function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
-function sameSoftState(a: SoftState, b: SoftState): boolean {
-  return a.role === b.role && a.leader === b.leader && a.term === b.term;
 }
