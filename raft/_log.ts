@@ -1,5 +1,6 @@
 import { assert } from "./_assert.ts";
-import type { Entry, Snapshot } from "./types.ts";
+import { decodeMembership, sameMembership } from "./_membership.ts";
+import type { Entry, Membership, Snapshot, SnapshotMeta } from "./types.ts";
 
 /** Bytes we count per entry beyond its data (index, term, kind framing). */
 export const ENTRY_OVERHEAD_BYTES = 24;
@@ -18,6 +19,10 @@ export class RaftLog {
   #unstableSnapshot: Snapshot | null = null;
   commit: number;
   applied: number;
+  /** Membership takes effect on append: the latest membership entry in the log, else the snapshot's. */
+  #membership: { membership: Membership; index: number };
+  /** Bumped on every membership change (including a truncation back to an older one). */
+  membershipVersion = 0;
 
   constructor(
     snapshot: Snapshot,
@@ -41,6 +46,7 @@ export class RaftLog {
         `restored log term decreases at index ${entry.index}`,
       );
     }
+    this.#membership = this.membershipAt(this.lastIndex());
     this.commit = Math.max(commit, snapshot.meta.index);
     this.applied = Math.max(applied, snapshot.meta.index);
     assert(
@@ -51,6 +57,20 @@ export class RaftLog {
       this.applied <= this.commit,
       "restored applied index is past the commit index",
     );
+  }
+
+  get membership(): Membership {
+    return this.#membership.membership;
+  }
+
+  /** Index of the entry (or snapshot) that set the current membership. */
+  get membershipIndex(): number {
+    return this.#membership.index;
+  }
+
+  #setMembership(membership: Membership, index: number): void {
+    this.#membership = { membership, index };
+    this.membershipVersion++;
   }
 
   get snapshot(): Snapshot {
@@ -130,6 +150,9 @@ export class RaftLog {
         `append at ${entry.index} lowers the term`,
       );
       this.#entries.push(entry);
+      if (entry.kind === "membership") {
+        this.#setMembership(decodeMembership(entry.data), entry.index);
+      }
     }
   }
 
@@ -167,6 +190,10 @@ export class RaftLog {
     const truncated = first.index <= this.lastIndex();
     this.#entries.length = first.index - this.#snapshot.meta.index - 1;
     this.#unstableFrom = Math.min(this.#unstableFrom, first.index);
+    if (this.#membership.index >= first.index) {
+      const { membership, index } = this.membershipAt(this.lastIndex());
+      this.#setMembership(membership, index);
+    }
     this.append(entries.slice(conflictAt));
     return { last, truncated };
   }
@@ -201,18 +228,32 @@ export class RaftLog {
     this.#unstableFrom = snapshot.meta.index + 1;
     this.commit = snapshot.meta.index;
     this.applied = snapshot.meta.index;
+    this.#setMembership(snapshot.meta.membership, snapshot.meta.index);
   }
 
-  /** The shell wrote a snapshot at or below `applied`: drop the entries it covers. */
+  /** The meta of an FSM snapshot taken at `index`, which must lie in [snapshot, applied]. */
+  snapshotMeta(index: number): SnapshotMeta {
+    assert(
+      index >= this.snapshotIndex() && index <= this.applied,
+      `snapshot index ${index} outside [${this.snapshotIndex()}, ${this.applied}]`,
+    );
+    const term = this.term(index);
+    assert(term !== null, `no term at ${index}`);
+    return { index, term, membership: this.membershipAt(index).membership };
+  }
+
+  /** The shell wrote a snapshot at or below `applied`: drop the entries it covers (an older one is ignored). */
   compact(snapshot: Snapshot): void {
     const index = snapshot.meta.index;
+    if (index <= this.snapshotIndex()) return;
+    const expected = this.snapshotMeta(index);
     assert(
-      index <= this.applied,
-      `compaction at ${index} is past the applied index ${this.applied}`,
+      expected.term === snapshot.meta.term,
+      `snapshot term ${snapshot.meta.term} does not match the log at ${index}`,
     );
     assert(
-      this.term(index) === snapshot.meta.term,
-      `compaction term ${snapshot.meta.term} does not match the log at ${index}`,
+      sameMembership(expected.membership, snapshot.meta.membership),
+      "snapshot membership does not match the log",
     );
     assert(
       index < this.#unstableFrom,
@@ -261,17 +302,16 @@ export class RaftLog {
     );
   }
 
-  /** Search the log backwards from `index` for the latest entry of a kind. */
-  lastEntryOfKindAtOrBelow(index: number, kind: Entry["kind"]): Entry | null {
-    for (
-      let at = Math.min(index, this.lastIndex());
-      at > this.#snapshot.meta.index;
-      at--
-    ) {
+  /** The membership in force at `index`: the latest membership entry at or below it, else the snapshot's. */
+  membershipAt(index: number): { membership: Membership; index: number } {
+    const floor = this.#snapshot.meta.index;
+    for (let at = Math.min(index, this.lastIndex()); at > floor; at--) {
       const entry = this.entry(at)!;
-      if (entry.kind === kind) return entry;
+      if (entry.kind === "membership") {
+        return { membership: decodeMembership(entry.data), index: at };
+      }
     }
-    return null;
+    return { membership: this.#snapshot.meta.membership, index: floor };
   }
 
   checkInvariants(): void {

@@ -194,6 +194,18 @@ export class Replicator {
     return entries.length > 0;
   }
 
+  /** Catch `to` up, then tell it to campaign at once (TimeoutNow). */
+  transfer(to: MemberId): void {
+    this.transferee = to;
+    const progress = this.progress.get(to);
+    assert(progress !== undefined, `transfer target "${to}" has no progress`);
+    if (progress.match === this.#host.log.lastIndex()) {
+      this.#host.send({ type: "timeout-now", to, term: this.#host.term });
+    } else {
+      this.sendAppend(to, "broadcast");
+    }
+  }
+
   /** Returns whether the commit index advanced. */
   handleAppendResponse(message: AppendResponse): boolean {
     const { log } = this.#host;

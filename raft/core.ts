@@ -4,14 +4,15 @@
  * beyond the seeded `Rng` in its config. See raft/types.ts for the contract.
  */
 import { assert } from "./_assert.ts";
+import { grantsVote, termRule } from "./_election.ts";
 import { acceptAppend, acceptSnapshot } from "./_follower.ts";
 import { RaftLog } from "./_log.ts";
+import type { Progress } from "./_progress.ts";
 import { type Pending, ReadyTracker } from "./_ready.ts";
 import {
   decodeMembership,
   encodeMembership,
   membershipAfter,
-  sameMembership,
 } from "./_membership.ts";
 import {
   type Outgoing,
@@ -52,9 +53,8 @@ export class RaftCore {
   #vote: MemberId | null;
   #role: Role = "follower";
   #leader: MemberId | null = null;
-  #membership: Membership;
-  /** Index of the entry (or snapshot) that set `#membership`. */
-  #membershipIndex: number;
+  /** The log's membership version this core last reacted to. */
+  #membershipVersion = 0;
   /** Present exactly while leading. */
   #replicator: Replicator | null = null;
   #votes = new Map<MemberId, boolean>();
@@ -85,9 +85,7 @@ export class RaftCore {
     );
     this.#term = hardState.term;
     this.#vote = hardState.vote;
-    this.#membership = snapshot.meta.membership;
-    this.#membershipIndex = snapshot.meta.index;
-    this.#refreshMembership();
+    this.#membershipVersion = this.#log.membershipVersion;
     this.#becomeFollower(this.#term, null);
     const pending = this.#pending();
     this.#ready = new ReadyTracker(pending.hardState, pending.softState);
@@ -116,7 +114,7 @@ export class RaftCore {
     return this.#log.lastIndex();
   }
   get membership(): Membership {
-    return this.#membership;
+    return this.#log.membership;
   }
   /** The latest snapshot the core holds (what it sends to lagging members). */
   get snapshot(): Snapshot {
@@ -134,13 +132,8 @@ export class RaftCore {
   }
 
   /** The leader's replication view of a member (tests and metrics). */
-  progressOf(
-    id: MemberId,
-  ): { match: number; next: number; mode: string } | null {
-    const progress = this.#replicator?.progress.get(id);
-    return progress
-      ? { match: progress.match, next: progress.next, mode: progress.mode }
-      : null;
+  progressOf(id: MemberId): Readonly<Progress> | null {
+    return this.#replicator?.progress.get(id) ?? null;
   }
 
   // ---- inputs --------------------------------------------------------------
@@ -181,7 +174,7 @@ export class RaftCore {
     ) {
       return this.#refused("raft.membership_pending");
     }
-    const next = membershipAfter(this.#membership, change);
+    const next = membershipAfter(this.#log.membership, change);
     if (next === null) return this.#refused("raft.membership_invalid");
     const result = this.#appendAsLeader("membership", encodeMembership(next));
     if (result.ok) this.#pendingMembershipIndex = result.index;
@@ -209,16 +202,13 @@ export class RaftCore {
   transferLeadership(to: MemberId): ProposeResult {
     const replicator = this.#replicator;
     if (!replicator) return this.#refused("raft.not_leader");
-    if (!this.#membership.voters.includes(to)) {
+    if (!this.#log.membership.voters.includes(to)) {
       return this.#refused("raft.membership_invalid");
     }
     if (to !== this.id) {
-      replicator.transferee = to;
+      // The transfer is abandoned after one election timeout (see #tickLeader).
       this.#electionElapsed = 0;
-      const progress = replicator.progress.get(to)!;
-      if (progress.match === this.#log.lastIndex()) {
-        this.#send({ type: "timeout-now", to, term: this.#term });
-      } else replicator.sendAppend(to, "broadcast");
+      replicator.transfer(to);
     }
     this.#checkInvariants();
     return { ok: true, index: this.#log.lastIndex(), term: this.#term };
@@ -226,31 +216,11 @@ export class RaftCore {
 
   /** The snapshot meta the shell should write for an FSM snapshot taken at `index` (≤ applied). */
   snapshotMeta(index: number): SnapshotMeta {
-    assert(
-      index >= this.#log.snapshotIndex() && index <= this.#log.applied,
-      `snapshot index ${index} outside [snapshot, applied]`,
-    );
-    const term = this.#log.term(index);
-    assert(term !== null, `no term at ${index}`);
-    const entry = this.#log.lastEntryOfKindAtOrBelow(index, "membership");
-    const membership = entry
-      ? decodeMembership(entry.data)
-      : this.#log.snapshot.meta.membership;
-    return { index, term, membership };
+    return this.#log.snapshotMeta(index);
   }
 
   /** The shell durably wrote `snapshot`: drop the log it covers and offer it to lagging members. */
   compact(snapshot: Snapshot): void {
-    if (snapshot.meta.index <= this.#log.snapshotIndex()) return;
-    const expected = this.snapshotMeta(snapshot.meta.index);
-    assert(
-      expected.term === snapshot.meta.term,
-      "snapshot term does not match the log",
-    );
-    assert(
-      sameMembership(expected.membership, snapshot.meta.membership),
-      "snapshot membership does not match the log",
-    );
     this.#log.compact(snapshot);
     this.#checkInvariants();
   }
@@ -325,7 +295,7 @@ export class RaftCore {
   // ---- role changes --------------------------------------------------------
 
   #promotable(): boolean {
-    return this.#membership.voters.includes(this.id);
+    return this.#log.membership.voters.includes(this.id);
   }
 
   #reset(term: number): void {
@@ -346,7 +316,7 @@ export class RaftCore {
   #becomeFollower(term: number, leader: MemberId | null): void {
     this.#reset(term);
     this.#leader = leader;
-    this.#role = this.#membership.learners.includes(this.id)
+    this.#role = this.#log.membership.learners.includes(this.id)
       ? "learner"
       : "follower";
   }
@@ -364,7 +334,7 @@ export class RaftCore {
     this.#votes.set(this.id, true);
     if (this.#tally() !== "pending") return;
     const term = kind === "pre-vote" ? this.#term + 1 : this.#term;
-    for (const voter of this.#membership.voters) {
+    for (const voter of this.#log.membership.voters) {
       if (voter === this.id) continue;
       this.#send({
         type: kind,
@@ -379,7 +349,7 @@ export class RaftCore {
 
   /** Count votes; act on a decided election. */
   #tally(): VoteOutcome {
-    const outcome = voteOutcome(this.#membership.voters, this.#votes);
+    const outcome = voteOutcome(this.#log.membership.voters, this.#votes);
     if (outcome === "won") {
       if (this.#role === "pre-candidate") this.#campaign("vote", false);
       else this.#becomeLeader();
@@ -412,7 +382,7 @@ export class RaftCore {
         return core.#term;
       },
       get membership() {
-        return core.#membership;
+        return core.#log.membership;
       },
       send: (message) => this.#send(message),
       readState: (read) => this.#readStates.push(read),
@@ -423,43 +393,18 @@ export class RaftCore {
 
   /** Term rules common to every message; returns whether to go on handling it. */
   #stepTerm(message: Message): boolean {
-    if (message.term > this.#term) {
-      if (message.type === "vote" || message.type === "pre-vote") {
-        const inLease = this.#config.checkQuorum && this.#leader !== null &&
-          this.#electionElapsed < this.#config.electionTicks;
-        if (inLease && !message.transfer) return false;
-      }
-      const keepTerm = message.type === "pre-vote" ||
-        (message.type === "pre-vote-response" && message.granted);
-      if (!keepTerm) {
-        const fromLeader = message.type === "append" ||
-          message.type === "heartbeat" || message.type === "snapshot";
-        this.#becomeFollower(message.term, fromLeader ? message.from : null);
-      }
-      return true;
-    }
-    if (message.term < this.#term) {
-      if (message.type === "append" || message.type === "heartbeat") {
-        // Tell a stale leader about the newer term so it steps down.
-        this.#send({
-          type: "append-response",
-          to: message.from,
-          term: this.#term,
-          success: false,
-          matchIndex: 0,
-          rejectHint: 0,
-          rejectTerm: 0,
-        });
-      } else if (message.type === "pre-vote") {
-        this.#send({
-          type: "pre-vote-response",
-          to: message.from,
-          term: this.#term,
-          granted: false,
-        });
-      }
+    const rule = termRule(message, {
+      term: this.#term,
+      leader: this.#leader,
+      electionElapsed: this.#electionElapsed,
+      electionTicks: this.#config.electionTicks,
+      checkQuorum: this.#config.checkQuorum,
+    });
+    if (rule.action === "drop") {
+      if (rule.reply) this.#send(rule.reply);
       return false;
     }
+    if (rule.follow) this.#becomeFollower(rule.follow.term, rule.follow.leader);
     return true;
   }
 
@@ -493,32 +438,18 @@ export class RaftCore {
   }
 
   #handleVote(message: VoteRequest): void {
-    const responseType = message.type === "vote"
+    const type = message.type === "vote"
       ? "vote-response"
       : "pre-vote-response";
-    const canVote = this.#vote === message.from ||
-      (this.#vote === null && this.#leader === null) ||
-      (message.type === "pre-vote" && message.term > this.#term);
-    if (
-      canVote && this.#log.isUpToDate(message.lastLogIndex, message.lastLogTerm)
-    ) {
-      this.#send({
-        type: responseType,
-        to: message.from,
-        term: message.term,
-        granted: true,
-      });
-      if (message.type === "vote") {
-        this.#electionElapsed = 0;
-        this.#vote = message.from;
-      }
-    } else {
-      this.#send({
-        type: responseType,
-        to: message.from,
-        term: this.#term,
-        granted: false,
-      });
+    const view = { term: this.#term, vote: this.#vote, leader: this.#leader };
+    if (!grantsVote(message, view, this.#log)) {
+      this.#send({ type, to: message.from, term: this.#term, granted: false });
+      return;
+    }
+    this.#send({ type, to: message.from, term: message.term, granted: true });
+    if (message.type === "vote") {
+      this.#electionElapsed = 0;
+      this.#vote = message.from;
     }
   }
 
@@ -554,7 +485,7 @@ export class RaftCore {
     const outcome = acceptAppend(this.#log, message, this.#term);
     if (outcome.matched !== null) {
       this.#leaderMatched = Math.max(this.#leaderMatched, outcome.matched);
-      this.#onEntriesAppended(message.entries, outcome.truncated);
+      this.#syncMembership();
     }
     this.#send(outcome.response);
   }
@@ -574,11 +505,7 @@ export class RaftCore {
     if (outcome.matched !== null) {
       this.#leaderMatched = Math.max(this.#leaderMatched, outcome.matched);
     }
-    if (outcome.restored) {
-      this.#membership = message.snapshot.meta.membership;
-      this.#membershipIndex = message.snapshot.meta.index;
-      this.#onMembershipChanged();
-    }
+    this.#syncMembership();
     this.#send(outcome.response);
   }
 
@@ -606,7 +533,7 @@ export class RaftCore {
       data,
     };
     this.#log.append([entry]);
-    this.#onEntriesAppended([entry], false);
+    this.#syncMembership();
     const replicator = this.#replicator!;
     replicator.selfAppended(entry.index);
     if (replicator.maybeCommit()) this.#afterCommit();
@@ -615,56 +542,28 @@ export class RaftCore {
 
   /** A leader removed from the voters stops leading once that change is committed. */
   #afterCommit(): void {
-    if (this.#log.commit >= this.#membershipIndex && !this.#promotable()) {
+    if (this.#log.commit >= this.#log.membershipIndex && !this.#promotable()) {
       this.#becomeFollower(this.#term, null);
     }
   }
 
   // ---- membership ----------------------------------------------------------
 
-  /** Membership takes effect on append: track the latest membership entry. */
-  #onEntriesAppended(entries: readonly Entry[], truncated: boolean): void {
-    const before = this.#membershipIndex;
-    if (truncated) {
-      this.#refreshMembership();
-    } else {
-      const latest = entries.findLast((entry) => entry.kind === "membership");
-      if (latest && latest.index > this.#membershipIndex) {
-        this.#membership = decodeMembership(latest.data);
-        this.#membershipIndex = latest.index;
-      }
-    }
-    if (truncated || this.#membershipIndex !== before) {
-      this.#onMembershipChanged();
-    }
-  }
-
-  #refreshMembership(): void {
-    const entry = this.#log.lastEntryOfKindAtOrBelow(
-      this.#log.lastIndex(),
-      "membership",
-    );
-    this.#membership = entry
-      ? decodeMembership(entry.data)
-      : this.#log.snapshot.meta.membership;
-    this.#membershipIndex = entry ? entry.index : this.#log.snapshotIndex();
-  }
-
-  #onMembershipChanged(): void {
+  /** Membership takes effect on append: react when the log's changed. */
+  #syncMembership(): void {
+    if (this.#membershipVersion === this.#log.membershipVersion) return;
+    this.#membershipVersion = this.#log.membershipVersion;
     const replicator = this.#replicator;
     if (replicator) {
       replicator.syncProgress();
       replicator.releaseReads();
       if (replicator.maybeCommit()) this.#afterCommit();
-      return;
-    }
-    if (this.#role === "candidate" || this.#role === "pre-candidate") {
+    } else if (this.#role === "candidate" || this.#role === "pre-candidate") {
       if (!this.#promotable()) this.#becomeFollower(this.#term, null);
-      return;
+    } else {
+      const learner = this.#log.membership.learners.includes(this.id);
+      this.#role = learner ? "learner" : "follower";
     }
-    this.#role = this.#membership.learners.includes(this.id)
-      ? "learner"
-      : "follower";
   }
 
   // ---- plumbing ------------------------------------------------------------
