@@ -82,8 +82,14 @@ export class Faults {
     switch (kind) {
       case "crash":
         if (up.length > 1) {
-          const node = pick(this.#rng, up);
+          // Half the crashes hit a node between its fsync and its sends: the
+          // window where lost writes would hurt.
+          const midReady = up.filter((node) => node.canDeliver());
+          const node = midReady.length > 0 && this.#rng.chance(0.5)
+            ? pick(this.#rng, midReady)
+            : pick(this.#rng, up);
           node.crash();
+          sim.count("crash");
           sim.log(`CRASH ${node.id}`);
         }
         return;
@@ -91,6 +97,7 @@ export class Faults {
         if (down.length > 0) {
           const node = pick(this.#rng, down);
           node.start();
+          sim.count("restart");
           sim.log(
             `RESTART ${node.id} term ${node.core!.term} last ${
               node.core!.lastIndex
@@ -113,6 +120,7 @@ export class Faults {
         if (candidates.length > 0) {
           const node = pick(this.#rng, candidates);
           node.snapshot();
+          sim.count("snapshot-taken");
           sim.log(`SNAPSHOT ${node.id} at ${node.core!.snapshot.meta.index}`);
         }
         return;
@@ -126,6 +134,7 @@ export class Faults {
         if (others.length === 0) return;
         const to = pick(this.#rng, others);
         const result = leader.transferLeadership(to);
+        if (result.ok) sim.count("transfer-started");
         sim.log(
           `TRANSFER ${leader.id} -> ${to}: ${
             result.ok ? "started" : result.code
@@ -150,6 +159,7 @@ export class Faults {
       const to = pick(this.#rng, ids.filter((id) => id !== from));
       sim.network.block(from, to);
     }
+    sim.count("partition");
     sim.log(`PARTITION blocked ${sim.network.describeBlocked()}`);
   }
 
@@ -168,6 +178,7 @@ export class Faults {
       const result = leader.proposeMembership({ type: "add-learner", id });
       if (result.ok) {
         this.#added++;
+        sim.count("add-learner-proposed");
         sim.addNode(id, { voters: [], learners: [] }).start();
       }
       sim.log(
@@ -181,6 +192,7 @@ export class Faults {
         (leader.progressOf(id)?.match ?? 0) >= leader.commitIndex;
       if (!caughtUp) return;
       const result = leader.proposeMembership({ type: "promote", id });
+      if (result.ok) sim.count("promote-proposed");
       sim.log(
         `PROMOTE ${id} via ${leader.id}: ${
           result.ok ? result.index : result.code
@@ -189,6 +201,7 @@ export class Faults {
     } else if (roll === 2 && voters.length > 2) {
       const id = pick(this.#rng, voters);
       const result = leader.proposeMembership({ type: "remove", id });
+      if (result.ok) sim.count("remove-proposed");
       sim.log(
         `REMOVE ${id} via ${leader.id}: ${
           result.ok ? result.index : result.code

@@ -43,12 +43,17 @@ export class SimNode {
   readonly #settings: CoreSettings;
   readonly #rng: SeededRng;
 
+  /** Broken variant for checker tests: send before the fsync (a crash in between loses acknowledged writes). */
+  readonly ackBeforeFsync: boolean;
+
   constructor(
     id: MemberId,
     disk: SimDisk,
     settings: CoreSettings,
     rng: SeededRng,
+    options: { ackBeforeFsync?: boolean } = {},
   ) {
+    this.ackBeforeFsync = options.ackBeforeFsync ?? false;
     this.id = id;
     this.disk = disk;
     this.#settings = settings;
@@ -83,16 +88,23 @@ export class SimNode {
     return this.#pending !== null;
   }
 
-  persist(): void {
+  /** Phase one: fsync what the Ready asks (or, broken, send first). */
+  persist(sink: NodeSink): void {
     const ready = this.core!.ready();
-    this.disk.write(ready.persist);
+    if (this.ackBeforeFsync) {
+      for (const message of ready.messages) sink.send(message);
+    } else {
+      this.disk.write(ready.persist);
+    }
     this.#pending = ready;
   }
 
+  /** Phase two: send, apply, advance (or, broken, fsync late). */
   deliver(sink: NodeSink): void {
     const ready = this.#pending!;
     this.#pending = null;
-    for (const message of ready.messages) sink.send(message);
+    if (this.ackBeforeFsync) this.disk.write(ready.persist);
+    else for (const message of ready.messages) sink.send(message);
     if (ready.persist.snapshot) {
       this.machine = KvMachine.deserialize(ready.persist.snapshot.data);
       sink.snapshotInstalled(this.id, ready.persist.snapshot);

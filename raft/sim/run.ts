@@ -8,7 +8,7 @@ import { SeededRng } from "../rng.ts";
 import type { MemberId, Message, Snapshot } from "../types.ts";
 import { SimClients } from "./clients.ts";
 import { SimDisk } from "./disk.ts";
-import { checkLinearizable } from "./linearizability.ts";
+import { checkLinearizable, type HistoryOp } from "./linearizability.ts";
 import { SimNetwork } from "./network.ts";
 import {
   type Applied,
@@ -25,6 +25,7 @@ export interface RunOptions {
   readonly broken?: {
     readonly staleReads?: boolean;
     readonly forgetVotes?: boolean;
+    readonly ackBeforeFsync?: boolean;
   };
 }
 
@@ -37,6 +38,8 @@ export interface RunResult {
     readonly trace: readonly string[];
   } | null;
   readonly completedOps: number;
+  /** Events seen (elections, snapshots installed, membership committed…): coverage, not correctness. */
+  readonly counts: Readonly<Record<string, number>>;
   readonly linearizability: "ok" | "unknown" | "violation";
 }
 
@@ -109,6 +112,7 @@ export class Simulation implements NodeSink {
       disk,
       SIM_CORE_SETTINGS,
       new SeededRng(this.seed * 31 + this.nodes.length),
+      { ackBeforeFsync: this.#options.broken?.ackBeforeFsync ?? false },
     );
     this.nodes.push(node);
     return node;
@@ -116,6 +120,13 @@ export class Simulation implements NodeSink {
 
   node(id: MemberId): SimNode | undefined {
     return this.nodes.find((node) => node.id === id);
+  }
+
+  /** How often each interesting event happened (coverage, not correctness). */
+  readonly counts = new Map<string, number>();
+
+  count(event: string): void {
+    this.counts.set(event, (this.counts.get(event) ?? 0) + 1);
   }
 
   log(line: string): void {
@@ -130,7 +141,9 @@ export class Simulation implements NodeSink {
     this.network.send(message, this.tick);
   }
   applied(applied: Applied): void {
-    this.safety.recordApplied(applied.node, applied.entry);
+    if (this.safety.recordApplied(applied.node, applied.entry)) {
+      this.count(`${applied.entry.kind}-committed`);
+    }
     this.clients.onApplied(applied, this.step);
   }
   readState(node: MemberId, read: { requestId: string; index: number }): void {
@@ -138,6 +151,7 @@ export class Simulation implements NodeSink {
   }
   snapshotInstalled(node: MemberId, snapshot: Snapshot): void {
     this.safety.recordSnapshot(snapshot.meta.index);
+    this.count("snapshot-installed");
     this.log(
       `${node} installs snapshot ${snapshot.meta.index}@${snapshot.meta.term}`,
     );
@@ -169,7 +183,8 @@ export class Simulation implements NodeSink {
     }
     this.clients.serveReads(this.step, this.nodes);
     const cores = this.liveCores();
-    this.safety.checkLeaders(cores);
+    const elected = this.safety.checkLeaders(cores);
+    if (elected > 0) this.count("leader-elected");
     if (this.step % LOG_MATCHING_EVERY_STEPS === 0) {
       this.safety.checkLogMatching(cores);
     }
@@ -191,7 +206,7 @@ export class Simulation implements NodeSink {
   #handleReady(ready: readonly SimNode[]): void {
     const node = ready[this.rng.nextInt(ready.length)]!;
     if (node.canDeliver()) node.deliver(this);
-    else node.persist();
+    else node.persist(this);
   }
 
   #tickAll(): void {
@@ -239,23 +254,21 @@ export class Simulation implements NodeSink {
 export function runSeed(seed: number, options: RunOptions): RunResult {
   const sim = new Simulation(seed, options);
   let linearizability: RunResult["linearizability"] = "ok";
+  let violation: RunResult["violation"] = null;
   try {
     for (let i = 0; i < options.steps; i++) sim.runStep(true);
     sim.quiesce();
     sim.safety.checkLogMatching(sim.liveCores());
-    const result = checkLinearizable(sim.clients.history());
+    const history = sim.clients.history();
+    for (const op of history) {
+      if (op.returnedAt !== null) sim.count(`${op.op.op}-answered`);
+    }
+    const result = checkLinearizable(history);
     linearizability = result.outcome;
     if (result.outcome === "violation") {
-      const ops = result.ops.map((op) =>
-        `c${op.client} ${JSON.stringify(op.op)} [${op.invokedAt}, ${
-          op.returnedAt ?? "?"
-        }] -> ${JSON.stringify(op.output)}`
-      );
       throw new SafetyViolation(
         "linearizability",
-        `history of key "${result.key}" is not linearizable:\n  ${
-          ops.slice(-30).join("\n  ")
-        }`,
+        describeHistory(result.key, result.ops),
       );
     }
   } catch (error) {
@@ -263,25 +276,28 @@ export function runSeed(seed: number, options: RunOptions): RunResult {
     const code = error instanceof SafetyViolation
       ? error.code
       : `crash.${error.name}`;
-    return {
-      seed,
-      steps: sim.step,
-      violation: {
-        code,
-        message: error.message,
-        trace: sim.trace.slice(-TRACE_LINES_MAX),
-      },
-      completedOps: sim.clients.completed,
-      linearizability,
-    };
+    const trace = sim.trace.slice(-TRACE_LINES_MAX);
+    violation = { code, message: error.message, trace };
   }
   return {
     seed,
     steps: sim.step,
-    violation: null,
+    violation,
     completedOps: sim.clients.completed,
     linearizability,
+    counts: Object.fromEntries(sim.counts),
   };
+}
+
+function describeHistory(key: string, ops: readonly HistoryOp[]): string {
+  const lines = ops.map((op) =>
+    `c${op.client} ${JSON.stringify(op.op)} [${op.invokedAt}, ${
+      op.returnedAt ?? "?"
+    }] -> ${JSON.stringify(op.output)}`
+  );
+  return `history of key "${key}" is not linearizable:\n  ${
+    lines.slice(-30).join("\n  ")
+  }`;
 }
 
 function describe(message: Message): string {

@@ -31,8 +31,9 @@ export class SafetyChecker {
     return this.#committedMax;
   }
 
-  /** Election safety, and leader completeness for each new leader. */
-  checkLeaders(cores: readonly RaftCore[]): void {
+  /** Election safety, and leader completeness for each new leader; returns how many leaders are new. */
+  checkLeaders(cores: readonly RaftCore[]): number {
+    let elected = 0;
     for (const core of cores) {
       if (core.role !== "leader") continue;
       const known = this.#leaders.get(core.term);
@@ -47,8 +48,10 @@ export class SafetyChecker {
       if (!this.#checkedLeaders.has(key)) {
         this.#checkedLeaders.add(key);
         this.#checkCompleteness(core);
+        elected++;
       }
     }
+    return elected;
   }
 
   #checkCompleteness(leader: RaftCore): void {
@@ -68,8 +71,8 @@ export class SafetyChecker {
     }
   }
 
-  /** State-machine safety: no two members apply different entries at one index. */
-  recordApplied(node: MemberId, entry: Entry): void {
+  /** State-machine safety: no two members apply different entries at one index. Returns whether the index is new. */
+  recordApplied(node: MemberId, entry: Entry): boolean {
     const digest = entryDigest(entry);
     const known = this.#applied.get(entry.index);
     if (known !== undefined && known !== digest) {
@@ -81,6 +84,7 @@ export class SafetyChecker {
     this.#applied.set(entry.index, digest);
     this.#committedTerms.set(entry.index, entry.term);
     this.#committedMax = Math.max(this.#committedMax, entry.index);
+    return known === undefined;
   }
 
   /** A member installed a snapshot: every index it covers counts as applied there. */

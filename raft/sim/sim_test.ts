@@ -74,3 +74,46 @@ Deno.test("the election-safety check catches votes that are not made durable", (
   }
   assert(caught > 0, "no seed in 400 caught a double vote");
 });
+
+Deno.test("the safety checks catch writes acknowledged before their fsync", () => {
+  let caught: string | null = null;
+  for (let seed = 1; seed <= 400 && caught === null; seed++) {
+    const result = runSeed(seed, {
+      steps: 20_000,
+      broken: { ackBeforeFsync: true },
+    });
+    caught = result.violation?.code ?? null;
+  }
+  assert(caught !== null, "no seed in 400 caught a lost acknowledged write");
+});
+
+Deno.test("the simulation exercises every fault and feature it claims to", () => {
+  const seen = new Map<string, number>();
+  for (let seed = 1; seed <= 40; seed++) {
+    const result = runSeed(seed, { steps: 20_000 });
+    assertEquals(result.violation, null);
+    for (const [event, count] of Object.entries(result.counts)) {
+      seen.set(event, (seen.get(event) ?? 0) + count);
+    }
+  }
+  const expected = [
+    "leader-elected",
+    "command-committed",
+    "membership-committed",
+    "add-learner-proposed",
+    "promote-proposed",
+    "remove-proposed",
+    "transfer-started",
+    "snapshot-taken",
+    "snapshot-installed",
+    "crash",
+    "restart",
+    "partition",
+    "put-answered",
+    "get-answered",
+    "cas-answered",
+  ];
+  for (const event of expected) {
+    assert((seen.get(event) ?? 0) > 0, `no "${event}" in 40 seeds`);
+  }
+});
