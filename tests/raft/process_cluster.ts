@@ -58,10 +58,16 @@ export async function waitFor<T>(
   }
 }
 
+interface RunningNode {
+  readonly child: Deno.ChildProcess;
+  exited: boolean;
+  readonly logged: Promise<void>;
+}
+
 export class ProcessCluster {
   readonly ids: string[];
   readonly urls = new Map<string, string>();
-  readonly #children = new Map<string, Deno.ChildProcess>();
+  readonly #children = new Map<string, RunningNode>();
   readonly #options: Required<ProcessClusterOptions>;
   /** One keep-alive client for control requests. */
   readonly #client = Deno.createHttpClient({});
@@ -131,22 +137,57 @@ export class ProcessCluster {
       ],
       stdin: "null",
       stdout: "null",
-      stderr: "inherit",
+      stderr: "piped",
     }).spawn();
-    this.#children.set(id, child);
-    await waitFor(
-      `node ${id} to serve`,
-      async () => (await this.status(id)) ?? null,
+    const log = await Deno.open(this.logPath(id), {
+      append: true,
+      create: true,
+    });
+    const running: RunningNode = {
+      child,
+      exited: false,
+      logged: child.stderr.pipeTo(log.writable),
+    };
+    child.status.then(() => (running.exited = true));
+    this.#children.set(id, running);
+    await waitFor(`node ${id} to serve`, async () => {
+      if (running.exited) {
+        throw new Error(
+          `Node ${id} exited at start-up: ${await this.logTail(id)}`,
+        );
+      }
+      return (await this.status(id)) ?? null;
+    });
+  }
+
+  /** Where a node's stderr goes (kept across restarts). */
+  logPath(id: string): string {
+    return `${this.root}/${id}.log`;
+  }
+
+  async logTail(id: string): Promise<string> {
+    try {
+      return (await Deno.readTextFile(this.logPath(id))).slice(-2000);
+    } catch (err) {
+      return `(no log: ${err})`;
+    }
+  }
+
+  /** Ids of nodes whose process exited without being killed (a crash). */
+  crashed(): string[] {
+    return [...this.#children].filter(([, node]) => node.exited).map(([id]) =>
+      id
     );
   }
 
   /** kill -9: no shutdown, no flush. */
   async kill(id: string): Promise<void> {
-    const child = this.#children.get(id);
-    if (child === undefined) return;
+    const node = this.#children.get(id);
+    if (node === undefined) return;
     this.#children.delete(id);
-    child.kill("SIGKILL");
-    await child.status;
+    if (!node.exited) node.child.kill("SIGKILL");
+    await node.child.status;
+    await node.logged;
   }
 
   async #get<T>(id: string, path: string): Promise<T | null> {

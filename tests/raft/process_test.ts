@@ -106,8 +106,14 @@ async function withCluster(
     await writers.waitForAcks(ACKS_PER_PHASE);
     await fn(cluster, writers);
     await writers.stop();
+    assertEquals(cluster.crashed(), [], "a node crashed on its own");
     await restartAll(cluster);
     await checkHistories(cluster, writers);
+  } catch (err) {
+    for (const id of cluster.ids) {
+      console.error(`--- ${id} stderr ---\n${await cluster.logTail(id)}`);
+    }
+    throw err;
   } finally {
     await writers.stop();
     await cluster.close();
