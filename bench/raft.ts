@@ -301,9 +301,18 @@ async function measureFdatasync(
 
 // ---- main ----------------------------------------------------------------------
 
-async function benchOurs(): Promise<
-  { load: Map<number, LoadResult>; elections: number[] }
-> {
+/** One cluster under test, driven through the same client path. */
+interface System {
+  readonly name: string;
+  /** A writer against the current leader. */
+  leaderPut(): Promise<
+    (client: Deno.HttpClient, key: string, value: string) => Promise<boolean>
+  >;
+  readonly elections: ElectionTarget;
+  close(): Promise<void>;
+}
+
+async function startOurs(): Promise<System> {
   const cluster = await ProcessCluster.create({
     tickMs: TICK_MS,
     electionTicks: ELECTION_TICKS,
@@ -311,20 +320,18 @@ async function benchOurs(): Promise<
   });
   try {
     for (const id of cluster.ids) await cluster.start(id);
-    const load = new Map<number, LoadResult>();
-    for (const concurrency of CONCURRENCY) {
-      const leader = await cluster.leader();
-      const url = `${cluster.urls.get(leader)}/kv/put`;
-      const result = await runLoad(
-        (client, key, value) =>
-          postOk(client, url, JSON.stringify({ key, value })),
-        concurrency,
-        SECONDS,
-      );
-      load.set(concurrency, result);
-      console.log(`ours  c=${concurrency}: ${format(result)}`);
-    }
-    const elections = await measureElections({
+  } catch (err) {
+    await cluster.close();
+    throw err;
+  }
+  return {
+    name: "ours",
+    async leaderPut() {
+      const url = `${cluster.urls.get(await cluster.leader())}/kv/put`;
+      return (client, key, value) =>
+        postOk(client, url, JSON.stringify({ key, value }));
+    },
+    elections: {
       findLeader: (exclude) => cluster.findLeader(exclude ?? null),
       kill: (id) => cluster.kill(id),
       start: (id) => cluster.start(id),
@@ -335,41 +342,35 @@ async function benchOurs(): Promise<
         const leaders = new Set(statuses.map((s) => s?.leader ?? null));
         return leaders.size === 1 && !leaders.has(null);
       },
-    }, ELECTIONS);
-    console.log(`ours  election after kill -9: ${describe(elections)}`);
-    return { load, elections };
-  } finally {
-    await cluster.close();
-  }
+    },
+    close: () => cluster.close(),
+  };
 }
 
-async function benchEtcd(): Promise<
-  { load: Map<number, LoadResult>; elections: number[] }
-> {
+async function startEtcd(): Promise<System> {
   const cluster = await EtcdCluster.create();
   try {
     await Promise.all(cluster.names.map((n) => cluster.start(n)));
-    const load = new Map<number, LoadResult>();
-    for (const concurrency of CONCURRENCY) {
+  } catch (err) {
+    await cluster.close();
+    throw err;
+  }
+  return {
+    name: "etcd",
+    async leaderPut() {
       const leader = await waitFor(
         "an etcd leader",
         () => cluster.findLeader(),
       );
       const url = `${cluster.clientUrls.get(leader)}/v3/kv/put`;
-      const result = await runLoad(
-        (client, key, value) =>
-          postOk(
-            client,
-            url,
-            JSON.stringify({ key: b64(key), value: b64(value) }),
-          ),
-        concurrency,
-        SECONDS,
-      );
-      load.set(concurrency, result);
-      console.log(`etcd  c=${concurrency}: ${format(result)}`);
-    }
-    const elections = await measureElections({
+      return (client, key, value) =>
+        postOk(
+          client,
+          url,
+          JSON.stringify({ key: b64(key), value: b64(value) }),
+        );
+    },
+    elections: {
       findLeader: (exclude) => cluster.findLeader(exclude ?? null),
       kill: (name) => cluster.kill(name),
       start: (name) => cluster.start(name),
@@ -380,12 +381,42 @@ async function benchEtcd(): Promise<
         const leaders = new Set(statuses.map((s) => s?.leader ?? null));
         return leaders.size === 1 && !leaders.has(null) && !leaders.has("0");
       },
-    }, ETCD_ELECTIONS);
-    console.log(`etcd  election after kill -9: ${describe(elections)}`);
-    return { load, elections };
-  } finally {
-    await cluster.close();
+    },
+    close: () => cluster.close(),
+  };
+}
+
+/**
+ * Both clusters run side by side; each concurrency level runs on ours then
+ * on etcd back to back, so that the machine's background load (shared CI
+ * cores) hits both alike.
+ */
+async function benchBoth(ours: System, etcd: System) {
+  const load = {
+    ours: new Map<number, LoadResult>(),
+    etcd: new Map<number, LoadResult>(),
+  };
+  for (const concurrency of CONCURRENCY) {
+    for (const system of [ours, etcd]) {
+      const result = await runLoad(
+        await system.leaderPut(),
+        concurrency,
+        SECONDS,
+      );
+      load[system.name as "ours" | "etcd"].set(concurrency, result);
+      console.log(
+        `${system.name.padEnd(4)}  c=${concurrency}: ${format(result)}`,
+      );
+    }
   }
+  const oursElections = await measureElections(ours.elections, ELECTIONS);
+  console.log(`ours  election after kill -9: ${describe(oursElections)}`);
+  const etcdElections = await measureElections(etcd.elections, ETCD_ELECTIONS);
+  console.log(`etcd  election after kill -9: ${describe(etcdElections)}`);
+  return {
+    ours: { load: load.ours, elections: oursElections },
+    etcd: { load: load.etcd, elections: etcdElections },
+  };
 }
 
 function format(r: LoadResult): string {
@@ -410,8 +441,19 @@ async function main(): Promise<void> {
       fsync.p99Us.toFixed(0)
     } us`,
   );
-  const ours = await benchOurs();
-  const etcd = await benchEtcd();
+  const oursSystem = await startOurs();
+  let results;
+  try {
+    const etcdSystem = await startEtcd();
+    try {
+      results = await benchBoth(oursSystem, etcdSystem);
+    } finally {
+      await etcdSystem.close();
+    }
+  } finally {
+    await oursSystem.close();
+  }
+  const { ours, etcd } = results;
   const figures: Record<string, number> = {};
   for (const c of CONCURRENCY) {
     const o = ours.load.get(c)!;

@@ -338,15 +338,31 @@ export class RaftNode {
 
   async #handleReady(ready: Ready): Promise<void> {
     const { persist } = ready;
-    if (
-      persist.entries.length > 0 || persist.hardState !== undefined ||
-      persist.snapshot !== undefined
-    ) {
+    const needsPersist = persist.entries.length > 0 ||
+      persist.hardState !== undefined || persist.snapshot !== undefined;
+    if (persist.snapshot !== undefined) {
+      // The FSM is restored from the snapshot only once the file is durable.
       await this.#storage.persist(persist);
+      if (this.#stopped) return;
+      this.#transport.send(ready.messages);
+      this.#installSnapshot(persist.snapshot);
+      this.#applyReady(ready);
+      return;
+    }
+    // Committed entries are already durable on a quorum, so they are applied
+    // while our own fsync runs (as etcd does); only the messages, which
+    // promise what we persist, wait for it.
+    const persisting = needsPersist ? this.#storage.persist(persist) : null;
+    try {
+      this.#applyReady(ready);
+    } finally {
+      if (persisting !== null) await persisting;
     }
     if (this.#stopped) return;
     this.#transport.send(ready.messages);
-    if (persist.snapshot !== undefined) this.#installSnapshot(persist.snapshot);
+  }
+
+  #applyReady(ready: Ready): void {
     for (const entry of ready.committed) this.#applyEntry(entry);
     for (const readState of ready.readStates) {
       const read = this.#reads.get(readState.requestId);
