@@ -5,10 +5,12 @@
 import type { SeededRng } from "../rng.ts";
 import type { MemberId } from "../types.ts";
 import type { NetworkFaults } from "./network.ts";
+import type { CoreSettings } from "./node.ts";
 import type { Simulation } from "./run.ts";
 
 export interface Profile {
   readonly voters: number;
+  readonly core: CoreSettings;
   readonly network: NetworkFaults;
   readonly clockSkipRate: number;
   /** Relative weights of the fault kinds. */
@@ -32,8 +34,21 @@ function pick<T>(rng: SeededRng, items: readonly T[]): T {
 }
 
 export function pickProfile(rng: SeededRng): Profile {
+  const electionTicks = pick(rng, [10, 10, 20]);
   return {
     voters: pick(rng, [3, 3, 5]),
+    // Safety must hold with every option off too; liveness is checked with them as drawn.
+    core: {
+      electionTicks,
+      heartbeatTicks: pick(rng, [1, 2, 3]),
+      preVote: pick(rng, [true, true, false]),
+      checkQuorum: pick(rng, [true, true, false]),
+      maxEntriesPerAppend: pick(rng, [1, 8, 64]),
+      maxBytesPerAppend: pick(rng, [256, 4096]),
+      maxInflight: pick(rng, [1, 4, 16]),
+      maxUncommittedEntries: pick(rng, [16, 200]),
+      maxPendingReads: 64,
+    },
     network: {
       lossRate: pick(rng, [0, 0.01, 0.05, 0.2]),
       duplicateRate: pick(rng, [0, 0.02, 0.1]),

@@ -10,12 +10,7 @@ import { SimClients } from "./clients.ts";
 import { SimDisk } from "./disk.ts";
 import { checkLinearizable, type HistoryOp } from "./linearizability.ts";
 import { SimNetwork } from "./network.ts";
-import {
-  type Applied,
-  type CoreSettings,
-  type NodeSink,
-  SimNode,
-} from "./node.ts";
+import { type Applied, type NodeSink, SimNode } from "./node.ts";
 import { SafetyChecker, SafetyViolation } from "./safety.ts";
 import { Faults, pickProfile, type Profile } from "./faults.ts";
 
@@ -49,18 +44,6 @@ export const TRACE_LINES_MAX = 40;
 const LOG_MATCHING_EVERY_STEPS = 64;
 /** Upper bound of the quiet phase at the end in which the cluster must elect a leader and commit. */
 const QUIESCE_STEPS_MAX = 4_000;
-
-export const SIM_CORE_SETTINGS: CoreSettings = {
-  electionTicks: 10,
-  heartbeatTicks: 2,
-  preVote: true,
-  checkQuorum: true,
-  maxEntriesPerAppend: 8,
-  maxBytesPerAppend: 4096,
-  maxInflight: 4,
-  maxUncommittedEntries: 200,
-  maxPendingReads: 64,
-};
 
 export class Simulation implements NodeSink {
   readonly rng: SeededRng;
@@ -110,7 +93,7 @@ export class Simulation implements NodeSink {
     const node = new SimNode(
       id,
       disk,
-      SIM_CORE_SETTINGS,
+      this.profile.core,
       new SeededRng(this.seed * 31 + this.nodes.length),
       { ackBeforeFsync: this.#options.broken?.ackBeforeFsync ?? false },
     );
