@@ -91,8 +91,16 @@ async function main(): Promise<void> {
       const url = new URL(request.url);
       switch (`${request.method} ${url.pathname}`) {
         case "POST /kv/put": {
-          const body: unknown = await request.json();
-          const { key, value } = body as { key?: unknown; value?: unknown };
+          let body: unknown;
+          try {
+            body = await request.json();
+          } catch (_err) {
+            body = null; // answered as a bad request below
+          }
+          const { key, value } = (body ?? {}) as {
+            key?: unknown;
+            value?: unknown;
+          };
           if (typeof key !== "string" || typeof value !== "string") {
             return json(400, {
               code: "kv.bad_request",
