@@ -19,8 +19,10 @@ import type {
   Entry,
   MemberId,
   Membership,
+  MembershipChange,
   Message,
   ProposeErrorCode,
+  ProposeResult,
   Ready,
   Role,
   Snapshot,
@@ -239,21 +241,26 @@ export class RaftNode {
         new RaftError("raft.stopped", "The raft node is stopped"),
       );
     }
-    const result = this.#core.propose(data);
+    return this.#track(this.#core.propose(data), "Proposal");
+  }
+
+  #track(
+    result: ProposeResult,
+    what: string,
+  ): Promise<{ index: number; term: number; result: unknown }> {
     if (!result.ok) {
       return Promise.reject(
         new RaftError(
           result.code,
-          `Proposal refused (${result.code})`,
+          `${what} refused (${result.code})`,
           result.leader,
         ),
       );
     }
     const { index, term } = result;
     const done = new Promise<{ index: number; term: number; result: unknown }>(
-      (resolve, reject) => {
-        this.#proposals.set(index, { term, resolve, reject });
-      },
+      (resolve, reject) =>
+        this.#proposals.set(index, { term, resolve, reject }),
     );
     this.#kick();
     return done;
@@ -286,6 +293,25 @@ export class RaftNode {
     });
     this.#kick();
     return done;
+  }
+
+  /**
+   * Proposes a one-server-at-a-time membership change (add a learner,
+   * promote it, remove a member). Resolves once the change is applied here;
+   * give the new member's URL with `setPeer` first.
+   */
+  proposeMembership(
+    change: MembershipChange,
+  ): Promise<{ index: number; term: number; result: unknown }> {
+    if (this.#stopped) {
+      return Promise.reject(
+        new RaftError("raft.stopped", "The raft node is stopped"),
+      );
+    }
+    return this.#track(
+      this.#core.proposeMembership(change),
+      "Membership change",
+    );
   }
 
   /** Asks the leader (this node) to hand leadership to `to`. */

@@ -18,8 +18,8 @@ class Cluster {
 
   constructor(readonly root: string, readonly snapshotEveryEntries = 10_000) {}
 
-  listen(): void {
-    for (const id of IDS) {
+  listen(ids: readonly string[] = IDS): void {
+    for (const id of ids) {
       const server = Deno.serve({
         hostname: "127.0.0.1",
         port: 0,
@@ -35,13 +35,16 @@ class Cluster {
     }
   }
 
-  async start(id: string): Promise<void> {
+  async start(
+    id: string,
+    initialMembership = { voters: IDS, learners: [] as string[] },
+  ): Promise<void> {
     const fsm = new KvStateMachine();
     const node = await RaftNode.start({
       id,
       dataDir: `${this.root}/${id}`,
       peers: this.urls,
-      initialMembership: { voters: IDS, learners: [] },
+      initialMembership,
       stateMachine: fsm,
       tickMs: 20,
       snapshotEveryEntries: this.snapshotEveryEntries,
@@ -223,5 +226,36 @@ Deno.test("RaftNode hands leadership to a chosen follower on request", async () 
     });
     await writeMany(next, "after", 10);
     assertEquals(cluster.fsms.get(target)!.get("after").length, 10);
+  });
+});
+
+Deno.test("RaftNode adds a learner that catches up, then promotes it to voter", async () => {
+  await withCluster(async (cluster) => {
+    const leader = await cluster.leader();
+    await writeMany(leader, "before", 30);
+    cluster.listen(["n4"]);
+    for (const node of cluster.nodes.values()) {
+      node.setPeer("n4", cluster.urls.get("n4")!);
+    }
+    await cluster.start("n4", { voters: [], learners: [] });
+    await leader.proposeMembership({ type: "add-learner", id: "n4" });
+    await writeMany(leader, "after", 10);
+    const target = leader.status.commit;
+    await cluster.waitFor(
+      "the learner to catch up",
+      () => cluster.nodes.get("n4")!.status.applied >= target ? true : null,
+    );
+    assertEquals(cluster.fsms.get("n4")!.get("before").length, 30);
+    assertEquals(cluster.nodes.get("n4")!.status.role, "learner");
+    await leader.proposeMembership({ type: "promote", id: "n4" });
+    await cluster.waitFor(
+      "n4 to become a follower",
+      () => cluster.nodes.get("n4")!.status.role === "follower" ? true : null,
+    );
+    await rejects(
+      leader.proposeMembership({ type: "promote", id: "nobody" }),
+      (err: unknown) =>
+        err instanceof RaftError && err.code === "raft.membership_invalid",
+    );
   });
 });
