@@ -232,6 +232,13 @@ async function readBody(
   maxBytes: number,
 ): Promise<Uint8Array | null> {
   if (request.body === null) return new Uint8Array(0);
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (Number.isSafeInteger(declared)) {
+    // A sized body (a message batch): one read, cheaper than chunk iteration.
+    if (declared > maxBytes) return null;
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    return bytes.length > maxBytes ? null : bytes;
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of request.body) {

@@ -158,3 +158,35 @@ Deno.test("HttpTransport answers bad frames with 400 and ignores messages for an
     await close();
   }
 });
+
+Deno.test("HttpTransport refuses bodies past its bound with 413, sized or streamed", async () => {
+  const b = new HttpTransport(
+    { id: "b", peers: new Map(), bodyBytesMax: 100 },
+    () => {},
+  );
+  const { port } = b.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const sized = await fetch(`http://127.0.0.1:${port}${MESSAGES_PATH}`, {
+      method: "POST",
+      body: new Uint8Array(200),
+    });
+    assertEquals(sized.status, 413);
+    await sized.body?.cancel();
+    const chunks = [new Uint8Array(60), new Uint8Array(60)];
+    const streamed = await fetch(`http://127.0.0.1:${port}${MESSAGES_PATH}`, {
+      method: "POST",
+      body: new ReadableStream<Uint8Array<ArrayBuffer>>({
+        pull(controller) {
+          const chunk = chunks.shift();
+          if (chunk === undefined) controller.close();
+          else controller.enqueue(chunk);
+        },
+      }),
+    });
+    assertEquals(streamed.status, 413);
+    await streamed.body?.cancel();
+    assertEquals(b.stats.rejected, 2);
+  } finally {
+    await b.close();
+  }
+});
