@@ -14,14 +14,20 @@ import { type Applied, type NodeSink, SimNode } from "./node.ts";
 import { SafetyChecker, SafetyViolation } from "./safety.ts";
 import { Faults, pickProfile, type Profile } from "./faults.ts";
 
+/** Deliberately broken variants, to prove the checkers can fail. */
+export interface Broken {
+  /** Clients read any member's state without ReadIndex. */
+  readonly staleReads?: boolean;
+  /** Votes are never made durable. */
+  readonly forgetVotes?: boolean;
+  /** Messages leave before the fsync they depend on. */
+  readonly ackBeforeFsync?: boolean;
+}
+
 export interface RunOptions {
   readonly steps: number;
   /** Deliberately broken variants, to prove the checkers can fail. */
-  readonly broken?: {
-    readonly staleReads?: boolean;
-    readonly forgetVotes?: boolean;
-    readonly ackBeforeFsync?: boolean;
-  };
+  readonly broken?: Broken;
 }
 
 export interface RunResult {

@@ -1,5 +1,5 @@
 /** Run many seeds and report the first violations in a reproducible form. */
-import { type RunResult, runSeed } from "./run.ts";
+import { type Broken, type RunResult, runSeed } from "./run.ts";
 
 /** Steps per seed: sized so 2,000 seeds fit CI's budget on one core. */
 export const SIM_STEPS_DEFAULT = 20_000;
@@ -20,13 +20,17 @@ export function runSeeds(
     start: number;
     steps: number;
     report: (line: string) => void;
+    broken?: Broken | null;
   },
 ): SeedsSummary {
   const started = performance.now();
   let steps = 0;
   const failed: RunResult[] = [];
   for (let seed = options.start; seed < options.start + options.seeds; seed++) {
-    const result = runSeed(seed, { steps: options.steps });
+    const result = runSeed(seed, {
+      steps: options.steps,
+      ...(options.broken ? { broken: options.broken } : {}),
+    });
     steps += result.steps;
     if (result.violation) {
       failed.push(result);
