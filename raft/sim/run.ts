@@ -28,6 +28,8 @@ export interface RunOptions {
   readonly steps: number;
   /** Deliberately broken variants, to prove the checkers can fail. */
   readonly broken?: Broken;
+  /** Keep every trace line (debugging one seed), not only the last ones. */
+  readonly fullTrace?: boolean;
 }
 
 export interface RunResult {
@@ -120,9 +122,9 @@ export class Simulation implements NodeSink {
 
   log(line: string): void {
     this.trace.push(`#${this.step} t${this.tick} ${line}`);
-    if (
-      this.trace.length > TRACE_LINES_MAX * 4 && !Deno.env.get("SIM_FULL_TRACE")
-    ) this.trace.splice(0, this.trace.length - TRACE_LINES_MAX);
+    if (this.trace.length > TRACE_LINES_MAX * 4 && !this.#options.fullTrace) {
+      this.trace.splice(0, this.trace.length - TRACE_LINES_MAX);
+    }
   }
 
   // NodeSink
