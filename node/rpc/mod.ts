@@ -10,6 +10,7 @@ export {
 } from "./client.ts";
 export { RpcError, type RpcTransportCode } from "./errors.ts";
 export {
+  createRpcHandler,
   RPC_BODY_BYTES_MAX,
   RPC_DEADLINE_HEADER,
   RPC_DEADLINE_MS_DEFAULT,

@@ -54,8 +54,7 @@ export interface RpcServer {
 export async function startRpcServer(
   options: RpcServerOptions,
 ): Promise<RpcServer> {
-  if (options.token.length === 0) throw new Error("RPC server needs a token");
-  const state = { inFlight: 0 };
+  const handler = createRpcHandler(options);
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
     hostname: options.hostname,
@@ -65,20 +64,31 @@ export async function startRpcServer(
       options.onError(error);
       return errorResponse(500, "rpc.internal", "Internal error");
     },
-  }, (request) => handleRpc(request, options, state));
+  }, handler);
   const addr = await listening.promise;
   return {
     port: addr.port,
     get inFlight() {
-      return state.inFlight;
+      return handler.inFlight;
     },
     shutdown: () => server.shutdown(),
   };
 }
 
+/** The RPC handler alone, to mount on a server of your own (the peer port). */
+export function createRpcHandler(
+  options: Omit<RpcServerOptions, "hostname" | "port">,
+): ((request: Request) => Promise<Response>) & { readonly inFlight: number } {
+  if (options.token.length === 0) throw new Error("RPC server needs a token");
+  const state = { inFlight: 0 };
+  const handler = (request: Request) => handleRpc(request, options, state);
+  Object.defineProperty(handler, "inFlight", { get: () => state.inFlight });
+  return handler as typeof handler & { readonly inFlight: number };
+}
+
 async function handleRpc(
   request: Request,
-  options: RpcServerOptions,
+  options: Omit<RpcServerOptions, "hostname" | "port">,
   state: { inFlight: number },
 ): Promise<Response> {
   try {
@@ -164,7 +174,7 @@ async function callRuntime(
   method: RpcMethod,
   parsed: unknown,
   context: {
-    options: RpcServerOptions;
+    options: Omit<RpcServerOptions, "hostname" | "port">;
     state: { inFlight: number };
     deadlineMs: number;
     request: Request;

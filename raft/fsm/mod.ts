@@ -16,7 +16,9 @@ export { canonicalJson } from "./canonical_json.ts";
 export {
   decodeCommand,
   type DecodedCommand,
+  decodeStatePayload,
   encodeCommand,
+  encodeStatePayload,
   parseCommand,
 } from "./codec.ts";
 export * from "./snapshot.ts";

@@ -1,0 +1,171 @@
+/**
+ * `GET /v1/services/{name}/logs`: the last lines of every alloc of a service
+ * or task (or of one alloc, by id), fetched from the nodes that run them and
+ * merged by time. With `follow=1` the answer is an SSE stream of `log`
+ * events that keeps polling the nodes (and picks up new allocs, e.g. after
+ * a restart or a rolling deploy) until the client goes away.
+ */
+import { type Alloc, type ClusterState, isTerminal } from "../../raft/mod.ts";
+import { ApiError, jsonResponse, type SseHub } from "../api/mod.ts";
+import { LOG_LINES_MAX, type SecondaryRuntime } from "../rpc/mod.ts";
+
+/** Default and largest `tail`. */
+export const LOGS_TAIL_DEFAULT = 100;
+/** How often a follow stream asks the nodes for new lines. */
+export const LOGS_FOLLOW_POLL_MS = 500;
+/** Most allocs one logs request reads. */
+export const LOGS_ALLOCS_MAX = 64;
+const LOGS_RPC_DEADLINE_MS = 10_000;
+
+export interface LogLineView {
+  readonly allocId: string;
+  readonly seq: number;
+  readonly time: string;
+  readonly timeMs: number;
+  readonly stream: "stdout" | "stderr";
+  readonly line: string;
+}
+
+export interface LogsSource {
+  state(): ClusterState;
+  runtime(nodeId: string): SecondaryRuntime;
+}
+
+/**
+ * The allocs whose logs a name means: the alloc with that id, else the live
+ * allocs of that workload, else its most recent ended ones (a crashed
+ * service, a finished task).
+ */
+export function allocsForLogs(state: ClusterState, name: string): Alloc[] {
+  const byId = state.allocs.get(name);
+  if (byId !== undefined) return [byId];
+  const all = [...state.allocs.values()].filter((a) => a.workload === name)
+    .sort((a, b) =>
+      a.scheduledAtMs - b.scheduledAtMs || (a.id < b.id ? -1 : 1)
+    );
+  const live = all.filter((a) => !isTerminal(a.status));
+  if (live.length > 0) return live.slice(-LOGS_ALLOCS_MAX);
+  return all.slice(-1);
+}
+
+export function parseTail(raw: string | null): number {
+  if (raw === null) return LOGS_TAIL_DEFAULT;
+  const value = Number(raw);
+  if (!/^\d{1,6}$/.test(raw) || value > LOG_LINES_MAX) {
+    throw new ApiError(
+      400,
+      "api.bad_parameter",
+      `"tail" must be a whole number of lines from 0 to ${LOG_LINES_MAX}`,
+    );
+  }
+  return value;
+}
+
+async function fetchLines(
+  source: LogsSource,
+  alloc: Alloc,
+  request: { afterSeq?: number; tailLines: number },
+): Promise<{ lines: LogLineView[]; lastSeq: number } | null> {
+  try {
+    const result = await source.runtime(alloc.nodeId).logs(
+      { allocId: alloc.id, ...request },
+      AbortSignal.timeout(LOGS_RPC_DEADLINE_MS),
+    );
+    return {
+      lastSeq: result.lastSeq,
+      lines: result.lines.map((l) => ({
+        allocId: alloc.id,
+        seq: l.seq,
+        time: new Date(l.timeMs).toISOString(),
+        timeMs: l.timeMs,
+        stream: l.stream,
+        line: l.line,
+      })),
+    };
+  } catch {
+    // A node that is down or no longer has the alloc: its lines are gone.
+    return null;
+  }
+}
+
+function byTime(a: LogLineView, b: LogLineView): number {
+  return a.timeMs - b.timeMs || (a.allocId < b.allocId ? -1 : 1) ||
+    a.seq - b.seq;
+}
+
+/** Handles one logs request. */
+export async function handleLogs(
+  request: Request,
+  name: string,
+  url: URL,
+  source: LogsSource,
+  hub: SseHub,
+): Promise<Response> {
+  const tail = parseTail(url.searchParams.get("tail"));
+  const follow = ["1", "true"].includes(url.searchParams.get("follow") ?? "");
+  const state = source.state();
+  const known = state.allocs.has(name) ||
+    state.config.services[name] !== undefined ||
+    state.config.tasks[name] !== undefined ||
+    [...state.allocs.values()].some((a) => a.workload === name);
+  if (!known) {
+    throw new ApiError(
+      404,
+      "logs.not_found",
+      `No service, task or alloc named "${name}"; "mill ps" lists them`,
+    );
+  }
+  const allocs = allocsForLogs(state, name);
+  const fetched = await Promise.all(
+    allocs.map((a) => fetchLines(source, a, { tailLines: tail })),
+  );
+  const lines = fetched.flatMap((f) => f?.lines ?? []).sort(byTime).slice(
+    -tail || Infinity,
+  );
+  if (tail === 0) lines.length = 0;
+  if (!follow) return jsonResponse({ lines });
+
+  const stream = hub.subscribe(request.signal);
+  for (const line of lines) stream.send({ event: "log", data: line });
+  const seqs = new Map<string, number>();
+  allocs.forEach((alloc, i) => seqs.set(alloc.id, fetched[i]?.lastSeq ?? 0));
+  void followLogs(source, name, stream, seqs);
+  return stream.response;
+}
+
+async function followLogs(
+  source: LogsSource,
+  name: string,
+  stream: {
+    closed: boolean;
+    send(e: { event: string; data: unknown }): boolean;
+  },
+  seqs: Map<string, number>,
+): Promise<void> {
+  // Runs until the client goes away (the stream closes).
+  while (!stream.closed) {
+    await new Promise((resolve) => setTimeout(resolve, LOGS_FOLLOW_POLL_MS));
+    if (stream.closed) return;
+    const allocs = allocsForLogs(source.state(), name);
+    const fetched = await Promise.all(
+      allocs.map((alloc) =>
+        fetchLines(source, alloc, {
+          afterSeq: seqs.get(alloc.id) ?? 0,
+          tailLines: LOG_LINES_MAX,
+        })
+      ),
+    );
+    const lines: LogLineView[] = [];
+    allocs.forEach((alloc, i) => {
+      const got = fetched[i];
+      if (got === null || got === undefined) return;
+      // A restarted ring starts over: follow from its start.
+      if (got.lastSeq < (seqs.get(alloc.id) ?? 0)) seqs.set(alloc.id, 0);
+      else seqs.set(alloc.id, got.lastSeq);
+      lines.push(...got.lines);
+    });
+    for (const line of lines.sort(byTime)) {
+      if (!stream.send({ event: "log", data: line })) return;
+    }
+  }
+}

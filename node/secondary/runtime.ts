@@ -1,0 +1,560 @@
+/**
+ * The secondary's container runtime: `SecondaryRuntime` over the containerd
+ * client. It pulls, starts (resolving `${secret(...)}` here and nowhere
+ * else), stops, reports status, logs and metrics, and supervises its
+ * services: an exit seen on containerd's event stream restarts the service
+ * after the restart policy's backoff (1 s, 5 s, 30 s, then 60 s). Tasks are
+ * never restarted; their exit code is kept for the leader.
+ *
+ * Each start request (with its secrets still encrypted) is kept in the state
+ * dir, so an agent that restarts re-attaches to the containers it still runs
+ * and can restart them later.
+ */
+import {
+  type ContainerdClient,
+  ContainerdError,
+  type ContainerRunner,
+  type ImageService,
+  type TaskEvent,
+  type TaskEventWatch,
+  watchTaskEvents,
+} from "../../containerd/mod.ts";
+import type { RestartPolicy } from "../../config/mod.ts";
+import type { AllocReport } from "../../raft/mod.ts";
+import {
+  decideRestart,
+  type ExitCause,
+  recordHealthy,
+  RESTART_STATE_INITIAL,
+  type RestartState,
+} from "../restart/mod.ts";
+import {
+  type ClusterKey,
+  decryptSecret,
+  resolveSecretRefs,
+} from "../secrets/mod.ts";
+import {
+  type AllocRuntimeStatus,
+  LOG_LINES_MAX,
+  type LogsRequest,
+  type LogsResult,
+  type MetricsRequest,
+  type MetricsResult,
+  type PullRequest,
+  type PullResult,
+  RpcError,
+  type SecondaryRuntime,
+  type StartRequest,
+  type StartResult,
+  type StatusRequest,
+  type StatusResult,
+  type StopRequest,
+  type StopResult,
+} from "../rpc/mod.ts";
+import { AllocStore } from "./alloc_store.ts";
+import {
+  containerIdOf,
+  describeExitCause,
+  exitCauseOf,
+  reportOfExit,
+} from "./exits.ts";
+
+/** The label a start request carries its restart policy in. */
+export const RESTART_LABEL = "mill.restart";
+/** The label every mill container carries: its alloc id. */
+export const ALLOC_LABEL = "mill.alloc";
+/** Most allocs one node tracks. */
+export const NODE_ALLOCS_MAX = 1_000;
+
+export interface ContainerdRuntimeOptions {
+  readonly client: ContainerdClient;
+  readonly images: ImageService;
+  readonly runner: ContainerRunner;
+  readonly clusterKey: ClusterKey;
+  /** The runner's FIFO directory (a restart makes new FIFOs there). */
+  readonly fifoDir: string;
+  /** Directory for the kept start requests (no plaintext secrets). */
+  readonly stateDir: string;
+  /** What the node saw happen to an alloc, for the next heartbeat. */
+  readonly onReport: (report: AllocReport) => void;
+  /** The node's log; never given a secret value. */
+  readonly log: (message: string) => void;
+  readonly nowMs?: () => number;
+  /** Overrides the backoff (tests of the supervisor keep the real one). */
+  readonly restartDelayScale?: number;
+}
+
+interface Tracked {
+  readonly request: StartRequest;
+  readonly containerId: string;
+  state: AllocRuntimeStatus["state"];
+  startedAtMs: number | null;
+  exit: ExitCause | null;
+  restart: RestartState;
+  /** mill is stopping it: its exit is not a crash. */
+  stopping: boolean;
+  restartTimer: ReturnType<typeof setTimeout> | undefined;
+  restarting: Promise<void> | undefined;
+}
+
+/** `SecondaryRuntime` on this node's containerd. */
+export class ContainerdRuntime implements SecondaryRuntime {
+  readonly #options: ContainerdRuntimeOptions;
+  readonly #allocs = new Map<string, Tracked>();
+  readonly #store: AllocStore;
+  readonly #nowMs: () => number;
+  #watch: TaskEventWatch | undefined;
+  #closed = false;
+
+  private constructor(options: ContainerdRuntimeOptions) {
+    this.#options = options;
+    this.#store = new AllocStore(options.stateDir);
+    this.#nowMs = options.nowMs ?? Date.now;
+  }
+
+  /**
+   * Starts watching containerd's events and re-attaches to the containers
+   * of the kept start requests: running ones are tracked again, gone ones
+   * are reported (and services restarted).
+   */
+  static async open(
+    options: ContainerdRuntimeOptions,
+  ): Promise<ContainerdRuntime> {
+    const runtime = new ContainerdRuntime(options);
+    await runtime.#store.open();
+    runtime.#watch = watchTaskEvents(
+      options.client,
+      (event) => runtime.#onTaskEvent(event),
+      {
+        onResubscribe: () => void runtime.#reconcile(),
+        onError: (error) => options.log(`containerd events: ${error}`),
+      },
+    );
+    await runtime.#reattach();
+    return runtime;
+  }
+
+  /** Allocs this runtime tracks, by id. */
+  get allocIds(): string[] {
+    return [...this.#allocs.keys()];
+  }
+
+  async pull(request: PullRequest, signal: AbortSignal): Promise<PullResult> {
+    const present = await this.#options.images.resolve(request.image);
+    if (present !== undefined) {
+      return {
+        image: request.image,
+        digest: present.target.digest,
+        cached: true,
+      };
+    }
+    const image = await wrap(
+      "image.pull_failed",
+      () => this.#options.images.pull(request.image, { signal }),
+    );
+    return { image: request.image, digest: image.target.digest, cached: false };
+  }
+
+  async start(
+    request: StartRequest,
+    _signal: AbortSignal,
+  ): Promise<StartResult> {
+    const existing = this.#allocs.get(request.allocId);
+    if (existing !== undefined && existing.state === "running") {
+      // A retried start (the leader lost our answer): same container.
+      return {
+        allocId: request.allocId,
+        containerId: existing.containerId,
+        startedAtMs: existing.startedAtMs ?? this.#nowMs(),
+      };
+    }
+    if (existing === undefined && this.#allocs.size >= NODE_ALLOCS_MAX) {
+      throw new RpcError(
+        "runtime.too_many_allocs",
+        `This node already tracks ${NODE_ALLOCS_MAX} allocs`,
+      );
+    }
+    const tracked: Tracked = existing ?? {
+      request,
+      containerId: containerIdOf(request.allocId),
+      state: "starting",
+      startedAtMs: null,
+      exit: null,
+      restart: RESTART_STATE_INITIAL,
+      stopping: false,
+      restartTimer: undefined,
+      restarting: undefined,
+    };
+    this.#allocs.set(request.allocId, tracked);
+    await this.#store.save(request);
+    try {
+      await this.#createAndStart(tracked);
+    } catch (error) {
+      tracked.state = "exited";
+      tracked.exit = { kind: "start-failed" };
+      throw error;
+    }
+    return {
+      allocId: request.allocId,
+      containerId: tracked.containerId,
+      startedAtMs: tracked.startedAtMs ?? this.#nowMs(),
+    };
+  }
+
+  async stop(request: StopRequest, _signal: AbortSignal): Promise<StopResult> {
+    const tracked = this.#allocs.get(request.allocId);
+    if (tracked === undefined) return { allocId: request.allocId, exit: null };
+    tracked.stopping = true;
+    clearTimeout(tracked.restartTimer);
+    await tracked.restarting;
+    const wasRunning = tracked.state === "running";
+    let exit: ExitCause | null = tracked.exit;
+    if (wasRunning) {
+      const result = await wrap(
+        "runtime.stop_failed",
+        () =>
+          this.#options.runner.stop(tracked.containerId, {
+            signal: request.signal,
+            gracePeriodMs: request.gracePeriodMs,
+          }),
+      ).catch((error) => {
+        if (isNotFound(error)) return null;
+        throw error;
+      });
+      exit = result === null ? null : { kind: "stopped" };
+    }
+    await this.#options.runner.remove(tracked.containerId);
+    this.#allocs.delete(request.allocId);
+    await this.#store.remove(request.allocId);
+    return { allocId: request.allocId, exit };
+  }
+
+  status(request: StatusRequest, _signal: AbortSignal): Promise<StatusResult> {
+    const ids = request.allocIds ?? [...this.#allocs.keys()];
+    const allocs: AllocRuntimeStatus[] = ids.map((allocId) => {
+      const tracked = this.#allocs.get(allocId);
+      if (tracked === undefined) {
+        return { allocId, state: "unknown", startedAtMs: null, exit: null };
+      }
+      return {
+        allocId,
+        state: tracked.state,
+        startedAtMs: tracked.startedAtMs,
+        exit: tracked.exit,
+      };
+    });
+    return Promise.resolve({ allocs });
+  }
+
+  logs(request: LogsRequest, _signal: AbortSignal): Promise<LogsResult> {
+    const tracked = this.#allocs.get(request.allocId);
+    if (tracked === undefined) {
+      throw new RpcError(
+        "rpc.not_found",
+        `No alloc "${request.allocId}" on this node`,
+      );
+    }
+    let entries: ReturnType<ContainerRunner["logs"]>;
+    try {
+      entries = this.#options.runner.logs(tracked.containerId, LOG_LINES_MAX);
+    } catch (error) {
+      // Re-attached after an agent restart: the ring died with the old agent.
+      if (!isNotFound(error)) throw error;
+      entries = [];
+    }
+    // Sequence numbers count from the oldest line the ring still holds
+    // (the ring keeps LOG_LINES_MAX lines; older ones are gone).
+    const lastSeq = entries.length;
+    const lines = entries.map((entry, i) => ({
+      seq: i + 1,
+      timeMs: entry.timeMs,
+      stream: entry.stream,
+      line: entry.line,
+    }));
+    const after = request.afterSeq;
+    const picked = after === undefined
+      ? lines.slice(Math.max(0, lines.length - request.tailLines))
+      : lines.filter((l) => l.seq > after);
+    return Promise.resolve({
+      allocId: request.allocId,
+      lines: picked,
+      lastSeq,
+    });
+  }
+
+  async metrics(
+    request: MetricsRequest,
+    _signal: AbortSignal,
+  ): Promise<MetricsResult> {
+    const ids = (request.allocIds ?? [...this.#allocs.keys()]).filter((id) =>
+      this.#allocs.get(id)?.state === "running"
+    );
+    const byContainer = new Map(
+      ids.map((id) => [containerIdOf(id), id] as const),
+    );
+    const metrics = await this.#options.runner.metrics([...byContainer.keys()]);
+    return {
+      atMs: this.#nowMs(),
+      allocs: metrics.flatMap((m) => {
+        const allocId = byContainer.get(m.containerId);
+        if (allocId === undefined) return [];
+        return [{
+          allocId,
+          cpuUsageNs: Math.round(m.cpuUsageNs),
+          memoryUsageBytes: m.memoryUsageBytes,
+          memoryLimitBytes: m.memoryLimitBytes,
+          pids: m.pids,
+        }];
+      }),
+    };
+  }
+
+  /** Notes that an alloc passed its health checks (resets the backoff streak later). */
+  markHealthy(allocId: string): void {
+    const tracked = this.#allocs.get(allocId);
+    if (tracked === undefined) return;
+    tracked.restart = recordHealthy(tracked.restart, this.#nowMs());
+  }
+
+  /** Stops supervising; the containers keep running (the next agent re-attaches). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const tracked of this.#allocs.values()) {
+      clearTimeout(tracked.restartTimer);
+    }
+    await Promise.allSettled(
+      [...this.#allocs.values()].map((t) => t.restarting),
+    );
+    await this.#watch?.close();
+  }
+
+  async #createAndStart(tracked: Tracked): Promise<void> {
+    const request = tracked.request;
+    const env = await wrap(
+      "runtime.start_failed",
+      () => this.#resolveEnv(request),
+    );
+    const runner = this.#options.runner;
+    await wrap("runtime.start_failed", async () => {
+      await runner.remove(tracked.containerId);
+      await runner.create({
+        id: tracked.containerId,
+        image: request.image,
+        ...(request.command === undefined ? {} : { command: request.command }),
+        ...(request.args === undefined ? {} : { args: request.args }),
+        env,
+        cpu: request.cpu,
+        memoryBytes: request.memoryBytes,
+        labels: {
+          ...request.labels,
+          [ALLOC_LABEL]: request.allocId,
+          "mill.kind": request.kind,
+        },
+      });
+      tracked.state = "starting";
+      await runner.start(tracked.containerId);
+    });
+    this.#running(tracked);
+  }
+
+  /** A restart keeps the container (and its log ring): a new task only. */
+  async #startAgain(tracked: Tracked): Promise<void> {
+    const id = tracked.containerId;
+    try {
+      this.#options.runner.logs(id, 1);
+    } catch (error) {
+      // Not tracked by this runner (re-attached): a fresh container.
+      if (!isNotFound(error)) throw error;
+      return await this.#createAndStart(tracked);
+    }
+    await wrap("runtime.start_failed", async () => {
+      await this.#options.client.deleteTask(id).catch((error) => {
+        if (!isNotFound(error)) throw error;
+      });
+      await Deno.remove(`${this.#options.fifoDir}/${id}`, { recursive: true })
+        .catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
+      tracked.state = "starting";
+      await this.#options.runner.start(id);
+    });
+    this.#running(tracked);
+  }
+
+  #running(tracked: Tracked): void {
+    const request = tracked.request;
+    tracked.state = "running";
+    tracked.exit = null;
+    tracked.startedAtMs = this.#nowMs();
+    if (request.kind === "task" && request.timeoutMs !== undefined) {
+      this.#armTaskTimeout(tracked, request.timeoutMs);
+    }
+  }
+
+  async #resolveEnv(request: StartRequest): Promise<Record<string, string>> {
+    const values = new Map<string, string>();
+    for (const [name, encrypted] of Object.entries(request.secrets)) {
+      values.set(
+        name,
+        await decryptSecret(this.#options.clusterKey, name, encrypted),
+      );
+    }
+    const env = resolveSecretRefs(request.env, (name) => values.get(name));
+    // Host networking: the container listens on its host port.
+    if (request.hostPort !== undefined && env.PORT === undefined) {
+      env.PORT = String(request.hostPort);
+    }
+    return env;
+  }
+
+  #armTaskTimeout(tracked: Tracked, timeoutMs: number): void {
+    const timer = setTimeout(() => {
+      if (tracked.state !== "running" || tracked.stopping) return;
+      this.#options.log(
+        `task alloc ${tracked.request.allocId} timed out after ${timeoutMs} ms`,
+      );
+      void this.#options.runner.stop(tracked.containerId, {
+        signal: "SIGKILL",
+        gracePeriodMs: 0,
+      }).catch((error) =>
+        this.#options.log(`cannot kill timed-out task: ${error}`)
+      );
+    }, timeoutMs);
+    Deno.unrefTimer(timer);
+  }
+
+  #onTaskEvent(event: TaskEvent): void {
+    if (event.type !== "exit") return;
+    const tracked = [...this.#allocs.values()].find((t) =>
+      t.containerId === event.containerId
+    );
+    if (tracked === undefined || tracked.stopping) return;
+    if (tracked.state !== "running") return;
+    this.#exited(tracked, exitCauseOf(event.exitStatus, event.oom));
+  }
+
+  #exited(tracked: Tracked, exit: ExitCause): void {
+    const request = tracked.request;
+    tracked.state = "exited";
+    tracked.exit = exit;
+    const decided = decideRestart(tracked.restart, {
+      kind: request.kind,
+      policy: restartPolicyOf(request),
+      exit,
+      atMs: this.#nowMs(),
+    });
+    tracked.restart = decided.state;
+    const decision = decided.decision;
+    if (!decision.restart) {
+      this.#options.onReport(reportOfExit(request.allocId, exit));
+      return;
+    }
+    const delayMs = Math.round(
+      decision.delayMs * (this.#options.restartDelayScale ?? 1),
+    );
+    this.#options.log(
+      `alloc ${request.allocId} (${request.name}) ${
+        describeExitCause(exit)
+      }; restarting in ${delayMs} ms`,
+    );
+    tracked.restartTimer = setTimeout(() => {
+      tracked.restartTimer = undefined;
+      if (this.#closed || tracked.stopping) return;
+      tracked.restarting = this.#restart(tracked).finally(() => {
+        tracked.restarting = undefined;
+      });
+    }, delayMs);
+  }
+
+  async #restart(tracked: Tracked): Promise<void> {
+    const allocId = tracked.request.allocId;
+    this.#options.onReport({ allocId, status: "starting" });
+    try {
+      await this.#startAgain(tracked);
+      this.#options.onReport({ allocId, status: "running" });
+    } catch (error) {
+      this.#options.log(`cannot restart alloc ${allocId}: ${error}`);
+      if (!this.#closed && !tracked.stopping) {
+        this.#exited(tracked, { kind: "start-failed" });
+      }
+    }
+  }
+
+  async #reattach(): Promise<void> {
+    const kept = await this.#store.list();
+    const tasks = new Map(
+      (await this.#options.client.listTasks()).map((t) => [t.containerId, t]),
+    );
+    for (const request of kept) {
+      const containerId = containerIdOf(request.allocId);
+      const task = tasks.get(containerId);
+      const tracked: Tracked = {
+        request,
+        containerId,
+        state: "running",
+        startedAtMs: this.#nowMs(),
+        exit: null,
+        restart: RESTART_STATE_INITIAL,
+        stopping: false,
+        restartTimer: undefined,
+        restarting: undefined,
+      };
+      this.#allocs.set(request.allocId, tracked);
+      if (task === undefined || task.status !== "running") {
+        const exit = task === undefined
+          ? { kind: "killed", signal: "SIGKILL" } as const
+          : exitCauseOf(task.exitStatus, false);
+        this.#exited(tracked, exit);
+      } else {
+        this.#options.log(`re-attached to alloc ${request.allocId}`);
+      }
+    }
+  }
+
+  /** After an event-stream cut: exits we may have missed. */
+  async #reconcile(): Promise<void> {
+    try {
+      const tasks = new Map(
+        (await this.#options.client.listTasks()).map((t) => [t.containerId, t]),
+      );
+      for (const tracked of this.#allocs.values()) {
+        if (tracked.state !== "running" || tracked.stopping) continue;
+        const task = tasks.get(tracked.containerId);
+        if (task !== undefined && task.status === "running") continue;
+        this.#exited(tracked, exitCauseOf(task?.exitStatus ?? 137, false));
+      }
+    } catch (error) {
+      // The shell boundary: the next resubscribe reconciles again.
+      this.#options.log(`cannot reconcile with containerd: ${error}`);
+    }
+  }
+}
+
+function restartPolicyOf(request: StartRequest): RestartPolicy {
+  const label = request.labels[RESTART_LABEL];
+  if (label === "on-failure" || label === "never" || label === "always") {
+    return label;
+  }
+  return "always";
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error instanceof ContainerdError &&
+    (error.code === "containerd.not_found" ||
+      error.code === "container.not_found")) ||
+    (error instanceof RpcError && error.code === "container.not_found");
+}
+
+/** Runs `work`; a containerd error keeps its code, with the message. */
+async function wrap<T>(code: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ContainerdError) {
+      throw new RpcError(error.code, error.message, { cause: error });
+    }
+    if (error instanceof RpcError) throw error;
+    throw new RpcError(code, String(error), { cause: error });
+  }
+}

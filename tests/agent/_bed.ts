@@ -1,0 +1,117 @@
+/**
+ * A one-node mill on a private containerd and registry: `mill init` in a
+ * temp data dir, then the agent in-process (the same `startAgent` that
+ * `mill agent` and `mill up` run). Used by the single-node e2e tests.
+ */
+import { type Agent, startAgent } from "../../node/agent/agent.ts";
+import type { Coordinator, DeployContext } from "../../node/deploy/mod.ts";
+import {
+  type ClusterIdentity,
+  initCluster,
+} from "../../node/cluster_init/mod.ts";
+import { startTestBed, type TestBed } from "../containerd/testbed.ts";
+
+export const WAIT_MS = 30_000;
+
+export interface AgentBed {
+  readonly bed: TestBed;
+  readonly agent: Agent;
+  readonly cluster: ClusterIdentity;
+  readonly dataDir: string;
+  readonly contextPath: string;
+  readonly logs: string[];
+  /** GET/PUT… on the API with the admin token and the cluster CA. */
+  api(path: string, init?: RequestInit): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startAgentBed(
+  options: {
+    coordinatorFactory?: (context: DeployContext) => Coordinator;
+    heartbeatTimeoutMs?: number;
+  } = {},
+): Promise<AgentBed> {
+  const bed = await startTestBed();
+  const dataDir = await Deno.makeTempDir({ prefix: "mill-agent-" });
+  const contextPath = `${dataDir}-cli/config.json`;
+  const logs: string[] = [];
+  try {
+    const cluster = await initCluster({
+      dataDir,
+      nodeName: "node-1",
+      apiAddresses: ["127.0.0.1"],
+      apiPort: 7443,
+      contextPath,
+      nowMs: Date.now(),
+    });
+    const agent = await startAgent({
+      dataDir,
+      roles: ["primary", "secondary"],
+      name: "node-1",
+      listen: { hostname: "127.0.0.1", port: 0 },
+      apiListen: { hostname: "127.0.0.1", port: 0 },
+      containerd: {
+        socketPath: bed.containerd.socketPath,
+        runcRoot: bed.containerd.runcRoot,
+        cgroupParent: bed.containerd.cgroupParent,
+        insecureRegistries: [bed.registry.host],
+      },
+      heartbeatIntervalMs: 200,
+      cpuMillis: 4000,
+      memoryBytes: 4 * 1024 ** 3,
+      tickMs: 20,
+      ...(options.heartbeatTimeoutMs === undefined
+        ? {}
+        : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
+      ...(options.coordinatorFactory === undefined
+        ? {}
+        : { coordinatorFactory: options.coordinatorFactory }),
+      log: (level, message) => logs.push(`${level} ${message}`),
+    });
+    const client = Deno.createHttpClient({ caCerts: [cluster.caCertPem] });
+    return {
+      bed,
+      agent,
+      cluster,
+      dataDir,
+      contextPath,
+      logs,
+      api: (path, init = {}) =>
+        fetch(`${agent.apiUrl}${path}`, {
+          ...init,
+          client,
+          headers: {
+            authorization: `Bearer ${cluster.adminToken}`,
+            ...(init.headers as Record<string, string> | undefined),
+          },
+        }),
+      async stop() {
+        client.close();
+        await agent.stop();
+        await bed.stop();
+        await Deno.remove(dataDir, { recursive: true });
+        await Deno.remove(`${dataDir}-cli`, { recursive: true }).catch(
+          () => {},
+        );
+      },
+    };
+  } catch (error) {
+    await bed.stop();
+    await Deno.remove(dataDir, { recursive: true });
+    throw error;
+  }
+}
+
+/** Waits for `check` under a deadline (no sleeps in assertions). */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = WAIT_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

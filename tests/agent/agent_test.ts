@@ -1,0 +1,206 @@
+/**
+ * One node, the real thing: `mill init`, the agent on a private containerd
+ * and registry, the API over HTTPS, a service started through the FSM and
+ * the secondary runtime, killed from outside and restarted with backoff.
+ */
+import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
+import { parseConfig } from "../../config/mod.ts";
+import { ContainerdClient } from "../../containerd/mod.ts";
+import { containerIdOf } from "../../node/secondary/exits.ts";
+import { startAgentBed, waitFor } from "./_bed.ts";
+
+const HOST_PORT = 20_000 + Math.floor(Math.random() * 9_000);
+
+Deno.test("a one-node agent registers, serves the API, runs a service and restarts it after a kill", async (t) => {
+  const bed = await startAgentBed();
+  const containerd = new ContainerdClient(bed.bed.containerd.socketPath, {
+    namespace: "mill",
+  });
+  try {
+    const nodeId = bed.agent.identity.nodeId;
+    await t.step("the node registers itself with its resources", async () => {
+      await waitFor("registration", () => bed.agent.state().nodes.has(nodeId));
+      const node = bed.agent.state().nodes.get(nodeId);
+      assertEquals(node?.name, "node-1");
+      assertEquals(node?.cpuMillis, 4000);
+      assertEquals(node?.status, "ready");
+    });
+
+    await t.step(
+      "the API answers status and nodes with the admin token only",
+      async () => {
+        const anonymous = await bed.api("/v1/status", {
+          headers: { authorization: "" },
+        });
+        assertEquals(anonymous.status, 401);
+        await anonymous.body?.cancel();
+        const status = await bed.api("/v1/status");
+        assertEquals(status.status, 200);
+        const body = await status.json();
+        assertEquals(body.clusterId, bed.cluster.clusterId);
+        assertEquals(body.leader.name, "node-1");
+        assertEquals(body.nodes, { total: 1, ready: 1, down: 0 });
+        const nodes = await (await bed.api("/v1/nodes")).json();
+        assertEquals(nodes.nodes.length, 1);
+        assertEquals(nodes.nodes[0].leader, true);
+      },
+    );
+
+    await t.step(
+      "secrets are set, listed without values and deleted",
+      async () => {
+        const put = await bed.api("/v1/secrets/db.url", {
+          method: "PUT",
+          headers: { "content-type": "text/plain" },
+          body: "postgres://user:hunter2@db/app",
+        });
+        assertEquals(put.status, 204);
+        const list = await bed.api("/v1/secrets");
+        const text = await list.text();
+        assertTrue(text.includes('"db.url"'));
+        assertTrue(!text.includes("hunter2"));
+        const stored = bed.agent.state().secrets.get("db.url");
+        assertTrue(
+          stored !== undefined && !stored.ciphertext.includes("hunter2"),
+        );
+        const missing = await bed.api("/v1/secrets/nope", { method: "DELETE" });
+        assertEquals(missing.status, 404);
+        assertEquals((await missing.json()).code, "secret.not_found");
+      },
+    );
+
+    const allocId = "web-a1";
+    await t.step(
+      "a service alloc starts with its secret resolved on the node",
+      async () => {
+        const parsed = parseConfig(
+          `service "web" {
+          image = "${bed.bed.images.http}"
+          port = 8080
+          env { DB = "\${secret(db.url)}" }
+        }`,
+          "web.mill",
+        );
+        assertTrue(parsed.ok);
+        if (!parsed.ok) return;
+        const leader = bed.agent.leader!;
+        const commit = async (command: Parameters<typeof leader.commit>[0]) => {
+          const result = await leader.commit(command);
+          assertTrue(result.ok, JSON.stringify(result));
+        };
+        const atMs = Date.now();
+        await commit({
+          type: "Deploy",
+          deployId: "d1",
+          config: parsed.config,
+          atMs,
+        });
+        await commit({
+          type: "AllocScheduled",
+          allocId,
+          nodeId,
+          workload: "web",
+          kind: "service",
+          image: bed.bed.images.http,
+          cpuMillis: 100,
+          memoryBytes: 64 * 1024 * 1024,
+          hostPort: HOST_PORT,
+          deployId: "d1",
+          atMs,
+        });
+        const runtime = leader.runtime(nodeId);
+        const signal = AbortSignal.timeout(30_000);
+        const pulled = await runtime.pull(
+          { image: bed.bed.images.http },
+          signal,
+        );
+        assertEquals(pulled.cached, false);
+        await commit({
+          type: "AllocStatus",
+          allocId,
+          status: "starting",
+          atMs,
+        });
+        const secret = bed.agent.state().secrets.get("db.url")!;
+        await runtime.start({
+          allocId,
+          name: "web",
+          kind: "service",
+          image: bed.bed.images.http,
+          env: { DB: "${secret(db.url)}" },
+          secrets: {
+            "db.url": { ciphertext: secret.ciphertext, nonce: secret.nonce },
+          },
+          cpu: 0.1,
+          memoryBytes: 64 * 1024 * 1024,
+          hostPort: HOST_PORT,
+          containerPort: 8080,
+          labels: { "mill.restart": "always" },
+          stopSignal: "SIGTERM",
+          stopGracePeriodMs: 5_000,
+        }, signal);
+        await commit({
+          type: "AllocRunning",
+          allocId,
+          address: `127.0.0.1:${HOST_PORT}`,
+          atMs,
+        });
+        await waitFor("the service answering on its host port", async () => {
+          try {
+            const response = await fetch(
+              `http://127.0.0.1:${HOST_PORT}/health`,
+            );
+            return (await response.text()).trim() === "ok";
+          } catch {
+            return false;
+          }
+        });
+      },
+    );
+
+    await t.step(
+      "a container killed from outside is restarted and the FSM counts it",
+      async () => {
+        await containerd.killTask(containerIdOf(allocId), 9);
+        await waitFor("the restart reported in the FSM", () => {
+          const alloc = bed.agent.state().allocs.get(allocId);
+          return alloc?.restarts === 1 && alloc.status === "running";
+        });
+        await waitFor("the restarted service answering", async () => {
+          try {
+            const response = await fetch(
+              `http://127.0.0.1:${HOST_PORT}/health`,
+            );
+            return response.ok && (await response.text()).trim() === "ok";
+          } catch {
+            return false;
+          }
+        });
+        assertTrue(
+          bed.logs.some((l) =>
+            l.includes("killed by SIGKILL; restarting in 1000 ms")
+          ),
+          bed.logs.join("\n"),
+        );
+      },
+    );
+
+    await t.step(
+      "a stop by mill is not restarted and leaves no container",
+      async () => {
+        const result = await bed.agent.leader!.runtime(nodeId).stop(
+          { allocId, signal: "SIGTERM", gracePeriodMs: 5_000 },
+          AbortSignal.timeout(30_000),
+        );
+        assertEquals(result.exit, { kind: "stopped" });
+        assertEquals(
+          await containerd.getContainer(containerIdOf(allocId)),
+          undefined,
+        );
+      },
+    );
+  } finally {
+    containerd.close();
+    await bed.stop();
+  }
+});
