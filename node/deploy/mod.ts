@@ -12,3 +12,13 @@ export type {
   TaskOutcome,
 } from "./context.ts";
 export * from "./events.ts";
+export { createCoordinator, routesEvent } from "./coordinator.ts";
+export {
+  addDeployRoutes,
+  DEPLOY_BODY_BYTES_MAX,
+  DEPLOY_CONTENT_TYPES,
+} from "./http.ts";
+export { DeployError, type DeployErrorCode } from "./errors.ts";
+export { prepareDeploy } from "./prepare.ts";
+export { planRecovery, type RecoveryPlan } from "./recover.ts";
+export { TASK_POLL_MS, TASK_WATCH_MS_MAX } from "./task.ts";

@@ -1,0 +1,398 @@
+/**
+ * The I/O shell around `DeployMachine`: runs its actions against the nodes
+ * (pull, start, health checks, stop), commits what they change, and feeds
+ * the results back until the machine finishes. Used by deploys (atomic) and
+ * by repairs after a node failure (not atomic).
+ */
+import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
+import type { Alloc, Command } from "../../raft/fsm/mod.ts";
+import { HealthMonitor, probeTarget } from "../health/mod.ts";
+import { assert } from "./_assert.ts";
+import { startRequestOf } from "./_start_request.ts";
+import type { CommitResult, DeployContext } from "./context.ts";
+import { type DeployPhase, FAILED_LOG_LINES_MAX } from "./events.ts";
+import {
+  type DeployMachine,
+  type MachineAction,
+  type MachineEvent,
+  type MachineFailure,
+} from "./machine.ts";
+
+/** Longest a pull may take before it counts as failed. */
+export const PULL_TIMEOUT_MS = 10 * 60_000;
+/** Longest a start call may take (create + start of the container). */
+export const START_TIMEOUT_MS = 2 * 60_000;
+/** Added to a workload's stop grace period for the stop call itself. */
+export const STOP_TIMEOUT_MARGIN_MS = 30_000;
+/** Longest a log fetch for a failure message may take. */
+export const LOGS_TIMEOUT_MS = 5_000;
+
+/** Thrown inside the shell when a commit could not happen at all. */
+export class CommitLost extends Error {
+  override name = "CommitLost";
+}
+
+export interface PhaseReport {
+  readonly service: string;
+  readonly allocId: string;
+  readonly nodeId: string | null;
+  readonly phase: DeployPhase;
+  readonly message: string;
+}
+
+export interface RolloutOptions {
+  readonly context: DeployContext;
+  /** The workload an alloc runs (new config first, then the one before). */
+  readonly workloadOf: (alloc: Alloc) => ServiceConfig | TaskConfig | undefined;
+  readonly onPhase: (report: PhaseReport) => void;
+}
+
+export type RolloutResult =
+  | {
+    readonly kind: "finished";
+    readonly outcome: "succeeded" | "rolled_back";
+    readonly failures: readonly MachineFailure[];
+  }
+  | { readonly kind: "lost"; readonly error: unknown };
+
+/** Commits `command`; a refusal is data, a failure to commit throws `CommitLost`. */
+export async function commitOrLose(
+  context: DeployContext,
+  command: Command,
+): Promise<CommitResult> {
+  try {
+    return await context.commit(command);
+  } catch (error) {
+    throw new CommitLost(`Could not commit ${command.type}`, { cause: error });
+  }
+}
+
+/** Runs `machine` to its end (or until a commit is lost). */
+export async function runRollout(
+  machine: DeployMachine,
+  options: RolloutOptions,
+): Promise<RolloutResult> {
+  return await new Rollout(machine, options).run();
+}
+
+class Rollout {
+  readonly #machine: DeployMachine;
+  readonly #options: RolloutOptions;
+  readonly #queue: MachineEvent[] = [];
+  readonly #abort = new AbortController();
+  readonly #monitors = new Map<string, HealthMonitor>();
+  readonly #tasks = new Set<Promise<void>>();
+  #wake = Promise.withResolvers<void>();
+  #lost: unknown = null;
+  #finish: Extract<MachineAction, { type: "finish" }> | null = null;
+
+  constructor(machine: DeployMachine, options: RolloutOptions) {
+    this.#machine = machine;
+    this.#options = options;
+  }
+
+  async run(): Promise<RolloutResult> {
+    this.#dispatch(this.#machine.start());
+    // Ends: every action the machine issues settles (each has a timeout),
+    // and the machine finishes once nothing is in flight.
+    while (this.#finish === null && this.#lost === null) {
+      const event = this.#queue.shift();
+      if (event === undefined) {
+        await this.#wake.promise;
+        this.#wake = Promise.withResolvers<void>();
+        continue;
+      }
+      this.#dispatch(this.#machine.step(event));
+    }
+    this.#abort.abort();
+    await Promise.all([...this.#monitors.values()].map((m) => m.stop()));
+    await Promise.allSettled([...this.#tasks]);
+    if (this.#lost !== null) return { kind: "lost", error: this.#lost };
+    assert(this.#finish !== null, "the loop ends on finish or loss");
+    return {
+      kind: "finished",
+      outcome: this.#finish.outcome,
+      failures: this.#finish.failures,
+    };
+  }
+
+  #feed(event: MachineEvent): void {
+    this.#queue.push(event);
+    this.#wake.resolve();
+  }
+
+  #dispatch(actions: readonly MachineAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case "phase":
+          this.#options.onPhase({
+            service: action.service,
+            allocId: action.allocId,
+            nodeId: this.#alloc(action.allocId)?.nodeId ?? null,
+            phase: action.phase,
+            message: action.message,
+          });
+          break;
+        case "pull":
+          this.#spawn(() => this.#pull(action.nodeId, action.image));
+          break;
+        case "start":
+          this.#spawn(() => this.#start(action.allocId));
+          break;
+        case "stop":
+          this.#spawn(() => this.#stop(action));
+          break;
+        case "finish":
+          this.#finish = action;
+          break;
+        default: {
+          const _exhaustive: never = action;
+          throw new Error(`unknown action ${JSON.stringify(_exhaustive)}`);
+        }
+      }
+    }
+  }
+
+  #spawn(body: () => Promise<void>): void {
+    const task = body().catch((error) => {
+      if (error instanceof CommitLost) {
+        this.#lost = error;
+        this.#wake.resolve();
+        return;
+      }
+      // A bug in the shell: end the rollout rather than hang it.
+      this.#lost = error;
+      this.#options.context.log?.("error", `deploy shell: ${String(error)}`);
+      this.#wake.resolve();
+    }).finally(() => this.#tasks.delete(task));
+    this.#tasks.add(task);
+  }
+
+  #alloc(allocId: string): Alloc | undefined {
+    return this.#options.context.state().allocs.get(allocId);
+  }
+
+  #signal(timeoutMs: number): AbortSignal {
+    return AbortSignal.any([
+      this.#abort.signal,
+      AbortSignal.timeout(timeoutMs),
+    ]);
+  }
+
+  async #pull(nodeId: string, image: string): Promise<void> {
+    const runtime = this.#options.context.runtime(nodeId);
+    try {
+      const result = await runtime.pull(
+        { image },
+        this.#signal(PULL_TIMEOUT_MS),
+      );
+      this.#feed({ type: "pulled", nodeId, image, cached: result.cached });
+    } catch (error) {
+      this.#feed({
+        type: "pullFailed",
+        nodeId,
+        image,
+        reason: errorText(error),
+      });
+    }
+  }
+
+  async #start(allocId: string): Promise<void> {
+    const { context } = this.#options;
+    const alloc = this.#alloc(allocId);
+    const workload = alloc === undefined
+      ? undefined
+      : this.#options.workloadOf(alloc);
+    if (alloc === undefined || workload === undefined) {
+      this.#failStart(allocId, "the alloc or its workload is gone", false);
+      return;
+    }
+    const starting = await commitOrLose(context, {
+      type: "AllocStatus",
+      allocId,
+      status: "starting",
+      atMs: context.nowMs(),
+    });
+    if (!starting.ok) {
+      this.#failStart(allocId, starting.rejection.message, false);
+      return;
+    }
+    const request = startRequestOf(
+      alloc,
+      workload,
+      (name) => context.encryptedSecret(name),
+    );
+    try {
+      await context.runtime(alloc.nodeId).start(
+        request,
+        this.#signal(START_TIMEOUT_MS),
+      );
+    } catch (error) {
+      // It may be half-created on the node: stop it to clean up.
+      this.#failStart(allocId, `start failed: ${errorText(error)}`, true);
+      return;
+    }
+    const node = context.state().nodes.get(alloc.nodeId);
+    const host = node?.address ?? context.probeHost(alloc.nodeId);
+    const running = await commitOrLose(context, {
+      type: "AllocRunning",
+      allocId,
+      address: alloc.hostPort === null ? host : `${host}:${alloc.hostPort}`,
+      atMs: context.nowMs(),
+    });
+    if (!running.ok) {
+      this.#failStart(allocId, running.rejection.message, true);
+      return;
+    }
+    this.#feed({ type: "started", allocId });
+    this.#watchHealth(alloc, workload);
+  }
+
+  #failStart(allocId: string, reason: string, started: boolean): void {
+    this.#spawn(async () => {
+      const logLines = started ? await this.#lastLogLines(allocId) : [];
+      this.#feed({ type: "allocFailed", allocId, reason, started, logLines });
+    });
+  }
+
+  #watchHealth(alloc: Alloc, workload: ServiceConfig | TaskConfig): void {
+    const health = workload.kind === "service" ? workload.health : undefined;
+    if (health === undefined || alloc.hostPort === null) {
+      // No health check: running is healthy (the node reports exits).
+      this.#spawn(() => this.#commitHealthy(alloc.id));
+      return;
+    }
+    const target = probeTarget(
+      health,
+      this.#options.context.probeHost(alloc.nodeId),
+      alloc.hostPort,
+    );
+    const monitor = new HealthMonitor({
+      config: health,
+      target,
+      onTransition: (transition) => {
+        if (transition.to === "healthy") {
+          this.#monitors.delete(alloc.id);
+          void monitor.stop();
+          this.#spawn(() => this.#commitHealthy(alloc.id));
+        } else if (transition.to === "failed") {
+          this.#monitors.delete(alloc.id);
+          this.#failStart(alloc.id, transition.reason, true);
+        }
+      },
+    });
+    this.#monitors.set(alloc.id, monitor);
+  }
+
+  async #commitHealthy(allocId: string): Promise<void> {
+    const { context } = this.#options;
+    const healthy = await commitOrLose(context, {
+      type: "AllocStatus",
+      allocId,
+      status: "healthy",
+      atMs: context.nowMs(),
+    });
+    if (healthy.ok) this.#feed({ type: "healthy", allocId });
+    else this.#failStart(allocId, healthy.rejection.message, true);
+  }
+
+  async #lastLogLines(allocId: string): Promise<string[]> {
+    const alloc = this.#alloc(allocId);
+    if (alloc === undefined) return [];
+    try {
+      const result = await this.#options.context.runtime(alloc.nodeId).logs(
+        { allocId, tailLines: FAILED_LOG_LINES_MAX },
+        AbortSignal.timeout(LOGS_TIMEOUT_MS),
+      );
+      return result.lines.map((line) => line.line);
+    } catch (error) {
+      // The failure is reported without its logs; say why in the node's log.
+      this.#options.context.log?.(
+        "warn",
+        `logs of ${allocId}: ${errorText(error)}`,
+      );
+      return [];
+    }
+  }
+
+  async #stop(action: Extract<MachineAction, { type: "stop" }>): Promise<void> {
+    const monitor = this.#monitors.get(action.allocId);
+    if (monitor !== undefined) {
+      this.#monitors.delete(action.allocId);
+      await monitor.stop();
+    }
+    await stopAlloc(this.#options.context, action.allocId, {
+      started: action.started,
+      finalStatus: action.finalStatus,
+      reason: action.reason,
+      workloadOf: this.#options.workloadOf,
+    });
+    this.#feed({ type: "stopped", allocId: action.allocId });
+  }
+}
+
+/**
+ * Takes an alloc out of service and stops it: `AllocStopRequested` (out of
+ * DNS and the proxy at once), the node's stop (signal, grace, SIGKILL),
+ * then its final status. Refusals (already terminal: the node's heartbeat
+ * got there first) are fine; a node that cannot be reached is logged, the
+ * alloc marked anyway (the node stops it when it comes back: `allocsToStop`).
+ */
+export async function stopAlloc(
+  context: DeployContext,
+  allocId: string,
+  options: {
+    readonly started: boolean;
+    readonly finalStatus: "stopped" | "failed";
+    readonly reason: string;
+    readonly workloadOf: (
+      alloc: Alloc,
+    ) => ServiceConfig | TaskConfig | undefined;
+  },
+): Promise<void> {
+  const alloc = context.state().allocs.get(allocId);
+  if (alloc === undefined) return;
+  await commitOrLose(context, {
+    type: "AllocStopRequested",
+    allocId,
+    reason: options.reason,
+    atMs: context.nowMs(),
+  });
+  if (options.started) {
+    const workload = options.workloadOf(alloc);
+    const gracePeriodMs = workload?.stopGracePeriodMs ?? 10_000;
+    try {
+      await context.runtime(alloc.nodeId).stop(
+        {
+          allocId,
+          signal: workload?.stopSignal ?? "SIGTERM",
+          gracePeriodMs,
+        },
+        AbortSignal.timeout(gracePeriodMs + STOP_TIMEOUT_MARGIN_MS),
+      );
+    } catch (error) {
+      context.log?.(
+        "warn",
+        `stop of ${allocId} on ${alloc.nodeId}: ${errorText(error)}`,
+      );
+    }
+  }
+  await commitOrLose(context, {
+    type: "AllocStatus",
+    allocId,
+    status: options.finalStatus,
+    message: options.reason,
+    atMs: context.nowMs(),
+  });
+}
+
+/** An error's message for people (codes kept when the error has one). */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === "string"
+      ? `${error.message} (${code})`
+      : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,122 @@
+/**
+ * What the coordinator sends a node to start an alloc, and how an exit is
+ * turned into a task's exit code. Pure.
+ */
+import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
+import type { Alloc } from "../../raft/fsm/mod.ts";
+import type { ExitCause } from "../restart/mod.ts";
+import type { StartRequest } from "../rpc/mod.ts";
+import { type EncryptedSecret, referencedSecretNames } from "../secrets/mod.ts";
+import { assert } from "./_assert.ts";
+
+/** The label carrying a service's restart policy to its node. */
+export const RESTART_LABEL = "mill.restart";
+
+/**
+ * The start request for `alloc` of `workload`. Env keeps its
+ * `${secret(name)}` references; the encrypted secrets travel beside it and
+ * are resolved on the node.
+ */
+export function startRequestOf(
+  alloc: Alloc,
+  workload: ServiceConfig | TaskConfig,
+  lookupSecret: (name: string) => EncryptedSecret | undefined,
+): StartRequest {
+  assert(alloc.workload === workload.name, "the alloc is of this workload");
+  const secrets: Record<string, EncryptedSecret> = {};
+  for (const name of referencedSecretNames(workload.env)) {
+    const secret = lookupSecret(name);
+    // Checked before the deploy started; a secret deleted since then makes
+    // the node refuse the start with `secret.missing`, which fails the alloc.
+    if (secret !== undefined) secrets[name] = secret;
+  }
+  const labels: Record<string, string> = {
+    ...workload.labels,
+    "mill.alloc": alloc.id,
+    "mill.workload": workload.name,
+  };
+  if (workload.kind === "service") labels[RESTART_LABEL] = workload.restart;
+  return {
+    allocId: alloc.id,
+    name: workload.name,
+    kind: workload.kind,
+    image: alloc.image,
+    ...(workload.command === undefined
+      ? {}
+      : { command: [...workload.command] }),
+    ...(workload.args === undefined ? {} : { args: [...workload.args] }),
+    env: { ...workload.env },
+    secrets,
+    cpu: workload.cpu,
+    memoryBytes: workload.memoryBytes,
+    ...(alloc.hostPort === null ? {} : { hostPort: alloc.hostPort }),
+    ...(workload.kind === "service" && workload.port !== undefined
+      ? { containerPort: workload.port }
+      : {}),
+    labels,
+    stopSignal: workload.stopSignal,
+    stopGracePeriodMs: workload.stopGracePeriodMs,
+    ...(workload.kind === "task" && workload.timeoutMs !== undefined
+      ? { timeoutMs: workload.timeoutMs }
+      : {}),
+  };
+}
+
+const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGABRT: 6,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGALRM: 14,
+  SIGTERM: 15,
+};
+
+/**
+ * A task's exit code as a shell reports it: its own code when it exited;
+ * 128 + the signal number when killed (137 for SIGKILL and for an OOM kill);
+ * 127 when it could not start.
+ */
+export function exitCodeOf(exit: ExitCause): number {
+  switch (exit.kind) {
+    case "exited":
+      return exit.code < 0 ? 1 : exit.code;
+    case "killed":
+      return 128 + (SIGNAL_NUMBERS[exit.signal] ?? 9);
+    case "oom":
+    case "unhealthy":
+      return 137;
+    case "stopped":
+      return 143;
+    case "start-failed":
+      return 127;
+    default: {
+      const _exhaustive: never = exit;
+      throw new Error(`unknown exit ${JSON.stringify(_exhaustive)}`);
+    }
+  }
+}
+
+/** Words for an exit, for messages: `exit code 3`, `killed by SIGKILL`. */
+export function describeExit(exit: ExitCause): string {
+  switch (exit.kind) {
+    case "exited":
+      return `exit code ${exit.code}`;
+    case "killed":
+      return `killed by ${exit.signal}`;
+    case "oom":
+      return "killed: out of memory";
+    case "unhealthy":
+      return "killed: unhealthy";
+    case "stopped":
+      return "stopped by mill";
+    case "start-failed":
+      return "could not start";
+    default: {
+      const _exhaustive: never = exit;
+      throw new Error(`unknown exit ${JSON.stringify(_exhaustive)}`);
+    }
+  }
+}

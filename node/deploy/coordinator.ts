@@ -1,0 +1,455 @@
+/**
+ * The deploy coordinator: the leader's side of seed 002. `deploy` checks,
+ * diffs, schedules and commits, then hands the rollout to the machine
+ * shell (`_rollout.ts`) and finishes the deploy record; the rest of the
+ * `Coordinator` (tasks, repairs, recovery, HTTP) builds on the same parts.
+ */
+import type {
+  ClusterConfig,
+  ServiceConfig,
+  TaskConfig,
+} from "../../config/types.ts";
+import {
+  type Alloc,
+  type ClusterState,
+  EMPTY_CONFIG,
+  healthyEndpoints,
+  routeTargets,
+  runningDeploy,
+} from "../../raft/fsm/mod.ts";
+import {
+  placementCommand,
+  placementsOf,
+  type Plan,
+  schedule,
+  type ScheduleRequest,
+} from "../scheduler/mod.ts";
+import { assert } from "./_assert.ts";
+import {
+  CommitLost,
+  commitOrLose,
+  errorText,
+  type PhaseReport,
+  runRollout,
+  stopAlloc,
+} from "./_rollout.ts";
+import type {
+  Coordinator,
+  DeployContext,
+  DeployOutcome,
+  TaskOutcome,
+} from "./context.ts";
+import { DeployError } from "./errors.ts";
+import { prepareDeploy } from "./prepare.ts";
+import type { DeployEvent, DnsEntry, TaskEvent } from "./events.ts";
+import { DeployMachine, type MachineStop } from "./machine.ts";
+import { planRecovery } from "./recover.ts";
+import { handleDeployRequest, handleTaskRequest } from "./http.ts";
+import { runTask } from "./task.ts";
+
+/** The coordinator the agent runs on the leader. */
+export function createCoordinator(context: DeployContext): Coordinator {
+  return new DeployCoordinator(context);
+}
+
+type Emit = (event: DeployEvent) => void;
+
+class DeployCoordinator implements Coordinator {
+  readonly #context: DeployContext;
+  readonly #running = new Set<Promise<unknown>>();
+  readonly #closing = new AbortController();
+
+  constructor(context: DeployContext) {
+    this.#context = context;
+  }
+
+  deploy(
+    config: ClusterConfig,
+    onEvent: Emit,
+    signal?: AbortSignal,
+  ): Promise<DeployOutcome> {
+    return this.#track(this.#deploy(config, detachable(onEvent, signal)));
+  }
+
+  spawnTask(
+    name: string,
+    onEvent: (event: TaskEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<TaskOutcome> {
+    const stop = signal === undefined
+      ? this.#closing.signal
+      : AbortSignal.any([signal, this.#closing.signal]);
+    return this.#track(runTask(this.#context, name, onEvent, stop));
+  }
+
+  replaceFailedNode(nodeId: string): Promise<void> {
+    return this.#track(
+      this.#repair({ type: "node-failure", nodeId, idPrefix: "" }),
+    );
+  }
+
+  recoverInFlight(): Promise<void> {
+    return this.#track(this.#recover());
+  }
+
+  handleDeploy(request: Request): Promise<Response> {
+    return handleDeployRequest(this, this.#context, request);
+  }
+
+  handleTask(request: Request): Promise<Response> {
+    return handleTaskRequest(this, request);
+  }
+
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await Promise.allSettled([...this.#running]);
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#running.add(promise);
+    const remove = () => this.#running.delete(promise);
+    promise.then(remove, remove);
+    return promise;
+  }
+
+  async #deploy(config: ClusterConfig, emit: Emit): Promise<DeployOutcome> {
+    const context = this.#context;
+    const startedAtMs = context.nowMs();
+    const elapsed = () => Math.max(0, context.nowMs() - startedAtMs);
+    const refuse = (
+      error: DeployError,
+      deployId: string | null,
+    ): DeployOutcome => {
+      emit({
+        type: "failed",
+        deployId,
+        code: error.code,
+        service: null,
+        reason: error.message,
+        logLines: [],
+        elapsedMs: elapsed(),
+      });
+      return {
+        ok: false,
+        deployId,
+        code: error.code,
+        message: error.message,
+        elapsedMs: elapsed(),
+      };
+    };
+    const before = context.state();
+    const prepared = prepareDeploy(before, config, context.newId());
+    if (prepared instanceof DeployError) return refuse(prepared, null);
+    const { deployId, diff, plan } = prepared;
+    try {
+      const committed = await commitOrLose(context, {
+        type: "Deploy",
+        deployId,
+        config,
+        atMs: context.nowMs(),
+      });
+      if (!committed.ok) {
+        const code = committed.rejection.code === "deploy.in_progress"
+          ? "deploy.in_progress"
+          : "deploy.rejected";
+        return refuse(new DeployError(code, committed.rejection.message), null);
+      }
+      emit({
+        type: "start",
+        deployId,
+        added: diff.services.added,
+        changed: diff.services.changed.map((c) => c.name),
+        removed: diff.services.removed,
+        unchanged: diff.services.unchanged,
+        elapsedMs: elapsed(),
+      });
+      for (const name of diff.services.unchanged) {
+        emit({
+          type: "phase",
+          service: name,
+          allocId: null,
+          node: null,
+          phase: "unchanged",
+          message: "",
+          elapsedMs: elapsed(),
+        });
+      }
+      const workloadOf = workloadLookup(context, before.config);
+      const scheduled = await this.#commitPlacements(plan, deployId);
+      if (!scheduled.ok) {
+        await finishDeploy(context, deployId, "rolled_back", scheduled.message);
+        return refuse(
+          new DeployError("deploy.rejected", scheduled.message),
+          deployId,
+        );
+      }
+      const machine = new DeployMachine({
+        allocs: placementsOf(plan).map((p) => ({
+          allocId: p.allocId,
+          service: p.workload,
+          nodeId: p.nodeId,
+          image: p.image,
+          replacesAllocId: p.replacesAllocId,
+          serial: p.replacesAllocId !== null,
+        })),
+        stopsAfter: stopsOf(before, plan),
+        atomic: true,
+      });
+      const result = await runRollout(machine, {
+        context,
+        workloadOf,
+        onPhase: (report) => emit(this.#phaseEvent(report, elapsed())),
+      });
+      if (result.kind === "lost") throw result.error;
+      if (result.outcome === "succeeded") {
+        await finishDeploy(context, deployId, "succeeded", "deployed");
+        emit(routesEvent(context.state(), elapsed()));
+        const elapsedMs = elapsed();
+        emit({ type: "done", deployId, elapsedMs });
+        return { ok: true, deployId, elapsedMs };
+      }
+      const failure = result.failures[0];
+      assert(failure !== undefined, "a rollback has a failure");
+      const message = `${failure.service}: ${failure.reason}`;
+      await finishDeploy(context, deployId, "rolled_back", message);
+      emit({
+        type: "failed",
+        deployId,
+        code: "deploy.failed",
+        service: failure.service,
+        reason: failure.reason,
+        logLines: failure.logLines,
+        elapsedMs: elapsed(),
+      });
+      return {
+        ok: false,
+        deployId,
+        code: "deploy.failed",
+        message,
+        elapsedMs: elapsed(),
+      };
+    } catch (error) {
+      if (!(error instanceof CommitLost)) throw error;
+      return refuse(
+        new DeployError(
+          "deploy.leadership_lost",
+          "This node stopped being the leader mid-deploy; the new leader finishes or rolls it back",
+          { cause: error },
+        ),
+        deployId,
+      );
+    }
+  }
+
+  /** Commits every placement of `plan`; on a refusal, marks the committed ones stopped. */
+  async #commitPlacements(
+    plan: Plan,
+    deployId: string | null,
+  ): Promise<{ ok: true } | { ok: false; message: string }> {
+    const context = this.#context;
+    const placements = placementsOf(plan);
+    const results = await Promise.all(
+      placements.map((placement) =>
+        commitOrLose(
+          context,
+          placementCommand(placement, { atMs: context.nowMs(), deployId }),
+        )
+      ),
+    );
+    const refused = results.findIndex((r) => !r.ok);
+    if (refused === -1) return { ok: true };
+    const result = results[refused];
+    const placement = placements[refused];
+    assert(
+      result !== undefined && !result.ok && placement !== undefined,
+      "the refused placement exists",
+    );
+    for (const [index, other] of results.entries()) {
+      const id = placements[index]?.allocId;
+      if (!other.ok || id === undefined) continue;
+      await commitOrLose(context, {
+        type: "AllocStatus",
+        allocId: id,
+        status: "stopped",
+        message: "deploy refused",
+        atMs: context.nowMs(),
+      });
+    }
+    return {
+      ok: false,
+      message: `${placement.workload}: ${result.rejection.message}`,
+    };
+  }
+
+  #phaseEvent(report: PhaseReport, elapsedMs: number): DeployEvent {
+    const node = report.nodeId === null
+      ? undefined
+      : this.#context.state().nodes.get(report.nodeId);
+    return {
+      type: "phase",
+      service: report.service,
+      allocId: report.allocId,
+      node: node?.name ?? report.nodeId,
+      phase: report.phase,
+      message: report.message,
+      elapsedMs,
+    };
+  }
+
+  /** A plan outside any deploy (node failure, repair): placed, rolled, not atomic. */
+  async #repair(request: ScheduleRequest): Promise<void> {
+    const context = this.#context;
+    const state = context.state();
+    const plan = schedule(state, { ...request, idPrefix: context.newId() });
+    for (const unplaced of plan.unplaced) {
+      context.log?.("warn", `repair: ${unplaced.message}`);
+    }
+    const placements = placementsOf(plan);
+    if (placements.length === 0) return;
+    try {
+      const scheduled = await this.#commitPlacements(plan, null);
+      if (!scheduled.ok) {
+        context.log?.("warn", `repair refused: ${scheduled.message}`);
+        return;
+      }
+      const machine = new DeployMachine({
+        allocs: placements.map((p) => ({
+          allocId: p.allocId,
+          service: p.workload,
+          nodeId: p.nodeId,
+          image: p.image,
+          replacesAllocId: p.replacesAllocId,
+          serial: false,
+        })),
+        stopsAfter: [],
+        atomic: false,
+      });
+      const result = await runRollout(machine, {
+        context,
+        workloadOf: workloadLookup(context, EMPTY_CONFIG),
+        onPhase: (report) =>
+          context.log?.(
+            "info",
+            `repair: ${report.allocId} ${report.phase} ${report.message}`,
+          ),
+      });
+      if (result.kind === "lost") throw result.error;
+    } catch (error) {
+      if (!(error instanceof CommitLost)) throw error;
+      context.log?.("warn", `repair cut short: ${errorText(error)}`);
+    }
+  }
+
+  async #recover(): Promise<void> {
+    const context = this.#context;
+    const state = context.state();
+    const recovery = planRecovery(state);
+    const previous = runningDeploy(state)?.previousConfig ?? EMPTY_CONFIG;
+    const workloadOf = workloadLookup(context, previous);
+    try {
+      await Promise.all(
+        recovery.stops.map((stop) =>
+          stopAlloc(context, stop.allocId, {
+            started: true,
+            finalStatus: stop.finalStatus,
+            reason: stop.reason,
+            workloadOf,
+          })
+        ),
+      );
+      if (recovery.deploy !== null) {
+        await finishDeploy(
+          context,
+          recovery.deploy.deployId,
+          recovery.deploy.outcome,
+          recovery.deploy.message,
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof CommitLost)) throw error;
+      context.log?.("warn", `recovery cut short: ${errorText(error)}`);
+      return;
+    }
+    if (recovery.repair) await this.#repair({ type: "repair", idPrefix: "" });
+  }
+}
+
+/** Old allocs the plan stops: plain stops and the allocs replacements take over from. */
+function stopsOf(state: ClusterState, plan: Plan): MachineStop[] {
+  const stops: MachineStop[] = [];
+  for (const step of plan.steps) {
+    if (step.type === "stop") {
+      stops.push({
+        allocId: step.allocId,
+        service: state.allocs.get(step.allocId)?.workload ?? step.allocId,
+        reason: step.reason,
+      });
+    } else if (step.type === "replace") {
+      stops.push({
+        allocId: step.oldAllocId,
+        service: step.placement.workload,
+        reason: `replaced by ${step.placement.allocId}`,
+      });
+    }
+  }
+  return stops;
+}
+
+/** The workload an alloc runs: the current config first, then `fallback`. */
+function workloadLookup(
+  context: DeployContext,
+  fallback: ClusterConfig,
+): (alloc: Alloc) => ServiceConfig | TaskConfig | undefined {
+  return (alloc) => {
+    const pick = (config: ClusterConfig) =>
+      alloc.kind === "service"
+        ? Object.hasOwn(config.services, alloc.workload)
+          ? config.services[alloc.workload]
+          : undefined
+        : Object.hasOwn(config.tasks, alloc.workload)
+        ? config.tasks[alloc.workload]
+        : undefined;
+    return pick(context.state().config) ?? pick(fallback);
+  };
+}
+
+async function finishDeploy(
+  context: DeployContext,
+  deployId: string,
+  outcome: "succeeded" | "rolled_back",
+  message: string,
+): Promise<void> {
+  const result = await commitOrLose(context, {
+    type: "DeployFinished",
+    deployId,
+    outcome,
+    message: message.slice(0, 1000),
+    atMs: context.nowMs(),
+  });
+  if (!result.ok) {
+    context.log?.(
+      "warn",
+      `DeployFinished(${deployId}) refused: ${result.rejection.message}`,
+    );
+  }
+}
+
+/** The routes and DNS entries after a deploy, for the proxy and DNS. */
+export function routesEvent(
+  state: ClusterState,
+  elapsedMs: number,
+): DeployEvent {
+  const dns: DnsEntry[] = [];
+  for (const [service, endpoints] of healthyEndpoints(state)) {
+    dns.push({ name: `${service}.mill`, endpoints });
+  }
+  return { type: "routes", routes: routeTargets(state), dns, elapsedMs };
+}
+
+/** Events stop reaching the caller once `signal` aborts; the deploy runs on. */
+function detachable(onEvent: Emit, signal: AbortSignal | undefined): Emit {
+  return (event) => {
+    if (signal?.aborted) return;
+    onEvent(event);
+  };
+}
