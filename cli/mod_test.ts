@@ -62,23 +62,13 @@ Deno.test("every command and subcommand answers --help with exit 0", async (t) =
 
 Deno.test("commands that need a cluster say so and exit 3", async (t) => {
   const cases = [
-    ["init"],
-    ["agent"],
     ["join", "10.0.0.1", "--token", "x"],
-    ["status"],
-    ["nodes"],
-    ["ps"],
-    ["logs", "web"],
     ["spawn", "migrate"],
     ["drain", "node-3"],
     ["remove", "node-3"],
     ["volume", "list"],
     ["volume", "delete", "pgdata"],
-    ["secret", "set", "db.url"],
-    ["secret", "list"],
-    ["secret", "delete", "db.url"],
     ["deploy", "-f", `${FIXTURES}seed_002_first_deploy.mill`],
-    ["up"],
   ];
   for (const args of cases) {
     await t.step(args.join(" "), async () => {
@@ -91,6 +81,105 @@ Deno.test("commands that need a cluster say so and exit 3", async (t) => {
       );
       match(stderr, new RegExp(`^mill ${name.join(" ")} `));
     });
+  }
+});
+
+Deno.test("cluster commands without a CLI context exit 3 and say how to get one", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "mill-cli-context-" });
+  const previous = Deno.env.get("MILL_CONFIG");
+  Deno.env.set("MILL_CONFIG", `${dir}/config.json`);
+  try {
+    const cases = [
+      ["status"],
+      ["nodes", "--json"],
+      ["ps"],
+      ["logs", "web"],
+      ["secret", "list"],
+      ["secret", "delete", "db.url"],
+    ];
+    for (const args of cases) {
+      await t.step(args.join(" "), async () => {
+        const { code, stdout, stderr } = await run(...args);
+        deepStrictEqual(code, EXIT.unavailable);
+        match(stdout + stderr, /cli\.no_context/);
+        match(stdout + stderr, /mill up/);
+      });
+    }
+  } finally {
+    if (previous === undefined) Deno.env.delete("MILL_CONFIG");
+    else Deno.env.set("MILL_CONFIG", previous);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mill secret set refuses a value on the command line", async () => {
+  const { code, stderr } = await run("secret", "set", "db.url", "hunter2");
+  deepStrictEqual(code, EXIT.usage);
+  match(stderr, /--from-file/);
+  ok(!stderr.includes("hunter2"));
+});
+
+Deno.test("mill init creates a cluster and a context, and refuses to do it twice", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mill-cli-init-" });
+  const previous = Deno.env.get("MILL_CONFIG");
+  Deno.env.set("MILL_CONFIG", `${dir}/config.json`);
+  try {
+    const first = await run(
+      "init",
+      "--data-dir",
+      `${dir}/data`,
+      "--name",
+      "n1",
+      "--json",
+    );
+    deepStrictEqual(first.code, EXIT.ok, first.stderr);
+    const created = JSON.parse(first.stdout);
+    match(created.start, /mill agent --data-dir/);
+    const context = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    deepStrictEqual(context.contexts.default.clusterId, created.clusterId);
+    const again = await run(
+      "init",
+      "--data-dir",
+      `${dir}/data`,
+      "--name",
+      "n1",
+    );
+    deepStrictEqual(again.code, EXIT.failure);
+    match(again.stderr, /init\.already_initialized/);
+    const badPort = await run(
+      "init",
+      "--data-dir",
+      `${dir}/x`,
+      "--api-port",
+      "0",
+    );
+    deepStrictEqual(badPort.code, EXIT.usage);
+  } finally {
+    if (previous === undefined) Deno.env.delete("MILL_CONFIG");
+    else Deno.env.set("MILL_CONFIG", previous);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mill agent refuses bad options with exit 2 and a missing cluster with exit 1", async () => {
+  const bad = await run("agent", "--listen", "nowhere");
+  deepStrictEqual(bad.code, EXIT.usage);
+  match(bad.stderr, /HOST:PORT/);
+  const role = await run("agent", "--role", "leader");
+  deepStrictEqual(role.code, EXIT.usage);
+  const dir = await Deno.makeTempDir({ prefix: "mill-cli-agent-" });
+  try {
+    const missing = await run(
+      "agent",
+      "--data-dir",
+      `${dir}/none`,
+      "--listen",
+      "127.0.0.1:0",
+    );
+    deepStrictEqual(missing.code, EXIT.failure);
+    match(missing.stderr, /init\.invalid_data_dir|not usable/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -16,7 +16,8 @@ async function mill(...args: string[]) {
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      // No CLI context: cluster commands must say how to get one.
+      env: { NO_COLOR: "1", MILL_CONFIG: "/tmp/mill-no-such-context.json" },
     },
   ).output();
   const decoder = new TextDecoder();
@@ -80,5 +81,5 @@ Deno.test("scripts/mill version and --help exit 0; a cluster command exits 3", a
   deepStrictEqual(help?.code, 0);
   match(help?.stdout ?? "", /validate \[options\]/);
   deepStrictEqual(status?.code, 3);
-  match(status?.stderr ?? "", /needs a running cluster/);
+  match(status?.stderr ?? "", /cli\.no_context/);
 });

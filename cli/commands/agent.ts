@@ -1,13 +1,30 @@
 /** `mill agent`: the long-running node process. */
 
-import { needsCluster } from "../_pending.ts";
+import { type CommandSpec, stringOption } from "../command.ts";
+import { EXIT } from "../exit_codes.ts";
+import {
+  OptionError,
+  parseCpuOption,
+  parseDurationOption,
+  parseHostPort,
+  parseList,
+  parseRoles,
+  parseSizeOption,
+} from "./agent_options.ts";
+import {
+  agentLog,
+  startAgentWithCoordinator,
+  untilSignal,
+} from "./agent_run.ts";
 
-export const agentCommand = needsCluster({
+export const agentCommand: CommandSpec = {
   name: "agent",
   summary: "run the mill agent on this node",
   details:
     "The node process: as primary a Raft voter serving the API, scheduler and\n" +
-    "deploy coordinator; as secondary it runs containers through containerd.",
+    "deploy coordinator; as secondary it runs containers through containerd.\n" +
+    "The data dir must hold a cluster made by `mill init`. Stops on SIGINT or\n" +
+    "SIGTERM; containers keep running and are re-attached on the next start.",
   options: [
     {
       flags: "--role <roles>",
@@ -19,5 +36,105 @@ export const agentCommand = needsCluster({
       description: "where mill keeps its state",
       defaultValue: "/var/lib/mill",
     },
+    {
+      flags: "--name <name>",
+      description: "node name (default: the host name)",
+    },
+    {
+      flags: "--listen <host:port>",
+      description:
+        "peer address: Raft and node RPC (plain HTTP, the mesh address)",
+      defaultValue: "127.0.0.1:7946",
+    },
+    {
+      flags: "--advertise <host>",
+      description:
+        "the host other nodes reach this one on (default: the --listen host)",
+    },
+    {
+      flags: "--api-listen <host:port>",
+      description:
+        "the HTTPS API (default: 127.0.0.1 and the port chosen at init)",
+    },
+    {
+      flags: "--containerd-socket <path>",
+      description: "containerd's socket (secondaries)",
+      defaultValue: "/run/containerd/containerd.sock",
+    },
+    {
+      flags: "--insecure-registry <hosts>",
+      description:
+        "registries reached over plain HTTP, comma-separated host:port",
+    },
+    {
+      flags: "--heartbeat-timeout <duration>",
+      description: "missed-heartbeat time before a node is declared down",
+      defaultValue: "15s",
+    },
+    {
+      flags: "--cpu <cores>",
+      description: "cores offered (default: the machine's)",
+    },
+    {
+      flags: "--memory <size>",
+      description: "memory offered (default: the machine's)",
+    },
+    {
+      flags: "--log-file <path>",
+      description: "append the log here instead of stderr",
+    },
   ],
-});
+  run: async (context) => {
+    const option = (name: string) => stringOption(context, name);
+    let parsed;
+    try {
+      const cpu = option("cpu");
+      const memory = option("memory");
+      const apiListen = option("apiListen");
+      const advertise = option("advertise");
+      parsed = {
+        roles: parseRoles(option("role") ?? "primary,secondary"),
+        listen: parseHostPort(option("listen") ?? "", "--listen"),
+        heartbeatTimeoutMs: parseDurationOption(
+          option("heartbeatTimeout") ?? "15s",
+          "--heartbeat-timeout",
+        ),
+        ...(cpu === undefined ? {} : { cpuMillis: parseCpuOption(cpu) }),
+        ...(memory === undefined
+          ? {}
+          : { memoryBytes: parseSizeOption(memory, "--memory") }),
+        ...(apiListen === undefined
+          ? {}
+          : { apiListen: parseHostPort(apiListen, "--api-listen") }),
+        ...(advertise === undefined ? {} : { advertiseHost: advertise }),
+      };
+    } catch (error) {
+      if (!(error instanceof OptionError)) throw error;
+      context.output.error(`error: ${error.message}`);
+      return EXIT.usage;
+    }
+    const log = await agentLog(context.output, option("logFile"));
+    try {
+      const agent = await startAgentWithCoordinator({
+        ...parsed,
+        dataDir: option("dataDir") ?? "/var/lib/mill",
+        name: option("name") ?? Deno.hostname(),
+        containerd: {
+          socketPath: option("containerdSocket") ??
+            "/run/containerd/containerd.sock",
+          insecureRegistries: parseList(option("insecureRegistry")),
+        },
+        log: log.log,
+      });
+      const signal = await untilSignal();
+      log.log("info", `${signal}: stopping`);
+      await agent.stop();
+      return EXIT.ok;
+    } catch (error) {
+      log.log("error", `agent failed: ${(error as Error).message}`);
+      return EXIT.failure;
+    } finally {
+      log.close();
+    }
+  },
+};

@@ -1,13 +1,25 @@
 /** `mill init`: create a cluster whose first node is this machine. */
 
-import { needsCluster } from "../_pending.ts";
+import { apiUrl, initCluster, InitError } from "../../node/cluster_init/mod.ts";
+import {
+  type CommandSpec,
+  flag,
+  JSON_OPTION,
+  stringOption,
+} from "../command.ts";
+import { EXIT } from "../exit_codes.ts";
+import { contextPath } from "../_api.ts";
+import { OptionError, parseList } from "./agent_options.ts";
 
-export const initCommand = needsCluster({
+export const initCommand: CommandSpec = {
   name: "init",
   summary: "create a new cluster with this machine as its first node",
   details:
-    "Creates the cluster state, the WireGuard key and the join token on this\n" +
-    "machine. The cloud provider drives persistent volumes (create, attach, migrate).",
+    "Creates the cluster's identity in the data dir (cluster id, cluster key,\n" +
+    "admin, join and RPC tokens, CA and API certificate) and saves a CLI context\n" +
+    "(~/.mill/config.json) for it. Then start the first primary with the\n" +
+    "`mill agent` command it prints. The cloud provider drives persistent\n" +
+    "volumes (create, attach, migrate).",
   options: [
     {
       flags: "--provider <name>",
@@ -19,5 +31,78 @@ export const initCommand = needsCluster({
       description: "where mill keeps its state",
       defaultValue: "/var/lib/mill",
     },
+    {
+      flags: "--name <name>",
+      description: "this node's name (default: the host name)",
+    },
+    {
+      flags: "--api-address <addresses>",
+      description:
+        "addresses (IPs, DNS names) the API is reached at, comma-separated",
+    },
+    {
+      flags: "--api-port <port>",
+      description: "the HTTPS API port",
+      defaultValue: "7443",
+    },
+    {
+      flags: "--context <name>",
+      description: "the name of the CLI context to save",
+      defaultValue: "default",
+    },
+    JSON_OPTION,
   ],
-});
+  run: async (context) => {
+    const json = flag(context, "json");
+    const dataDir = stringOption(context, "dataDir") ?? "/var/lib/mill";
+    const apiPort = Number(stringOption(context, "apiPort") ?? "7443");
+    const addresses = parseList(stringOption(context, "apiAddress"));
+    const name = stringOption(context, "name") ?? Deno.hostname();
+    try {
+      if (!Number.isInteger(apiPort) || apiPort < 1 || apiPort > 65535) {
+        throw new OptionError("--api-port must be a port number");
+      }
+      const path = contextPath();
+      const cluster = await initCluster({
+        dataDir,
+        nodeName: name,
+        apiAddresses: addresses,
+        apiPort,
+        contextPath: path,
+        contextName: stringOption(context, "context") ?? "default",
+        nowMs: Date.now(),
+      });
+      const agentCommand =
+        `mill agent --data-dir ${dataDir} --name ${name} --role primary,secondary`;
+      if (json) {
+        context.output.line(JSON.stringify({
+          clusterId: cluster.clusterId,
+          dataDir,
+          contextPath: path,
+          apiUrl: apiUrl(addresses[0] ?? "127.0.0.1", apiPort),
+          start: agentCommand,
+        }));
+      } else {
+        context.output.line(
+          `cluster ${cluster.clusterId} created in ${dataDir}`,
+        );
+        context.output.line(`CLI context saved to ${path}`);
+        context.output.line(`start the first primary with:`);
+        context.output.line(`  ${agentCommand}`);
+        context.output.line(
+          `the join token is in ${dataDir}/join.token (keep it secret)`,
+        );
+      }
+      return EXIT.ok;
+    } catch (error) {
+      if (error instanceof OptionError || error instanceof InitError) {
+        const code = error instanceof InitError ? error.code : "cli.usage";
+        if (json) {
+          context.output.line(JSON.stringify({ code, message: error.message }));
+        } else context.output.error(`error[${code}]: ${error.message}`);
+        return error instanceof OptionError ? EXIT.usage : EXIT.failure;
+      }
+      throw error;
+    }
+  },
+};

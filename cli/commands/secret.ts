@@ -1,43 +1,164 @@
 /** `mill secret set|list|delete`: the cluster's encrypted secrets. */
 
-import type { CommandSpec } from "../command.ts";
-import { JSON_OPTION } from "../command.ts";
-import { needsCluster } from "../_pending.ts";
+import {
+  type CommandSpec,
+  flag,
+  JSON_OPTION,
+  type RunContext,
+  stringOption,
+} from "../command.ts";
+import { EXIT } from "../exit_codes.ts";
+import { withApi } from "../_api.ts";
+import { table } from "./status_tables.ts";
+
+/** Largest value read from stdin or a file (the API refuses more anyway). */
+const SECRET_INPUT_BYTES_MAX = 65_520;
+
+async function readValue(context: RunContext): Promise<
+  { ok: true; value: string } | { ok: false; code: number }
+> {
+  const fromArgv = context.args[1];
+  if (fromArgv !== undefined) {
+    if (!flag(context, "insecureValueInArgv")) {
+      context.output.error(
+        "error: a secret value on the command line ends up in shell history and `ps`; pipe it on stdin or use --from-file (or pass --insecure-value-in-argv)",
+      );
+      return { ok: false, code: EXIT.usage };
+    }
+    return { ok: true, value: fromArgv };
+  }
+  const file = stringOption(context, "fromFile");
+  let bytes: Uint8Array;
+  try {
+    bytes = file === undefined
+      ? await readAll(Deno.stdin.readable)
+      : await Deno.readFile(file);
+  } catch (error) {
+    context.output.error(
+      `error: cannot read the value from ${
+        file === undefined ? "stdin" : `"${file}"`
+      }: ${(error as Error).message}`,
+    );
+    return { ok: false, code: EXIT.usage };
+  }
+  if (bytes.length > SECRET_INPUT_BYTES_MAX) {
+    context.output.error(
+      `error: the value is ${bytes.length} bytes; secrets hold at most ${SECRET_INPUT_BYTES_MAX}`,
+    );
+    return { ok: false, code: EXIT.usage };
+  }
+  let value = new TextDecoder().decode(bytes);
+  // A value typed or echoed ends with one newline that is not part of it.
+  if (file === undefined) value = value.replace(/\r?\n$/, "");
+  return { ok: true, value };
+}
+
+async function readAll(
+  stream: ReadableStream<Uint8Array>,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > SECRET_INPUT_BYTES_MAX) break;
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return all;
+}
+
+const setCommand: CommandSpec = {
+  name: "set",
+  summary: "store a secret (the value comes from stdin or --from-file)",
+  arguments: [
+    { name: "name", description: "secret name, e.g. db.url", required: true },
+    {
+      name: "value",
+      description: "refused unless --insecure-value-in-argv: argv leaks",
+      required: false,
+    },
+  ],
+  options: [
+    {
+      flags: "--from-file <path>",
+      description: "read the value from this file",
+    },
+    {
+      flags: "--insecure-value-in-argv",
+      description: "accept the value as an argument",
+    },
+    JSON_OPTION,
+  ],
+  run: async (context) => {
+    const json = flag(context, "json");
+    const name = context.args[0] ?? "";
+    const read = await readValue(context);
+    if (!read.ok) return read.code;
+    return withApi(context.output, json, async (client) => {
+      const response = await client.request(
+        "PUT",
+        `/v1/secrets/${encodeURIComponent(name)}`,
+        { body: read.value, contentType: "text/plain; charset=utf-8" },
+      );
+      await response.body?.cancel();
+      if (json) context.output.line(JSON.stringify({ name, set: true }));
+      else context.output.line(`secret "${name}" set`);
+      return EXIT.ok;
+    });
+  },
+};
+
+const listCommand: CommandSpec = {
+  name: "list",
+  summary: "list secret names and when they were set (never values)",
+  options: [JSON_OPTION],
+  run: (context) => {
+    const json = flag(context, "json");
+    return withApi(context.output, json, async (client) => {
+      const answer = await client.json("GET", "/v1/secrets") as {
+        secrets: { name: string; updatedAt: string }[];
+      };
+      if (json) context.output.line(JSON.stringify(answer));
+      else if (answer.secrets.length === 0) context.output.line("no secrets");
+      else {
+        const rows = answer.secrets.map((s) => [s.name, s.updatedAt]);
+        for (const line of table([["NAME", "UPDATED"], ...rows])) {
+          context.output.line(line);
+        }
+      }
+      return EXIT.ok;
+    });
+  },
+};
+
+const deleteCommand: CommandSpec = {
+  name: "delete",
+  summary: "delete a secret",
+  arguments: [{
+    name: "name",
+    description: "the secret to delete",
+    required: true,
+  }],
+  options: [JSON_OPTION],
+  run: (context) => {
+    const json = flag(context, "json");
+    const name = context.args[0] ?? "";
+    return withApi(context.output, json, async (client) => {
+      await client.json("DELETE", `/v1/secrets/${encodeURIComponent(name)}`);
+      if (json) context.output.line(JSON.stringify({ name, deleted: true }));
+      else context.output.line(`secret "${name}" deleted`);
+      return EXIT.ok;
+    });
+  },
+};
 
 export const secretCommand: CommandSpec = {
   name: "secret",
   summary: "set, list or delete secrets referenced as ${secret(name)}",
-  subcommands: [
-    needsCluster({
-      name: "set",
-      summary: "store a secret (the value is read from stdin when not given)",
-      arguments: [
-        {
-          name: "name",
-          description: "secret name, e.g. db.url",
-          required: true,
-        },
-        {
-          name: "value",
-          description:
-            "the value; prefer stdin to keep it out of shell history",
-          required: false,
-        },
-      ],
-    }, "secret set"),
-    needsCluster({
-      name: "list",
-      summary: "list secret names (never values)",
-      options: [JSON_OPTION],
-    }, "secret list"),
-    needsCluster({
-      name: "delete",
-      summary: "delete a secret",
-      arguments: [{
-        name: "name",
-        description: "the secret to delete",
-        required: true,
-      }],
-    }, "secret delete"),
-  ],
+  subcommands: [setCommand, listCommand, deleteCommand],
 };

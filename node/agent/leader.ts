@@ -95,27 +95,34 @@ export class LeaderDuties {
 
   /** The coordinator of this term, once leader (null without a factory). */
   get coordinator(): Coordinator | null {
+    this.#noticeRole(); // a leader of a few ms gets its coordinator now
     return this.#coordinator;
   }
 
   /** Settles once the new leader recovered the deploys in flight. */
   get recovered(): Promise<void> {
+    this.#noticeRole();
     return this.#recovered;
   }
 
   /** Notices leadership changes and runs the periodic checks; call often. */
   tick(): void {
+    const leading = this.#noticeRole();
+    if (leading && !this.#checking) {
+      this.#checking = true;
+      void this.#checkStaleNodes().finally(() => this.#checking = false);
+    }
+  }
+
+  #noticeRole(): boolean {
     const status = this.#options.raft.status;
     const leading = status.role === "leader";
     if (leading && this.#leaderTerm !== status.term) {
       this.#becomeLeader(status.term);
     } else if (!leading && this.#leaderTerm !== null) {
-      this.#stepDown();
+      void this.#stepDown();
     }
-    if (leading && !this.#checking) {
-      this.#checking = true;
-      void this.#checkStaleNodes().finally(() => this.#checking = false);
-    }
+    return leading;
   }
 
   /** Proposes `command`; throws (RaftError) when not leader. */

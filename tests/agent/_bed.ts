@@ -8,6 +8,7 @@ import type { Coordinator, DeployContext } from "../../node/deploy/mod.ts";
 import {
   type ClusterIdentity,
   initCluster,
+  saveCliContext,
 } from "../../node/cluster_init/mod.ts";
 import { startTestBed, type TestBed } from "../containerd/testbed.ts";
 
@@ -67,6 +68,13 @@ export async function startAgentBed(
         ? {}
         : { coordinatorFactory: options.coordinatorFactory }),
       log: (level, message) => logs.push(`${level} ${message}`),
+    });
+    // The agent took a free API port: point the CLI context at it.
+    await saveCliContext(contextPath, "default", {
+      apiUrl: agent.apiUrl ?? "",
+      clusterId: cluster.clusterId,
+      caCertPem: cluster.caCertPem,
+      token: cluster.adminToken,
     });
     const client = Deno.createHttpClient({ caCerts: [cluster.caCertPem] });
     return {

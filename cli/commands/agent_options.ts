@@ -1,0 +1,73 @@
+/**
+ * Option parsing shared by `mill agent`, `mill up` and `mill init` (pure):
+ * `HOST:PORT` addresses, roles, durations, sizes.
+ */
+import { parseDuration, parseSize } from "../../config/mod.ts";
+
+export type AgentRole = "primary" | "secondary";
+
+export class OptionError extends Error {
+  override name = "OptionError";
+}
+
+/** `HOST:PORT` (IPv6 in brackets); port 0 picks a free one. */
+export function parseHostPort(
+  text: string,
+  what: string,
+): { hostname: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(
+    text,
+  );
+  const port = Number(match?.[3]);
+  if (match === null || port > 65535) {
+    throw new OptionError(
+      `${what} "${text}" is not HOST:PORT (e.g. 127.0.0.1:7946)`,
+    );
+  }
+  return { hostname: match[1] ?? match[2] ?? "", port };
+}
+
+/** `primary,secondary`, `primary` or `secondary`. */
+export function parseRoles(text: string): AgentRole[] {
+  const roles = text.split(",").map((r) => r.trim()).filter((r) => r !== "");
+  const known: AgentRole[] = [];
+  for (const role of roles) {
+    if (role !== "primary" && role !== "secondary") {
+      throw new OptionError(
+        `Role "${role}" is not one of primary, secondary`,
+      );
+    }
+    if (!known.includes(role)) known.push(role);
+  }
+  if (known.length === 0) {
+    throw new OptionError("--role needs primary, secondary or both");
+  }
+  return known;
+}
+
+export function parseDurationOption(text: string, what: string): number {
+  const parsed = parseDuration(text);
+  if (!parsed.ok) throw new OptionError(`${what} "${text}" ${parsed.reason}`);
+  if (parsed.value <= 0) throw new OptionError(`${what} must be positive`);
+  return parsed.value;
+}
+
+export function parseSizeOption(text: string, what: string): number {
+  const parsed = parseSize(text);
+  if (!parsed.ok) throw new OptionError(`${what} "${text}" ${parsed.reason}`);
+  return parsed.value;
+}
+
+/** Cores as a number (`2`, `0.5`) to millicores. */
+export function parseCpuOption(text: string): number {
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || value <= 0 || value > 1024) {
+    throw new OptionError(`--cpu "${text}" is not a number of cores`);
+  }
+  return Math.round(value * 1000);
+}
+
+/** A comma-separated list, empty items dropped. */
+export function parseList(text: string | undefined): string[] {
+  return (text ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+}

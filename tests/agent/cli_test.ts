@@ -1,0 +1,157 @@
+/**
+ * The CLI against a one-node cluster on a private containerd and registry:
+ * a secret set from a file, a deploy through the deploy coordinator (the
+ * secret resolved on the node), then status, nodes, ps, logs and secret
+ * list as a user runs them, `--json` included.
+ */
+import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
+import { bufferOutput, runCli } from "../../cli/mod.ts";
+import { ApiClient, CONTEXT_PATH_ENV } from "../../cli/_api.ts";
+import { deployThrough } from "../../cli/commands/up_deploy.ts";
+import { createCoordinator } from "../../node/deploy/mod.ts";
+import { startAgentBed, waitFor } from "./_bed.ts";
+
+async function mill(...args: string[]) {
+  const output = bufferOutput();
+  const code = await runCli(args, output);
+  return { code, stdout: output.stdout(), stderr: output.stderr() };
+}
+
+Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs of a one-node cluster", async (t) => {
+  const bed = await startAgentBed({ coordinatorFactory: createCoordinator });
+  const previous = Deno.env.get(CONTEXT_PATH_ENV);
+  Deno.env.set(CONTEXT_PATH_ENV, bed.contextPath);
+  const work = await Deno.makeTempDir({ prefix: "mill-cli-" });
+  try {
+    await waitFor(
+      "the node registered and leading",
+      () =>
+        bed.agent.state().nodes.size === 1 &&
+        bed.agent.leader?.isLeader === true,
+    );
+
+    await t.step(
+      "mill secret set reads the value from a file, never argv",
+      async () => {
+        await Deno.writeTextFile(`${work}/value`, "s3cr3t-value");
+        const refused = await mill("secret", "set", "greeting", "in-argv");
+        assertEquals(refused.code, 2);
+        assertTrue(refused.stderr.includes("--from-file"));
+        const set = await mill(
+          "secret",
+          "set",
+          "greeting",
+          "--from-file",
+          `${work}/value`,
+        );
+        assertEquals(set.code, 0, set.stderr);
+        const list = await mill("secret", "list", "--json");
+        assertEquals(list.code, 0);
+        const names = JSON.parse(list.stdout).secrets.map((
+          s: { name: string },
+        ) => s.name);
+        assertEquals(names, ["greeting"]);
+        assertTrue(!list.stdout.includes("s3cr3t"));
+      },
+    );
+
+    await t.step(
+      "a deploy runs a service that answers on its host port",
+      async () => {
+        await Deno.writeTextFile(
+          `${work}/app.mill`,
+          `service "web" {
+  image = "${bed.bed.images.http}"
+  port = 8080
+  cpu = 0.1
+  memory = "64M"
+  env { GREETING = "\${secret(greeting)}" }
+  health {
+    path = "/health"
+    interval = "2s"
+  }
+}
+`,
+        );
+        // `mill up -f`'s deploy path (the deploy command is the deploy helper's).
+        const output = bufferOutput();
+        const client = await ApiClient.fromContextFile();
+        const code = await deployThrough(
+          client,
+          await Deno.readTextFile(`${work}/app.mill`),
+          "app.mill",
+          output,
+        ).finally(() => client.close());
+        assertEquals(code, 0, output.stdout() + output.stderr());
+        assertTrue(output.stdout().includes("deployed ("), output.stdout());
+        const alloc = [...bed.agent.state().allocs.values()].find((a) =>
+          a.workload === "web" && a.status === "healthy"
+        );
+        assertTrue(alloc !== undefined, "a healthy web alloc");
+        const answer = await fetch(
+          `http://127.0.0.1:${alloc!.hostPort}/health`,
+        );
+        assertEquals((await answer.text()).trim(), "ok");
+      },
+    );
+
+    await t.step(
+      "mill status, nodes and ps show the cluster, in text and JSON",
+      async () => {
+        const status = await mill("status");
+        assertEquals(status.code, 0, status.stderr);
+        assertTrue(status.stdout.includes(bed.cluster.clusterId));
+        assertTrue(/web\s+1\/1\s+8080/.test(status.stdout), status.stdout);
+        const nodes = await mill("nodes", "--json");
+        assertEquals(JSON.parse(nodes.stdout).nodes[0].name, "node-1");
+        const ps = await mill("ps");
+        assertTrue(
+          /web\s+service\s+node-1\s+healthy/.test(ps.stdout),
+          ps.stdout,
+        );
+        const psJson = await mill("ps", "web", "--json");
+        assertEquals(JSON.parse(psJson.stdout).allocs.length, 1);
+      },
+    );
+
+    await t.step(
+      "mill logs prints the service's output and refuses unknown names",
+      async () => {
+        const logs = await mill("logs", "web", "--json");
+        assertEquals(logs.code, 0, logs.stderr);
+        assertTrue(Array.isArray(JSON.parse(logs.stdout).lines));
+        const unknown = await mill("logs", "nope");
+        assertEquals(unknown.code, 1);
+        assertTrue(unknown.stderr.includes("logs.not_found"), unknown.stderr);
+        assertTrue(!unknown.stderr.includes("s3cr3t"));
+      },
+    );
+
+    await t.step("a CLI without a reachable cluster exits 3", async () => {
+      await Deno.writeTextFile(
+        `${work}/config.json`,
+        JSON.stringify({
+          format: 1,
+          current: "gone",
+          contexts: {
+            gone: {
+              apiUrl: "https://127.0.0.1:1",
+              clusterId: bed.cluster.clusterId,
+              caCertPem: bed.cluster.caCertPem,
+              token: bed.cluster.adminToken,
+            },
+          },
+        }),
+      );
+      Deno.env.set(CONTEXT_PATH_ENV, `${work}/config.json`);
+      const status = await mill("status");
+      assertEquals(status.code, 3);
+      assertTrue(status.stderr.includes("cli.unreachable"));
+    });
+  } finally {
+    if (previous === undefined) Deno.env.delete(CONTEXT_PATH_ENV);
+    else Deno.env.set(CONTEXT_PATH_ENV, previous);
+    await Deno.remove(work, { recursive: true });
+    await bed.stop();
+  }
+});
