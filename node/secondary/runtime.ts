@@ -185,6 +185,12 @@ export class ContainerdRuntime implements SecondaryRuntime {
       restartTimer: undefined,
       restarting: undefined,
     };
+    if (request.hostPort !== undefined && !portIsFree(request.hostPort)) {
+      throw new RpcError(
+        "runtime.port_in_use",
+        `Host port ${request.hostPort} is already in use on this node by a process mill does not manage`,
+      );
+    }
     this.#allocs.set(request.allocId, tracked);
     await this.#store.save(request);
     try {
@@ -528,6 +534,17 @@ export class ContainerdRuntime implements SecondaryRuntime {
       // The shell boundary: the next resubscribe reconciles again.
       this.#options.log(`cannot reconcile with containerd: ${error}`);
     }
+  }
+}
+
+/** Containers share the host's network: a host port must be free to start. */
+function portIsFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "0.0.0.0", port }).close();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return false;
+    throw error;
   }
 }
 

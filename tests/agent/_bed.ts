@@ -95,6 +95,16 @@ export async function startAgentBed(
         }),
       async stop() {
         client.close();
+        // Containers outlive their (killed) shims: stop every alloc first.
+        const runtime = agent.runtime;
+        if (runtime !== null) {
+          for (const allocId of runtime.allocIds) {
+            await runtime.stop(
+              { allocId, signal: "SIGKILL", gracePeriodMs: 0 },
+              AbortSignal.timeout(30_000),
+            ).catch(() => {/* already gone */});
+          }
+        }
         await agent.stop();
         await bed.stop();
         await Deno.remove(dataDir, { recursive: true });
