@@ -62,7 +62,6 @@ Deno.test("every command and subcommand answers --help with exit 0", async (t) =
 
 Deno.test("commands that need a cluster say so and exit 3", async (t) => {
   const cases = [
-    ["join", "10.0.0.1", "--token", "x"],
     ["spawn", "migrate"],
     ["drain", "node-3"],
     ["remove", "node-3"],
@@ -108,6 +107,43 @@ Deno.test("cluster commands without a CLI context exit 3 and say how to get one"
   } finally {
     if (previous === undefined) Deno.env.delete("MILL_CONFIG");
     else Deno.env.set("MILL_CONFIG", previous);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mill join refuses a malformed token, a bad address and the primary role", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mill-cli-join-" });
+  try {
+    const token = await run(
+      "join",
+      "127.0.0.1:1",
+      "--token",
+      "x",
+      "--data-dir",
+      dir,
+    );
+    deepStrictEqual(token.code, EXIT.usage);
+    match(token.stderr, /join\.invalid_token/);
+    const address = await run(
+      "join",
+      "nowhere",
+      "--token",
+      "x",
+      "--data-dir",
+      dir,
+    );
+    deepStrictEqual(address.code, EXIT.usage);
+    const primary = await run(
+      "join",
+      "127.0.0.1:1",
+      "--token",
+      "x",
+      "--role",
+      "primary",
+    );
+    deepStrictEqual(primary.code, EXIT.unavailable);
+    match(primary.stderr, /not built yet/);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

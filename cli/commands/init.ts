@@ -1,6 +1,12 @@
 /** `mill init`: create a cluster whose first node is this machine. */
 
-import { apiUrl, initCluster, InitError } from "../../node/cluster_init/mod.ts";
+import { formatJoinToken } from "../../node/agent/join.ts";
+import {
+  apiUrl,
+  initCluster,
+  InitError,
+  readCertificate,
+} from "../../node/cluster_init/mod.ts";
 import {
   type CommandSpec,
   flag,
@@ -72,6 +78,11 @@ export const initCommand: CommandSpec = {
         contextName: stringOption(context, "context") ?? "default",
         nowMs: Date.now(),
       });
+      const ca = await readCertificate(cluster.caCertPem);
+      const joinToken = formatJoinToken(
+        cluster.joinToken,
+        ca.fingerprintSha256,
+      );
       const agentCommand =
         `mill agent --data-dir ${dataDir} --name ${name} --role primary,secondary`;
       if (json) {
@@ -81,6 +92,7 @@ export const initCommand: CommandSpec = {
           contextPath: path,
           apiUrl: apiUrl(addresses[0] ?? "127.0.0.1", apiPort),
           start: agentCommand,
+          joinToken,
         }));
       } else {
         context.output.line(
@@ -89,8 +101,9 @@ export const initCommand: CommandSpec = {
         context.output.line(`CLI context saved to ${path}`);
         context.output.line(`start the first primary with:`);
         context.output.line(`  ${agentCommand}`);
+        context.output.line(`add a node (keep the token secret):`);
         context.output.line(
-          `the join token is in ${dataDir}/join.token (keep it secret)`,
+          `  mill join <this node's peer address, e.g. 10.0.0.1:7946> --token ${joinToken}`,
         );
       }
       return EXIT.ok;

@@ -1,25 +1,150 @@
 /** `mill join`: add this machine to an existing cluster. */
 
-import { needsCluster } from "../_pending.ts";
+import {
+  JoinError,
+  loadJoinedIdentity,
+  requestJoin,
+  saveJoinedIdentity,
+} from "../../node/agent/join.ts";
+import { type CommandSpec, stringOption } from "../command.ts";
+import { EXIT } from "../exit_codes.ts";
+import {
+  OptionError,
+  parseDurationOption,
+  parseHostPort,
+  parseList,
+  parseRoles,
+} from "./agent_options.ts";
+import {
+  agentLog,
+  startAgentWithCoordinator,
+  untilSignal,
+} from "./agent_run.ts";
 
-export const joinCommand = needsCluster({
+export const joinCommand: CommandSpec = {
   name: "join",
-  summary: "join this machine to an existing cluster",
+  summary: "join this machine to an existing cluster (as a secondary)",
+  details:
+    "Fetches the cluster's CA from ADDRESS (a primary's peer address, host:port),\n" +
+    "checks it against the fingerprint in the join token `mill init` printed,\n" +
+    "gets the node's credentials over HTTPS, keeps them in the data dir, then\n" +
+    "runs the agent in the foreground. Joining as a primary is not built yet.",
   arguments: [{
     name: "address",
-    description: "address of a node of the cluster",
+    description: "peer address (host:port) of a primary of the cluster",
     required: true,
   }],
   options: [
     {
       flags: "--token <token>",
-      description: "the join token printed by mill init",
+      description:
+        "the join token printed by mill init (<token>.<CA fingerprint>)",
       required: true,
     },
     {
       flags: "--role <roles>",
-      description: "primary, secondary or both",
-      defaultValue: "primary,secondary",
+      description: "secondary (primary is not built yet)",
+      defaultValue: "secondary",
+    },
+    {
+      flags: "--data-dir <path>",
+      description: "where mill keeps its state",
+      defaultValue: "/var/lib/mill",
+    },
+    {
+      flags: "--name <name>",
+      description: "node name (default: the host name)",
+    },
+    {
+      flags: "--listen <host:port>",
+      description: "this node's peer address (node RPC)",
+      defaultValue: "127.0.0.1:7946",
+    },
+    {
+      flags: "--advertise <host>",
+      description: "the host the cluster reaches this node on",
+    },
+    {
+      flags: "--containerd-socket <path>",
+      description: "containerd's socket",
+      defaultValue: "/run/containerd/containerd.sock",
+    },
+    {
+      flags: "--insecure-registry <hosts>",
+      description:
+        "registries reached over plain HTTP, comma-separated host:port",
+    },
+    { flags: "--heartbeat-interval <duration>", description: "default 2s" },
+    {
+      flags: "--log-file <path>",
+      description: "append the log here instead of stderr",
     },
   ],
-});
+  run: async (context) => {
+    const option = (name: string) => stringOption(context, name);
+    const address = context.args[0] ?? "";
+    const dataDir = option("dataDir") ?? "/var/lib/mill";
+    const name = option("name") ?? Deno.hostname();
+    let listen;
+    let interval: number | undefined;
+    try {
+      const roles = parseRoles(option("role") ?? "secondary");
+      if (roles.includes("primary")) {
+        context.output.error(
+          "error: joining as a primary is not built yet; join with --role secondary",
+        );
+        return EXIT.unavailable;
+      }
+      parseHostPort(address, "ADDRESS");
+      listen = parseHostPort(option("listen") ?? "", "--listen");
+      const heartbeat = option("heartbeatInterval");
+      if (heartbeat !== undefined) {
+        interval = parseDurationOption(heartbeat, "--heartbeat-interval");
+      }
+    } catch (error) {
+      if (!(error instanceof OptionError)) throw error;
+      context.output.error(`error: ${error.message}`);
+      return EXIT.usage;
+    }
+    try {
+      if (await loadJoinedIdentity(dataDir) === null) {
+        const joined = await requestJoin(address, option("token") ?? "", {
+          name,
+        });
+        await saveJoinedIdentity(dataDir, joined);
+        context.output.error(`joined cluster ${joined.clusterId}`);
+      }
+    } catch (error) {
+      if (!(error instanceof JoinError)) throw error;
+      context.output.error(`error[${error.code}]: ${error.message}`);
+      return error.code === "join.invalid_token" ? EXIT.usage : EXIT.failure;
+    }
+    const advertise = option("advertise");
+    const log = await agentLog(context.output, option("logFile"));
+    try {
+      const agent = await startAgentWithCoordinator({
+        dataDir,
+        roles: ["secondary"],
+        name,
+        listen,
+        ...(advertise === undefined ? {} : { advertiseHost: advertise }),
+        ...(interval === undefined ? {} : { heartbeatIntervalMs: interval }),
+        containerd: {
+          socketPath: option("containerdSocket") ??
+            "/run/containerd/containerd.sock",
+          insecureRegistries: parseList(option("insecureRegistry")),
+        },
+        log: log.log,
+      });
+      const signal = await untilSignal();
+      log.log("info", `${signal}: stopping`);
+      await agent.stop();
+      return EXIT.ok;
+    } catch (error) {
+      log.log("error", `agent failed: ${(error as Error).message}`);
+      return EXIT.failure;
+    } finally {
+      log.close();
+    }
+  },
+};

@@ -34,7 +34,9 @@ import {
   type LogLevel,
   PEER_LABEL,
 } from "./leader.ts";
+import { joinHandler, primaryPeers } from "./join_route.ts";
 import { NodeLink } from "./node_link.ts";
+import { startSecondaryAgent } from "./secondary_agent.ts";
 import { handlePeerRequest, localChannel } from "./peer.ts";
 
 /** How often the agent checks its Raft role and the nodes' heartbeats. */
@@ -104,11 +106,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const log = options.log ?? defaultLog;
   const isPrimary = options.roles.includes("primary");
   const isSecondary = options.roles.includes("secondary");
-  if (!isPrimary) {
-    throw new Error(
-      "A secondary-only agent is not built yet; run it with --role primary,secondary",
-    );
-  }
+  if (!isPrimary) return await startSecondaryAgent(options, log);
   const cluster = await loadClusterIdentity(options.dataDir);
   const clusterKey = await readClusterKeyFile(cluster.clusterKeyPath);
   const identity = await loadOrCreateNodeIdentity(
@@ -166,6 +164,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       runtime,
       onError: (error) => log("error", `rpc: ${error}`),
     });
+    let apiUrlKnown: string | null = null;
     const peerListening = Promise.withResolvers<Deno.NetAddr>();
     const peerServer = Deno.serve({
       hostname: options.listen.hostname,
@@ -178,10 +177,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         leader,
         rpcToken: cluster.rpcToken,
         caCertPem: cluster.caCertPem,
+        apiUrl: () => apiUrlKnown,
         log,
       }));
     cleanups.push(() => peerServer.shutdown());
     const peerPort = (await peerListening.promise).port;
+    const advertiseHost = advertiseHostOf(options);
 
     const apiListen = options.apiListen ?? {
       hostname: "127.0.0.1",
@@ -218,6 +219,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         clusterKey,
         forwardClient,
         nowMs: Date.now,
+        join: joinHandler({
+          clusterId: cluster.clusterId,
+          rpcToken: cluster.rpcToken,
+          clusterKeyPath: cluster.clusterKeyPath,
+          primaries: () =>
+            primaryPeers(fsm.state, `${advertiseHost}:${peerPort}`),
+        }),
       }),
       onError: (error, request) =>
         log(
@@ -226,16 +234,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         ),
     });
     cleanups.push(() => api.shutdown());
-    const advertiseHost = options.advertiseHost ??
-      (["0.0.0.0", "::"].includes(options.listen.hostname)
-        ? "127.0.0.1"
-        : options.listen.hostname);
     const apiHost = ["0.0.0.0", "::"].includes(api.hostname)
       ? advertiseHost
       : api.hostname;
     const apiUrl = `https://${
       apiHost.includes(":") ? `[${apiHost}]` : apiHost
     }:${api.port}`;
+    apiUrlKnown = apiUrl;
 
     const ticker = setInterval(() => leader.tick(), AGENT_TICK_MS);
     cleanups.push(() => clearInterval(ticker));
@@ -291,7 +296,15 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   }
 }
 
-async function openRuntime(
+/** The host others reach this node on. */
+export function advertiseHostOf(options: AgentOptions): string {
+  return options.advertiseHost ??
+    (["0.0.0.0", "::"].includes(options.listen.hostname)
+      ? "127.0.0.1"
+      : options.listen.hostname);
+}
+
+export async function openRuntime(
   options: AgentOptions,
   clusterKey: Awaited<ReturnType<typeof readClusterKeyFile>>,
   onReport: Parameters<typeof ContainerdRuntime.open>[0]["onReport"],

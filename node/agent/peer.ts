@@ -2,8 +2,9 @@
  * The peer port's HTTP handler: Raft traffic (`/raft/…`), the secondary RPC
  * (`/rpc/v1/…`), and the node messages a secondary sends the leader
  * (`POST /peer/v1/register`, `POST /peer/v1/heartbeat`, with the cluster's
- * RPC token). `GET /peer/v1/ca` gives the cluster CA certificate (public) to
- * a joining node, which checks it against the fingerprint in its join token.
+ * RPC token). `GET /peer/v1/bootstrap` gives a joining node the cluster CA
+ * certificate (public; checked against the fingerprint in its join token)
+ * and this primary's API URL.
  */
 import type { RaftNode } from "../../raft/node.ts";
 import { bearerToken, readJsonBody } from "../api/mod.ts";
@@ -25,6 +26,8 @@ export interface PeerOptions {
   readonly leader: LeaderDuties | null;
   readonly rpcToken: string;
   readonly caCertPem: string;
+  /** This node's API URL (primaries), for joining nodes. */
+  readonly apiUrl: () => string | null;
   readonly log: (level: LogLevel, message: string) => void;
 }
 
@@ -49,10 +52,15 @@ export async function handlePeerRequest(
     if (path.startsWith("/rpc/") && options.rpcHandler !== null) {
       return await options.rpcHandler(request);
     }
-    if (path === "/peer/v1/ca" && request.method === "GET") {
-      return new Response(options.caCertPem, {
-        headers: { "content-type": "application/x-pem-file" },
-      });
+    if (path === "/peer/v1/bootstrap" && request.method === "GET") {
+      const apiUrl = options.apiUrl();
+      if (apiUrl === null) {
+        return json(404, {
+          code: "peer.not_primary",
+          message: "Not a primary",
+        });
+      }
+      return json(200, { caCertPem: options.caCertPem, apiUrl });
     }
     if (path === "/peer/v1/register" || path === "/peer/v1/heartbeat") {
       return await handleNodeMessage(request, path, options);
@@ -126,5 +134,65 @@ export function localChannel(leader: LeaderDuties): LeaderChannel {
       requireLeader();
       return leader.heartbeat(message);
     },
+  };
+}
+
+/** How long a secondary waits for a primary's answer. */
+export const REMOTE_CALL_TIMEOUT_MS = 10_000;
+
+/**
+ * The channel of a secondary-only node: the primaries' peer ports, tried in
+ * turn (the last one that answered first) until the leader takes the message.
+ */
+export function remoteChannel(
+  primaries: readonly string[],
+  rpcToken: string,
+): LeaderChannel {
+  let preferred = 0;
+  const send = async (path: string, body: unknown): Promise<void> => {
+    let lastError = "no primary";
+    for (let attempt = 0; attempt < primaries.length; attempt++) {
+      const index = (preferred + attempt) % primaries.length;
+      const peer = primaries[index];
+      let response: Response;
+      try {
+        response = await fetch(`http://${peer}${path}`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${rpcToken}`,
+            "content-type": "application/json",
+          },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(REMOTE_CALL_TIMEOUT_MS),
+        });
+      } catch (error) {
+        lastError = `${peer}: ${(error as Error).message}`;
+        continue;
+      }
+      if (response.status === 204) {
+        preferred = index;
+        return;
+      }
+      const answer = await response.json().catch(() => ({}));
+      const code = typeof answer?.code === "string"
+        ? answer.code
+        : "peer.error";
+      const message = typeof answer?.message === "string"
+        ? answer.message
+        : `HTTP ${response.status}`;
+      if (response.status === 503) {
+        lastError = `${peer}: ${message}`;
+        continue;
+      }
+      throw new NodeMessageError(code, message);
+    }
+    throw new NodeMessageError(
+      "peer.no_leader",
+      `No leader reachable (${lastError})`,
+    );
+  };
+  return {
+    register: (command) => send("/peer/v1/register", command),
+    heartbeat: (message) => send("/peer/v1/heartbeat", message),
   };
 }
