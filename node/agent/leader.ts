@@ -29,6 +29,7 @@ import type {
 import { RpcClient, type SecondaryRuntime } from "../rpc/mod.ts";
 import type { EncryptedSecret } from "../secrets/mod.ts";
 import type { FsmMachine } from "./fsm_machine.ts";
+import { HealthKeeper } from "./health_keeper.ts";
 
 /** The node label holding its peer (Raft + RPC) `host:port`. */
 export const PEER_LABEL = "mill.peer";
@@ -83,10 +84,18 @@ export class LeaderDuties {
   #leaderSinceMs = 0;
   #recovered: Promise<void> = Promise.resolve();
   #checking = false;
+  readonly #keeper: HealthKeeper;
 
   constructor(options: LeaderOptions) {
     this.#options = options;
     this.#nowMs = options.nowMs ?? Date.now;
+    this.#keeper = new HealthKeeper({
+      state: () => options.fsm.state,
+      commit: (command) => this.commit(command),
+      probeHost: (nodeId) => this.probeHost(nodeId),
+      log: (message) => options.log("warn", message),
+      nowMs: this.#nowMs,
+    });
   }
 
   get isLeader(): boolean {
@@ -108,6 +117,7 @@ export class LeaderDuties {
   /** Notices leadership changes and runs the periodic checks; call often. */
   tick(): void {
     const leading = this.#noticeRole();
+    if (leading && this.#coordinator !== null) this.#keeper.tick();
     if (leading && !this.#checking) {
       this.#checking = true;
       void this.#checkStaleNodes().finally(() => this.#checking = false);
@@ -264,6 +274,7 @@ export class LeaderDuties {
     this.#leaderTerm = null;
     const coordinator = this.#coordinator;
     this.#coordinator = null;
+    await this.#keeper.close();
     await coordinator?.close();
   }
 

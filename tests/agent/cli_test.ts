@@ -8,7 +8,9 @@ import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { bufferOutput, runCli } from "../../cli/mod.ts";
 import { ApiClient, CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { deployThrough } from "../../cli/commands/up_deploy.ts";
+import { ContainerdClient } from "../../containerd/mod.ts";
 import { createCoordinator } from "../../node/deploy/mod.ts";
+import { containerIdOf } from "../../node/secondary/exits.ts";
 import { startAgentBed, waitFor } from "./_bed.ts";
 
 async function mill(...args: string[]) {
