@@ -98,6 +98,34 @@ Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs 
     );
 
     await t.step(
+      "a service killed from outside is restarted and healthy again",
+      async () => {
+        const alloc = [...bed.agent.state().allocs.values()].find((a) =>
+          a.workload === "web" && a.status === "healthy"
+        )!;
+        const containerd = new ContainerdClient(
+          bed.bed.containerd.socketPath,
+          { namespace: "mill" },
+        );
+        try {
+          await containerd.killTask(containerIdOf(alloc.id), 9);
+        } finally {
+          containerd.close();
+        }
+        await waitFor(
+          "the restart counted",
+          () => bed.agent.state().allocs.get(alloc.id)?.restarts === 1,
+        );
+        await waitFor(
+          "healthy again",
+          () => bed.agent.state().allocs.get(alloc.id)?.status === "healthy",
+        );
+        const answer = await fetch(`http://127.0.0.1:${alloc.hostPort}/health`);
+        assertEquals((await answer.text()).trim(), "ok");
+      },
+    );
+
+    await t.step(
       "mill status, nodes and ps show the cluster, in text and JSON",
       async () => {
         const status = await mill("status");
