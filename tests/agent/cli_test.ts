@@ -94,6 +94,17 @@ Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs 
           `http://127.0.0.1:${alloc!.hostPort}/health`,
         );
         assertEquals((await answer.text()).trim(), "ok");
+        // The secret was resolved on the node, and PORT is the host port.
+        const containerd = new ContainerdClient(
+          bed.bed.containerd.socketPath,
+          { namespace: "mill" },
+        );
+        const task = await containerd.getTask(containerIdOf(alloc!.id))
+          .finally(() => containerd.close());
+        const environ = (await Deno.readTextFile(`/proc/${task!.pid}/environ`))
+          .split("\0");
+        assertTrue(environ.includes("GREETING=s3cr3t-value"));
+        assertTrue(environ.includes(`PORT=${alloc!.hostPort}`));
       },
     );
 
