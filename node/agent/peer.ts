@@ -100,19 +100,87 @@ async function handleNodeMessage(
   });
   try {
     if (path === "/peer/v1/register") {
-      await leader.register(
-        body as Parameters<LeaderDuties["register"]>[0],
-      );
+      await leader.register(parseRegistration(body));
     } else {
-      await leader.heartbeat(body as HeartbeatMessage);
+      await leader.heartbeat(parseHeartbeat(body));
     }
     return new Response(null, { status: 204 });
   } catch (error) {
     if (error instanceof NodeMessageError) {
-      return json(422, { code: error.code, message: error.message });
+      const status = error.code === "peer.bad_request" ? 400 : 422;
+      return json(status, { code: error.code, message: error.message });
     }
     throw error;
   }
+}
+
+/** Most alloc reports or running allocs in one heartbeat. */
+export const HEARTBEAT_ALLOCS_MAX = 10_000;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function bad(what: string): NodeMessageError {
+  return new NodeMessageError(
+    "peer.bad_request",
+    `Malformed node message: ${what}`,
+  );
+}
+
+/**
+ * A heartbeat from `unknown`. Report fields are checked again when the
+ * `NodeHeartbeat` command is decoded; `running` is only ours.
+ */
+export function parseHeartbeat(value: unknown): HeartbeatMessage {
+  if (!isRecord(value) || typeof value.nodeId !== "string") throw bad("nodeId");
+  const { statuses, running } = value;
+  if (!Array.isArray(statuses) || statuses.length > HEARTBEAT_ALLOCS_MAX) {
+    throw bad("statuses");
+  }
+  if (
+    !Array.isArray(running) || running.length > HEARTBEAT_ALLOCS_MAX ||
+    !running.every((id) => typeof id === "string" && id.length <= 128)
+  ) {
+    throw bad("running");
+  }
+  for (const report of statuses) {
+    if (
+      !isRecord(report) || typeof report.allocId !== "string" ||
+      typeof report.status !== "string"
+    ) {
+      throw bad("a status report");
+    }
+  }
+  return {
+    nodeId: value.nodeId,
+    statuses: statuses as HeartbeatMessage["statuses"],
+    running: running as string[],
+  };
+}
+
+/** A registration from `unknown` (the FSM checks the values again). */
+export function parseRegistration(
+  value: unknown,
+): Parameters<LeaderDuties["register"]>[0] {
+  if (
+    !isRecord(value) || typeof value.nodeId !== "string" ||
+    typeof value.millId !== "string" || typeof value.name !== "string" ||
+    typeof value.address !== "string" || typeof value.cpuMillis !== "number" ||
+    typeof value.memoryBytes !== "number" || !isRecord(value.labels) ||
+    !Object.values(value.labels).every((v) => typeof v === "string")
+  ) {
+    throw bad("registration");
+  }
+  return {
+    nodeId: value.nodeId,
+    millId: value.millId,
+    name: value.name,
+    address: value.address,
+    cpuMillis: value.cpuMillis,
+    memoryBytes: value.memoryBytes,
+    labels: value.labels as Record<string, string>,
+  };
 }
 
 /** The channel of a node that is itself a primary: straight to its leader duties. */

@@ -69,6 +69,36 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
       },
     );
 
+    await t.step(
+      "node messages need the RPC token and a well-formed body",
+      async () => {
+        const post = (token: string, body: string) =>
+          fetch(`http://${peer}/peer/v1/heartbeat`, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${token}`,
+              "content-type": "application/json",
+            },
+            body,
+          });
+        const anonymous = await post(bed.cluster.joinToken, "{}");
+        assertEquals(anonymous.status, 401);
+        await anonymous.body?.cancel();
+        const malformed = await post(
+          bed.cluster.rpcToken,
+          JSON.stringify({ nodeId: "n", statuses: "all", running: [] }),
+        );
+        assertEquals(malformed.status, 400);
+        assertEquals((await malformed.json()).code, "peer.bad_request");
+        const unknown = await post(
+          bed.cluster.rpcToken,
+          JSON.stringify({ nodeId: "ghost", statuses: [], running: [] }),
+        );
+        assertEquals(unknown.status, 422);
+        assertEquals((await unknown.json()).code, "node.unknown");
+      },
+    );
+
     await t.step("the node joins and registers with the leader", async () => {
       const joined = await requestJoin(
         peer,
