@@ -490,7 +490,9 @@ export class ContainerdRuntime implements SecondaryRuntime {
   async #reattach(): Promise<void> {
     const kept = await this.#store.list();
     const tasks = new Map(
-      (await this.#options.client.listTasks()).map((t) => [t.containerId, t]),
+      (await this.#options.client.listTasks()).map((
+        t,
+      ) => [taskContainerId(t), t]),
     );
     for (const request of kept) {
       const containerId = containerIdOf(request.allocId);
@@ -507,7 +509,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
         restarting: undefined,
       };
       this.#allocs.set(request.allocId, tracked);
-      if (task === undefined || task.status !== "running") {
+      if (task === undefined || !isRunning(task)) {
         const exit = task === undefined
           ? { kind: "killed", signal: "SIGKILL" } as const
           : exitCauseOf(task.exitStatus, false);
@@ -522,12 +524,14 @@ export class ContainerdRuntime implements SecondaryRuntime {
   async #reconcile(): Promise<void> {
     try {
       const tasks = new Map(
-        (await this.#options.client.listTasks()).map((t) => [t.containerId, t]),
+        (await this.#options.client.listTasks()).map((
+          t,
+        ) => [taskContainerId(t), t]),
       );
       for (const tracked of this.#allocs.values()) {
         if (tracked.state !== "running" || tracked.stopping) continue;
         const task = tasks.get(tracked.containerId);
-        if (task !== undefined && task.status === "running") continue;
+        if (task !== undefined && isRunning(task)) continue;
         this.#exited(tracked, exitCauseOf(task?.exitStatus ?? 137, false));
       }
     } catch (error) {
@@ -535,6 +539,15 @@ export class ContainerdRuntime implements SecondaryRuntime {
       this.#options.log(`cannot reconcile with containerd: ${error}`);
     }
   }
+}
+
+/** containerd fills `id` or `containerId` with the container of an init process. */
+function taskContainerId(task: { id: string; containerId: string }): string {
+  return task.containerId === "" ? task.id : task.containerId;
+}
+
+function isRunning(task: { status: string }): boolean {
+  return task.status.toUpperCase() === "RUNNING";
 }
 
 /** Containers share the host's network: a host port must be free to start. */

@@ -3,7 +3,11 @@
  * temp data dir, then the agent in-process (the same `startAgent` that
  * `mill agent` and `mill up` run). Used by the single-node e2e tests.
  */
-import { type Agent, startAgent } from "../../node/agent/agent.ts";
+import {
+  type Agent,
+  type AgentOptions,
+  startAgent,
+} from "../../node/agent/agent.ts";
 import type { Coordinator, DeployContext } from "../../node/deploy/mod.ts";
 import {
   type ClusterIdentity,
@@ -17,6 +21,8 @@ export const WAIT_MS = 30_000;
 export interface AgentBed {
   readonly bed: TestBed;
   readonly agent: Agent;
+  /** Stops the agent (its containers keep running) and starts it again. */
+  restartAgent(): Promise<void>;
   readonly cluster: ClusterIdentity;
   readonly dataDir: string;
   readonly contextPath: string;
@@ -45,7 +51,7 @@ export async function startAgentBed(
       contextPath,
       nowMs: Date.now(),
     });
-    const agent = await startAgent({
+    const agentOptions: AgentOptions = {
       dataDir,
       roles: ["primary", "secondary"],
       name: "node-1",
@@ -68,18 +74,28 @@ export async function startAgentBed(
         ? {}
         : { coordinatorFactory: options.coordinatorFactory }),
       log: (level, message) => logs.push(`${level} ${message}`),
-    });
+    };
+    let agent = await startAgent(agentOptions);
     // The agent took a free API port: point the CLI context at it.
-    await saveCliContext(contextPath, "default", {
-      apiUrl: agent.apiUrl ?? "",
-      clusterId: cluster.clusterId,
-      caCertPem: cluster.caCertPem,
-      token: cluster.adminToken,
-    });
+    const saveContext = () =>
+      saveCliContext(contextPath, "default", {
+        apiUrl: agent.apiUrl ?? "",
+        clusterId: cluster.clusterId,
+        caCertPem: cluster.caCertPem,
+        token: cluster.adminToken,
+      });
+    await saveContext();
     const client = Deno.createHttpClient({ caCerts: [cluster.caCertPem] });
     return {
       bed,
-      agent,
+      get agent() {
+        return agent;
+      },
+      async restartAgent() {
+        await agent.stop();
+        agent = await startAgent(agentOptions);
+        await saveContext();
+      },
       cluster,
       dataDir,
       contextPath,

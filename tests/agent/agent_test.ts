@@ -186,6 +186,31 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
     );
 
     await t.step(
+      "a restarted agent re-attaches to the container it still runs",
+      async () => {
+        const before = await containerd.getTask(containerIdOf(allocId));
+        await bed.restartAgent();
+        const runtime = bed.agent.leader!.runtime(nodeId);
+        const status = await runtime.status({}, AbortSignal.timeout(10_000));
+        assertEquals(
+          status.allocs.map((a) => [a.allocId, a.state]),
+          [[allocId, "running"]],
+        );
+        const after = await containerd.getTask(containerIdOf(allocId));
+        assertEquals(after?.pid, before?.pid);
+        assertTrue(
+          bed.logs.some((l) => l.includes(`re-attached to alloc ${allocId}`)),
+        );
+        // Still supervised: killed again, it is restarted again.
+        await containerd.killTask(containerIdOf(allocId), 9);
+        await waitFor(
+          "the second restart",
+          () => bed.agent.state().allocs.get(allocId)?.restarts === 2,
+        );
+      },
+    );
+
+    await t.step(
       "a stop by mill is not restarted and leaves no container",
       async () => {
         const result = await bed.agent.leader!.runtime(nodeId).stop(
