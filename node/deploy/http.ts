@@ -79,12 +79,16 @@ export async function handleDeployRequest(
     const status = precheck.code === "deploy.in_progress" ? 409 : 422;
     return errorResponse(new ApiError(status, precheck.code, precheck.message));
   }
-  const stream = new SseStream({ signal: request.signal });
+  // Not `request.signal`: Deno.serve aborts it once the response starts.
+  // The stream closes when the client cancels the body.
+  const stream = new SseStream();
+  const detached = new AbortController();
+  void stream.done.then(() => detached.abort());
   let id = 0;
   void coordinator.deploy(parsed.config, (event) => {
     stream.send({ event: event.type, data: event, id: String(++id) });
     if (event.type === "done" || event.type === "failed") stream.close();
-  }, request.signal).finally(() => stream.close());
+  }, detached.signal).finally(() => stream.close());
   return stream.response;
 }
 
@@ -103,10 +107,13 @@ export async function handleTaskRequest(
       'The body must be {"task": NAME} with the name of a task of the deployed config',
     );
   }
-  const stream = new SseStream({ signal: request.signal });
+  const stream = new SseStream();
+  // A client that goes away stops the task (see handleDeployRequest).
+  const gone = new AbortController();
+  void stream.done.then(() => gone.abort());
   let id = 0;
   void coordinator.spawnTask(task, (event) => {
     stream.send({ event: event.type, data: event, id: String(++id) });
-  }, request.signal).finally(() => stream.close());
+  }, gone.signal).finally(() => stream.close());
   return stream.response;
 }

@@ -95,12 +95,17 @@ export async function runTask(
       });
     phase("scheduled");
     const runtime = context.runtime(placement.nodeId);
-    const end = async (status: AllocStatus, message: string) => {
+    const end = async (
+      status: AllocStatus,
+      message: string,
+      exitCode?: number,
+    ) => {
       await commitOrLose(context, {
         type: "AllocStatus",
         allocId,
         status,
         message,
+        ...(exitCode === undefined ? {} : { exitCode }),
         atMs: context.nowMs(),
       });
     };
@@ -161,7 +166,7 @@ export async function runTask(
     const message = exit === null
       ? "stopped: the caller went away"
       : describeExit(exit);
-    await end(exitCode === 0 ? "stopped" : "failed", message);
+    await end(exitCode === 0 ? "stopped" : "failed", message, exitCode);
     onEvent({ type: "exit", allocId, exitCode, elapsedMs: elapsed() });
     return { allocId, exitCode, code: null, message };
   } catch (error) {
