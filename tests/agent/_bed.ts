@@ -14,6 +14,7 @@ import {
   initCluster,
   saveCliContext,
 } from "../../node/cluster_init/mod.ts";
+import { ContainerdClient } from "../../containerd/mod.ts";
 import { startTestBed, type TestBed } from "../containerd/testbed.ts";
 
 export const WAIT_MS = 30_000;
@@ -121,6 +122,7 @@ export async function startAgentBed(
             ).catch(() => {/* already gone */});
           }
         }
+        await killAllTasks(bed.containerd.socketPath);
         await agent.stop();
         await bed.stop();
         await Deno.remove(dataDir, { recursive: true });
@@ -148,4 +150,23 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * Kills and deletes every task of mill's namespace on a containerd, so no
+ * container outlives a test whose agent is gone (their shims are killed
+ * with containerd, the containers would not be).
+ */
+export async function killAllTasks(socketPath: string): Promise<void> {
+  const client = new ContainerdClient(socketPath, { namespace: "mill" });
+  try {
+    for (const task of await client.listTasks()) {
+      const id = task.containerId === "" ? task.id : task.containerId;
+      await client.killTask(id, 9, true).catch(() => {/* already gone */});
+      await client.waitTask(id, 10_000).catch(() => {/* already gone */});
+      await client.deleteTask(id).catch(() => {/* already gone */});
+    }
+  } finally {
+    client.close();
+  }
 }

@@ -2,7 +2,8 @@
  * The CLI against a one-node cluster on a private containerd and registry:
  * a secret set from a file, a deploy through the deploy coordinator (the
  * secret resolved on the node), then status, nodes, ps, logs and secret
- * list as a user runs them, `--json` included.
+ * list as a user runs them, `--json` included. Run by cli_test.ts in a
+ * network namespace of its own (host ports are shared otherwise).
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { bufferOutput, runCli } from "../../cli/mod.ts";

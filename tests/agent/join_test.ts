@@ -13,9 +13,10 @@ import {
   requestJoin,
   saveJoinedIdentity,
 } from "../../node/agent/join.ts";
+import { parseConfig } from "../../config/mod.ts";
 import { readCertificate } from "../../node/cluster_init/mod.ts";
 import { startContainerd } from "../containerd/testbed.ts";
-import { startAgentBed, waitFor } from "./_bed.ts";
+import { killAllTasks, startAgentBed, waitFor } from "./_bed.ts";
 
 const HEARTBEAT_TIMEOUT_MS = 1_500;
 
@@ -139,6 +140,64 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
     });
 
     await t.step(
+      "the leader starts a container on node-2 over RPC",
+      async () => {
+        const leader = bed.agent.leader!;
+        const nodeId = secondary!.identity.nodeId;
+        const parsed = parseConfig(
+          `service "idle" {\n  image = "${bed.bed.images.sleeper}"\n}\n`,
+          "idle.mill",
+        );
+        assertTrue(parsed.ok);
+        if (!parsed.ok) return;
+        const atMs = Date.now();
+        for (
+          const command of [
+            { type: "Deploy", deployId: "d1", config: parsed.config, atMs },
+            {
+              type: "AllocScheduled",
+              allocId: "idle-1",
+              nodeId,
+              workload: "idle",
+              kind: "service",
+              image: bed.bed.images.sleeper,
+              cpuMillis: 100,
+              memoryBytes: 32 * 1024 * 1024,
+              atMs,
+            },
+            {
+              type: "AllocStatus",
+              allocId: "idle-1",
+              status: "starting",
+              atMs,
+            },
+          ] as const
+        ) {
+          const result = await leader.commit(command);
+          assertTrue(result.ok, JSON.stringify(result));
+        }
+        await leader.runtime(nodeId).start({
+          allocId: "idle-1",
+          name: "idle",
+          kind: "service",
+          image: bed.bed.images.sleeper,
+          env: {},
+          secrets: {},
+          cpu: 0.1,
+          memoryBytes: 32 * 1024 * 1024,
+          labels: {},
+          stopSignal: "SIGTERM",
+          stopGracePeriodMs: 5_000,
+        }, AbortSignal.timeout(30_000));
+        const status = await leader.runtime(nodeId).status(
+          {},
+          AbortSignal.timeout(10_000),
+        );
+        assertEquals(status.allocs.map((a) => a.state), ["running"]);
+      },
+    );
+
+    await t.step(
       "a dead secondary is declared down after the heartbeat timeout",
       async () => {
         const id = secondary!.identity.nodeId;
@@ -157,6 +216,14 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
       secondary = await startSecondary();
       const id = secondary.identity.nodeId;
       // A restarted agent registers again, which makes the node ready.
+      // Its container was failed by NodeDown: the leader has it stopped.
+      await waitFor(
+        "the stray container stopped",
+        async () =>
+          (await secondary!.runtime!.status({}, AbortSignal.timeout(5_000)))
+            .allocs.length === 0,
+      );
+      assertEquals(bed.agent.state().allocs.get("idle-1")?.status, "failed");
       await waitFor(
         "ready again",
         () => bed.agent.state().nodes.get(id)?.status === "ready",
@@ -165,6 +232,7 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
   } finally {
     const running: Agent | null = secondary;
     if (running !== null) await (running as Agent).stop();
+    await killAllTasks(containerd.socketPath);
     await containerd.stop();
     await Deno.remove(dataDir, { recursive: true });
     await bed.stop();
