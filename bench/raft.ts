@@ -441,6 +441,13 @@ async function main(): Promise<void> {
       fsync.p99Us.toFixed(0)
     } us`,
   );
+  const etcdVersion = new TextDecoder().decode(
+    (await new Deno.Command(ETCD_BIN, { args: ["--version"], stdout: "piped" })
+      .output()).stdout,
+  ).match(/etcd Version: (\S+)/)?.[1] ?? "unknown";
+  console.log(
+    `anchor: etcd ${etcdVersion}, three members on loopback, default settings`,
+  );
   const oursSystem = await startOurs();
   let results;
   try {
@@ -476,6 +483,7 @@ async function main(): Promise<void> {
   }
   const json = {
     bench: "raft",
+    etcd_version: etcdVersion,
     ...figures,
     election_ms_median: round(percentile(ours.elections, 0.5), 0),
     election_ms_max: round(ours.elections.at(-1) ?? NaN, 0),
