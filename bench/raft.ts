@@ -191,7 +191,12 @@ class EtcdCluster {
     const child = this.#children.get(name);
     if (child === undefined) return;
     this.#children.delete(name);
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch (err) {
+      // A member that already exited has nothing left to kill.
+      if (!(err instanceof TypeError)) throw err;
+    }
     await child.status;
   }
 
@@ -234,9 +239,12 @@ class EtcdCluster {
   }
 
   async close(): Promise<void> {
-    for (const name of [...this.#children.keys()]) await this.kill(name);
-    this.#client.close();
-    await Deno.remove(this.root, { recursive: true });
+    try {
+      for (const name of [...this.#children.keys()]) await this.kill(name);
+    } finally {
+      this.#client.close();
+      await Deno.remove(this.root, { recursive: true });
+    }
   }
 }
 
