@@ -139,3 +139,27 @@ Deno.test("Ready reports role changes once, and the hard state only when it chan
   assertEquals(a.role, "leader");
   assertEquals(a.hasReady(), false);
 });
+
+Deno.test("a vote request of a stale term is rejected with the current term", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.elect("a");
+  const b = cluster.node("b");
+  b.step({
+    type: "vote",
+    from: "c",
+    to: "b",
+    term: b.term - 1,
+    lastLogIndex: 99,
+    lastLogTerm: 99,
+    transfer: false,
+  });
+  const reply = b.ready().messages.find((message) => message.to === "c");
+  b.advance();
+  assertEquals(reply, {
+    type: "vote-response",
+    to: "c",
+    term: b.term,
+    granted: false,
+    from: "b",
+  });
+});

@@ -50,8 +50,15 @@ export interface RunResult {
 export const TRACE_LINES_MAX = 40;
 /** Steps between full log-matching checks (cheaper checks run every step). */
 const LOG_MATCHING_EVERY_STEPS = 64;
-/** Upper bound of the quiet phase at the end in which the cluster must elect a leader and commit. */
-const QUIESCE_STEPS_MAX = 4_000;
+/** Messages in flight past which time only advances once the network is idle. */
+const EARLY_TICK_BACKLOG_MAX = 48;
+/**
+ * The quiet phase at the end, in which the cluster must elect a leader and
+ * commit, lasts at most this many election timeouts (liveness is about time,
+ * so it is bounded in ticks; the step bound only guards against a stuck clock).
+ */
+const QUIESCE_ELECTION_TIMEOUTS_MAX = 30;
+const QUIESCE_STEPS_MAX = 200_000;
 
 export class Simulation implements NodeSink {
   readonly rng: SeededRng;
@@ -153,9 +160,10 @@ export class Simulation implements NodeSink {
     this.step++;
     // Messages and disk writes are fast next to a tick (LAN latency against a
     // 100 ms tick): time advances when nothing else can happen, plus now and
-    // then early, to race timeouts against traffic.
+    // then early, to race timeouts against traffic. Early ticks stop while a
+    // backlog builds, else time would outrun a network that never drains.
     const roll = this.rng.nextInt(100);
-    if (roll < 3) this.#tickAll();
+    if (roll < 3 && this.network.size < EARLY_TICK_BACKLOG_MAX) this.#tickAll();
     else if (roll < 13) {
       if (faultsOn || this.clients.busy) {
         this.log(this.clients.act(this.step, this.nodes, faultsOn));
@@ -218,14 +226,16 @@ export class Simulation implements NodeSink {
   /** Heal everything and let the cluster settle: a leader must commit in its term. */
   quiesce(): void {
     this.faults.healAll();
-    for (let i = 0; i < QUIESCE_STEPS_MAX; i++) {
+    const tickEnd = this.tick +
+      QUIESCE_ELECTION_TIMEOUTS_MAX * this.profile.core.electionTicks;
+    for (let i = 0; i < QUIESCE_STEPS_MAX && this.tick < tickEnd; i++) {
       this.runStep(false);
       if (i % 50 === 0 && this.#settled()) return;
     }
     if (!this.#settled()) {
       throw new SafetyViolation(
         "liveness",
-        "no leader committed in its term after all faults healed",
+        `no leader committed in its term within ${QUIESCE_ELECTION_TIMEOUTS_MAX} election timeouts after all faults healed`,
       );
     }
   }
