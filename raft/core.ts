@@ -284,6 +284,9 @@ export class RaftCore {
       }
       // A transfer that did not finish within an election timeout is abandoned.
       replicator.transferee = null;
+      // Heartbeats carry commit only up to what a follower was seen to hold
+      // in this term; a restarted follower learns the rest from an append.
+      replicator.broadcastAppend();
     }
     replicator.tickSnapshots();
     if (this.#heartbeatElapsed >= this.#config.heartbeatTicks) {

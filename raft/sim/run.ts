@@ -4,6 +4,7 @@
  * safety checked after every step and the client history checked
  * linearizable at the end.
  */
+import type { RaftCore } from "../core.ts";
 import { SeededRng } from "../rng.ts";
 import type { MemberId, Message, Snapshot } from "../types.ts";
 import { SimClients } from "./clients.ts";
@@ -223,31 +224,63 @@ export class Simulation implements NodeSink {
     }
   }
 
-  /** Heal everything and let the cluster settle: a leader must commit in its term. */
+  /**
+   * Heal everything and let the cluster settle: a leader must commit in its
+   * term, then every member must apply up to that commit.
+   */
   quiesce(): void {
     this.faults.healAll();
-    const tickEnd = this.tick +
-      QUIESCE_ELECTION_TIMEOUTS_MAX * this.profile.core.electionTicks;
-    for (let i = 0; i < QUIESCE_STEPS_MAX && this.tick < tickEnd; i++) {
-      this.runStep(false);
-      if (i % 50 === 0 && this.#settled()) return;
-    }
-    if (!this.#settled()) {
+    const leader = this.#runUntil(() => this.#settledLeader());
+    if (!leader) {
       throw new SafetyViolation(
         "liveness",
         `no leader committed in its term within ${QUIESCE_ELECTION_TIMEOUTS_MAX} election timeouts after all faults healed`,
       );
     }
+    const target = leader.commitIndex;
+    const members = [
+      ...leader.membership.voters,
+      ...leader.membership.learners,
+    ];
+    const behind = () =>
+      this.nodes.filter((node) =>
+        members.includes(node.id) && (node.core?.appliedIndex ?? 0) < target
+      );
+    if (!this.#runUntil(() => behind().length === 0 ? true : null)) {
+      const names = behind().map((node) =>
+        `${node.id}@${node.core?.appliedIndex}`
+      );
+      throw new SafetyViolation(
+        "liveness",
+        `members ${
+          names.join(", ")
+        } did not apply up to ${target} within ${QUIESCE_ELECTION_TIMEOUTS_MAX} election timeouts`,
+      );
+    }
   }
 
-  #settled(): boolean {
+  /** Step without faults until `done` gives a value (checked every few steps), bounded in ticks. */
+  #runUntil<T>(done: () => T | null): T | null {
+    const tickEnd = this.tick +
+      QUIESCE_ELECTION_TIMEOUTS_MAX * this.profile.core.electionTicks;
+    for (let i = 0; i < QUIESCE_STEPS_MAX && this.tick < tickEnd; i++) {
+      this.runStep(false);
+      if (i % 50 === 0) {
+        const value = done();
+        if (value !== null) return value;
+      }
+    }
+    return done();
+  }
+
+  #settledLeader(): RaftCore | null {
     // Writes proposed past the leader's log were lost with a crashed leader's
     // memory; they stay indeterminate, which the checker allows.
     const lowestOpen = this.clients.lowestOpenWrite();
-    return this.liveCores().some((core) =>
+    return this.liveCores().find((core) =>
       core.role === "leader" && core.termAt(core.commitIndex) === core.term &&
       (lowestOpen === null || lowestOpen > core.lastIndex)
-    );
+    ) ?? null;
   }
 }
 
