@@ -62,7 +62,11 @@ export interface Persist {
    * uncommitted tail conflicts with the leader's).
    */
   readonly entries: readonly Entry[];
-  /** A snapshot received from the leader; replaces the log up to its index. */
+  /**
+   * A snapshot received from the leader; replaces the log up to its index.
+   * The shell writes it durably AND restores its FSM from it before it
+   * applies `Ready.committed` (which then starts after `snapshot.meta.index`).
+   */
   readonly snapshot?: Snapshot;
 }
 
@@ -120,16 +124,32 @@ export interface AppendRequest extends MessageBase {
   readonly prevLogTerm: number;
   readonly entries: readonly Entry[];
   readonly commit: number;
-  /** Echoed for ReadIndex heartbeat rounds; empty otherwise. */
-  readonly context: string;
 }
 
 export interface AppendResponse extends MessageBase {
   readonly type: "append-response";
   readonly success: boolean;
-  /** On success the follower's last matching index; on failure a hint to back up to. */
+  /** On success the follower's last matching index (echo of the request's `prevLogIndex` + entries). */
   readonly matchIndex: number;
+  /**
+   * On failure (fast backtracking): the largest index at or below the
+   * request's `prevLogIndex` whose term is at most `rejectTerm`, and that
+   * term. The leader resumes from there instead of one entry at a time.
+   */
   readonly rejectHint: number;
+  readonly rejectTerm: number;
+}
+
+/** The leader's liveness beat; `commit` is capped at what the follower is known to hold. */
+export interface Heartbeat extends MessageBase {
+  readonly type: "heartbeat";
+  readonly commit: number;
+  /** Echoed for ReadIndex quorum rounds; empty otherwise. */
+  readonly context: string;
+}
+
+export interface HeartbeatResponse extends MessageBase {
+  readonly type: "heartbeat-response";
   readonly context: string;
 }
 
@@ -147,5 +167,71 @@ export type Message =
   | VoteResponse
   | AppendRequest
   | AppendResponse
+  | Heartbeat
+  | HeartbeatResponse
   | SnapshotRequest
   | TimeoutNow;
+
+/** A one-server-at-a-time change asked of the leader. */
+export type MembershipChange =
+  /** Add a non-voting member that follows the log (`--role secondary`). */
+  | { readonly type: "add-learner"; readonly id: MemberId }
+  /** Turn a learner into a voter (best once it has caught up). */
+  | { readonly type: "promote"; readonly id: MemberId }
+  /** Remove a voter or a learner. A removed leader steps down once the change commits. */
+  | { readonly type: "remove"; readonly id: MemberId };
+
+/** Seeded randomness passed into the core (election timeouts). */
+export interface Rng {
+  /** A uniform integer in [0, maxExclusive). */
+  nextInt(maxExclusive: number): number;
+}
+
+/** Tunables of one core; ticks are the shell's clock unit. */
+export interface CoreConfig {
+  readonly id: MemberId;
+  /** Election timeout base: a follower waits a random [electionTicks, 2*electionTicks). */
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxEntriesPerAppend: number;
+  readonly maxBytesPerAppend: number;
+  /** Appends in flight per follower in replicate mode. */
+  readonly maxInflight: number;
+  /** Queued proposals the leader refuses past (back-pressure); uncommitted entries. */
+  readonly maxUncommittedEntries: number;
+  /** Pending ReadIndex requests held by the leader. */
+  readonly maxPendingReads: number;
+  readonly rng: Rng;
+}
+
+/** What the shell read from disk at start-up. */
+export interface RestoredState {
+  readonly hardState: HardState;
+  /**
+   * The latest snapshot, data included (the core hands it to lagging members).
+   * For a brand-new cluster: index 0, term 0, the initial membership, empty data.
+   */
+  readonly snapshot: Snapshot;
+  /** The log after `snapshot.meta.index`, contiguous. */
+  readonly entries: readonly Entry[];
+  /** Highest index already applied to the shell's FSM (default: the snapshot's index). */
+  readonly applied?: number;
+}
+
+export type ProposeResult =
+  | { readonly ok: true; readonly index: number; readonly term: number }
+  | {
+    readonly ok: false;
+    readonly code: ProposeErrorCode;
+    /** The leader to retry with, when known. */
+    readonly leader: MemberId | null;
+  };
+
+export type ProposeErrorCode =
+  | "raft.not_leader"
+  | "raft.transferring"
+  | "raft.overloaded"
+  | "raft.membership_pending"
+  | "raft.membership_invalid";

@@ -1,0 +1,108 @@
+/**
+ * Assembles `Ready`s and remembers what the last one handed out, so that
+ * `advance()` can mark it durable and applied.
+ */
+import { assert } from "./_assert.ts";
+import type { RaftLog } from "./_log.ts";
+import type {
+  HardState,
+  Message,
+  ReadState,
+  Ready,
+  SoftState,
+} from "./types.ts";
+
+/** Committed entries handed out per Ready, in bytes (at least one entry always goes). */
+export const COMMITTED_BYTES_MAX_PER_READY = 32 * 1024 * 1024;
+
+type Outstanding = {
+  readonly stableIndex: number;
+  readonly stableTerm: number;
+  readonly snapshotIndex: number | null;
+  readonly appliedTo: number;
+  readonly hardState: HardState;
+};
+
+/** What the core has queued for the shell besides its log. */
+export interface Pending {
+  readonly hardState: HardState;
+  readonly softState: SoftState;
+  readonly messages: Message[];
+  readonly readStates: ReadState[];
+}
+
+export class ReadyTracker {
+  #previousHardState: HardState;
+  #previousSoftState: SoftState;
+  #outstanding: Outstanding | null = null;
+
+  constructor(hardState: HardState, softState: SoftState) {
+    this.#previousHardState = hardState;
+    this.#previousSoftState = softState;
+  }
+
+  get outstanding(): boolean {
+    return this.#outstanding !== null;
+  }
+
+  has(log: RaftLog, pending: Pending): boolean {
+    if (this.#outstanding) return false;
+    return pending.messages.length > 0 || pending.readStates.length > 0 ||
+      log.hasUnstable() || log.unstableSnapshot() !== null ||
+      log.applied < log.commit ||
+      !sameHardState(pending.hardState, this.#previousHardState) ||
+      !sameSoftState(pending.softState, this.#previousSoftState);
+  }
+
+  build(log: RaftLog, pending: Pending): Ready {
+    assert(
+      this.#outstanding === null,
+      "ready() called twice without advance()",
+    );
+    const { hardState, softState } = pending;
+    const entries = log.unstableEntries();
+    const snapshot = log.unstableSnapshot();
+    const committed = log.nextCommitted(COMMITTED_BYTES_MAX_PER_READY);
+    const last = entries.at(-1);
+    this.#outstanding = {
+      stableIndex: last?.index ?? 0,
+      stableTerm: last?.term ?? 0,
+      snapshotIndex: snapshot?.meta.index ?? null,
+      appliedTo: committed.at(-1)?.index ?? log.applied,
+      hardState,
+    };
+    const hardChanged = !sameHardState(hardState, this.#previousHardState);
+    const softChanged = !sameSoftState(softState, this.#previousSoftState);
+    this.#previousSoftState = softState;
+    return {
+      persist: {
+        entries,
+        ...(hardChanged ? { hardState } : {}),
+        ...(snapshot ? { snapshot } : {}),
+      },
+      messages: pending.messages,
+      committed,
+      readStates: pending.readStates,
+      ...(softChanged ? { softState } : {}),
+    };
+  }
+
+  /** The last Ready was persisted, sent and applied. */
+  advance(log: RaftLog): void {
+    const done = this.#outstanding;
+    assert(done !== null, "advance() without ready()");
+    if (done.stableIndex > 0) log.stableTo(done.stableIndex, done.stableTerm);
+    if (done.snapshotIndex !== null) log.stableSnapshotTo(done.snapshotIndex);
+    log.applied = Math.max(log.applied, Math.min(done.appliedTo, log.commit));
+    this.#previousHardState = done.hardState;
+    this.#outstanding = null;
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leader === b.leader && a.term === b.term;
+}

@@ -1,0 +1,69 @@
+/** Run many seeds and report the first violations in a reproducible form. */
+import { type Broken, type RunResult, runSeed } from "./run.ts";
+
+/** Steps per seed: sized so 2,000 seeds fit CI's budget on one core. */
+export const SIM_STEPS_DEFAULT = 20_000;
+/** Violations reported in full before the rest are only counted. */
+const REPORTED_VIOLATIONS_MAX = 3;
+
+export interface SeedsSummary {
+  readonly seeds: number;
+  readonly steps: number;
+  readonly violations: number;
+  readonly elapsedS: number;
+  readonly failed: readonly RunResult[];
+  /** Events summed over all seeds (coverage), plus each seed's linearizability outcome. */
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+export function runSeeds(
+  options: {
+    seeds: number;
+    start: number;
+    steps: number;
+    report: (line: string) => void;
+    broken?: Broken | null;
+  },
+): SeedsSummary {
+  const started = performance.now();
+  let steps = 0;
+  const failed: RunResult[] = [];
+  const counts: Record<string, number> = {};
+  for (let seed = options.start; seed < options.start + options.seeds; seed++) {
+    const result = runSeed(seed, {
+      steps: options.steps,
+      ...(options.broken ? { broken: options.broken } : {}),
+    });
+    steps += result.steps;
+    for (const [event, count] of Object.entries(result.counts)) {
+      counts[event] = (counts[event] ?? 0) + count;
+    }
+    const linearizability = `linearizability-${result.linearizability}`;
+    counts[linearizability] = (counts[linearizability] ?? 0) + 1;
+    if (result.violation) {
+      failed.push(result);
+      if (failed.length <= REPORTED_VIOLATIONS_MAX) {
+        options.report(formatViolation(result));
+      }
+    }
+  }
+  const elapsedS = Math.round((performance.now() - started) / 10) / 100;
+  return {
+    seeds: options.seeds,
+    steps,
+    violations: failed.length,
+    elapsedS,
+    failed,
+    counts,
+  };
+}
+
+export function formatViolation(result: RunResult): string {
+  const violation = result.violation!;
+  return [
+    `violation ${violation.code} in seed ${result.seed}: ${violation.message}`,
+    `reproduce with MILL_SEED=${result.seed} (or: deno task sim -- --seeds 1 --start ${result.seed})`,
+    "last steps:",
+    ...violation.trace.map((line) => `  ${line}`),
+  ].join("\n");
+}
