@@ -191,7 +191,12 @@ class EtcdCluster {
     const child = this.#children.get(name);
     if (child === undefined) return;
     this.#children.delete(name);
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch (err) {
+      // A member that already exited has nothing left to kill.
+      if (!(err instanceof TypeError)) throw err;
+    }
     await child.status;
   }
 
@@ -234,9 +239,12 @@ class EtcdCluster {
   }
 
   async close(): Promise<void> {
-    for (const name of [...this.#children.keys()]) await this.kill(name);
-    this.#client.close();
-    await Deno.remove(this.root, { recursive: true });
+    try {
+      for (const name of [...this.#children.keys()]) await this.kill(name);
+    } finally {
+      this.#client.close();
+      await Deno.remove(this.root, { recursive: true });
+    }
   }
 }
 
@@ -441,6 +449,13 @@ async function main(): Promise<void> {
       fsync.p99Us.toFixed(0)
     } us`,
   );
+  const etcdVersion = new TextDecoder().decode(
+    (await new Deno.Command(ETCD_BIN, { args: ["--version"], stdout: "piped" })
+      .output()).stdout,
+  ).match(/etcd Version: (\S+)/)?.[1] ?? "unknown";
+  console.log(
+    `anchor: etcd ${etcdVersion}, three members on loopback, default settings`,
+  );
   const oursSystem = await startOurs();
   let results;
   try {
@@ -476,6 +491,7 @@ async function main(): Promise<void> {
   }
   const json = {
     bench: "raft",
+    etcd_version: etcdVersion,
     ...figures,
     election_ms_median: round(percentile(ours.elections, 0.5), 0),
     election_ms_max: round(ours.elections.at(-1) ?? NaN, 0),

@@ -58,9 +58,12 @@ export function termRule(message: Message, view: TermView): TermRule {
     };
     return { action: "drop", reply };
   }
-  if (message.type === "pre-vote") {
+  if (message.type === "pre-vote" || message.type === "vote") {
+    // Reject with our term so the candidate catches up (Raft §5.1). Without
+    // it, a candidate that only we can hear from, behind in term, may never
+    // learn the current term and livelock its own election.
     const reply: Outgoing = {
-      type: "pre-vote-response",
+      type: message.type === "vote" ? "vote-response" : "pre-vote-response",
       to: message.from,
       term: view.term,
       granted: false,

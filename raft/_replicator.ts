@@ -49,6 +49,7 @@ export class Replicator {
   #readsAwaitingCommit: string[] = [];
   #pendingReads: PendingRead[] = [];
   #readRound = 0;
+  #transferTicks = 0;
   readonly #host: ReplicatorHost;
 
   constructor(host: ReplicatorHost) {
@@ -90,6 +91,14 @@ export class Replicator {
       progress.recentActive = false;
     }
     return isQuorum(active, membership.voters.length);
+  }
+
+  /** A transfer that did not finish within an election timeout is abandoned. */
+  tickTransfer(): void {
+    if (this.transferee === null) return;
+    if (++this.#transferTicks >= this.#host.config.electionTicks) {
+      this.transferee = null;
+    }
   }
 
   /** A snapshot unanswered for an election timeout is presumed lost. */
@@ -197,6 +206,7 @@ export class Replicator {
   /** Catch `to` up, then tell it to campaign at once (TimeoutNow). */
   transfer(to: MemberId): void {
     this.transferee = to;
+    this.#transferTicks = 0;
     const progress = this.progress.get(to);
     assert(progress !== undefined, `transfer target "${to}" has no progress`);
     if (progress.match === this.#host.log.lastIndex()) {

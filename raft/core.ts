@@ -205,11 +205,7 @@ export class RaftCore {
     if (!this.#log.membership.voters.includes(to)) {
       return this.#refused("raft.membership_invalid");
     }
-    if (to !== this.id) {
-      // The transfer is abandoned after one election timeout (see #tickLeader).
-      this.#electionElapsed = 0;
-      replicator.transfer(to);
-    }
+    if (to !== this.id) replicator.transfer(to);
     this.#checkInvariants();
     return { ok: true, index: this.#log.lastIndex(), term: this.#term };
   }
@@ -282,10 +278,12 @@ export class RaftCore {
         this.#becomeFollower(this.#term, null);
         return;
       }
-      // A transfer that did not finish within an election timeout is abandoned.
-      replicator.transferee = null;
+      // Heartbeats carry commit only up to what a follower was seen to hold
+      // in this term; a restarted follower learns the rest from an append.
+      replicator.broadcastAppend();
     }
     replicator.tickSnapshots();
+    replicator.tickTransfer();
     if (this.#heartbeatElapsed >= this.#config.heartbeatTicks) {
       this.#heartbeatElapsed = 0;
       replicator.broadcastHeartbeat();

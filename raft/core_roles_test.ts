@@ -139,3 +139,52 @@ Deno.test("Ready reports role changes once, and the hard state only when it chan
   assertEquals(a.role, "leader");
   assertEquals(a.hasReady(), false);
 });
+
+Deno.test("a vote request of a stale term is rejected with the current term", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.elect("a");
+  const b = cluster.node("b");
+  b.step({
+    type: "vote",
+    from: "c",
+    to: "b",
+    term: b.term - 1,
+    lastLogIndex: 99,
+    lastLogTerm: 99,
+    transfer: false,
+  });
+  const reply = b.ready().messages.find((message) => message.to === "c");
+  b.advance();
+  assertEquals(reply, {
+    type: "vote-response",
+    to: "c",
+    term: b.term,
+    granted: false,
+    from: "b",
+  });
+});
+
+Deno.test("a follower restarted with an old commit catches up in an idle cluster", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.elect("a");
+  for (const value of ["x", "y"]) cluster.node("a").propose(bytes(value));
+  cluster.settle();
+  cluster.tickAll(2);
+  const c = cluster.node("c");
+  const entries = [1, 2, 3].map((index) => c.entry(index)!);
+  // "c" restarts having persisted the entries but an older commit.
+  cluster.nodes.delete("c");
+  cluster.add(makeCore(
+    "c",
+    {
+      ...fresh(["a", "b", "c"]),
+      hardState: { term: c.term, vote: null, commit: 1 },
+      entries,
+    },
+    {},
+    7,
+  ));
+  cluster.tickAll(2 * TEST_CONFIG.electionTicks);
+  assertEquals(cluster.node("c").commitIndex, 3);
+  assertEquals(cluster.commands("c"), ["x", "y"]);
+});

@@ -9,7 +9,7 @@ import type { Broken } from "./run.ts";
 import { runSeeds, SIM_STEPS_DEFAULT } from "./seeds.ts";
 
 const USAGE =
-  "Usage: deno task sim -- [--seeds N] [--start S] [--steps K] [--broken stale-reads|forget-votes|ack-before-fsync]";
+  "Usage: deno task sim -- [--seeds N] [--start S] [--steps K] [--stats] [--broken stale-reads|forget-votes|ack-before-fsync]";
 
 /** Deliberately broken variants, to watch the checkers fail from the command line. */
 const BROKEN_VARIANTS: Readonly<Record<string, Broken>> = {
@@ -23,6 +23,8 @@ export interface SimArgs {
   readonly start: number;
   readonly steps: number;
   readonly broken: Broken | null;
+  /** Print what the runs exercised (event counts) to stderr. */
+  readonly stats: boolean;
 }
 
 /** Parse the command line; returns an error message instead of throwing. */
@@ -40,6 +42,7 @@ export function parseSimArgs(
         start: { type: "string", default: "1" },
         steps: { type: "string", default: String(SIM_STEPS_DEFAULT) },
         broken: { type: "string" },
+        stats: { type: "boolean", default: false },
       },
       strict: true,
       allowPositionals: false,
@@ -71,6 +74,7 @@ export function parseSimArgs(
     start: parsed.start!,
     steps: parsed.steps!,
     broken,
+    stats: values.stats ?? false,
   };
 }
 
@@ -84,6 +88,11 @@ if (import.meta.main) {
     ...options,
     report: (line) => console.error(line),
   });
+  if (options.stats) {
+    for (const [event, count] of Object.entries(summary.counts).sort()) {
+      console.error(`${event.padEnd(28)} ${count}`);
+    }
+  }
   console.log(JSON.stringify({
     seeds: summary.seeds,
     steps: summary.steps,

@@ -9,15 +9,40 @@ Deno.test("parseSimArgs() reads the sim task's arguments", async (t) => {
   const cases: { args: string[]; want: unknown }[] = [
     {
       args: [],
-      want: { seeds: 100, start: 1, steps: SIM_STEPS_DEFAULT, broken: null },
+      want: {
+        seeds: 100,
+        start: 1,
+        steps: SIM_STEPS_DEFAULT,
+        broken: null,
+        stats: false,
+      },
     },
     {
       args: ["--", "--seeds", "5", "--start", "90"],
-      want: { seeds: 5, start: 90, steps: SIM_STEPS_DEFAULT, broken: null },
+      want: {
+        seeds: 5,
+        start: 90,
+        steps: SIM_STEPS_DEFAULT,
+        broken: null,
+        stats: false,
+      },
     },
     {
-      args: ["--seeds=2", "--steps", "10", "--broken", "stale-reads"],
-      want: { seeds: 2, start: 1, steps: 10, broken: { staleReads: true } },
+      args: [
+        "--seeds=2",
+        "--steps",
+        "10",
+        "--broken",
+        "stale-reads",
+        "--stats",
+      ],
+      want: {
+        seeds: 2,
+        start: 1,
+        steps: 10,
+        broken: { staleReads: true },
+        stats: true,
+      },
     },
   ];
 

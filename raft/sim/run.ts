@@ -4,6 +4,7 @@
  * safety checked after every step and the client history checked
  * linearizable at the end.
  */
+import type { RaftCore } from "../core.ts";
 import { SeededRng } from "../rng.ts";
 import type { MemberId, Message, Snapshot } from "../types.ts";
 import { SimClients } from "./clients.ts";
@@ -50,8 +51,15 @@ export interface RunResult {
 export const TRACE_LINES_MAX = 40;
 /** Steps between full log-matching checks (cheaper checks run every step). */
 const LOG_MATCHING_EVERY_STEPS = 64;
-/** Upper bound of the quiet phase at the end in which the cluster must elect a leader and commit. */
-const QUIESCE_STEPS_MAX = 4_000;
+/** Messages in flight past which time only advances once the network is idle. */
+const EARLY_TICK_BACKLOG_MAX = 48;
+/**
+ * The quiet phase at the end, in which the cluster must elect a leader and
+ * commit, lasts at most this many election timeouts (liveness is about time,
+ * so it is bounded in ticks; the step bound only guards against a stuck clock).
+ */
+const QUIESCE_ELECTION_TIMEOUTS_MAX = 30;
+const QUIESCE_STEPS_MAX = 200_000;
 
 export class Simulation implements NodeSink {
   readonly rng: SeededRng;
@@ -153,9 +161,10 @@ export class Simulation implements NodeSink {
     this.step++;
     // Messages and disk writes are fast next to a tick (LAN latency against a
     // 100 ms tick): time advances when nothing else can happen, plus now and
-    // then early, to race timeouts against traffic.
+    // then early, to race timeouts against traffic. Early ticks stop while a
+    // backlog builds, else time would outrun a network that never drains.
     const roll = this.rng.nextInt(100);
-    if (roll < 3) this.#tickAll();
+    if (roll < 3 && this.network.size < EARLY_TICK_BACKLOG_MAX) this.#tickAll();
     else if (roll < 13) {
       if (faultsOn || this.clients.busy) {
         this.log(this.clients.act(this.step, this.nodes, faultsOn));
@@ -215,29 +224,63 @@ export class Simulation implements NodeSink {
     }
   }
 
-  /** Heal everything and let the cluster settle: a leader must commit in its term. */
+  /**
+   * Heal everything and let the cluster settle: a leader must commit in its
+   * term, then every member must apply up to that commit.
+   */
   quiesce(): void {
     this.faults.healAll();
-    for (let i = 0; i < QUIESCE_STEPS_MAX; i++) {
-      this.runStep(false);
-      if (i % 50 === 0 && this.#settled()) return;
-    }
-    if (!this.#settled()) {
+    const leader = this.#runUntil(() => this.#settledLeader());
+    if (!leader) {
       throw new SafetyViolation(
         "liveness",
-        "no leader committed in its term after all faults healed",
+        `no leader committed in its term within ${QUIESCE_ELECTION_TIMEOUTS_MAX} election timeouts after all faults healed`,
+      );
+    }
+    const target = leader.commitIndex;
+    const members = [
+      ...leader.membership.voters,
+      ...leader.membership.learners,
+    ];
+    const behind = () =>
+      this.nodes.filter((node) =>
+        members.includes(node.id) && (node.core?.appliedIndex ?? 0) < target
+      );
+    if (!this.#runUntil(() => behind().length === 0 ? true : null)) {
+      const names = behind().map((node) =>
+        `${node.id}@${node.core?.appliedIndex}`
+      );
+      throw new SafetyViolation(
+        "liveness",
+        `members ${
+          names.join(", ")
+        } did not apply up to ${target} within ${QUIESCE_ELECTION_TIMEOUTS_MAX} election timeouts`,
       );
     }
   }
 
-  #settled(): boolean {
+  /** Step without faults until `done` gives a value (checked every few steps), bounded in ticks. */
+  #runUntil<T>(done: () => T | null): T | null {
+    const tickEnd = this.tick +
+      QUIESCE_ELECTION_TIMEOUTS_MAX * this.profile.core.electionTicks;
+    for (let i = 0; i < QUIESCE_STEPS_MAX && this.tick < tickEnd; i++) {
+      this.runStep(false);
+      if (i % 50 === 0) {
+        const value = done();
+        if (value !== null) return value;
+      }
+    }
+    return done();
+  }
+
+  #settledLeader(): RaftCore | null {
     // Writes proposed past the leader's log were lost with a crashed leader's
     // memory; they stay indeterminate, which the checker allows.
     const lowestOpen = this.clients.lowestOpenWrite();
-    return this.liveCores().some((core) =>
+    return this.liveCores().find((core) =>
       core.role === "leader" && core.termAt(core.commitIndex) === core.term &&
       (lowestOpen === null || lowestOpen > core.lastIndex)
-    );
+    ) ?? null;
   }
 }
 

@@ -12,6 +12,8 @@ export interface SeedsSummary {
   readonly violations: number;
   readonly elapsedS: number;
   readonly failed: readonly RunResult[];
+  /** Events summed over all seeds (coverage), plus each seed's linearizability outcome. */
+  readonly counts: Readonly<Record<string, number>>;
 }
 
 export function runSeeds(
@@ -26,12 +28,18 @@ export function runSeeds(
   const started = performance.now();
   let steps = 0;
   const failed: RunResult[] = [];
+  const counts: Record<string, number> = {};
   for (let seed = options.start; seed < options.start + options.seeds; seed++) {
     const result = runSeed(seed, {
       steps: options.steps,
       ...(options.broken ? { broken: options.broken } : {}),
     });
     steps += result.steps;
+    for (const [event, count] of Object.entries(result.counts)) {
+      counts[event] = (counts[event] ?? 0) + count;
+    }
+    const linearizability = `linearizability-${result.linearizability}`;
+    counts[linearizability] = (counts[linearizability] ?? 0) + 1;
     if (result.violation) {
       failed.push(result);
       if (failed.length <= REPORTED_VIOLATIONS_MAX) {
@@ -46,6 +54,7 @@ export function runSeeds(
     violations: failed.length,
     elapsedS,
     failed,
+    counts,
   };
 }
 

@@ -237,9 +237,12 @@ export class ProcessCluster {
 
   /** Kills every process and removes the data directories. */
   async close(): Promise<void> {
-    for (const id of [...this.#children.keys()]) await this.kill(id);
-    this.#client.close();
-    await Deno.remove(this.root, { recursive: true });
+    try {
+      for (const id of [...this.#children.keys()]) await this.kill(id);
+    } finally {
+      this.#client.close();
+      await Deno.remove(this.root, { recursive: true });
+    }
   }
 }
 
