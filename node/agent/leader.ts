@@ -11,6 +11,7 @@
 import type { RaftNode } from "../../raft/node.ts";
 import {
   type AllocReport,
+  allocsToStop,
   type ClusterState,
   type Command,
   encodeCommand,
@@ -327,12 +328,17 @@ export class LeaderDuties {
    */
   #stopStrays(state: ClusterState, message: HeartbeatMessage): void {
     const nowMs = this.#nowMs();
+    const strays = new Set(
+      allocsToStop(state, message.nodeId, message.running).filter((id) => {
+        // A live alloc asked to stop is the coordinator's to stop.
+        const alloc = state.allocs.get(id);
+        return alloc === undefined || alloc.nodeId !== message.nodeId ||
+          isTerminal(alloc.status);
+      }),
+    );
     for (const allocId of message.running) {
-      const alloc = state.allocs.get(allocId);
-      const stray = alloc === undefined || alloc.nodeId !== message.nodeId ||
-        isTerminal(alloc.status);
       const key = `${message.nodeId}/${allocId}`;
-      if (!stray) {
+      if (!strays.has(allocId)) {
         this.#strays.delete(key);
         continue;
       }
