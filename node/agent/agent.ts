@@ -12,7 +12,7 @@ import {
   ImageService,
 } from "../../containerd/mod.ts";
 import type { ClusterState } from "../../raft/mod.ts";
-import { RaftNode } from "../../raft/node.ts";
+import { RaftNode } from "../../raft/mod.ts";
 import { Authenticator, startApiServer } from "../api/mod.ts";
 import { type ApiServer } from "../api/mod.ts";
 import { loadClusterIdentity } from "../cluster_init/mod.ts";

@@ -6,8 +6,8 @@
  * for them synchronously. The bytes equal `encodeSnapshot`'s.
  */
 import { createHash } from "node:crypto";
-import type { Entry } from "../../raft/types.ts";
-import type { StateMachine } from "../../raft/node.ts";
+import type { Entry } from "../../raft/mod.ts";
+import type { StateMachine } from "../../raft/mod.ts";
 import {
   applyEntry,
   type ClusterState,

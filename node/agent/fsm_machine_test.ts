@@ -13,7 +13,7 @@ import {
   encodeSnapshot,
   SnapshotError,
 } from "../../raft/mod.ts";
-import type { Entry } from "../../raft/types.ts";
+import type { Entry } from "../../raft/mod.ts";
 import {
   decodeSnapshotSync,
   encodeSnapshotSync,

@@ -8,7 +8,7 @@
  * One `LeaderDuties` per agent; `tick()` notices leadership changes. A new
  * term gets a new coordinator, which first recovers deploys in flight.
  */
-import type { RaftNode } from "../../raft/node.ts";
+import type { RaftNode } from "../../raft/mod.ts";
 import {
   type AllocReport,
   allocsToStop,

@@ -6,7 +6,7 @@
  * certificate (public; checked against the fingerprint in its join token)
  * and this primary's API URL.
  */
-import type { RaftNode } from "../../raft/node.ts";
+import type { RaftNode } from "../../raft/mod.ts";
 import { bearerToken, readJsonBody } from "../api/mod.ts";
 import { constantTimeEqual } from "../cluster_init/mod.ts";
 import {

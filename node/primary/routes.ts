@@ -5,7 +5,7 @@
  * forwards every admin request to the leader's API unchanged.
  */
 import type { ClusterState, Command } from "../../raft/mod.ts";
-import { RaftError } from "../../raft/node.ts";
+import { RaftError } from "../../raft/mod.ts";
 import {
   addSecretRoutes,
   ApiError,
