@@ -62,12 +62,10 @@ Deno.test("every command and subcommand answers --help with exit 0", async (t) =
 
 Deno.test("commands that need a cluster say so and exit 3", async (t) => {
   const cases = [
-    ["spawn", "migrate"],
     ["drain", "node-3"],
     ["remove", "node-3"],
     ["volume", "list"],
     ["volume", "delete", "pgdata"],
-    ["deploy", "-f", `${FIXTURES}seed_002_first_deploy.mill`],
   ];
   for (const args of cases) {
     await t.step(args.join(" "), async () => {

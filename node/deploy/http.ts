@@ -8,8 +8,10 @@
  *   `diagnostics`), 422 `secret.missing`, 422 `deploy.unplaced`, 409
  *   `deploy.in_progress`. Otherwise 200 and a server-sent-event stream of
  *   `DeployEvent`s (event name = `type`), ending with `done` or `failed`.
- * - `POST /v1/tasks`: `{"task": NAME}` in; a stream of `TaskEvent`s
- *   ending with `exit` or `failed` (`task.unknown`, `task.unplaced`, …).
+ * - `POST /v1/tasks`: `{"task": NAME, "detach"?: bool}` in; a stream of
+ *   `TaskEvent`s ending with `exit` or `failed` (`task.unknown`,
+ *   `task.unplaced`, …); with `detach` it ends once the task runs. A client
+ *   that disconnects (without `detach`) stops the task.
  *
  * A client that disconnects only detaches: the deploy runs to its end.
  */
@@ -107,13 +109,19 @@ export async function handleTaskRequest(
       'The body must be {"task": NAME} with the name of a task of the deployed config',
     );
   }
+  const detach = typeof body === "object" && body !== null &&
+    "detach" in body && body.detach === true;
   const stream = new SseStream();
-  // A client that goes away stops the task (see handleDeployRequest).
+  // A client that goes away stops the task, unless it asked to detach
+  // (then the stream ends once the task runs, and the task runs on).
   const gone = new AbortController();
-  void stream.done.then(() => gone.abort());
+  if (!detach) void stream.done.then(() => gone.abort());
   let id = 0;
   void coordinator.spawnTask(task, (event) => {
     stream.send({ event: event.type, data: event, id: String(++id) });
+    if (detach && event.type === "phase" && event.phase === "running") {
+      stream.close();
+    }
   }, gone.signal).finally(() => stream.close());
   return stream.response;
 }
