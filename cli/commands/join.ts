@@ -1,8 +1,10 @@
 /** `mill join`: add this machine to an existing cluster. */
 
+import { joinAsPrimary } from "../../node/agent/join_primary.ts";
 import {
   JoinError,
   loadJoinedIdentity,
+  parseJoinToken,
   requestJoin,
   saveJoinedIdentity,
 } from "../../node/agent/join.ts";
@@ -23,12 +25,13 @@ import {
 
 export const joinCommand: CommandSpec = {
   name: "join",
-  summary: "join this machine to an existing cluster (as a secondary)",
+  summary: "join this machine to an existing cluster",
   details:
     "Fetches the cluster's CA from ADDRESS (a primary's peer address, host:port),\n" +
     "checks it against the fingerprint in the join token `mill init` printed,\n" +
     "gets the node's credentials over HTTPS, keeps them in the data dir, then\n" +
-    "runs the agent in the foreground. Joining as a primary is not built yet.",
+    "runs the agent in the foreground. A primary joins Raft as a learner and is\n" +
+    "promoted to voter once it has caught up.",
   arguments: [{
     name: "address",
     description: "peer address (host:port) of a primary of the cluster",
@@ -43,8 +46,17 @@ export const joinCommand: CommandSpec = {
     },
     {
       flags: "--role <roles>",
-      description: "secondary (primary is not built yet)",
+      description: "primary, secondary or both, comma-separated",
       defaultValue: "secondary",
+    },
+    {
+      flags: "--api-listen <host:port>",
+      description: "the HTTPS API of a primary",
+    },
+    {
+      flags: "--api-address <addresses>",
+      description:
+        "more names for a primary's API certificate, comma-separated",
     },
     {
       flags: "--data-dir <path>",
@@ -86,28 +98,50 @@ export const joinCommand: CommandSpec = {
     const dataDir = option("dataDir") ?? "/var/lib/mill";
     const name = option("name") ?? Deno.hostname();
     let listen;
+    let roles: ("primary" | "secondary")[];
+    let apiListen: { hostname: string; port: number } | undefined;
     let interval: number | undefined;
     try {
-      const roles = parseRoles(option("role") ?? "secondary");
-      if (roles.includes("primary")) {
-        context.output.error(
-          "error: joining as a primary is not built yet; join with --role secondary",
-        );
-        return EXIT.unavailable;
-      }
+      roles = parseRoles(option("role") ?? "secondary");
+      // A bad token is refused before anything is written.
+      parseJoinToken(option("token") ?? "");
       parseHostPort(address, "ADDRESS");
       listen = parseHostPort(option("listen") ?? "", "--listen");
+      if (roles.includes("primary") && listen.port === 0) {
+        throw new OptionError("a primary needs a fixed --listen port");
+      }
+      const api = option("apiListen");
+      if (api !== undefined) apiListen = parseHostPort(api, "--api-listen");
       const heartbeat = option("heartbeatInterval");
       if (heartbeat !== undefined) {
         interval = parseDurationOption(heartbeat, "--heartbeat-interval");
       }
     } catch (error) {
+      if (error instanceof JoinError) {
+        context.output.error(`error[${error.code}]: ${error.message}`);
+        return EXIT.usage;
+      }
       if (!(error instanceof OptionError)) throw error;
       context.output.error(`error: ${error.message}`);
       return EXIT.usage;
     }
     try {
-      if (await loadJoinedIdentity(dataDir) === null) {
+      const advertiseHost = option("advertise") ?? listen.hostname;
+      if (roles.includes("primary")) {
+        if (!await fileExists(`${dataDir}/cluster.json`)) {
+          const clusterId = await joinAsPrimary(
+            dataDir,
+            address,
+            option("token") ?? "",
+            {
+              name,
+              peer: `${advertiseHost}:${listen.port}`,
+              apiAddresses: [advertiseHost, ...parseList(option("apiAddress"))],
+            },
+          );
+          context.output.error(`joined cluster ${clusterId} as a primary`);
+        }
+      } else if (await loadJoinedIdentity(dataDir) === null) {
         const joined = await requestJoin(address, option("token") ?? "", {
           name,
         });
@@ -124,9 +158,10 @@ export const joinCommand: CommandSpec = {
     try {
       const agent = await startAgentWithCoordinator({
         dataDir,
-        roles: ["secondary"],
+        roles,
         name,
         listen,
+        ...(apiListen === undefined ? {} : { apiListen }),
         ...(advertise === undefined ? {} : { advertiseHost: advertise }),
         ...(interval === undefined ? {} : { heartbeatIntervalMs: interval }),
         containerd: {
@@ -148,3 +183,13 @@ export const joinCommand: CommandSpec = {
     }
   },
 };
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -37,7 +37,13 @@ import {
 import { joinHandler, primaryPeers } from "./join_route.ts";
 import { NodeLink } from "./node_link.ts";
 import { startSecondaryAgent } from "./secondary_agent.ts";
-import { handlePeerRequest, localChannel } from "./peer.ts";
+import { handlePeerRequest } from "./peer.ts";
+import { loadRaftJoin } from "./join_primary.ts";
+import {
+  primaryChannel,
+  requestPromotion,
+  trackPrimaryPeers,
+} from "./primaries.ts";
 
 /** How often the agent checks its Raft role and the nodes' heartbeats. */
 export const AGENT_TICK_MS = 250;
@@ -93,6 +99,8 @@ export interface Agent {
   readonly link: NodeLink | null;
   /** The applied FSM state (primaries). */
   state(): ClusterState;
+  /** This node's Raft role (`leader`, `follower`, `learner`…); null on a secondary. */
+  raftRole(): string | null;
   /** Stops serving; containers keep running for the next agent. */
   stop(): Promise<void>;
 }
@@ -114,16 +122,28 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     options.name,
   );
   const cleanups: (() => Promise<void> | void)[] = [];
+  let stopped = false;
   const stopAll = async () => {
+    if (stopped) return;
+    stopped = true;
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
   try {
     const fsm = new FsmMachine();
+    // A joined primary starts with no membership: it follows the leader
+    // as a learner until promoted, and never campaigns before that.
+    const raftJoin = await loadRaftJoin(options.dataDir);
     const raft = await RaftNode.start({
       id: identity.nodeId,
       dataDir: `${options.dataDir}/raft`,
-      peers: new Map(),
-      initialMembership: { voters: [identity.nodeId], learners: [] },
+      peers: new Map(
+        Object.entries(raftJoin?.members ?? {}).filter(([id]) =>
+          id !== identity.nodeId
+        ),
+      ),
+      initialMembership: raftJoin === null
+        ? { voters: [identity.nodeId], learners: [] }
+        : { voters: [], learners: [] },
       stateMachine: fsm,
       ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
       ...(options.electionTicks === undefined
@@ -132,6 +152,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       onFatal: (error) => log("error", `raft stopped: ${error}`),
     });
     cleanups.push(() => raft.stop());
+    cleanups.push(trackPrimaryPeers(fsm, raft, identity.nodeId));
 
     let runtime: ContainerdRuntime | null = null;
     let link: NodeLink | null = null;
@@ -220,11 +241,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         forwardClient,
         nowMs: Date.now,
         join: joinHandler({
-          clusterId: cluster.clusterId,
-          rpcToken: cluster.rpcToken,
-          clusterKeyPath: cluster.clusterKeyPath,
-          primaries: () =>
-            primaryPeers(fsm.state, `${advertiseHost}:${peerPort}`),
+          cluster,
+          raft,
+          selfId: identity.nodeId,
+          selfPeer: () => `${advertiseHost}:${peerPort}`,
+          state: () => fsm.state,
         }),
       }),
       onError: (error, request) =>
@@ -262,7 +283,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
             [API_LABEL]: apiUrl,
           },
         },
-        channel: localChannel(leader),
+        channel: primaryChannel(leader, fsm, raft, cluster.rpcToken),
         running: async () =>
           (await owned.status({}, AbortSignal.timeout(5_000))).allocs
             .filter((a) => a.state === "running").map((a) => a.allocId),
@@ -274,6 +295,22 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       const started = link;
       started.start();
       cleanups.splice(cleanups.length - 1, 0, () => started.stop());
+    }
+    if (raftJoin !== null) {
+      const promotion = new AbortController();
+      const promoted = requestPromotion({
+        raft,
+        nodeId: identity.nodeId,
+        commitIndex: raftJoin.commitIndex,
+        members: raftJoin.members,
+        rpcToken: cluster.rpcToken,
+        signal: promotion.signal,
+        log,
+      });
+      cleanups.push(async () => {
+        promotion.abort();
+        await promoted;
+      });
     }
     log(
       "info",
@@ -288,6 +325,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       runtime,
       link,
       state: () => fsm.state,
+      raftRole: () => raft.status.role,
       stop: stopAll,
     };
   } catch (error) {

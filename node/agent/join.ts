@@ -109,12 +109,27 @@ export function parseJoinGrant(value: unknown): JoinGrant {
   };
 }
 
-/** Steps 1 and 2: the CA, checked, then the grant. */
+/** Steps 1 and 2 for a secondary: the CA, checked, then the grant. */
 export async function requestJoin(
   peerAddress: string,
   tokenText: string,
   node: { readonly name: string },
 ): Promise<JoinedIdentity> {
+  const { caCertPem, answer } = await callJoin(peerAddress, tokenText, {
+    name: node.name,
+  });
+  return { ...parseJoinGrant(answer), caCertPem };
+}
+
+/**
+ * Fetches and checks the CA from `peerAddress`, then posts `body` to the
+ * cluster's `/v1/join` over HTTPS trusting only that CA.
+ */
+export async function callJoin(
+  peerAddress: string,
+  tokenText: string,
+  body: unknown,
+): Promise<{ caCertPem: string; answer: unknown }> {
   const { token, caFingerprint } = parseJoinToken(tokenText);
   let bootstrap: { caCertPem?: unknown; apiUrl?: unknown };
   try {
@@ -154,19 +169,19 @@ export async function requestJoin(
         authorization: `Bearer ${token}`,
         "content-type": "application/json",
       },
-      body: JSON.stringify({ name: node.name }),
+      body: JSON.stringify(body),
       signal: AbortSignal.timeout(JOIN_TIMEOUT_MS),
     });
-    const body = await response.json();
+    const answer = await response.json();
     if (!response.ok) {
       throw new JoinError(
-        typeof body?.code === "string" ? body.code : "join.refused",
-        typeof body?.message === "string"
-          ? body.message
+        typeof answer?.code === "string" ? answer.code : "join.refused",
+        typeof answer?.message === "string"
+          ? answer.message
           : `HTTP ${response.status}`,
       );
     }
-    return { ...parseJoinGrant(body), caCertPem };
+    return { caCertPem, answer };
   } finally {
     client.close();
   }

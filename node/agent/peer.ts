@@ -62,6 +62,9 @@ export async function handlePeerRequest(
       }
       return json(200, { caCertPem: options.caCertPem, apiUrl });
     }
+    if (path === "/peer/v1/promote") {
+      return await handlePromote(request, options);
+    }
     if (path === "/peer/v1/register" || path === "/peer/v1/heartbeat") {
       return await handleNodeMessage(request, path, options);
     }
@@ -70,6 +73,40 @@ export async function handlePeerRequest(
     options.log("error", `peer ${request.method} ${path}: ${error}`);
     return json(500, { code: "peer.internal", message: "Internal error" });
   }
+}
+
+/** A joined primary that caught up asks the leader to make it a voter. */
+async function handlePromote(
+  request: Request,
+  options: PeerOptions,
+): Promise<Response> {
+  const token = bearerToken(request.headers.get("authorization"));
+  if (!constantTimeEqual(token, options.rpcToken)) {
+    return json(401, {
+      code: "rpc.unauthenticated",
+      message: "Missing or wrong cluster RPC token",
+    });
+  }
+  const raft = options.raft;
+  if (raft === null || raft.status.role !== "leader") {
+    return json(503, { code: "raft.not_leader", message: "Not the leader" });
+  }
+  const body = await readJsonBody(request, { bytesMax: 4096 });
+  const nodeId = (body as { nodeId?: unknown } | null)?.nodeId;
+  if (typeof nodeId !== "string") {
+    return json(400, { code: "peer.bad_request", message: "nodeId missing" });
+  }
+  try {
+    await raft.proposeMembership({ type: "promote", id: nodeId });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return json(422, {
+      code: typeof code === "string" ? code : "raft.error",
+      message: String((error as Error).message),
+    });
+  }
+  options.log("info", `promoted ${nodeId} to voter`);
+  return new Response(null, { status: 204 });
 }
 
 async function handleNodeMessage(

@@ -30,7 +30,10 @@ export async function startSecondaryAgent(
     options.name,
   );
   const cleanups: (() => Promise<void> | void)[] = [];
+  let stopped = false;
   const stopAll = async () => {
+    if (stopped) return;
+    stopped = true;
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
   try {
@@ -106,6 +109,7 @@ export async function startSecondaryAgent(
       runtime,
       link,
       state: emptyState,
+      raftRole: () => null,
       stop: stopAll,
     };
   } catch (error) {

@@ -105,7 +105,7 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
       lead((request) => coordinatorOf(options).handleTask(request)),
     );
   if (options.join !== undefined) {
-    router.add("POST", "/v1/join", options.join, { scope: "join" });
+    router.add("POST", "/v1/join", lead(options.join), { scope: "join" });
   }
   // The secrets routes are added on a router of their own so that each
   // handler can be wrapped with leaderOnly.
