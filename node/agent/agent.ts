@@ -34,7 +34,7 @@ import {
   type LogLevel,
   PEER_LABEL,
 } from "./leader.ts";
-import { joinHandler, primaryPeers } from "./join_route.ts";
+import { joinHandler } from "./join_route.ts";
 import { NodeLink } from "./node_link.ts";
 import { startSecondaryAgent } from "./secondary_agent.ts";
 import { handlePeerRequest } from "./peer.ts";
