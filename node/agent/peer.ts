@@ -220,28 +220,6 @@ export function parseRegistration(
   };
 }
 
-/** The channel of a node that is itself a primary: straight to its leader duties. */
-export function localChannel(leader: LeaderDuties): LeaderChannel {
-  const requireLeader = () => {
-    if (!leader.isLeader) {
-      throw new NodeMessageError(
-        "raft.not_leader",
-        "This node is not the leader (multi-primary forwarding is not built yet)",
-      );
-    }
-  };
-  return {
-    register(command) {
-      requireLeader();
-      return leader.register(command);
-    },
-    heartbeat(message) {
-      requireLeader();
-      return leader.heartbeat(message);
-    },
-  };
-}
-
 /** How long a secondary waits for a primary's answer. */
 export const REMOTE_CALL_TIMEOUT_MS = 10_000;
 
