@@ -306,6 +306,82 @@ Deno.test("deploys of seed 002 on one node: first deploy, a one-service roll, a 
     );
 
     await t.step(
+      "mill deploy and mill spawn print the events and exit with the outcome",
+      async () => {
+        const previous = Deno.env.get(CONTEXT_PATH_ENV);
+        Deno.env.set(CONTEXT_PATH_ENV, bed.contextPath);
+        const dir = await Deno.makeTempDir({ prefix: "mill-deploy-cli-" });
+        try {
+          const mill = async (...args: string[]) => {
+            const output = bufferOutput();
+            const code = await runCli(args, output);
+            return { code, stdout: output.stdout(), stderr: output.stderr() };
+          };
+          const v2 = bed.bed.images.http.replace(/:1$/, ":2");
+          await Deno.writeTextFile(
+            `${dir}/app.mill`,
+            appConfig(bed, { apiImage: v2 }),
+          );
+          const same = await mill("deploy", "-f", `${dir}/app.mill`);
+          assertEquals(same.code, 0, same.stderr);
+          assertTrue(
+            same.stdout.includes("  nothing to change\n"),
+            same.stdout,
+          );
+          assertTrue(
+            / {2}deployed \(\d+\.\d+s\)\n$/.test(same.stdout),
+            same.stdout,
+          );
+
+          await Deno.writeTextFile(
+            `${dir}/broken.mill`,
+            appConfig(bed, {
+              apiImage: v2,
+              webImage: bed.bed.images.crash,
+              deadline: "1s",
+            }),
+          );
+          const broken = await mill("deploy", "-f", `${dir}/broken.mill`);
+          assertEquals(broken.code, 1);
+          assertTrue(
+            broken.stdout.includes("  web: scheduled on node-1"),
+            broken.stdout,
+          );
+          assertTrue(
+            broken.stderr.includes(
+              "deploy failed: web: not healthy within 1000 ms",
+            ),
+            broken.stderr,
+          );
+          assertTrue(
+            broken.stderr.includes("    | about to crash"),
+            broken.stderr,
+          );
+
+          const json = await mill("deploy", "-f", `${dir}/app.mill`, "--json");
+          assertEquals(json.code, 0, json.stderr);
+          const types = json.stdout.trim().split("\n").map((l) =>
+            JSON.parse(l).type
+          );
+          assertEquals(types.at(0), "start");
+          assertEquals(types.at(-1), "done");
+
+          const spawned = await mill("spawn", "hello");
+          assertEquals(spawned.code, 3, spawned.stderr);
+          assertTrue(spawned.stdout.includes("about to crash"), spawned.stdout);
+          assertTrue(spawned.stderr.includes("oops"), spawned.stderr);
+          const unknown = await mill("spawn", "nope");
+          assertEquals(unknown.code, 125);
+          assertTrue(unknown.stderr.includes("task.unknown"), unknown.stderr);
+        } finally {
+          if (previous === undefined) Deno.env.delete(CONTEXT_PATH_ENV);
+          else Deno.env.set(CONTEXT_PATH_ENV, previous);
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
+
+    await t.step(
       "spawning an unknown task fails with task.unknown",
       async () => {
         const response = await bed.api("/v1/tasks", {
