@@ -95,6 +95,8 @@ interface Tracked {
   stopping: boolean;
   restartTimer: ReturnType<typeof setTimeout> | undefined;
   restarting: Promise<void> | undefined;
+  /** An exit seen while the start was still in progress (a quick exit). */
+  earlyExit: ExitCause | null;
 }
 
 /** `SecondaryRuntime` on this node's containerd. */
@@ -184,6 +186,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
       stopping: false,
       restartTimer: undefined,
       restarting: undefined,
+      earlyExit: null,
     };
     if (request.hostPort !== undefined && !portIsFree(request.hostPort)) {
       throw new RpcError(
@@ -359,6 +362,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
         },
       });
       tracked.state = "starting";
+      tracked.earlyExit = null;
       await runner.start(tracked.containerId);
     });
     this.#running(tracked);
@@ -383,6 +387,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
         });
       tracked.state = "starting";
+      tracked.earlyExit = null;
       await this.#options.runner.start(id);
     });
     this.#running(tracked);
@@ -393,6 +398,12 @@ export class ContainerdRuntime implements SecondaryRuntime {
     tracked.state = "running";
     tracked.exit = null;
     tracked.startedAtMs = this.#nowMs();
+    const early = tracked.earlyExit;
+    if (early !== null) {
+      tracked.earlyExit = null;
+      this.#exited(tracked, early);
+      return;
+    }
     if (request.kind === "task" && request.timeoutMs !== undefined) {
       this.#armTaskTimeout(tracked, request.timeoutMs);
     }
@@ -436,8 +447,11 @@ export class ContainerdRuntime implements SecondaryRuntime {
       t.containerId === event.containerId
     );
     if (tracked === undefined || tracked.stopping) return;
+    const exit = exitCauseOf(event.exitStatus, event.oom);
+    // A container that exits at once may beat the end of its own start.
+    if (tracked.state === "starting") tracked.earlyExit = exit;
     if (tracked.state !== "running") return;
-    this.#exited(tracked, exitCauseOf(event.exitStatus, event.oom));
+    this.#exited(tracked, exit);
   }
 
   #exited(tracked: Tracked, exit: ExitCause): void {
@@ -507,6 +521,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
         stopping: false,
         restartTimer: undefined,
         restarting: undefined,
+        earlyExit: null,
       };
       this.#allocs.set(request.allocId, tracked);
       if (task === undefined || !isRunning(task)) {

@@ -78,7 +78,8 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
           image = "${bed.bed.images.http}"
           port = 8080
           env { DB = "\${secret(db.url)}" }
-        }`,
+        }
+        task "hello" { image = "${bed.bed.images.crash}" }`,
           "web.mill",
         );
         assertTrue(parsed.ok);
@@ -206,6 +207,67 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
         await waitFor(
           "the second restart",
           () => bed.agent.state().allocs.get(allocId)?.restarts === 2,
+        );
+      },
+    );
+
+    await t.step(
+      "a task that exits at once is reported failed with its code, never restarted",
+      async () => {
+        const leader = bed.agent.leader!;
+        const atMs = Date.now();
+        const scheduled = await leader.commit({
+          type: "AllocScheduled",
+          allocId: "hello-1",
+          nodeId,
+          workload: "hello",
+          kind: "task",
+          image: bed.bed.images.crash,
+          cpuMillis: 100,
+          memoryBytes: 32 * 1024 * 1024,
+          atMs,
+        });
+        assertTrue(scheduled.ok, JSON.stringify(scheduled));
+        await leader.commit({
+          type: "AllocStatus",
+          allocId: "hello-1",
+          status: "starting",
+          atMs,
+        });
+        const runtime = leader.runtime(nodeId);
+        const signal = AbortSignal.timeout(30_000);
+        await runtime.pull({ image: bed.bed.images.crash }, signal);
+        await runtime.start({
+          allocId: "hello-1",
+          name: "hello",
+          kind: "task",
+          image: bed.bed.images.crash,
+          env: {},
+          secrets: {},
+          cpu: 0.1,
+          memoryBytes: 32 * 1024 * 1024,
+          labels: {},
+          stopSignal: "SIGTERM",
+          stopGracePeriodMs: 1_000,
+        }, signal);
+        await waitFor("the exit reported", () => {
+          const alloc = bed.agent.state().allocs.get("hello-1");
+          return alloc?.status === "failed" && alloc.exitCode === 3;
+        });
+        const status = await runtime.status({ allocIds: ["hello-1"] }, signal);
+        assertEquals(status.allocs[0]?.exit, { kind: "exited", code: 3 });
+        const logs = await runtime.logs(
+          { allocId: "hello-1", tailLines: 10 },
+          signal,
+        );
+        assertEquals(logs.lines.map((l) => l.line).sort(), [
+          "about to crash",
+          "oops",
+        ]);
+        assertEquals(bed.agent.state().allocs.get("hello-1")?.restarts, 0);
+        await runtime.stop(
+          { allocId: "hello-1", signal: "SIGTERM", gracePeriodMs: 1_000 },
+          signal,
         );
       },
     );
