@@ -45,8 +45,10 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
     });
   try {
     await waitFor(
-      "the primary leading",
-      () => bed.agent.leader?.isLeader === true,
+      "the primary leading and registered",
+      () =>
+        bed.agent.leader?.isLeader === true &&
+        bed.agent.state().nodes.size === 1,
     );
     const peer = `127.0.0.1:${bed.agent.peerPort}`;
     const fingerprint = (await readCertificate(bed.cluster.caCertPem))
