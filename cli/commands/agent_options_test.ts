@@ -8,7 +8,6 @@ import {
   parseRoles,
 } from "./agent_options.ts";
 import { ago, formatBytes, renderAllocs, table } from "./status_tables.ts";
-import { deployEventLine } from "./up_deploy.ts";
 import { parseSseBlock } from "../_api.ts";
 
 function refuses(work: () => unknown): void {
@@ -87,33 +86,14 @@ Deno.test("tables align columns, sizes and ages read as people write them", () =
   assertTrue(lines[1]!.includes("failed (exit 3)"), lines[1]);
 });
 
-Deno.test("SSE blocks and deploy events become one line each", () => {
+Deno.test("SSE blocks become events; comments are skipped", () => {
   assertEquals(parseSseBlock('event: done\ndata: {"elapsedMs":4800}'), {
     event: "done",
     data: { elapsedMs: 4800 },
   });
   assertEquals(parseSseBlock(": heartbeat"), null);
-  assertEquals(
-    deployEventLine("done", { elapsedMs: 4800 }),
-    "  deployed (4.8s)",
-  );
-  assertEquals(
-    deployEventLine("phase", {
-      service: "web",
-      phase: "healthy",
-      node: "node-2",
-      message: "",
-    }),
-    "  web: healthy on node-2",
-  );
-  const failed = deployEventLine("failed", {
-    service: "api",
-    reason: "not healthy within 30000 ms",
-    code: "deploy.unhealthy",
-    logLines: ["boom"],
+  assertEquals(parseSseBlock("event: log\ndata: not json"), {
+    event: "log",
+    data: "not json",
   });
-  assertTrue(
-    failed!.includes("api: not healthy") && failed!.includes("| boom"),
-  );
-  assertEquals(deployEventLine("routes", {}), null);
 });

@@ -22,7 +22,7 @@ import {
   startAgentWithCoordinator,
   untilSignal,
 } from "./agent_run.ts";
-import { deployThrough } from "./up_deploy.ts";
+import { deployConfigText } from "./deploy.ts";
 
 /** How long `mill up` waits for its node to lead and register. */
 export const UP_READY_TIMEOUT_MS = 30_000;
@@ -118,7 +118,7 @@ export const upCommand: CommandSpec = {
         configText === null || file === undefined
           ? EXIT.ok
           : await withClient((client) =>
-            deployThrough(client, configText!, file, output)
+            deployConfigText(client, configText!, file, output, false)
           );
       if (await apiAnswers()) {
         output.line(`mill is already up (cluster ${cluster.clusterId})`);

@@ -7,8 +7,7 @@
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { bufferOutput, runCli } from "../../cli/mod.ts";
-import { ApiClient, CONTEXT_PATH_ENV } from "../../cli/_api.ts";
-import { deployThrough } from "../../cli/commands/up_deploy.ts";
+import { CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { ContainerdClient } from "../../containerd/mod.ts";
 import { createCoordinator } from "../../node/deploy/mod.ts";
 import { containerIdOf } from "../../node/secondary/exits.ts";
@@ -59,7 +58,7 @@ Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs 
     );
 
     await t.step(
-      "a deploy runs a service that answers on its host port",
+      "mill deploy runs a service that answers on its host port",
       async () => {
         await Deno.writeTextFile(
           `${work}/app.mill`,
@@ -76,17 +75,9 @@ Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs 
 }
 `,
         );
-        // `mill up -f`'s deploy path (the deploy command is the deploy helper's).
-        const output = bufferOutput();
-        const client = await ApiClient.fromContextFile();
-        const code = await deployThrough(
-          client,
-          await Deno.readTextFile(`${work}/app.mill`),
-          "app.mill",
-          output,
-        ).finally(() => client.close());
-        assertEquals(code, 0, output.stdout() + output.stderr());
-        assertTrue(output.stdout().includes("deployed ("), output.stdout());
+        const deployed = await mill("deploy", "-f", `${work}/app.mill`);
+        assertEquals(deployed.code, 0, deployed.stdout + deployed.stderr);
+        assertTrue(deployed.stdout.includes("deployed"), deployed.stdout);
         const alloc = [...bed.agent.state().allocs.values()].find((a) =>
           a.workload === "web" && a.status === "healthy"
         );
