@@ -1,6 +1,6 @@
 /**
- * Commands that need a running cluster. Until the agent exists they say so
- * and exit with EXIT.unavailable, having done nothing.
+ * Commands not built yet (drain, remove, volumes). They say so plainly and
+ * exit with EXIT.unavailable, having done nothing.
  */
 
 import { parseConfig } from "../config/mod.ts";
@@ -51,7 +51,7 @@ export function needsClusterWithConfig(
 
 function reportPending(name: string, context: RunContext): Promise<number> {
   const message =
-    `mill ${name} needs a running cluster, and this build cannot start or reach one yet: the agent is not built (it lands in a later issue); nothing was done`;
+    `mill ${name} is not built yet (it lands with a later issue); nothing was done`;
   if (flag(context, "json")) {
     context.output.line(JSON.stringify({ code: "cli.unavailable", message }));
   } else {

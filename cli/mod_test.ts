@@ -60,7 +60,7 @@ Deno.test("every command and subcommand answers --help with exit 0", async (t) =
   }
 });
 
-Deno.test("commands that need a cluster say so and exit 3", async (t) => {
+Deno.test("commands not built yet say so plainly and exit 3", async (t) => {
   const cases = [
     ["drain", "node-3"],
     ["remove", "node-3"],
@@ -71,7 +71,7 @@ Deno.test("commands that need a cluster say so and exit 3", async (t) => {
     await t.step(args.join(" "), async () => {
       const { code, stderr } = await run(...args);
       deepStrictEqual(code, EXIT.unavailable);
-      match(stderr, /needs a running cluster/);
+      match(stderr, /is not built yet/);
       const name = args.slice(
         0,
         args[0] === "volume" || args[0] === "secret" ? 2 : 1,
