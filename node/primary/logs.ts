@@ -95,7 +95,7 @@ function byTime(a: LogLineView, b: LogLineView): number {
 
 /** Handles one logs request. */
 export async function handleLogs(
-  request: Request,
+  _request: Request,
   name: string,
   url: URL,
   source: LogsSource,
@@ -125,7 +125,9 @@ export async function handleLogs(
   if (tail === 0) lines.length = 0;
   if (!follow) return jsonResponse({ lines });
 
-  const stream = hub.subscribe(request.signal);
+  // Not tied to `request.signal` (Deno.serve's legacy abort fires on a
+  // successful response): the stream closes when the client cancels the body.
+  const stream = hub.subscribe();
   for (const line of lines) stream.send({ event: "log", data: line });
   const seqs = new Map<string, number>();
   allocs.forEach((alloc, i) => seqs.set(alloc.id, fetched[i]?.lastSeq ?? 0));

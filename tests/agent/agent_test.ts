@@ -79,7 +79,8 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
           port = 8080
           env { DB = "\${secret(db.url)}" }
         }
-        task "hello" { image = "${bed.bed.images.crash}" }`,
+        task "hello" { image = "${bed.bed.images.crash}" }
+        service "idle" { image = "${bed.bed.images.sleeper}" }`,
           "web.mill",
         );
         assertTrue(parsed.ok);
@@ -265,8 +266,86 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
           "oops",
         ]);
         assertEquals(bed.agent.state().allocs.get("hello-1")?.restarts, 0);
+
         await runtime.stop(
           { allocId: "hello-1", signal: "SIGTERM", gracePeriodMs: 1_000 },
+          signal,
+        );
+      },
+    );
+
+    await t.step(
+      "mill logs --follow streams the lines a restarted container prints",
+      async () => {
+        const leader = bed.agent.leader!;
+        const atMs = Date.now();
+        for (
+          const command of [
+            {
+              type: "AllocScheduled",
+              allocId: "idle-1",
+              nodeId,
+              workload: "idle",
+              kind: "service",
+              image: bed.bed.images.sleeper,
+              cpuMillis: 100,
+              memoryBytes: 32 * 1024 * 1024,
+              atMs,
+            },
+            {
+              type: "AllocStatus",
+              allocId: "idle-1",
+              status: "starting",
+              atMs,
+            },
+          ] as const
+        ) {
+          assertTrue((await leader.commit(command)).ok);
+        }
+        const runtime = leader.runtime(nodeId);
+        const signal = AbortSignal.timeout(30_000);
+        await runtime.pull({ image: bed.bed.images.sleeper }, signal);
+        await runtime.start({
+          allocId: "idle-1",
+          name: "idle",
+          kind: "service",
+          image: bed.bed.images.sleeper,
+          env: {},
+          secrets: {},
+          cpu: 0.1,
+          memoryBytes: 32 * 1024 * 1024,
+          labels: { "mill.restart": "always" },
+          stopSignal: "SIGTERM",
+          stopGracePeriodMs: 1_000,
+        }, signal);
+        await waitFor(
+          "the first line",
+          async () =>
+            (await runtime.logs({ allocId: "idle-1", tailLines: 10 }, signal))
+              .lines.length === 1,
+        );
+        const controller = new AbortController();
+        const response = await bed.api("/v1/services/idle/logs?follow=1", {
+          signal: controller.signal,
+        });
+        assertEquals(response.status, 200);
+        const decoder = new TextDecoder();
+        let text = "";
+        let killed = false;
+        for await (const chunk of response.body!) {
+          text += decoder.decode(chunk, { stream: true });
+          const lines = [...text.matchAll(/event: log/g)].length;
+          if (lines === 1 && !killed) {
+            // The restart prints "ready" again: a line the stream must follow.
+            killed = true;
+            await containerd.killTask(containerIdOf("idle-1"), 9);
+          }
+          if (lines >= 2) break;
+        }
+        controller.abort();
+        assertEquals([...text.matchAll(/"line":"ready"/g)].length, 2, text);
+        await runtime.stop(
+          { allocId: "idle-1", signal: "SIGTERM", gracePeriodMs: 1_000 },
           signal,
         );
       },
