@@ -83,6 +83,8 @@ interface Tracked {
   readonly logs: LogRing;
   mounts: Mount[];
   readers: Promise<void>[];
+  /** The `cat` children reading its FIFOs. */
+  cats: Deno.ChildProcess[];
 }
 
 function isCode(error: unknown, code: string): boolean {
@@ -175,6 +177,7 @@ export class ContainerRunner {
       logs: new LogRing(this.#logLinesMax),
       mounts,
       readers: [],
+      cats: [],
     });
   }
 
@@ -186,15 +189,16 @@ export class ContainerRunner {
     const stdout = `${dir}/stdout`;
     const stderr = `${dir}/stderr`;
     await makeFifos([stdout, stderr]);
-    // Opening a FIFO for reading blocks until the shim opens it for writing.
-    const opening = [
-      Deno.open(stdout, { read: true }),
-      Deno.open(stderr, { read: true }),
-    ];
+    // Each FIFO is read by a `cat` child: its stdout is an async pipe. A
+    // FIFO read through Deno.open would hold one of Deno's few blocking
+    // threads for the container's whole life, and about 15 running
+    // containers would then stall every file operation of the process.
+    const cats = [catFifo(stdout), catFifo(stderr)];
+    tracked.cats = cats;
     try {
       await this.#client.createTask(id, tracked.mounts, { stdout, stderr });
     } catch (error) {
-      await unblockFifos([stdout, stderr], opening);
+      await unblockFifos(cats);
       await Deno.remove(dir, { recursive: true });
       throw new ContainerdError(
         "container.start_failed",
@@ -204,10 +208,9 @@ export class ContainerRunner {
         },
       );
     }
-    const [out, err] = await Promise.all(opening);
     tracked.readers = [
-      this.#read(tracked, "stdout", out!),
-      this.#read(tracked, "stderr", err!),
+      this.#read(tracked, "stdout", cats[0]!),
+      this.#read(tracked, "stderr", cats[1]!),
     ];
     try {
       return await this.#client.startTask(id);
@@ -228,10 +231,10 @@ export class ContainerRunner {
   async #read(
     tracked: Tracked,
     stream: LogStream,
-    file: Deno.FsFile,
+    cat: Deno.ChildProcess,
   ): Promise<void> {
     const splitter = new LineSplitter();
-    for await (const chunk of file.readable) {
+    for await (const chunk of cat.stdout) {
       const timeMs = Date.now();
       for (const line of splitter.push(chunk)) {
         tracked.logs.push({ timeMs, stream, line });
@@ -240,6 +243,7 @@ export class ContainerRunner {
     for (const line of splitter.flush()) {
       tracked.logs.push({ timeMs: Date.now(), stream, line });
     }
+    await cat.status;
   }
 
   /** Waits for the task to exit under `timeoutMs`. */
@@ -295,7 +299,12 @@ export class ContainerRunner {
       await this.#client.deleteTask(id);
     });
     const tracked = this.#containers.get(id);
-    if (tracked !== undefined) await drain(tracked.readers);
+    if (tracked !== undefined) {
+      await drain(tracked.readers);
+      // A reader still open after the drain wait: end its `cat`.
+      for (const cat of tracked.cats) killQuietly(cat);
+      await Promise.allSettled(tracked.readers);
+    }
     await this.#client.deleteContainer(id).catch((error) => {
       if (!isCode(error, "containerd.not_found")) throw error;
     });
@@ -351,16 +360,32 @@ async function makeFifos(paths: readonly string[]): Promise<void> {
   }
 }
 
-/** Releases readers blocked in open() by opening and closing the write side. */
-async function unblockFifos(
-  paths: readonly string[],
-  opening: Promise<Deno.FsFile>[],
-): Promise<void> {
-  for (const path of paths) {
-    const writer = await Deno.open(path, { write: true });
-    writer.close();
+/** `cat PATH` with its stdout piped: reads a FIFO without a blocking thread. */
+function catFifo(path: string): Deno.ChildProcess {
+  return new Deno.Command("cat", {
+    args: [path],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+}
+
+function killQuietly(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch (error) {
+    // Already exited: nothing to end.
+    if (!(error instanceof TypeError)) throw error;
   }
-  for (const file of await Promise.all(opening)) file.close();
+}
+
+/** Ends the `cat`s of FIFOs no shim will write to, and waits for them. */
+async function unblockFifos(cats: readonly Deno.ChildProcess[]): Promise<void> {
+  for (const cat of cats) killQuietly(cat);
+  await Promise.all(cats.map(async (cat) => {
+    await cat.stdout.cancel();
+    await cat.status;
+  }));
 }
 
 async function drain(readers: readonly Promise<void>[]): Promise<void> {

@@ -24,6 +24,13 @@ export const PULL_TIMEOUT_MS = 10 * 60_000;
 export const START_TIMEOUT_MS = 2 * 60_000;
 /** Added to a workload's stop grace period for the stop call itself. */
 export const STOP_TIMEOUT_MARGIN_MS = 30_000;
+/**
+ * Most container starts one rollout runs at once on one node. Starting is
+ * CPU-bound on the node (runc, mounts) and containerd's shims: past a few at
+ * once nothing gets faster, and each start holds resources until its shim
+ * answers (the runner's log FIFOs block a thread each while they open).
+ */
+export const STARTS_PER_NODE_MAX = 8;
 /** Longest a log fetch for a failure message may take. */
 export const LOGS_TIMEOUT_MS = 5_000;
 
@@ -82,6 +89,7 @@ class Rollout {
   readonly #abort = new AbortController();
   readonly #monitors = new Map<string, HealthMonitor>();
   readonly #tasks = new Set<Promise<void>>();
+  readonly #startSlots = new Map<string, Slots>();
   #wake = Promise.withResolvers<void>();
   #lost: unknown = null;
   #finish: Extract<MachineAction, { type: "finish" }> | null = null;
@@ -222,10 +230,17 @@ class Rollout {
       workload,
       (name) => context.encryptedSecret(name),
     );
+    let slots = this.#startSlots.get(alloc.nodeId);
+    if (slots === undefined) {
+      slots = new Slots(STARTS_PER_NODE_MAX);
+      this.#startSlots.set(alloc.nodeId, slots);
+    }
     try {
-      await context.runtime(alloc.nodeId).start(
-        request,
-        this.#signal(START_TIMEOUT_MS),
+      await slots.run(() =>
+        context.runtime(alloc.nodeId).start(
+          request,
+          this.#signal(START_TIMEOUT_MS),
+        )
       );
     } catch (error) {
       // It may be half-created on the node: stop it to clean up.
@@ -328,6 +343,34 @@ class Rollout {
       workloadOf: this.#options.workloadOf,
     });
     this.#feed({ type: "stopped", allocId: action.allocId });
+  }
+}
+
+/** A counting semaphore: at most `max` bodies run at once, the rest wait in order. */
+class Slots {
+  readonly #max: number;
+  #used = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(max: number) {
+    assert(max >= 1, "at least one slot");
+    this.#max = max;
+  }
+
+  async run<T>(body: () => Promise<T>): Promise<T> {
+    if (this.#used >= this.#max) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#used++;
+    }
+    try {
+      return await body();
+    } finally {
+      const next = this.#waiting.shift();
+      // The slot passes straight to the next waiter, or is freed.
+      if (next !== undefined) next();
+      else this.#used--;
+    }
   }
 }
 
