@@ -55,9 +55,19 @@ export function renderNodes(
   nowMs: number,
 ): string[] {
   return table([
-    ["NAME", "STATUS", "ADDRESS", "CPU", "MEMORY", "ALLOCS", "HEARTBEAT"],
+    [
+      "NAME",
+      "ROLES",
+      "STATUS",
+      "ADDRESS",
+      "CPU",
+      "MEMORY",
+      "ALLOCS",
+      "HEARTBEAT",
+    ],
     ...nodes.map((n) => [
       `${str(n.name)}${n.leader === true ? " (leader)" : ""}`,
+      Array.isArray(n.roles) ? n.roles.join(",") : "-",
       `${str(n.status)}${n.draining === true ? ",draining" : ""}`,
       str(n.address),
       `${formatCpu(Number(n.cpuMillisReserved))}/${

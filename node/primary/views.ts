@@ -24,6 +24,8 @@ export interface NodeView {
   readonly allocs: number;
   readonly lastHeartbeatAt: string;
   readonly leader: boolean;
+  /** `primary` when it serves the API (label `mill.api`); every listed node runs containers. */
+  readonly roles: readonly ("primary" | "secondary")[];
 }
 
 export interface AllocView {
@@ -98,6 +100,9 @@ export function nodeView(node: FsmNode, leaderId: string | null): NodeView {
     allocs: node.activeAllocs,
     lastHeartbeatAt: iso(node.lastHeartbeatMs),
     leader: node.id === leaderId,
+    roles: node.labels["mill.api"] === undefined
+      ? ["secondary"]
+      : ["primary", "secondary"],
   };
 }
 

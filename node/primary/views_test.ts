@@ -43,6 +43,7 @@ Deno.test("nodesView() lists nodes by name with their reservations and the leade
     ["n3", false, 0],
   ]);
   assertEquals(nodes[0]?.cpuMillisReserved, 500);
+  assertEquals(nodes[0]?.roles, ["secondary"]);
 });
 
 Deno.test("allocsView() hides ended allocs unless asked, and filters by workload", () => {
