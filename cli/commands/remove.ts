@@ -4,7 +4,7 @@ import { needsCluster } from "../_pending.ts";
 
 export const removeCommand = needsCluster({
   name: "remove",
-  summary: "remove a drained node from the cluster",
+  summary: "(not built yet) remove a drained node from the cluster",
   details:
     "Refused while the node still has active allocations: drain it first.",
   arguments: [{

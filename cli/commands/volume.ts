@@ -6,7 +6,7 @@ import { needsCluster } from "../_pending.ts";
 
 export const volumeCommand: CommandSpec = {
   name: "volume",
-  summary: "list or delete persistent volumes",
+  summary: "(not built yet) list or delete persistent volumes",
   subcommands: [
     needsCluster({
       name: "list",
