@@ -9,7 +9,9 @@
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { bufferOutput, runCli } from "../../cli/mod.ts";
 import { CONTEXT_PATH_ENV } from "../../cli/_api.ts";
-import { createCoordinator } from "../../node/deploy/mod.ts";
+import { createCoordinator, prepareDeploy } from "../../node/deploy/mod.ts";
+import { parseConfig } from "../../config/mod.ts";
+import { placementCommand, placementsOf } from "../../node/scheduler/mod.ts";
 import { isTerminal } from "../../raft/mod.ts";
 import { type AgentBed, startAgentBed, waitFor } from "../agent/_bed.ts";
 import { type ReadEvent, readEvents } from "./_sse.ts";
@@ -275,6 +277,96 @@ Deno.test("deploys of seed 002 on one node: first deploy, a one-service roll, a 
           if (alloc.deployId === record?.id) {
             assertTrue(isTerminal(alloc.status), alloc.id);
           }
+        }
+      },
+    );
+
+    await t.step(
+      "a new leader rolls back a deploy cut short mid-start and leaves nothing running",
+      async () => {
+        const leader = bed.agent.leader!;
+        const context = leader.deployContext();
+        const oldWeb = liveAllocs(bed, "web").map((a) => a.id);
+        const v2 = bed.bed.images.http.replace(/:1$/, ":2");
+        const parsed = parseConfig(
+          appConfig(bed, { apiImage: v2, webImage: v2 }),
+          "cut.mill",
+        );
+        assertTrue(parsed.ok);
+        if (!parsed.ok) return;
+        const prepared = prepareDeploy(context.state(), parsed.config, "cut");
+        assertTrue("plan" in prepared, String(prepared));
+        if (!("plan" in prepared)) return;
+        // The old leader committed the deploy and one placement, started its
+        // container, and died.
+        const placement = placementsOf(prepared.plan)[0]!;
+        const commit = async (
+          command: Parameters<typeof context.commit>[0],
+        ) => {
+          const result = await context.commit(command);
+          assertTrue(result.ok, JSON.stringify(result));
+        };
+        await commit({
+          type: "Deploy",
+          deployId: "cut",
+          config: parsed.config,
+          atMs: Date.now(),
+        });
+        await commit(
+          placementCommand(placement, { atMs: Date.now(), deployId: "cut" }),
+        );
+        await commit({
+          type: "AllocStatus",
+          allocId: placement.allocId,
+          status: "starting",
+          atMs: Date.now(),
+        });
+        const runtime = context.runtime(placement.nodeId);
+        await runtime.start({
+          allocId: placement.allocId,
+          name: "web",
+          kind: "service",
+          image: v2,
+          env: {},
+          secrets: {},
+          cpu: 0.1,
+          memoryBytes: 64 * 1024 * 1024,
+          hostPort: placement.hostPort!,
+          containerPort: 8080,
+          labels: { "mill.restart": "always" },
+          stopSignal: "SIGTERM",
+          stopGracePeriodMs: 2_000,
+        }, AbortSignal.timeout(30_000));
+        await waitFor(
+          "the half-deployed container answering",
+          () => answers(placement.hostPort!),
+        );
+
+        const successor = createCoordinator(context);
+        try {
+          await successor.recoverInFlight();
+        } finally {
+          await successor.close();
+        }
+        const state = bed.agent.state();
+        assertEquals(state.deploys.at(-1)?.id, "cut");
+        assertEquals(state.deploys.at(-1)?.status, "rolled_back");
+        assertEquals(state.config.services.web?.image, bed.bed.images.http);
+        assertEquals(state.allocs.get(placement.allocId)?.status, "stopped");
+        const status = await runtime.status(
+          { allocIds: [placement.allocId] },
+          AbortSignal.timeout(10_000),
+        );
+        assertEquals(status.allocs[0]?.state, "unknown");
+        assertEquals(liveAllocs(bed, "web").map((a) => a.id), oldWeb);
+        for (const id of oldWeb) {
+          assertEquals(state.allocs.get(id)?.status, "healthy");
+        }
+        for (const alloc of state.allocs.values()) {
+          assertTrue(
+            alloc.status !== "pulling" && alloc.status !== "starting",
+            alloc.id,
+          );
         }
       },
     );
