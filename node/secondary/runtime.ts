@@ -107,6 +107,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
   readonly #nowMs: () => number;
   #watch: TaskEventWatch | undefined;
   #closed = false;
+  readonly #inFlight = new Set<Promise<void>>();
 
   private constructor(options: ContainerdRuntimeOptions) {
     this.#options = options;
@@ -141,7 +142,33 @@ export class ContainerdRuntime implements SecondaryRuntime {
     return [...this.#allocs.keys()];
   }
 
-  async pull(request: PullRequest, signal: AbortSignal): Promise<PullResult> {
+  pull(request: PullRequest, signal: AbortSignal): Promise<PullResult> {
+    return this.#track(() => this.#pull(request, signal));
+  }
+
+  start(request: StartRequest, signal: AbortSignal): Promise<StartResult> {
+    return this.#track(() => this.#start(request, signal));
+  }
+
+  stop(request: StopRequest, signal: AbortSignal): Promise<StopResult> {
+    return this.#track(() => this.#stop(request, signal));
+  }
+
+  /** Runs `work` as an operation `close()` waits for. */
+  #track<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(
+        new RpcError("runtime.closed", "This node's runtime is shutting down"),
+      );
+    }
+    const running = work();
+    const settled = running.then(() => {}, () => {});
+    this.#inFlight.add(settled);
+    void settled.finally(() => this.#inFlight.delete(settled));
+    return running;
+  }
+
+  async #pull(request: PullRequest, signal: AbortSignal): Promise<PullResult> {
     const present = await this.#options.images.resolve(request.image);
     if (present !== undefined) {
       return {
@@ -157,7 +184,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
     return { image: request.image, digest: image.target.digest, cached: false };
   }
 
-  async start(
+  async #start(
     request: StartRequest,
     _signal: AbortSignal,
   ): Promise<StartResult> {
@@ -210,7 +237,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
     };
   }
 
-  async stop(request: StopRequest, _signal: AbortSignal): Promise<StopResult> {
+  async #stop(request: StopRequest, _signal: AbortSignal): Promise<StopResult> {
     const tracked = this.#allocs.get(request.allocId);
     if (tracked === undefined) return { allocId: request.allocId, exit: null };
     tracked.stopping = true;
@@ -335,6 +362,8 @@ export class ContainerdRuntime implements SecondaryRuntime {
     await Promise.allSettled(
       [...this.#allocs.values()].map((t) => t.restarting),
     );
+    // Calls in flight end before the containerd client may be closed.
+    await Promise.allSettled([...this.#inFlight]);
     await this.#watch?.close();
   }
 
