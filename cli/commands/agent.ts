@@ -62,6 +62,16 @@ export const agentCommand: CommandSpec = {
       defaultValue: "/run/containerd/containerd.sock",
     },
     {
+      flags: "--runc-root <path>",
+      description:
+        "runc state root of mill's containers (a private containerd's)",
+    },
+    {
+      flags: "--cgroup-parent <path>",
+      description: "cgroup parent of mill's containers",
+      defaultValue: "/mill",
+    },
+    {
       flags: "--insecure-registry <hosts>",
       description:
         "registries reached over plain HTTP, comma-separated host:port",
@@ -71,6 +81,7 @@ export const agentCommand: CommandSpec = {
       description: "missed-heartbeat time before a node is declared down",
       defaultValue: "15s",
     },
+    { flags: "--heartbeat-interval <duration>", description: "default 2s" },
     {
       flags: "--cpu <cores>",
       description: "cores offered (default: the machine's)",
@@ -92,6 +103,7 @@ export const agentCommand: CommandSpec = {
       const memory = option("memory");
       const apiListen = option("apiListen");
       const advertise = option("advertise");
+      const interval = option("heartbeatInterval");
       parsed = {
         roles: parseRoles(option("role") ?? "primary,secondary"),
         listen: parseHostPort(option("listen") ?? "", "--listen"),
@@ -99,6 +111,12 @@ export const agentCommand: CommandSpec = {
           option("heartbeatTimeout") ?? "15s",
           "--heartbeat-timeout",
         ),
+        ...(interval === undefined ? {} : {
+          heartbeatIntervalMs: parseDurationOption(
+            interval,
+            "--heartbeat-interval",
+          ),
+        }),
         ...(cpu === undefined ? {} : { cpuMillis: parseCpuOption(cpu) }),
         ...(memory === undefined
           ? {}
@@ -115,6 +133,7 @@ export const agentCommand: CommandSpec = {
     }
     const log = await agentLog(context.output, option("logFile"));
     try {
+      const runcRoot = option("runcRoot");
       const agent = await startAgentWithCoordinator({
         ...parsed,
         dataDir: option("dataDir") ?? "/var/lib/mill",
@@ -122,6 +141,8 @@ export const agentCommand: CommandSpec = {
         containerd: {
           socketPath: option("containerdSocket") ??
             "/run/containerd/containerd.sock",
+          ...(runcRoot === undefined ? {} : { runcRoot }),
+          cgroupParent: option("cgroupParent") ?? "/mill",
           insecureRegistries: parseList(option("insecureRegistry")),
         },
         log: log.log,
