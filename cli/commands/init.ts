@@ -11,11 +11,31 @@ import {
   type CommandSpec,
   flag,
   JSON_OPTION,
+  type RunContext,
   stringOption,
 } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
 import { contextPath } from "../_api.ts";
 import { OptionError, parseList } from "./agent_options.ts";
+import { agentCommand } from "./agent.ts";
+
+/** The agent's options `mill init --start` passes on to the first primary. */
+const START_OPTION_FLAGS = [
+  "--listen",
+  "--advertise",
+  "--containerd-socket",
+  "--runc-root",
+  "--cgroup-parent",
+  "--insecure-registry",
+  "--heartbeat-timeout",
+  "--heartbeat-interval",
+  "--cpu",
+  "--memory",
+  "--log-file",
+];
+const START_OPTIONS = (agentCommand.options ?? []).filter((option) =>
+  START_OPTION_FLAGS.includes(option.flags.split(" ")[0] ?? "")
+);
 
 export const initCommand: CommandSpec = {
   name: "init",
@@ -23,9 +43,10 @@ export const initCommand: CommandSpec = {
   details:
     "Creates the cluster's identity in the data dir (cluster id, cluster key,\n" +
     "admin, join and RPC tokens, CA and API certificate) and saves a CLI context\n" +
-    "(~/.mill/config.json) for it. Then start the first primary with the\n" +
-    "`mill agent` command it prints. The cloud provider drives persistent\n" +
-    "volumes (create, attach, migrate).",
+    "(~/.mill/config.json) for it. With --start it then runs the first\n" +
+    "primary in the foreground (as `mill agent`, whose options it takes);\n" +
+    "without, it prints the `mill agent` command to start it with. The cloud\n" +
+    "provider drives persistent volumes (create, attach, migrate).",
   options: [
     {
       flags: "--provider <name>",
@@ -56,6 +77,11 @@ export const initCommand: CommandSpec = {
       description: "the name of the CLI context to save",
       defaultValue: "default",
     },
+    {
+      flags: "--start",
+      description: "run the first primary (the agent) in the foreground",
+    },
+    ...START_OPTIONS,
     JSON_OPTION,
   ],
   run: async (context) => {
@@ -83,7 +109,7 @@ export const initCommand: CommandSpec = {
         cluster.joinToken,
         ca.fingerprintSha256,
       );
-      const agentCommand =
+      const startCommandLine =
         `mill agent --data-dir ${dataDir} --name ${name} --role primary,secondary`;
       if (json) {
         context.output.line(JSON.stringify({
@@ -91,7 +117,7 @@ export const initCommand: CommandSpec = {
           dataDir,
           contextPath: path,
           apiUrl: apiUrl(addresses[0] ?? "127.0.0.1", apiPort),
-          start: agentCommand,
+          start: startCommandLine,
           joinToken,
         }));
       } else {
@@ -99,14 +125,19 @@ export const initCommand: CommandSpec = {
           `cluster ${cluster.clusterId} created in ${dataDir}`,
         );
         context.output.line(`CLI context saved to ${path}`);
-        context.output.line(`start the first primary with:`);
-        context.output.line(`  ${agentCommand}`);
+        if (flag(context, "start")) {
+          context.output.line(`starting the first primary (Ctrl-C stops it)`);
+        } else {
+          context.output.line(`start the first primary with:`);
+          context.output.line(`  ${startCommandLine}`);
+        }
         context.output.line(`add a node (keep the token secret):`);
         context.output.line(
           `  mill join <this node's peer address, e.g. 10.0.0.1:7946> --token ${joinToken}`,
         );
       }
-      return EXIT.ok;
+      if (!flag(context, "start")) return EXIT.ok;
+      return await startFirstPrimary(context, dataDir, name);
     } catch (error) {
       if (error instanceof OptionError || error instanceof InitError) {
         const code = error instanceof InitError ? error.code : "cli.usage";
@@ -119,3 +150,18 @@ export const initCommand: CommandSpec = {
     }
   },
 };
+
+/** `mill init --start`: the new cluster's first primary, as `mill agent` runs it. */
+function startFirstPrimary(
+  context: RunContext,
+  dataDir: string,
+  name: string,
+): Promise<number> {
+  const options = {
+    ...context.options,
+    role: "primary,secondary",
+    dataDir,
+    name,
+  };
+  return agentCommand.run!({ ...context, options });
+}
