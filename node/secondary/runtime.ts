@@ -12,14 +12,12 @@
  */
 import {
   type ContainerdClient,
-  ContainerdError,
   type ContainerRunner,
   type ImageService,
   type TaskEvent,
   type TaskEventWatch,
   watchTaskEvents,
 } from "../../containerd/mod.ts";
-import type { RestartPolicy } from "../../config/mod.ts";
 import type { AllocReport } from "../../raft/mod.ts";
 import {
   decideRestart,
@@ -52,6 +50,14 @@ import {
   type StopResult,
 } from "../rpc/mod.ts";
 import { AllocStore } from "./alloc_store.ts";
+import {
+  isNotFound,
+  isRunning,
+  portIsFree,
+  restartPolicyOf,
+  taskContainerId,
+  wrap,
+} from "./_runtime_support.ts";
 import {
   containerIdOf,
   describeExitCause,
@@ -489,7 +495,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
     tracked.exit = exit;
     const decided = decideRestart(tracked.restart, {
       kind: request.kind,
-      policy: restartPolicyOf(request),
+      policy: restartPolicyOf(request, RESTART_LABEL),
       exit,
       atMs: this.#nowMs(),
     });
@@ -582,53 +588,5 @@ export class ContainerdRuntime implements SecondaryRuntime {
       // The shell boundary: the next resubscribe reconciles again.
       this.#options.log(`cannot reconcile with containerd: ${error}`);
     }
-  }
-}
-
-/** containerd fills `id` or `containerId` with the container of an init process. */
-function taskContainerId(task: { id: string; containerId: string }): string {
-  return task.containerId === "" ? task.id : task.containerId;
-}
-
-function isRunning(task: { status: string }): boolean {
-  return task.status.toUpperCase() === "RUNNING";
-}
-
-/** Containers share the host's network: a host port must be free to start. */
-function portIsFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "0.0.0.0", port }).close();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) return false;
-    throw error;
-  }
-}
-
-function restartPolicyOf(request: StartRequest): RestartPolicy {
-  const label = request.labels[RESTART_LABEL];
-  if (label === "on-failure" || label === "never" || label === "always") {
-    return label;
-  }
-  return "always";
-}
-
-function isNotFound(error: unknown): boolean {
-  return (error instanceof ContainerdError &&
-    (error.code === "containerd.not_found" ||
-      error.code === "container.not_found")) ||
-    (error instanceof RpcError && error.code === "container.not_found");
-}
-
-/** Runs `work`; a containerd error keeps its code, with the message. */
-async function wrap<T>(code: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof ContainerdError) {
-      throw new RpcError(error.code, error.message, { cause: error });
-    }
-    if (error instanceof RpcError) throw error;
-    throw new RpcError(code, String(error), { cause: error });
   }
 }
