@@ -463,14 +463,7 @@ class Parser {
         this.#advance();
       } else if (tok.kind === "comment") {
         this.#advance();
-        if (
-          last !== undefined && last.trailing === undefined &&
-          pending.length === 0 && tok.line === this.#lastEndLine
-        ) {
-          last.trailing = this.#comment(tok, false);
-        } else {
-          pending.push(this.#comment(tok, false));
-        }
+        this.#collectItemComment(tok, last, pending);
       } else if (this.#is("]")) {
         this.#advance();
         break;
@@ -505,6 +498,25 @@ class Parser {
     };
   }
 
+  /**
+   * A comment inside a list or map: trailing the item it shares a line
+   * with, else leading the next item (or closing the collection).
+   */
+  #collectItemComment(
+    tok: Token,
+    last: { trailing?: CommentNode } | undefined,
+    pending: CommentNode[],
+  ): void {
+    if (
+      last !== undefined && last.trailing === undefined &&
+      pending.length === 0 && tok.line === this.#lastEndLine
+    ) {
+      last.trailing = this.#comment(tok, false);
+    } else {
+      pending.push(this.#comment(tok, false));
+    }
+  }
+
   #object(open: Token): ObjectExpr {
     this.#advance();
     this.#enter(open);
@@ -521,14 +533,7 @@ class Parser {
         this.#advance();
       } else if (tok.kind === "comment") {
         this.#advance();
-        if (
-          last !== undefined && last.trailing === undefined &&
-          pending.length === 0 && tok.line === this.#lastEndLine
-        ) {
-          last.trailing = this.#comment(tok, false);
-        } else {
-          pending.push(this.#comment(tok, false));
-        }
+        this.#collectItemComment(tok, last, pending);
       } else if (this.#is("}")) {
         this.#advance();
         break;

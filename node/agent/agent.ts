@@ -22,20 +22,17 @@ import { createRpcHandler } from "../rpc/mod.ts";
 import { readClusterKeyFile } from "../secrets/mod.ts";
 import { ContainerdRuntime } from "../secondary/runtime.ts";
 import { FsmMachine } from "./fsm_machine.ts";
-import {
-  loadOrCreateNodeIdentity,
-  machineResources,
-  type NodeIdentity,
-} from "./identity.ts";
+import { loadOrCreateNodeIdentity, type NodeIdentity } from "./identity.ts";
 import {
   API_LABEL,
   HEARTBEAT_TIMEOUT_MS_DEFAULT,
   LeaderDuties,
   type LogLevel,
-  PEER_LABEL,
 } from "./leader.ts";
 import { joinHandler } from "./join_route.ts";
-import { NodeLink } from "./node_link.ts";
+import type { NodeLink } from "./node_link.ts";
+import { startNodeLink } from "./node_link_start.ts";
+import { CleanupStack } from "./_cleanup_stack.ts";
 import { startSecondaryAgent } from "./secondary_agent.ts";
 import { handlePeerRequest } from "./peer.ts";
 import { loadRaftJoin } from "./join_primary.ts";
@@ -121,13 +118,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     options.dataDir,
     options.name,
   );
-  const cleanups: (() => Promise<void> | void)[] = [];
-  let stopped = false;
-  const stopAll = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  };
+  const cleanups = new CleanupStack();
+  const stopAll = cleanups.stopAll;
   try {
     const fsm = new FsmMachine();
     // A joined primary starts with no membership: it follows the leader
@@ -267,34 +259,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     cleanups.push(() => clearInterval(ticker));
 
     if (runtime !== null) {
-      const resources = machineResources();
-      const owned = runtime;
-      link = new NodeLink({
-        registration: {
-          nodeId: identity.nodeId,
-          millId: identity.millId,
-          name: identity.name,
-          address: advertiseHost,
-          cpuMillis: options.cpuMillis ?? resources.cpuMillis,
-          memoryBytes: options.memoryBytes ?? resources.memoryBytes,
-          labels: {
-            ...options.labels,
-            [PEER_LABEL]: `${advertiseHost}:${peerPort}`,
-            [API_LABEL]: apiUrl,
-          },
-        },
+      const started = startNodeLink({
+        identity,
+        options,
+        advertiseHost,
+        peerPort,
+        extraLabels: { [API_LABEL]: apiUrl },
         channel: primaryChannel(leader, fsm, raft, cluster.rpcToken),
-        running: async () =>
-          (await owned.status({}, AbortSignal.timeout(5_000))).allocs
-            .filter((a) => a.state === "running").map((a) => a.allocId),
-        ...(options.heartbeatIntervalMs === undefined
-          ? {}
-          : { intervalMs: options.heartbeatIntervalMs }),
+        runtime,
         log: (message) => log("info", message),
       });
-      const started = link;
-      started.start();
-      cleanups.splice(cleanups.length - 1, 0, () => started.stop());
+      link = started;
+      cleanups.pushBelowTop(() => started.stop());
     }
     if (raftJoin !== null) {
       const promotion = new AbortController();

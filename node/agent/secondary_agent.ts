@@ -8,10 +8,12 @@ import { createRpcHandler } from "../rpc/mod.ts";
 import { readClusterKeyFile } from "../secrets/mod.ts";
 import type { Agent, AgentOptions } from "./agent.ts";
 import { advertiseHostOf, openRuntime } from "./agent.ts";
-import { loadOrCreateNodeIdentity, machineResources } from "./identity.ts";
+import { loadOrCreateNodeIdentity } from "./identity.ts";
 import { loadJoinedIdentity } from "./join.ts";
-import { type LogLevel, PEER_LABEL } from "./leader.ts";
-import { NodeLink } from "./node_link.ts";
+import type { LogLevel } from "./leader.ts";
+import type { NodeLink } from "./node_link.ts";
+import { startNodeLink } from "./node_link_start.ts";
+import { CleanupStack } from "./_cleanup_stack.ts";
 import { handlePeerRequest, remoteChannel } from "./peer.ts";
 
 export async function startSecondaryAgent(
@@ -29,13 +31,8 @@ export async function startSecondaryAgent(
     options.dataDir,
     options.name,
   );
-  const cleanups: (() => Promise<void> | void)[] = [];
-  let stopped = false;
-  const stopAll = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  };
+  const cleanups = new CleanupStack();
+  const stopAll = cleanups.stopAll;
   try {
     let link: NodeLink | null = null;
     const opened = await openRuntime(
@@ -69,32 +66,17 @@ export async function startSecondaryAgent(
     cleanups.push(() => server.shutdown());
     const peerPort = (await listening.promise).port;
     const advertiseHost = advertiseHostOf(options);
-    const resources = machineResources();
     const runtime = opened.runtime;
-    link = new NodeLink({
-      registration: {
-        nodeId: identity.nodeId,
-        millId: identity.millId,
-        name: identity.name,
-        address: advertiseHost,
-        cpuMillis: options.cpuMillis ?? resources.cpuMillis,
-        memoryBytes: options.memoryBytes ?? resources.memoryBytes,
-        labels: {
-          ...options.labels,
-          [PEER_LABEL]: `${advertiseHost}:${peerPort}`,
-        },
-      },
+    const started = startNodeLink({
+      identity,
+      options,
+      advertiseHost,
+      peerPort,
       channel: remoteChannel(joined.primaries, joined.rpcToken),
-      running: async () =>
-        (await runtime.status({}, AbortSignal.timeout(5_000))).allocs
-          .filter((a) => a.state === "running").map((a) => a.allocId),
-      ...(options.heartbeatIntervalMs === undefined
-        ? {}
-        : { intervalMs: options.heartbeatIntervalMs }),
+      runtime,
       log: (message) => log("info", message),
     });
-    const started = link;
-    started.start();
+    link = started;
     cleanups.push(() => started.stop());
     log(
       "info",

@@ -21,6 +21,7 @@ import {
   assert,
   formatBytes,
   formatCpu,
+  invalidTime,
   invalidUnless,
   isCount,
   isId,
@@ -92,7 +93,7 @@ function checkAllocScheduled(command: AllocScheduledCommand): Applied | null {
         quote(command.hostPort)
       }`,
     ) ??
-    invalidUnless(isCount(command.atMs), "Command time must be set");
+    invalidTime(command.atMs);
 }
 
 /** Why `node` cannot take the alloc now, or null when it can. */
@@ -175,12 +176,11 @@ export function applyAllocStatus(
   state: ClusterState,
   command: AllocStatusCommand,
 ): Applied {
-  const invalid =
-    invalidUnless(isCount(command.atMs), "Command time must be set") ??
-      invalidUnless(
-        Object.hasOwn(ALLOC_TRANSITIONS, command.status),
-        `Unknown alloc status ${quote(command.status)}`,
-      );
+  const invalid = invalidTime(command.atMs) ??
+    invalidUnless(
+      Object.hasOwn(ALLOC_TRANSITIONS, command.status),
+      `Unknown alloc status ${quote(command.status)}`,
+    );
   if (invalid) return invalid;
   const alloc = state.allocs.get(command.allocId);
   if (alloc === undefined) return unknownAlloc(command.allocId);
@@ -199,9 +199,8 @@ export function applyAllocRunning(
   state: ClusterState,
   command: AllocRunningCommand,
 ): Applied {
-  const invalid =
-    invalidUnless(isCount(command.atMs), "Command time must be set") ??
-      invalidUnless(isId(command.address), "Alloc address must be non-empty");
+  const invalid = invalidTime(command.atMs) ??
+    invalidUnless(isId(command.address), "Alloc address must be non-empty");
   if (invalid) return invalid;
   const alloc = state.allocs.get(command.allocId);
   if (alloc === undefined) return unknownAlloc(command.allocId);
@@ -224,10 +223,7 @@ export function applyAllocStopRequested(
   state: ClusterState,
   command: AllocStopRequestedCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const alloc = state.allocs.get(command.allocId);
   if (alloc === undefined) return unknownAlloc(command.allocId);
@@ -247,12 +243,11 @@ export function applyAllocsPurged(
   state: ClusterState,
   command: AllocsPurgedCommand,
 ): Applied {
-  const invalid =
-    invalidUnless(isCount(command.atMs), "Command time must be set") ??
-      invalidUnless(
-        command.allocIds.length <= PURGE_ALLOCS_MAX,
-        `A purge may name at most ${PURGE_ALLOCS_MAX} allocs`,
-      );
+  const invalid = invalidTime(command.atMs) ??
+    invalidUnless(
+      command.allocIds.length <= PURGE_ALLOCS_MAX,
+      `A purge may name at most ${PURGE_ALLOCS_MAX} allocs`,
+    );
   if (invalid) return invalid;
   let allocs = state.allocs;
   for (const allocId of command.allocIds) {

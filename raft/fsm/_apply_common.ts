@@ -16,6 +16,11 @@ export function invalidUnless(ok: boolean, message: string): Applied | null {
   return ok ? null : reject("command.invalid", message);
 }
 
+/** A rejection for a command whose time was not chosen before the log. */
+export function invalidTime(atMs: unknown): Applied | null {
+  return invalidUnless(isCount(atMs), "Command time must be set");
+}
+
 export function isId(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 &&
     value.length <= ID_LENGTH_MAX;

@@ -12,6 +12,7 @@ import { cpuMillisOf } from "./state.ts";
 import { DEPLOYS_KEPT, SECRET_CIPHERTEXT_MAX } from "./limits.ts";
 import {
   accept,
+  invalidTime,
   invalidUnless,
   isBase64,
   isCount,
@@ -26,7 +27,7 @@ export function applyDeploy(
 ): Applied {
   const invalid =
     invalidUnless(isId(command.deployId), "Deploy id must be non-empty") ??
-      invalidUnless(isCount(command.atMs), "Command time must be set") ??
+      invalidTime(command.atMs) ??
       checkConfigNames(command);
   if (invalid) return invalid;
   const last = state.deploys.at(-1);
@@ -94,14 +95,13 @@ export function applyDeployFinished(
   state: ClusterState,
   command: DeployFinishedCommand,
 ): Applied {
-  const invalid =
-    invalidUnless(isCount(command.atMs), "Command time must be set") ??
-      invalidUnless(
-        command.outcome === "succeeded" || command.outcome === "rolled_back",
-        `Deploy outcome must be "succeeded" or "rolled_back", got ${
-          quote(command.outcome)
-        }`,
-      );
+  const invalid = invalidTime(command.atMs) ??
+    invalidUnless(
+      command.outcome === "succeeded" || command.outcome === "rolled_back",
+      `Deploy outcome must be "succeeded" or "rolled_back", got ${
+        quote(command.outcome)
+      }`,
+    );
   if (invalid) return invalid;
   const index = state.deploys.findIndex((deploy) =>
     deploy.id === command.deployId
@@ -146,7 +146,7 @@ export function applySecretSet(
         `Secret ciphertext must be base64 of at most ${SECRET_CIPHERTEXT_MAX} characters`,
       ) ??
       invalidUnless(isBase64(command.nonce), "Secret nonce must be base64") ??
-      invalidUnless(isCount(command.atMs), "Command time must be set");
+      invalidTime(command.atMs);
   if (invalid) return invalid;
   const existing = state.secrets.get(command.name);
   const secret: FsmSecret = {
@@ -163,10 +163,7 @@ export function applySecretDelete(
   state: ClusterState,
   command: SecretDeleteCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   if (!state.secrets.has(command.name)) {
     return reject(

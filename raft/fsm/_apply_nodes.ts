@@ -16,6 +16,7 @@ import {
   assert,
   formatBytes,
   formatCpu,
+  invalidTime,
   invalidUnless,
   isCount,
   isId,
@@ -107,7 +108,7 @@ function checkNodeRegister(command: NodeRegisterCommand): Applied | null {
       labels.every(([key, value]) => isId(key) && typeof value === "string"),
       "Node labels must map non-empty keys to strings",
     ) ??
-    invalidUnless(isCount(command.atMs), "Command time must be set");
+    invalidTime(command.atMs);
 }
 
 function checkReRegister(
@@ -147,7 +148,7 @@ export function applyNodeHeartbeat(
   const invalid = invalidUnless(
     command.statuses.length <= HEARTBEAT_REPORTS_MAX,
     `A heartbeat may report at most ${HEARTBEAT_REPORTS_MAX} allocs`,
-  ) ?? invalidUnless(isCount(command.atMs), "Command time must be set");
+  ) ?? invalidTime(command.atMs);
   if (invalid) return invalid;
   const node = state.nodes.get(command.nodeId);
   if (node === undefined) return unknownNode(command.nodeId);
@@ -176,10 +177,7 @@ export function applyNodeDown(
   state: ClusterState,
   command: NodeDownCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const node = state.nodes.get(command.nodeId);
   if (node === undefined) return unknownNode(command.nodeId);
@@ -211,10 +209,7 @@ export function applyNodeUp(
   state: ClusterState,
   command: NodeUpCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const node = state.nodes.get(command.nodeId);
   if (node === undefined) return unknownNode(command.nodeId);
@@ -234,10 +229,7 @@ export function applyNodeDrain(
   state: ClusterState,
   command: NodeDrainCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const node = state.nodes.get(command.nodeId);
   if (node === undefined) return unknownNode(command.nodeId);
@@ -255,10 +247,7 @@ export function applyNodeRemove(
   state: ClusterState,
   command: NodeRemoveCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const node = state.nodes.get(command.nodeId);
   if (node === undefined) return unknownNode(command.nodeId);

@@ -12,6 +12,7 @@ import type { ClusterState, FsmVolume } from "./state.ts";
 import { isTerminal } from "./state.ts";
 import {
   accept,
+  invalidTime,
   invalidUnless,
   isCount,
   isId,
@@ -35,7 +36,7 @@ export function applyVolumeCreated(
           (isCount(command.sizeBytes) && command.sizeBytes > 0),
         "Volume size must be a positive number of bytes",
       ) ??
-      invalidUnless(isCount(command.atMs), "Command time must be set");
+      invalidTime(command.atMs);
   if (invalid) return invalid;
   const existing = state.volumes.get(command.name);
   if (existing !== undefined) {
@@ -66,10 +67,7 @@ export function applyVolumeAttached(
   state: ClusterState,
   command: VolumeAttachedCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const volume = state.volumes.get(command.name);
   if (volume === undefined) return unknownVolume(command.name);
@@ -116,10 +114,7 @@ export function applyVolumeDetached(
   state: ClusterState,
   command: VolumeDetachedCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const volume = state.volumes.get(command.name);
   if (volume === undefined) return unknownVolume(command.name);
@@ -154,10 +149,7 @@ export function applyVolumeReady(
   state: ClusterState,
   command: VolumeReadyCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const volume = state.volumes.get(command.name);
   if (volume === undefined) return unknownVolume(command.name);
@@ -181,10 +173,7 @@ export function applyVolumeDestroyed(
   state: ClusterState,
   command: VolumeDestroyedCommand,
 ): Applied {
-  const invalid = invalidUnless(
-    isCount(command.atMs),
-    "Command time must be set",
-  );
+  const invalid = invalidTime(command.atMs);
   if (invalid) return invalid;
   const volume = state.volumes.get(command.name);
   if (volume === undefined) return unknownVolume(command.name);
