@@ -2,6 +2,7 @@
  * The one adapter to `@grpc/grpc-js` and `@grpc/proto-loader`: loads our
  * `.proto` files, talks to containerd's unix socket, and hands the rest of
  * mill plain objects. Every call carries the namespace header and a deadline.
+ * (Messages packed into `google.protobuf.Any` are `_protobuf.ts`'s work.)
  *
  * Reconnection: grpc-js keeps one channel per socket and reconnects it by
  * itself; we shorten its backoff so that a restarted containerd is found
@@ -11,7 +12,6 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { Buffer } from "node:buffer";
 import { fileURLToPath } from "node:url";
 
 /** The services we use, by short name. */
@@ -25,17 +25,8 @@ export const SERVICE_NAMES = {
   leases: "containerd.services.leases.v1.Leases",
   snapshots: "containerd.services.snapshots.v1.Snapshots",
   tasks: "containerd.services.tasks.v1.Tasks",
-  codec: "mill.codec.Codec",
 } as const;
 export type ServiceName = keyof typeof SERVICE_NAMES;
-
-/** Messages we pack into or unpack from `google.protobuf.Any`. */
-export type CodecMessage =
-  | "TaskExit"
-  | "TaskOOM"
-  | "CgroupsV1Metrics"
-  | "CgroupsV2Metrics"
-  | "RuncOptions";
 
 const PROTO_FILES = [
   "services/version.proto",
@@ -47,7 +38,6 @@ const PROTO_FILES = [
   "services/leases.proto",
   "services/snapshots.proto",
   "services/tasks.proto",
-  "codec.proto",
 ];
 
 /** Attempts of a unary call that failed with UNAVAILABLE. */
@@ -126,18 +116,6 @@ function methodDefinition(
     throw new Error(`Method "${method}" missing from "${service}"`);
   }
   return definition;
-}
-
-/** Encodes a message of the codec table into protobuf bytes. */
-export function encodeMessage(type: CodecMessage, value: object): Uint8Array {
-  return methodDefinition("codec", type).requestSerialize(value);
-}
-
-/** Decodes protobuf bytes of a codec table message. */
-export function decodeMessage(type: CodecMessage, bytes: Uint8Array): unknown {
-  // The loader's deserializers take a Node Buffer.
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return methodDefinition("codec", type).responseDeserialize(buffer);
 }
 
 function callError(method: string, error: unknown): GrpcCallError {

@@ -5,7 +5,7 @@
  */
 import type { ContainerdClient } from "./client.ts";
 import type { Envelope } from "./types.ts";
-import { decodeMessage } from "./_grpc.ts";
+import { decodeMessage } from "./_protobuf.ts";
 
 export type TaskEvent =
   | {
@@ -44,7 +44,10 @@ export function decodeTaskEvent(
   const any = envelope.event;
   if (any === null) return undefined;
   if (envelope.topic === "/tasks/oom") {
-    const { containerId } = decodeMessage("TaskOOM", any.value) as {
+    const { containerId } = decodeMessage(
+      "containerd.events.TaskOOM",
+      any.value,
+    ) as {
       containerId: string;
     };
     if (oomSeen.size >= OOM_REMEMBERED_MAX) oomSeen.clear();
@@ -52,7 +55,10 @@ export function decodeTaskEvent(
     return { type: "oom", containerId };
   }
   if (envelope.topic === "/tasks/exit") {
-    const m = decodeMessage("TaskExit", any.value) as ExitMessage;
+    const m = decodeMessage(
+      "containerd.events.TaskExit",
+      any.value,
+    ) as ExitMessage;
     // Exits of exec'd processes carry their exec id; only the init process counts.
     if (m.id !== "" && m.id !== m.containerId) return undefined;
     const oom = oomSeen.delete(m.containerId);

@@ -1,5 +1,5 @@
 import { assertEquals } from "./_assert_test.ts";
-import { encodeMessage } from "./_grpc.ts";
+import { encodeMessage } from "./_protobuf.ts";
 import { decodeTaskEvent } from "./events.ts";
 import { decodeMetric } from "./metrics.ts";
 
@@ -18,7 +18,7 @@ Deno.test("decodeTaskEvent() decodes exits and marks those after an OOM", () => 
     envelope(
       "/tasks/oom",
       "containerd.events.TaskOOM",
-      encodeMessage("TaskOOM", { containerId: "a" }),
+      encodeMessage("containerd.events.TaskOOM", { containerId: "a" }),
     ),
     seen,
   );
@@ -27,7 +27,7 @@ Deno.test("decodeTaskEvent() decodes exits and marks those after an OOM", () => 
     envelope(
       "/tasks/exit",
       "containerd.events.TaskExit",
-      encodeMessage("TaskExit", {
+      encodeMessage("containerd.events.TaskExit", {
         containerId: id,
         id: execId,
         pid: 9,
@@ -57,7 +57,7 @@ Deno.test("decodeTaskEvent() decodes exits and marks those after an OOM", () => 
 
 Deno.test("decodeMetric() reads cgroup v1 and v2 metrics and ignores other types", async (t) => {
   await t.step("v1", () => {
-    const value = encodeMessage("CgroupsV1Metrics", {
+    const value = encodeMessage("io.containerd.cgroups.v1.Metrics", {
       pids: { current: 3 },
       cpu: { usage: { total: 5000 } },
       memory: { totalInactiveFile: 100, usage: { usage: 1100, limit: 4096 } },
@@ -78,7 +78,7 @@ Deno.test("decodeMetric() reads cgroup v1 and v2 metrics and ignores other types
     );
   });
   await t.step("v2", () => {
-    const value = encodeMessage("CgroupsV2Metrics", {
+    const value = encodeMessage("io.containerd.cgroups.v2.Metrics", {
       pids: { current: 2 },
       cpu: { usageUsec: 7 },
       memory: { usage: 900, usageLimit: 2048, inactiveFile: 100 },

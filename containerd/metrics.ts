@@ -3,7 +3,7 @@
  * each metric holds cgroup v1 or v2 stats, told apart by its type URL.
  */
 import type { MetricRecord } from "./types.ts";
-import { decodeMessage } from "./_grpc.ts";
+import { decodeMessage } from "./_protobuf.ts";
 
 export interface ContainerMetrics {
   readonly containerId: string;
@@ -38,7 +38,10 @@ export function decodeMetric(
   const data = record.data;
   if (data === null) return undefined;
   if (data.typeUrl.endsWith("io.containerd.cgroups.v1.Metrics")) {
-    const m = decodeMessage("CgroupsV1Metrics", data.value) as V1;
+    const m = decodeMessage(
+      "io.containerd.cgroups.v1.Metrics",
+      data.value,
+    ) as V1;
     const usage = m.memory?.usage?.usage ?? 0;
     return {
       containerId: record.id,
@@ -50,7 +53,10 @@ export function decodeMetric(
     };
   }
   if (data.typeUrl.endsWith("io.containerd.cgroups.v2.Metrics")) {
-    const m = decodeMessage("CgroupsV2Metrics", data.value) as V2;
+    const m = decodeMessage(
+      "io.containerd.cgroups.v2.Metrics",
+      data.value,
+    ) as V2;
     return {
       containerId: record.id,
       cgroupVersion: 2,

@@ -5,7 +5,7 @@
  * snapshot, FIFOs: nothing left behind).
  */
 import type { ContainerdClient } from "./client.ts";
-import type { MetricRecord, Mount } from "./types.ts";
+import type { AnyMessage, MetricRecord, Mount } from "./types.ts";
 import { assert, ContainerdError } from "./errors.ts";
 import type { ImageService } from "./images.ts";
 import {
@@ -16,7 +16,7 @@ import {
   type LogStream,
 } from "./log_ring.ts";
 import { type ContainerMetrics, decodeMetric } from "./metrics.ts";
-import { encodeMessage } from "./_grpc.ts";
+import { packAny } from "./_protobuf.ts";
 import {
   type Accounts,
   buildSpec,
@@ -97,7 +97,7 @@ export class ContainerRunner {
   readonly #fifoDir: string;
   readonly #logLinesMax: number;
   readonly #host: HostFacts;
-  readonly #runtimeOptions: { typeUrl: string; value: Uint8Array } | undefined;
+  readonly #runtimeOptions: AnyMessage | undefined;
   readonly #containers = new Map<string, Tracked>();
 
   constructor(
@@ -110,10 +110,9 @@ export class ContainerRunner {
     this.#fifoDir = options.fifoDir;
     this.#logLinesMax = options.logLinesMax ?? LOG_LINES_MAX_DEFAULT;
     this.#host = options.host ?? detectHostFacts();
-    this.#runtimeOptions = options.runcRoot === undefined ? undefined : {
-      typeUrl: "containerd.runc.v1.Options",
-      value: encodeMessage("RuncOptions", { root: options.runcRoot }),
-    };
+    this.#runtimeOptions = options.runcRoot === undefined
+      ? undefined
+      : packAny("containerd.runc.v1.Options", { root: options.runcRoot });
   }
 
   /** Creates the container: its spec, snapshot and record. The image must be present. */
