@@ -1,8 +1,8 @@
 /**
  * The CLI's client of the leader's API: the current context of the context
  * file (`~/.mill/config.json`, or the path in `MILL_CONFIG`), HTTPS trusting
- * only the cluster's CA, the admin token, JSON calls and SSE streams, and
- * the mapping of failures to exit statuses.
+ * only the cluster's CA, the admin token, JSON calls and SSE streams (read
+ * by `sse.ts`), and the mapping of failures to exit statuses.
  */
 import {
   type CliContext,
@@ -11,6 +11,7 @@ import {
 } from "../node/cluster_init/mod.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Output } from "./output.ts";
+import { parseEventJson, readEvents } from "./sse.ts";
 
 /** Env variable naming another context file. */
 export const CONTEXT_PATH_ENV = "MILL_CONFIG";
@@ -55,7 +56,7 @@ export async function loadApiContext(): Promise<CliContext> {
   return context;
 }
 
-/** One SSE event as received. */
+/** One SSE event as received, its data parsed from JSON. */
 export interface ReceivedEvent {
   readonly event: string;
   readonly data: unknown;
@@ -150,7 +151,11 @@ export class ApiClient {
     return JSON.parse(text);
   }
 
-  /** Reads an SSE answer, calling `onEvent` per event until the stream ends. */
+  /**
+   * Reads an SSE answer, calling `onEvent` per event until the stream ends.
+   * Throws an `SseError` for an event past `SSE_EVENT_BYTES_MAX` or whose
+   * data is not JSON (the API sends JSON only).
+   */
   async events(
     method: string,
     path: string,
@@ -158,36 +163,9 @@ export class ApiClient {
     onEvent: (event: ReceivedEvent) => void,
   ): Promise<void> {
     const response = await this.request(method, path, init);
-    if (response.body === null) return;
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for await (const chunk of response.body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = parseSseBlock(block);
-        if (event !== null) onEvent(event);
-      }
+    for await (const event of readEvents(response)) {
+      onEvent({ event: event.event, data: parseEventJson(event) });
     }
-  }
-}
-
-/** One SSE block (`event:` and `data:` lines); null for comments. */
-export function parseSseBlock(block: string): ReceivedEvent | null {
-  let event = "message";
-  const data: string[] = [];
-  for (const line of block.split("\n")) {
-    if (line.startsWith(":")) continue;
-    if (line.startsWith("event:")) event = line.slice(6).trim();
-    else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
-  }
-  if (data.length === 0) return null;
-  try {
-    return { event, data: JSON.parse(data.join("\n")) };
-  } catch {
-    return { event, data: data.join("\n") };
   }
 }
 

@@ -8,7 +8,6 @@ import {
   parseRoles,
 } from "./agent_options.ts";
 import { ago, formatBytes, renderAllocs, table } from "./status_tables.ts";
-import { parseSseBlock } from "../_api.ts";
 
 function refuses(work: () => unknown): void {
   try {
@@ -84,16 +83,4 @@ Deno.test("tables align columns, sizes and ages read as people write them", () =
     image: "web:v1",
   }]);
   assertTrue(lines[1]!.includes("failed (exit 3)"), lines[1]);
-});
-
-Deno.test("SSE blocks become events; comments are skipped", () => {
-  assertEquals(parseSseBlock('event: done\ndata: {"elapsedMs":4800}'), {
-    event: "done",
-    data: { elapsedMs: 4800 },
-  });
-  assertEquals(parseSseBlock(": heartbeat"), null);
-  assertEquals(parseSseBlock("event: log\ndata: not json"), {
-    event: "log",
-    data: "not json",
-  });
 });

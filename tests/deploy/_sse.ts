@@ -1,4 +1,5 @@
-/** Reads a server-sent-event stream to its end (tests only). */
+/** Reads a server-sent-event stream to its end (tests only), with cli/sse.ts. */
+import { parseEventJson, readEvents as readSseEvents } from "../../cli/sse.ts";
 
 export interface ReadEvent {
   readonly event: string;
@@ -11,33 +12,16 @@ export async function readEvents(
   onEvent: (event: ReadEvent) => void = () => {},
 ): Promise<ReadEvent[]> {
   const events: ReadEvent[] = [];
-  const body = response.body;
-  if (body === null) return events;
-  const decoder = new TextDecoder();
-  let buffer = "";
-  let name = "message";
-  let data = "";
-  for await (const chunk of body) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let newline = buffer.indexOf("\n");
-    while (newline !== -1) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      if (line === "") {
-        if (data !== "") {
-          const event = { event: name, data: JSON.parse(data) };
-          events.push(event);
-          onEvent(event);
-        }
-        name = "message";
-        data = "";
-      } else if (line.startsWith("event: ")) {
-        name = line.slice(7);
-      } else if (line.startsWith("data: ")) {
-        data += line.slice(6);
-      }
-      newline = buffer.indexOf("\n");
+  for await (const raw of readSseEvents(response)) {
+    const data = parseEventJson(raw);
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      throw new Error(
+        `Event "${raw.event}" carries ${raw.data}, not a JSON object`,
+      );
     }
+    const event = { event: raw.event, data: data as Record<string, unknown> };
+    events.push(event);
+    onEvent(event);
   }
   return events;
 }
