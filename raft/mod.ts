@@ -24,3 +24,4 @@ export {
 } from "./transport.ts";
 export { type DiskState, DiskStorage } from "./storage/disk_storage.ts";
 export { StorageError, type StorageErrorCode } from "./storage/errors.ts";
+export { writeFileAtomic, type WriteFileAtomicOptions } from "./storage/fs.ts";

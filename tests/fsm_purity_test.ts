@@ -9,6 +9,28 @@ const ROOT = new URL("../", import.meta.url);
 const PURE_FOLDERS = ["raft/fsm/", "node/scheduler/"];
 /** Outside the folders, pure files they may import. */
 const PURE_IMPORTS = ["config/types.ts", "raft/types.ts"];
+/**
+ * npm modules the pure core may import, each only from its one adapter and
+ * each mapped in deno.json to an exact npm version. Only modules that
+ * compute and do no I/O, read no clock and draw no randomness belong here.
+ */
+const PURE_PACKAGES: readonly PurePackage[] = [
+  // Synchronous SHA-256 for snapshots; sha2.js imports only its own files.
+  {
+    specifier: "@noble/hashes/sha2.js",
+    name: "@noble/hashes",
+    adapter: "raft/fsm/_sha256.ts",
+  },
+];
+
+interface PurePackage {
+  /** The exact specifier the adapter imports. */
+  readonly specifier: string;
+  /** The package's key in deno.json "imports". */
+  readonly name: string;
+  /** The one file allowed to import it. */
+  readonly adapter: string;
+}
 
 const FORBIDDEN: readonly [RegExp, string][] = [
   [/\bDeno\s*\./, "Deno API"],
@@ -50,7 +72,10 @@ export function impurities(path: string, source: string): string[] {
   for (const match of code.matchAll(/\bfrom\s+["']([^"']+)["']/g)) {
     const specifier = match[1] as string;
     if (!specifier.startsWith(".")) {
-      problems.push(`${path}: imports ${specifier}`);
+      const pure = PURE_PACKAGES.some((allowed) =>
+        allowed.specifier === specifier && allowed.adapter === path
+      );
+      if (!pure) problems.push(`${path}: imports ${specifier}`);
       continue;
     }
     const target = new URL(specifier, new URL(path, ROOT)).href.slice(
@@ -92,6 +117,28 @@ Deno.test("the FSM and the scheduler import no I/O module and use no clock or ra
   deepStrictEqual(problems, []);
 });
 
+Deno.test("each npm module the pure core may import is pinned to an exact npm version", async () => {
+  const config: unknown = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", ROOT)),
+  );
+  const imports = typeof config === "object" && config !== null &&
+      "imports" in config && typeof config.imports === "object" &&
+      config.imports !== null
+    ? new Map(Object.entries(config.imports))
+    : new Map<string, unknown>();
+  for (const { name } of PURE_PACKAGES) {
+    const target = imports.get(name);
+    const prefix = `npm:${name}@`;
+    const pinned = typeof target === "string" && target.startsWith(prefix) &&
+      /^\d+\.\d+\.\d+$/.test(target.slice(prefix.length));
+    if (!pinned) {
+      throw new Error(
+        `deno.json maps "${name}" to ${target}, not npm:${name}@x.y.z`,
+      );
+    }
+  }
+});
+
 Deno.test("the purity check catches each forbidden use", async (t) => {
   const cases: [string, string][] = [
     ["Deno API", "const x = Deno.env.get('A');"],
@@ -106,6 +153,10 @@ Deno.test("the purity check catches each forbidden use", async (t) => {
     ["timer", "setTimeout(f, 1);"],
     ["a shell file", 'import { x } from "../../node/agent.ts";'],
     ["a test helper", 'import { x } from "./testing.ts";'],
+    [
+      "an allowed npm module outside its adapter",
+      'import { sha256 } from "@noble/hashes/sha2.js";',
+    ],
   ];
   for (const [name, source] of cases) {
     await t.step(name, () => {
@@ -114,6 +165,24 @@ Deno.test("the purity check catches each forbidden use", async (t) => {
       }
     });
   }
+  await t.step("an adapter may import only its own npm module", () => {
+    const adapter = "raft/fsm/_sha256.ts";
+    deepStrictEqual(
+      impurities(adapter, 'import { sha256 } from "@noble/hashes/sha2.js";'),
+      [],
+    );
+    for (
+      const source of [
+        'import { randomBytes } from "@noble/hashes/utils.js";',
+        'import { sha256 } from "npm:@noble/hashes@2.4.0/sha2.js";',
+        'import yaml from "yaml";',
+      ]
+    ) {
+      if (impurities(adapter, source).length === 0) {
+        throw new Error(`missed: ${source}`);
+      }
+    }
+  });
   await t.step("comments may name them", () => {
     deepStrictEqual(
       impurities(

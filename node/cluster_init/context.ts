@@ -10,7 +10,8 @@
  *     "clusterId": "…", "caCertPem": "-----BEGIN…", "token": "…" } } }
  * ```
  */
-import { ensureDir, writeFileAtomic } from "./atomic_file.ts";
+import { writeFileAtomic } from "../../raft/mod.ts";
+import { ensureDir } from "./fs.ts";
 import { InitError } from "./errors.ts";
 
 export const CLI_CONTEXT_FORMAT = 1;

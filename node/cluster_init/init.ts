@@ -9,7 +9,8 @@
  * The layout is documented in node/README.md.
  */
 import { CLUSTER_KEY_FILE, generateClusterKeyBytes } from "../secrets/mod.ts";
-import { ensureDir, exists, writeFileAtomic } from "./atomic_file.ts";
+import { writeFileAtomic } from "../../raft/mod.ts";
+import { ensureDir, exists } from "./fs.ts";
 import { readCliContextFile, saveCliContext } from "./context.ts";
 import { InitError } from "./errors.ts";
 import { generateClusterId, generateToken, isTokenShaped } from "./tokens.ts";

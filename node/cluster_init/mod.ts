@@ -2,7 +2,11 @@
  * Cluster identity for `mill init`: ids, tokens, the CA and API certificate,
  * the data dir files and the CLI context. See node/README.md.
  */
-export { ensureDir, writeFileAtomic } from "./atomic_file.ts";
+export {
+  writeFileAtomic,
+  type WriteFileAtomicOptions,
+} from "../../raft/mod.ts";
+export { ensureDir } from "./fs.ts";
 export {
   CLI_CONTEXT_FORMAT,
   type CliContext,

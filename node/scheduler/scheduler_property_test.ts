@@ -253,7 +253,7 @@ Deno.test("schedule() on an empty config plans nothing", () => {
   }
 });
 
-Deno.test("schedule() plans the same on a replica restored from a snapshot as on the leader", async () => {
+Deno.test("schedule() plans the same on a replica restored from a snapshot as on the leader", () => {
   for (const seed of testSeeds(10)) {
     const rng = new Rng(seed);
     const cluster = randomCluster(rng, false);
@@ -262,7 +262,7 @@ Deno.test("schedule() plans the same on a replica restored from a snapshot as on
       randomConfig(rng, false, 1),
       "d1",
     );
-    const replica = await decodeSnapshot(await encodeSnapshot(state));
+    const replica = decodeSnapshot(encodeSnapshot(state));
     const nodeIds = [...state.nodes.keys()].sort();
     const requests: ScheduleRequest[] = [
       { type: "repair", idPrefix: "r" },

@@ -1,7 +1,9 @@
 /**
  * FSM snapshots: the whole cluster state in a versioned, checksummed frame.
- * SHA-256 comes from Web Crypto (`crypto.subtle`, a global, no import), so
- * encoding and decoding are async; the state encoding itself is `codec.ts`.
+ * This is the only snapshot codec. It is synchronous, because Raft's shell
+ * asks the state machine for snapshots synchronously, so SHA-256 is the pure
+ * `_sha256.ts` rather than Web Crypto; the state encoding itself is
+ * `codec.ts`.
  *
  * Frame (all integers big-endian):
  *
@@ -14,11 +16,15 @@
  */
 import type { ClusterState } from "./state.ts";
 import { decodeStatePayload, encodeStatePayload } from "./codec.ts";
+import { sha256, SHA256_BYTES } from "./_sha256.ts";
 
+/** The first 8 bytes of every FSM snapshot. */
 export const SNAPSHOT_MAGIC = "MILLFSM\n";
+/** The frame format this mill writes and the only one it reads. */
 export const SNAPSHOT_VERSION = 1;
-const HEADER_BYTES = 8 + 4 + 32;
+const HEADER_BYTES = 8 + 4 + SHA256_BYTES;
 
+/** Why `decodeSnapshot` refused bytes; stable, for callers to match on. */
 export type SnapshotErrorCode =
   | "snapshot.truncated"
   | "snapshot.bad_magic"
@@ -41,20 +47,13 @@ export class SnapshotError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
-  const digest = await crypto.subtle.digest("SHA-256", new Uint8Array(bytes));
-  return new Uint8Array(digest);
-}
-
 /** The state as snapshot bytes; equal states give equal bytes. */
-export async function encodeSnapshot(
-  state: ClusterState,
-): Promise<Uint8Array> {
+export function encodeSnapshot(state: ClusterState): Uint8Array {
   const payload = encoder.encode(encodeStatePayload(state));
   const bytes = new Uint8Array(HEADER_BYTES + payload.length);
   bytes.set(encoder.encode(SNAPSHOT_MAGIC), 0);
   new DataView(bytes.buffer).setUint32(8, SNAPSHOT_VERSION);
-  bytes.set(await sha256(payload), 12);
+  bytes.set(sha256(payload), 12);
   bytes.set(payload, HEADER_BYTES);
   return bytes;
 }
@@ -65,9 +64,7 @@ export async function encodeSnapshot(
  * @throws {SnapshotError} truncated, foreign, future-version, corrupt
  * (checksum) or unsound (schema, invariants) snapshots.
  */
-export async function decodeSnapshot(
-  bytes: Uint8Array,
-): Promise<ClusterState> {
+export function decodeSnapshot(bytes: Uint8Array): ClusterState {
   if (bytes.length < HEADER_BYTES) {
     throw new SnapshotError(
       "snapshot.truncated",
@@ -91,7 +88,7 @@ export async function decodeSnapshot(
   }
   const payload = bytes.subarray(HEADER_BYTES);
   const expected = bytes.subarray(12, HEADER_BYTES);
-  const actual = await sha256(payload);
+  const actual = sha256(payload);
   if (!actual.every((byte, index) => byte === expected[index])) {
     throw new SnapshotError(
       "snapshot.checksum_mismatch",

@@ -38,6 +38,7 @@ function randomState(seed: number, steps: number): ClusterState {
   return state;
 }
 
+/** A frame built independently, with Web Crypto's SHA-256. */
 async function frame(
   payload: string,
   version = SNAPSHOT_VERSION,
@@ -52,12 +53,9 @@ async function frame(
   return bytes;
 }
 
-async function refusedWith(
-  bytes: Uint8Array,
-  code: SnapshotErrorCode,
-): Promise<string> {
+function refusedWith(bytes: Uint8Array, code: SnapshotErrorCode): string {
   try {
-    await decodeSnapshot(bytes);
+    decodeSnapshot(bytes);
   } catch (error) {
     if (!(error instanceof SnapshotError)) throw error;
     strictEqual(error.code, code, error.message);
@@ -66,15 +64,16 @@ async function refusedWith(
   throw new Error(`expected ${code}, the snapshot was accepted`);
 }
 
-Deno.test("a snapshot of a random state restores it and re-encodes byte for byte", async () => {
+Deno.test("a snapshot of a random state matches a Web Crypto frame, restores it and re-encodes byte for byte", async () => {
   for (const seed of testSeeds(10)) {
     try {
       const state = randomState(seed, 400);
-      const bytes = await encodeSnapshot(state);
-      const restored = await decodeSnapshot(bytes);
+      const bytes = encodeSnapshot(state);
+      deepStrictEqual(bytes, await frame(encodeStatePayload(state)));
+      const restored = decodeSnapshot(bytes);
       deepStrictEqual(stateToDocument(restored), stateToDocument(state));
       deepStrictEqual(checkInvariants(restored), []);
-      deepStrictEqual(await encodeSnapshot(restored), bytes);
+      deepStrictEqual(encodeSnapshot(restored), bytes);
       // Usage counters are rebuilt, not stored: they must match exactly.
       for (const node of state.nodes.values()) {
         deepStrictEqual(restored.nodes.get(node.id), node);
@@ -87,7 +86,31 @@ Deno.test("a snapshot of a random state restores it and re-encodes byte for byte
   }
 });
 
-Deno.test("a snapshot of a busy cluster restores allocs, volumes, secrets and deploys", async () => {
+/**
+ * Snapshots written before the codec became synchronous (Web Crypto's
+ * SHA-256): the empty state whole, and the header of `baseState()`'s.
+ */
+const EMPTY_STATE_SNAPSHOT_HEX = "4d494c4c46534d0a00000001" +
+  "dbc610090acfbb1970b9090c6bd6d19ed8f609070745d36ce8fc9a29b15dffc5" +
+  "7b22616c6c6f6373223a5b5d2c22636f6e666967223a7b227365727669636573" +
+  "223a7b7d2c227461736b73223a7b7d7d2c226465706c6f7973223a5b5d2c226e" +
+  "6f646573223a5b5d2c2273656372657473223a5b5d2c22766f6c756d6573223a" +
+  "5b5d7d";
+const BASE_STATE_HEADER_HEX = "4d494c4c46534d0a00000001" +
+  "cb82489a5195e4fc68e30089583533ad3cd70d2e7fa34cc6f3aeb5a4c1c4991d";
+
+Deno.test("a snapshot written by an earlier mill decodes and re-encodes to the same bytes", () => {
+  const old = Uint8Array.fromHex(EMPTY_STATE_SNAPSHOT_HEX);
+  const restored = decodeSnapshot(old);
+  deepStrictEqual(stateToDocument(restored), stateToDocument(emptyState()));
+  deepStrictEqual(encodeSnapshot(restored), old);
+  strictEqual(
+    encodeSnapshot(baseState()).subarray(0, 44).toHex(),
+    BASE_STATE_HEADER_HEX,
+  );
+});
+
+Deno.test("a snapshot of a busy cluster restores allocs, volumes, secrets and deploys", () => {
   const state = stateFrom([
     scheduled("web-1", "n1", "web", { hostPort: 20000 }),
     ...toHealthy("web-1", "10.0.0.1:20000"),
@@ -100,7 +123,7 @@ Deno.test("a snapshot of a busy cluster restores allocs, volumes, secrets and de
       atMs: 9,
     },
   ], baseState());
-  const restored = await decodeSnapshot(await encodeSnapshot(state));
+  const restored = decodeSnapshot(encodeSnapshot(state));
   deepStrictEqual(restored.allocs.get("web-1"), state.allocs.get("web-1"));
   deepStrictEqual(restored.volumes.get("pgdata"), state.volumes.get("pgdata"));
   deepStrictEqual(restored.secrets.get("db.url"), state.secrets.get("db.url"));
@@ -110,30 +133,30 @@ Deno.test("a snapshot of a busy cluster restores allocs, volumes, secrets and de
 });
 
 Deno.test("decodeSnapshot() refuses damaged or foreign snapshots with a typed error", async (t) => {
-  const good = await encodeSnapshot(baseState());
-  await t.step("a flipped payload byte fails the checksum", async () => {
+  const good = encodeSnapshot(baseState());
+  await t.step("a flipped payload byte fails the checksum", () => {
     const bad = good.slice();
     bad[bad.length - 5]! ^= 0x01;
-    await refusedWith(bad, "snapshot.checksum_mismatch");
+    refusedWith(bad, "snapshot.checksum_mismatch");
   });
-  await t.step("a flipped checksum byte fails the checksum", async () => {
+  await t.step("a flipped checksum byte fails the checksum", () => {
     const bad = good.slice();
     bad[20]! ^= 0x80;
-    await refusedWith(bad, "snapshot.checksum_mismatch");
+    refusedWith(bad, "snapshot.checksum_mismatch");
   });
-  await t.step("a cut-off payload fails the checksum", async () => {
-    await refusedWith(
+  await t.step("a cut-off payload fails the checksum", () => {
+    refusedWith(
       good.slice(0, good.length - 10),
       "snapshot.checksum_mismatch",
     );
   });
-  await t.step("a cut-off header is truncated", async () => {
-    await refusedWith(good.slice(0, 20), "snapshot.truncated");
+  await t.step("a cut-off header is truncated", () => {
+    refusedWith(good.slice(0, 20), "snapshot.truncated");
   });
-  await t.step("another file's bytes are not a mill snapshot", async () => {
+  await t.step("another file's bytes are not a mill snapshot", () => {
     const bad = good.slice();
     bad.set(new TextEncoder().encode("PK\x03\x04"), 0);
-    await refusedWith(bad, "snapshot.bad_magic");
+    refusedWith(bad, "snapshot.bad_magic");
   });
   await t.step(
     "a future version is refused, naming both versions",
@@ -142,20 +165,20 @@ Deno.test("decodeSnapshot() refuses damaged or foreign snapshots with a typed er
         encodeStatePayload(baseState()),
         SNAPSHOT_VERSION + 1,
       );
-      const message = await refusedWith(future, "snapshot.unsupported_version");
+      const message = refusedWith(future, "snapshot.unsupported_version");
       strictEqual(message.includes(`version ${SNAPSHOT_VERSION + 1}`), true);
     },
   );
   await t.step(
     "a checksummed payload that is not JSON is refused",
     async () => {
-      await refusedWith(await frame("{not json"), "snapshot.invalid_payload");
+      refusedWith(await frame("{not json"), "snapshot.invalid_payload");
     },
   );
   await t.step(
     "a checksummed payload of the wrong shape is refused",
     async () => {
-      await refusedWith(
+      refusedWith(
         await frame('{"config":1}'),
         "snapshot.invalid_payload",
       );
@@ -168,7 +191,7 @@ Deno.test("decodeSnapshot() refuses damaged or foreign snapshots with a typed er
         encodeStatePayload(stateFrom([scheduled("web-1", "n1")], baseState())),
       );
       document.allocs[0].nodeId = "n9";
-      const message = await refusedWith(
+      const message = refusedWith(
         await frame(canonicalJson(document)),
         "snapshot.invalid_payload",
       );
@@ -180,7 +203,7 @@ Deno.test("decodeSnapshot() refuses damaged or foreign snapshots with a typed er
     async () => {
       const document = JSON.parse(encodeStatePayload(baseState()));
       document.nodes.push(document.nodes[0]);
-      await refusedWith(
+      refusedWith(
         await frame(canonicalJson(document)),
         "snapshot.invalid_payload",
       );
@@ -194,7 +217,7 @@ Deno.test("decodeSnapshot() refuses damaged or foreign snapshots with a typed er
         null,
         2,
       );
-      await refusedWith(await frame(pretty), "snapshot.invalid_payload");
+      refusedWith(await frame(pretty), "snapshot.invalid_payload");
     },
   );
 });

@@ -10,7 +10,7 @@ import { ByteReader, ByteWriter } from "./bytes.ts";
 import { readHardState, writeHardState } from "./codec.ts";
 import { crc32c } from "./crc32c.ts";
 import { StorageError } from "./errors.ts";
-import { writeFileAtomic } from "./fs.ts";
+import { STORAGE_FILE_MODE, writeFileAtomic } from "./fs.ts";
 
 export const HARD_STATE_FILE = "hardstate";
 const MAGIC = 0x3153484d; // "MHS1" little-endian
@@ -63,5 +63,9 @@ export async function saveHardState(
   dir: string,
   hardState: HardState,
 ): Promise<void> {
-  await writeFileAtomic(dir, HARD_STATE_FILE, encodeHardStateFile(hardState));
+  await writeFileAtomic(
+    `${dir}/${HARD_STATE_FILE}`,
+    encodeHardStateFile(hardState),
+    { mode: STORAGE_FILE_MODE },
+  );
 }

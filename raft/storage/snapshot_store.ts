@@ -4,15 +4,16 @@
  *   u32 magic "MSN1" | u32 crc32c(body) | body
  *   body = u64 index, u64 term, membership (voters, learners), u32 len + data
  *
- * written to `<name>.tmp`, fsynced, renamed, directory fsynced; only then are
- * older snapshots deleted, so a crash leaves at least one whole snapshot.
+ * written by `writeFileAtomic` (temp file, fsync, rename, directory fsync),
+ * mode 0600; only then are older snapshots deleted, so a crash leaves at
+ * least one whole snapshot.
  */
 import type { Snapshot } from "../types.ts";
 import { ByteReader, ByteWriter } from "./bytes.ts";
 import { readSnapshotMeta, writeSnapshotMeta } from "./codec.ts";
 import { crc32c } from "./crc32c.ts";
 import { StorageError } from "./errors.ts";
-import { syncDir, writeAll } from "./fs.ts";
+import { STORAGE_FILE_MODE, syncDir, writeFileAtomic } from "./fs.ts";
 
 const MAGIC = 0x314e534d; // "MSN1" little-endian
 const SNAPSHOT_PATTERN = /^snap-([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
@@ -100,20 +101,9 @@ export class SnapshotStore {
   /** Writes `snapshot` durably (temp file, fsync, rename, fsync directory). */
   async save(snapshot: Snapshot): Promise<string> {
     const name = snapshotName(snapshot.meta.index, snapshot.meta.term);
-    const tmp = `${this.dir}/${name}.tmp`;
-    const file = await Deno.open(tmp, {
-      write: true,
-      create: true,
-      truncate: true,
+    await writeFileAtomic(`${this.dir}/${name}`, encodeSnapshotFile(snapshot), {
+      mode: STORAGE_FILE_MODE,
     });
-    try {
-      await writeAll(file, encodeSnapshotFile(snapshot));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, `${this.dir}/${name}`);
-    await syncDir(this.dir);
     return name;
   }
 

@@ -2,7 +2,7 @@ import {
   deepStrictEqual as assertEquals,
   rejects as assertRejects,
 } from "node:assert/strict";
-import { ensureDir, writeFileAtomic } from "./atomic_file.ts";
+import { removeTempFiles, writeFileAtomic } from "./fs.ts";
 
 async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "mill-atomic-" });
@@ -19,6 +19,10 @@ async function names(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+async function modeOf(path: string): Promise<number> {
+  return ((await Deno.stat(path)).mode ?? 0) & 0o777;
+}
+
 Deno.test("writeFileAtomic() writes the data with exactly the mode asked", async (t) => {
   await withDir(async (dir) => {
     for (const mode of [0o600, 0o644, 0o640, 0o666]) {
@@ -26,7 +30,7 @@ Deno.test("writeFileAtomic() writes the data with exactly the mode asked", async
         const path = `${dir}/f${mode.toString(8)}`;
         await writeFileAtomic(path, "hello", { mode });
         assertEquals(await Deno.readTextFile(path), "hello");
-        assertEquals(((await Deno.stat(path)).mode ?? 0) & 0o777, mode);
+        assertEquals(await modeOf(path), mode);
       });
     }
     assertEquals(await names(dir), ["f600", "f640", "f644", "f666"]);
@@ -45,10 +49,22 @@ Deno.test("writeFileAtomic() replaces a file whole and leaves no temp file", asy
   });
 });
 
+Deno.test("writeFileAtomic() replaces a world-readable file with one of the mode asked", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/key`;
+    await Deno.writeTextFile(path, "old");
+    await Deno.chmod(path, 0o666);
+    await writeFileAtomic(path, "new", { mode: 0o600 });
+    assertEquals(await Deno.readTextFile(path), "new");
+    assertEquals(await modeOf(path), 0o600);
+  });
+});
+
 Deno.test("writeFileAtomic() with createNew refuses an existing file and keeps it", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/key`;
     await writeFileAtomic(path, "first", { mode: 0o600, createNew: true });
+    assertEquals(await modeOf(path), 0o600);
     await assertRejects(
       () => writeFileAtomic(path, "second", { mode: 0o600, createNew: true }),
       Deno.errors.AlreadyExists,
@@ -68,12 +84,33 @@ Deno.test("writeFileAtomic() fails in a missing directory without leaving anythi
   });
 });
 
-Deno.test("ensureDir() creates nested directories and sets the mode", async () => {
+Deno.test("writeFileAtomic() removes its temp file when the rename fails", async () => {
   await withDir(async (dir) => {
-    await ensureDir(`${dir}/a/b`, 0o700);
-    assertEquals(((await Deno.stat(`${dir}/a/b`)).mode ?? 0) & 0o777, 0o700);
-    await Deno.chmod(`${dir}/a/b`, 0o755);
-    await ensureDir(`${dir}/a/b`, 0o700);
-    assertEquals(((await Deno.stat(`${dir}/a/b`)).mode ?? 0) & 0o777, 0o700);
+    // A non-empty directory cannot be renamed over.
+    await Deno.mkdir(`${dir}/target/inside`, { recursive: true });
+    await assertRejects(() =>
+      writeFileAtomic(`${dir}/target`, "x", { mode: 0o600 })
+    );
+    assertEquals(await names(dir), ["target"]);
+  });
+});
+
+Deno.test("writeFileAtomic() refuses a mode beyond the permission bits", async () => {
+  await withDir(async (dir) => {
+    await assertRejects(
+      () => writeFileAtomic(`${dir}/f`, "x", { mode: 0o4755 }),
+      /bits beyond 0777/,
+    );
+    assertEquals(await names(dir), []);
+  });
+});
+
+Deno.test("removeTempFiles() removes only the temp files of atomic writes", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/hardstate.0a1b2c3d4e5f.tmp`, "torn");
+    await Deno.writeTextFile(`${dir}/hardstate`, "whole");
+    await Deno.mkdir(`${dir}/wal.tmp`);
+    assertEquals(await removeTempFiles(dir), ["hardstate.0a1b2c3d4e5f.tmp"]);
+    assertEquals(await names(dir), ["hardstate", "wal.tmp"]);
   });
 });
