@@ -23,3 +23,25 @@ export {
 } from "./secrets.ts";
 export { formatConfig, type FormatResult } from "./format.ts";
 export { DEFAULTS } from "./limits.ts";
+export {
+  array,
+  bool,
+  count,
+  type Infer,
+  literal,
+  nullable,
+  num,
+  object,
+  type ObjectOptions,
+  optional,
+  type OptionalParser,
+  type ParsedShape,
+  type Parser,
+  record,
+  SchemaError,
+  type SchemaErrorCode,
+  type Shape,
+  str,
+  STRING_LENGTH_MAX_DEFAULT,
+  type UnknownKeys,
+} from "./schema.ts";

@@ -6,7 +6,7 @@
  * once per node (past that the call fails at once with `rpc.overloaded`),
  * and every answer is parsed before it is returned.
  */
-import { SchemaError } from "./_schema.ts";
+import { type Parser, SchemaError } from "../../config/mod.ts";
 import { RpcError } from "./errors.ts";
 import {
   RPC_DEADLINE_HEADER,
@@ -201,9 +201,9 @@ export class RpcClient implements SecondaryRuntime {
       throw new RpcError(code, message, { status });
     }
     try {
-      return RESULT_PARSERS[method](body, "result") as Awaited<
-        ReturnType<SecondaryRuntime[M]>
-      >;
+      const parse: Parser<Awaited<ReturnType<SecondaryRuntime[M]>>> =
+        RESULT_PARSERS[method];
+      return parse(body, "result");
     } catch (error) {
       if (!(error instanceof SchemaError)) throw error;
       throw new RpcError(

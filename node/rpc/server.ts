@@ -13,7 +13,7 @@
 import { ApiError, readJsonBody } from "../api/mod.ts";
 import { bearerToken } from "../api/mod.ts";
 import { constantTimeEqual } from "../cluster_init/mod.ts";
-import { SchemaError } from "./_schema.ts";
+import { SchemaError } from "../../config/mod.ts";
 import { RpcError } from "./errors.ts";
 import {
   REQUEST_PARSERS,

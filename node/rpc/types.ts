@@ -19,7 +19,7 @@ import {
   record,
   SchemaError,
   str,
-} from "./_schema.ts";
+} from "../../config/mod.ts";
 
 /** Most log lines one `logs` call returns. */
 export const LOG_LINES_MAX = 10_000;

@@ -1,264 +1,313 @@
-/** Schemas of the config, the state document and every command. */
-import type { CommandType } from "./command.ts";
-import type { ObjectSchema, Schema } from "./_schema.ts";
+/**
+ * Parsers of the config, the state document and every command, built from
+ * the shared combinators of `config/schema.ts`. Each returns its typed value
+ * or throws `SchemaError` naming the bad field.
+ *
+ * Config objects keep members they do not name (a newer mill may have
+ * written them, and a rollback must restore them as they were); commands
+ * and state records refuse them.
+ */
+import type {
+  ClusterConfig,
+  HealthConfig,
+  PlacementConstraint,
+  RouteConfig,
+  ServiceConfig,
+  TaskConfig,
+  VolumeConfig,
+} from "../../config/types.ts";
+import {
+  array,
+  bool,
+  count,
+  literal,
+  nullable,
+  num,
+  object,
+  optional,
+  type Parser,
+  record,
+  type Shape,
+  str,
+} from "../../config/schema.ts";
+import type { AllocReport, Command, CommandType } from "./command.ts";
+import type { NodeRecord, StateDocument } from "./codec.ts";
+import type {
+  Alloc,
+  AllocStatus,
+  DeployRecord,
+  FsmSecret,
+  FsmVolume,
+  WorkloadKind,
+} from "./state.ts";
+import { COMMAND_BYTES_MAX } from "./limits.ts";
 
-/** Bound on lists inside a workload (env is a record, not bounded here). */
+/** Bound on lists inside a workload. */
 const SMALL_LIST_MAX = 1_000;
 /** Bound on the big collections of a snapshot (allocs, nodes…). */
 export const STATE_LIST_MAX = 1_000_000;
-/** Bound on workloads per config: far beyond the 5-50 services mill targets. */
+/** Bound on the ids one command lists (heartbeat reports, purged allocs). */
 const ID_LIST_MAX = 10_000;
+/**
+ * Strings and maps of a command (and of the config a Deploy carries) are
+ * bounded by the entry that carries them: a string has no more UTF-16 units
+ * than UTF-8 bytes, so the decoder adds no tighter bound. `apply` checks ids
+ * against `ID_LENGTH_MAX` and labels against `NODE_LABELS_MAX`.
+ */
+const ENTRY_TEXT_LENGTH_MAX = COMMAND_BYTES_MAX;
+const ENTRY_MAP_SIZE_MAX = COMMAND_BYTES_MAX;
+/**
+ * Strings of the state's own records are as long as `apply` made them: it
+ * copies them from commands and may prefix a few words ("node down: …"), so
+ * any bound tighter than the payload's length could leave a node unable to
+ * restore the snapshot it wrote.
+ */
+const STATE_TEXT_LENGTH_MAX = Number.MAX_SAFE_INTEGER;
 
-const strings: Schema = { array: "string", max: SMALL_LIST_MAX };
+const text = str({ lengthMax: ENTRY_TEXT_LENGTH_MAX });
+const stateText = str({ lengthMax: STATE_TEXT_LENGTH_MAX });
+const finite = num({ min: -Number.MAX_VALUE, max: Number.MAX_VALUE });
+const counted = count();
+const flag = bool();
+const texts = array(text, SMALL_LIST_MAX);
+const textMap = record(text, ENTRY_MAP_SIZE_MAX);
 
-const workloadFields = {
-  name: "string",
-  image: "string",
-  env: { record: "string" },
-  cpu: "number",
-  memoryBytes: "count",
-  volumes: {
-    array: {
-      fields: { name: "string", path: "string", ephemeral: "boolean" },
-      optional: { sizeBytes: "count" },
-      open: true,
-    },
-    max: SMALL_LIST_MAX,
-  },
-  constraints: {
-    array: {
-      fields: {
-        attribute: "string",
-        operator: { oneOf: ["==", "!="] },
-        value: "string",
-      },
-      open: true,
-    },
-    max: SMALL_LIST_MAX,
-  },
-  labels: { record: "string" },
-  stopSignal: "string",
-  stopGracePeriodMs: "count",
-} as const satisfies Record<string, Schema>;
+const volumeConfig: Parser<VolumeConfig> = object({
+  name: text,
+  path: text,
+  ephemeral: flag,
+  sizeBytes: optional(counted),
+}, { unknownKeys: "keep" });
 
-const serviceSchema: ObjectSchema = {
-  fields: {
-    ...workloadFields,
-    kind: { oneOf: ["service"] },
-    replicas: "count",
-    routes: {
-      array: { fields: { host: "string", path: "string" }, open: true },
-      max: SMALL_LIST_MAX,
-    },
-    restart: { oneOf: ["always", "on-failure", "never"] },
-  },
-  optional: {
-    command: strings,
-    args: strings,
-    port: "count",
-    health: {
-      fields: {
-        intervalMs: "count",
-        timeoutMs: "count",
-        healthyThreshold: "count",
-        unhealthyThreshold: "count",
-        deadlineMs: "count",
-      },
-      optional: { path: "string" },
-      open: true,
-    },
-  },
-  open: true,
+const constraint: Parser<PlacementConstraint> = object({
+  attribute: text,
+  operator: literal("==", "!="),
+  value: text,
+}, { unknownKeys: "keep" });
+
+const route: Parser<RouteConfig> = object({ host: text, path: text }, {
+  unknownKeys: "keep",
+});
+
+const health: Parser<HealthConfig> = object({
+  intervalMs: counted,
+  timeoutMs: counted,
+  healthyThreshold: counted,
+  unhealthyThreshold: counted,
+  deadlineMs: counted,
+  path: optional(text),
+}, { unknownKeys: "keep" });
+
+const workloadShape = {
+  name: text,
+  image: text,
+  env: textMap,
+  cpu: finite,
+  memoryBytes: counted,
+  volumes: array(volumeConfig, SMALL_LIST_MAX),
+  constraints: array(constraint, SMALL_LIST_MAX),
+  labels: textMap,
+  stopSignal: text,
+  stopGracePeriodMs: counted,
 };
 
-const taskSchema: ObjectSchema = {
-  fields: { ...workloadFields, kind: { oneOf: ["task"] } },
-  optional: { command: strings, args: strings, timeoutMs: "count" },
-  open: true,
-};
+const serviceConfig: Parser<ServiceConfig> = object({
+  ...workloadShape,
+  kind: literal("service"),
+  replicas: counted,
+  routes: array(route, SMALL_LIST_MAX),
+  restart: literal("always", "on-failure", "never"),
+  command: optional(texts),
+  args: optional(texts),
+  port: optional(counted),
+  health: optional(health),
+}, { unknownKeys: "keep" });
 
-export const configSchema: ObjectSchema = {
-  fields: {
-    services: { record: serviceSchema },
-    tasks: { record: taskSchema },
-  },
-  open: true,
-};
+const taskConfig: Parser<TaskConfig> = object({
+  ...workloadShape,
+  kind: literal("task"),
+  command: optional(texts),
+  args: optional(texts),
+  timeoutMs: optional(counted),
+}, { unknownKeys: "keep" });
 
-const allocStatus: Schema = {
-  oneOf: ["pulling", "starting", "running", "healthy", "stopped", "failed"],
-};
-const workloadKind: Schema = { oneOf: ["service", "task"] };
-const nullableString: Schema = { nullable: "string" };
-const nullableCount: Schema = { nullable: "count" };
+/** A whole config, as a Deploy carries it and the state keeps it. */
+export const configParser: Parser<ClusterConfig> = object({
+  services: record(serviceConfig, ENTRY_MAP_SIZE_MAX),
+  tasks: record(taskConfig, ENTRY_MAP_SIZE_MAX),
+}, { unknownKeys: "keep" });
 
-export const nodeRecordSchema: ObjectSchema = {
-  fields: {
-    id: "string",
-    millId: "string",
-    name: "string",
-    address: "string",
-    cpuMillis: "count",
-    memoryBytes: "count",
-    labels: { record: "string" },
-    status: { oneOf: ["ready", "down"] },
-    draining: "boolean",
-    registeredAtMs: "count",
-    lastHeartbeatMs: "count",
-    statusChangedAtMs: "count",
-  },
-};
+const allocStatus: Parser<AllocStatus> = literal(
+  "pulling",
+  "starting",
+  "running",
+  "healthy",
+  "stopped",
+  "failed",
+);
+const workloadKind: Parser<WorkloadKind> = literal("service", "task");
+const nullableStateText = nullable(stateText);
+const nullableCount = nullable(counted);
 
-export const allocSchema: ObjectSchema = {
-  fields: {
-    id: "string",
-    nodeId: "string",
-    workload: "string",
-    kind: workloadKind,
-    image: "string",
-    cpuMillis: "count",
-    memoryBytes: "count",
-    hostPort: nullableCount,
-    deployId: nullableString,
-    replacesAllocId: nullableString,
-    status: allocStatus,
-    statusMessage: "string",
-    exitCode: { nullable: "number" },
-    restarts: "count",
-    address: nullableString,
-    stopRequested: "boolean",
-    scheduledAtMs: "count",
-    startedAtMs: nullableCount,
-    updatedAtMs: "count",
-  },
-};
+const nodeRecord: Parser<NodeRecord> = object({
+  id: stateText,
+  millId: stateText,
+  name: stateText,
+  address: stateText,
+  cpuMillis: counted,
+  memoryBytes: counted,
+  labels: record(stateText, ENTRY_MAP_SIZE_MAX),
+  status: literal("ready", "down"),
+  draining: flag,
+  registeredAtMs: counted,
+  lastHeartbeatMs: counted,
+  statusChangedAtMs: counted,
+}, { unknownKeys: "refuse" });
 
-export const secretSchema: ObjectSchema = {
-  fields: {
-    name: "string",
-    ciphertext: "string",
-    nonce: "string",
-    createdAtMs: "count",
-    updatedAtMs: "count",
-  },
-};
+const alloc: Parser<Alloc> = object({
+  id: stateText,
+  nodeId: stateText,
+  workload: stateText,
+  kind: workloadKind,
+  image: stateText,
+  cpuMillis: counted,
+  memoryBytes: counted,
+  hostPort: nullableCount,
+  deployId: nullableStateText,
+  replacesAllocId: nullableStateText,
+  status: allocStatus,
+  statusMessage: stateText,
+  exitCode: nullable(finite),
+  restarts: counted,
+  address: nullableStateText,
+  stopRequested: flag,
+  scheduledAtMs: counted,
+  startedAtMs: nullableCount,
+  updatedAtMs: counted,
+}, { unknownKeys: "refuse" });
 
-export const volumeSchema: ObjectSchema = {
-  fields: {
-    name: "string",
-    cloudId: "string",
-    sizeBytes: nullableCount,
-    state: { oneOf: ["detached", "attached", "ready"] },
-    nodeId: nullableString,
-    lastNodeId: nullableString,
-    createdAtMs: "count",
-    updatedAtMs: "count",
-  },
-};
+const secret: Parser<FsmSecret> = object({
+  name: stateText,
+  ciphertext: stateText,
+  nonce: stateText,
+  createdAtMs: counted,
+  updatedAtMs: counted,
+}, { unknownKeys: "refuse" });
 
-export const deploySchema: ObjectSchema = {
-  fields: {
-    id: "string",
-    status: { oneOf: ["running", "succeeded", "rolled_back"] },
-    startedAtMs: "count",
-    finishedAtMs: nullableCount,
-    message: "string",
-    previousConfig: { nullable: configSchema },
-  },
-};
+const volume: Parser<FsmVolume> = object({
+  name: stateText,
+  cloudId: stateText,
+  sizeBytes: nullableCount,
+  state: literal("detached", "attached", "ready"),
+  nodeId: nullableStateText,
+  lastNodeId: nullableStateText,
+  createdAtMs: counted,
+  updatedAtMs: counted,
+}, { unknownKeys: "refuse" });
 
-export const stateDocumentSchema: ObjectSchema = {
-  fields: {
-    config: configSchema,
-    nodes: { array: nodeRecordSchema, max: STATE_LIST_MAX },
-    allocs: { array: allocSchema, max: STATE_LIST_MAX },
-    secrets: { array: secretSchema, max: STATE_LIST_MAX },
-    volumes: { array: volumeSchema, max: STATE_LIST_MAX },
-    deploys: { array: deploySchema, max: STATE_LIST_MAX },
-  },
-};
+const deploy: Parser<DeployRecord> = object({
+  id: stateText,
+  status: literal("running", "succeeded", "rolled_back"),
+  startedAtMs: counted,
+  finishedAtMs: nullableCount,
+  message: stateText,
+  previousConfig: nullable(configParser),
+}, { unknownKeys: "refuse" });
 
-function command(
-  type: CommandType,
-  fields: Readonly<Record<string, Schema>>,
-  optional: Readonly<Record<string, Schema>> = {},
-): ObjectSchema {
-  return {
-    fields: { type: { oneOf: [type] }, atMs: "count", ...fields },
-    optional,
-  };
+/** The state as a snapshot's payload holds it. */
+export const stateDocumentParser: Parser<StateDocument> = object({
+  config: configParser,
+  nodes: array(nodeRecord, STATE_LIST_MAX),
+  allocs: array(alloc, STATE_LIST_MAX),
+  secrets: array(secret, STATE_LIST_MAX),
+  volumes: array(volume, STATE_LIST_MAX),
+  deploys: array(deploy, STATE_LIST_MAX),
+}, { unknownKeys: "refuse" });
+
+/** A command's parser: `type` and `atMs`, then the fields of `shape`. */
+function command<const T extends CommandType, S extends Shape>(
+  type: T,
+  shape: S,
+) {
+  return object({ type: literal(type), atMs: counted, ...shape }, {
+    unknownKeys: "refuse",
+  });
 }
 
-const ids: Schema = { array: "string", max: ID_LIST_MAX };
+const ids = array(text, ID_LIST_MAX);
 
-/** The schema of each command type; decoding picks by `type`. */
-export const commandSchemas: Readonly<Record<CommandType, ObjectSchema>> = {
-  Deploy: command("Deploy", { deployId: "string", config: configSchema }),
+const allocReport: Parser<AllocReport> = object({
+  allocId: text,
+  status: allocStatus,
+  exitCode: optional(finite),
+  message: optional(text),
+}, { unknownKeys: "refuse" });
+
+/** The parser of each command type; decoding picks by `type`. */
+export const commandParsers: {
+  readonly [T in CommandType]: Parser<Extract<Command, { readonly type: T }>>;
+} = {
+  Deploy: command("Deploy", { deployId: text, config: configParser }),
   DeployFinished: command("DeployFinished", {
-    deployId: "string",
-    outcome: { oneOf: ["succeeded", "rolled_back"] },
-    message: "string",
+    deployId: text,
+    outcome: literal("succeeded", "rolled_back"),
+    message: text,
   }),
   NodeRegister: command("NodeRegister", {
-    nodeId: "string",
-    millId: "string",
-    name: "string",
-    address: "string",
-    cpuMillis: "count",
-    memoryBytes: "count",
-    labels: { record: "string" },
+    nodeId: text,
+    millId: text,
+    name: text,
+    address: text,
+    cpuMillis: counted,
+    memoryBytes: counted,
+    labels: textMap,
   }),
   NodeHeartbeat: command("NodeHeartbeat", {
-    nodeId: "string",
-    statuses: {
-      array: {
-        fields: { allocId: "string", status: allocStatus },
-        optional: { exitCode: "number", message: "string" },
-      },
-      max: ID_LIST_MAX,
-    },
+    nodeId: text,
+    statuses: array(allocReport, ID_LIST_MAX),
   }),
-  NodeDown: command("NodeDown", { nodeId: "string", reason: "string" }),
-  NodeUp: command("NodeUp", { nodeId: "string" }),
-  NodeDrain: command("NodeDrain", { nodeId: "string" }),
-  NodeRemove: command("NodeRemove", { nodeId: "string" }),
+  NodeDown: command("NodeDown", { nodeId: text, reason: text }),
+  NodeUp: command("NodeUp", { nodeId: text }),
+  NodeDrain: command("NodeDrain", { nodeId: text }),
+  NodeRemove: command("NodeRemove", { nodeId: text }),
   AllocScheduled: command("AllocScheduled", {
-    allocId: "string",
-    nodeId: "string",
-    workload: "string",
+    allocId: text,
+    nodeId: text,
+    workload: text,
     kind: workloadKind,
-    image: "string",
-    cpuMillis: "count",
-    memoryBytes: "count",
-  }, { hostPort: "count", deployId: "string", replacesAllocId: "string" }),
-  AllocStatus: command("AllocStatus", {
-    allocId: "string",
-    status: allocStatus,
-  }, { message: "string", exitCode: "number" }),
-  AllocRunning: command("AllocRunning", {
-    allocId: "string",
-    address: "string",
+    image: text,
+    cpuMillis: counted,
+    memoryBytes: counted,
+    hostPort: optional(counted),
+    deployId: optional(text),
+    replacesAllocId: optional(text),
   }),
+  AllocStatus: command("AllocStatus", {
+    allocId: text,
+    status: allocStatus,
+    message: optional(text),
+    exitCode: optional(finite),
+  }),
+  AllocRunning: command("AllocRunning", { allocId: text, address: text }),
   AllocStopRequested: command("AllocStopRequested", {
-    allocId: "string",
-    reason: "string",
+    allocId: text,
+    reason: text,
   }),
   AllocsPurged: command("AllocsPurged", { allocIds: ids }),
   SecretSet: command("SecretSet", {
-    name: "string",
-    ciphertext: "string",
-    nonce: "string",
+    name: text,
+    ciphertext: text,
+    nonce: text,
   }),
-  SecretDelete: command("SecretDelete", { name: "string" }),
+  SecretDelete: command("SecretDelete", { name: text }),
   VolumeCreated: command("VolumeCreated", {
-    name: "string",
-    cloudId: "string",
-  }, { sizeBytes: "count", nodeId: "string" }),
-  VolumeAttached: command("VolumeAttached", {
-    name: "string",
-    nodeId: "string",
+    name: text,
+    cloudId: text,
+    sizeBytes: optional(counted),
+    nodeId: optional(text),
   }),
-  VolumeDetached: command("VolumeDetached", { name: "string" }),
-  VolumeReady: command("VolumeReady", { name: "string" }),
-  VolumeDestroyed: command("VolumeDestroyed", { name: "string" }),
+  VolumeAttached: command("VolumeAttached", { name: text, nodeId: text }),
+  VolumeDetached: command("VolumeDetached", { name: text }),
+  VolumeReady: command("VolumeReady", { name: text }),
+  VolumeDestroyed: command("VolumeDestroyed", { name: text }),
 };

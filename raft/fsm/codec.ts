@@ -19,8 +19,8 @@ import { PMap } from "./pmap.ts";
 import { COMMAND_BYTES_MAX } from "./limits.ts";
 import { canonicalJson } from "./canonical_json.ts";
 import { checkInvariants, rebuildUsage } from "./invariants.ts";
-import { validate } from "./_schema.ts";
-import { commandSchemas, stateDocumentSchema } from "./_schemas.ts";
+import { SchemaError } from "../../config/schema.ts";
+import { commandParsers, stateDocumentParser } from "./_schemas.ts";
 
 /** A node as snapshots hold it: without the usage rebuilt from allocs. */
 export type NodeRecord = Omit<
@@ -83,10 +83,12 @@ export function parseCommand(value: unknown): DecodedCommand {
       },
     };
   }
-  const problem = validate(value, commandSchemas[known], known);
-  if (problem !== null) return invalid(`Malformed command: ${problem}`);
-  // Validated against the schema of its type just above.
-  return { ok: true, command: value as Command };
+  try {
+    return { ok: true, command: commandParsers[known](value, known) };
+  } catch (error) {
+    if (!(error instanceof SchemaError)) throw error;
+    return invalid(`Malformed command: ${error.message}`);
+  }
 }
 
 function invalid(message: string): DecodedCommand {
@@ -141,13 +143,17 @@ export function decodeStatePayload(text: string): DecodedState {
     // A corrupt payload is reported, not thrown: the caller refuses it.
     return { ok: false, message: `payload is not JSON: ${String(error)}` };
   }
-  const problem = validate(value, stateDocumentSchema, "state");
-  if (problem !== null) return { ok: false, message: problem };
+  let document: StateDocument;
+  try {
+    document = stateDocumentParser(value, "state");
+  } catch (error) {
+    if (!(error instanceof SchemaError)) throw error;
+    return { ok: false, message: error.message };
+  }
   if (canonicalJson(value) !== text) {
     return { ok: false, message: "payload is not in canonical form" };
   }
-  // Validated against the state document schema just above.
-  return stateFromDocument(value as StateDocument);
+  return stateFromDocument(document);
 }
 
 /** A state from a validated document: keys unique, usage rebuilt, invariants hold. */
