@@ -12,7 +12,6 @@
  * Last line: JSON with the medians and `ratio_1`, `ratio_10`, `ratio_50`
  * (ours / ctr serial). Goals: ratio_1 ≤ 1.5, ratio_50 < 1.
  */
-import { createCoordinator } from "../node/deploy/mod.ts";
 import { startAgentBed, waitFor } from "../tests/agent/_bed.ts";
 import { readEvents } from "../tests/deploy/_sse.ts";
 
@@ -55,7 +54,7 @@ function teardownConfig(image: string): string {
   return `task "idle" {\n  image = "${image}"\n}`;
 }
 
-const bed = await startAgentBed({ coordinatorFactory: createCoordinator });
+const bed = await startAgentBed();
 const image = bed.bed.images.http;
 const socket = bed.bed.containerd.socketPath;
 const teardown = teardownConfig(image);

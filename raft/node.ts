@@ -33,7 +33,8 @@ export interface StateMachine {
   /** Applies a committed command; the result resolves the proposer's promise. */
   apply(entry: Entry): unknown;
   snapshot(): Uint8Array;
-  restore(data: Uint8Array): void;
+  /** Replaces the state with a snapshot's, which covers the log up to `index`. */
+  restore(data: Uint8Array, index: number): void;
 }
 
 export type RaftErrorCode =
@@ -87,6 +88,8 @@ export interface RaftNodeOptions {
   readonly transport?: Omit<TransportOptions, "id" | "peers">;
   /** Called once if the node stops on an error (a failed fsync, say); default: log it. */
   readonly onFatal?: (err: unknown) => void;
+  /** Called after the role, leader or term changed (not for every Ready). Must not throw. */
+  readonly onRoleChange?: () => void;
 }
 
 export interface NodeStatus {
@@ -122,6 +125,7 @@ export class RaftNode {
   readonly #fsm: StateMachine;
   readonly #snapshotEveryEntries: number;
   readonly #onFatal: (err: unknown) => void;
+  readonly #onRoleChange: () => void;
   readonly #proposals = new Map<number, PendingProposal>();
   readonly #reads = new Map<string, PendingRead>();
   #readSeq = 0;
@@ -146,6 +150,7 @@ export class RaftNode {
     this.#snapshotIndex = applied;
     this.#snapshotEveryEntries = options.snapshotEveryEntries ??
       NODE_DEFAULTS.snapshotEveryEntries;
+    this.#onRoleChange = options.onRoleChange ?? (() => {});
     this.#onFatal = options.onFatal ??
       ((err) => console.error(`raft node "${options.id}" stopped:`, err));
     this.#transport = new HttpTransport(
@@ -166,7 +171,10 @@ export class RaftNode {
         data: new Uint8Array(0),
       };
     if (state.snapshot !== null) {
-      options.stateMachine.restore(state.snapshot.data);
+      options.stateMachine.restore(
+        state.snapshot.data,
+        state.snapshot.meta.index,
+      );
     }
     const config: CoreConfig = {
       id: options.id,
@@ -398,10 +406,11 @@ export class RaftNode {
     if (ready.softState !== undefined && ready.softState.role !== "leader") {
       this.#failPending("raft.leadership_lost", ready.softState.leader);
     }
+    if (ready.softState !== undefined) this.#onRoleChange();
   }
 
   #installSnapshot(snapshot: Snapshot): void {
-    this.#fsm.restore(snapshot.data);
+    this.#fsm.restore(snapshot.data, snapshot.meta.index);
     this.#applied = snapshot.meta.index;
     this.#snapshotIndex = snapshot.meta.index;
     // Our proposals at or below it were decided elsewhere; we cannot tell how.

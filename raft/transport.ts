@@ -35,6 +35,8 @@ export interface TransportOptions {
   readonly bodyBytesMax?: number;
   /** Pause after a failed request before the next one to that peer. */
   readonly retryDelayMs?: number;
+  /** Headers sent with every request (the caller's credential, say). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export const TRANSPORT_DEFAULTS = {
@@ -192,7 +194,10 @@ class Peer {
       const response = await fetch(`${this.url}${path}`, {
         method: "POST",
         body,
-        headers: { "content-type": "application/octet-stream" },
+        headers: {
+          ...this.options.headers,
+          "content-type": "application/octet-stream",
+        },
         signal: controller.signal,
       });
       await response.body?.cancel();
@@ -292,6 +297,7 @@ export class HttpTransport {
         TRANSPORT_DEFAULTS.snapshotTimeoutMs,
       bodyBytesMax: options.bodyBytesMax ?? TRANSPORT_DEFAULTS.bodyBytesMax,
       retryDelayMs: options.retryDelayMs ?? TRANSPORT_DEFAULTS.retryDelayMs,
+      headers: options.headers ?? {},
       snapshotChunkBytes: TRANSPORT_DEFAULTS.snapshotChunkBytes,
     };
     this.#onMessage = onMessage;

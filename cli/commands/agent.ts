@@ -11,11 +11,8 @@ import {
   parseRoles,
   parseSizeOption,
 } from "./agent_options.ts";
-import {
-  agentLog,
-  startAgentWithCoordinator,
-  untilSignal,
-} from "./agent_run.ts";
+import { startAgent } from "../../node/agent/mod.ts";
+import { agentLog, untilSignal } from "./agent_run.ts";
 
 export const agentCommand: CommandSpec = {
   name: "agent",
@@ -106,25 +103,28 @@ export const agentCommand: CommandSpec = {
       const interval = option("heartbeatInterval");
       parsed = {
         roles: parseRoles(option("role") ?? "primary,secondary"),
-        listen: parseHostPort(option("listen") ?? "", "--listen"),
-        heartbeatTimeoutMs: parseDurationOption(
-          option("heartbeatTimeout") ?? "15s",
-          "--heartbeat-timeout",
-        ),
-        ...(interval === undefined ? {} : {
-          heartbeatIntervalMs: parseDurationOption(
-            interval,
-            "--heartbeat-interval",
+        peer: {
+          listen: parseHostPort(option("listen") ?? "", "--listen"),
+          ...(advertise === undefined ? {} : { advertiseHost: advertise }),
+        },
+        heartbeat: {
+          timeoutMs: parseDurationOption(
+            option("heartbeatTimeout") ?? "15s",
+            "--heartbeat-timeout",
           ),
-        }),
-        ...(cpu === undefined ? {} : { cpuMillis: parseCpuOption(cpu) }),
-        ...(memory === undefined
-          ? {}
-          : { memoryBytes: parseSizeOption(memory, "--memory") }),
+          ...(interval === undefined ? {} : {
+            intervalMs: parseDurationOption(interval, "--heartbeat-interval"),
+          }),
+        },
+        resources: {
+          ...(cpu === undefined ? {} : { cpuMillis: parseCpuOption(cpu) }),
+          ...(memory === undefined
+            ? {}
+            : { memoryBytes: parseSizeOption(memory, "--memory") }),
+        },
         ...(apiListen === undefined
           ? {}
-          : { apiListen: parseHostPort(apiListen, "--api-listen") }),
-        ...(advertise === undefined ? {} : { advertiseHost: advertise }),
+          : { api: { listen: parseHostPort(apiListen, "--api-listen") } }),
       };
     } catch (error) {
       if (!(error instanceof OptionError)) throw error;
@@ -134,7 +134,7 @@ export const agentCommand: CommandSpec = {
     const log = await agentLog(context.output, option("logFile"));
     try {
       const runcRoot = option("runcRoot");
-      const agent = await startAgentWithCoordinator({
+      const agent = await startAgent({
         ...parsed,
         dataDir: option("dataDir") ?? "/var/lib/mill",
         name: option("name") ?? Deno.hostname(),

@@ -1,17 +1,11 @@
 /**
- * Runs an agent in this process until SIGINT or SIGTERM (used by `mill
- * agent` and `mill up`), with the deploy coordinator wired in and the log
- * going to stderr or a file.
+ * What `mill agent` and `mill up` need around an agent in this process:
+ * its log (stderr or a file) and the signal that stops it.
  */
-import {
-  type Agent,
-  type AgentOptions,
-  startAgent,
-} from "../../node/agent/agent.ts";
-import { createCoordinator } from "../../node/deploy/mod.ts";
+import type { AgentLog } from "../../node/agent/mod.ts";
 import type { Output } from "../output.ts";
 
-export type AgentLog = NonNullable<AgentOptions["log"]>;
+export type { AgentLog };
 
 /** A log to `path` (appended), or to the output's stderr. */
 export async function agentLog(
@@ -42,13 +36,6 @@ export async function agentLog(
     },
     close: () => file.close(),
   };
-}
-
-/** Starts the agent with the deploy coordinator. */
-export function startAgentWithCoordinator(
-  options: Omit<AgentOptions, "coordinatorFactory">,
-): Promise<Agent> {
-  return startAgent({ ...options, coordinatorFactory: createCoordinator });
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

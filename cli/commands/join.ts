@@ -17,11 +17,8 @@ import {
   parseList,
   parseRoles,
 } from "./agent_options.ts";
-import {
-  agentLog,
-  startAgentWithCoordinator,
-  untilSignal,
-} from "./agent_run.ts";
+import { startAgent } from "../../node/agent/mod.ts";
+import { agentLog, untilSignal } from "./agent_run.ts";
 
 export const joinCommand: CommandSpec = {
   name: "join",
@@ -156,14 +153,18 @@ export const joinCommand: CommandSpec = {
     const advertise = option("advertise");
     const log = await agentLog(context.output, option("logFile"));
     try {
-      const agent = await startAgentWithCoordinator({
+      const agent = await startAgent({
         dataDir,
         roles,
         name,
-        listen,
-        ...(apiListen === undefined ? {} : { apiListen }),
-        ...(advertise === undefined ? {} : { advertiseHost: advertise }),
-        ...(interval === undefined ? {} : { heartbeatIntervalMs: interval }),
+        peer: {
+          listen,
+          ...(advertise === undefined ? {} : { advertiseHost: advertise }),
+        },
+        ...(apiListen === undefined ? {} : { api: { listen: apiListen } }),
+        ...(interval === undefined
+          ? {}
+          : { heartbeat: { intervalMs: interval } }),
         containerd: {
           socketPath: option("containerdSocket") ??
             "/run/containerd/containerd.sock",

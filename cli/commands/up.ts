@@ -1,7 +1,6 @@
 /** `mill up`: a one-node cluster on this machine, ready to deploy to. */
 
 import { parseConfig } from "../../config/mod.ts";
-import type { Agent } from "../../node/agent/agent.ts";
 import { startPrivateContainerd } from "../../node/agent/private_containerd.ts";
 import {
   apiUrl,
@@ -17,11 +16,8 @@ import { renderDiagnostics } from "../render.ts";
 import type { Output } from "../output.ts";
 import { ApiClient, cliFailure, contextPath } from "../_api.ts";
 import { OptionError, parseList } from "./agent_options.ts";
-import {
-  agentLog,
-  startAgentWithCoordinator,
-  untilSignal,
-} from "./agent_run.ts";
+import { type Agent, startAgent } from "../../node/agent/mod.ts";
+import { agentLog, untilSignal } from "./agent_run.ts";
 import { deployConfigText } from "./deploy.ts";
 
 /** How long `mill up` waits for its node to lead and register. */
@@ -224,12 +220,12 @@ async function runUp(run: UpRun): Promise<number> {
   const log = await agentLog(run.output, run.logFile);
   let agent: Agent | null = null;
   try {
-    agent = await startAgentWithCoordinator({
+    agent = await startAgent({
       dataDir: run.dataDir,
       roles: ["primary", "secondary"],
       name: Deno.hostname(),
-      listen: { hostname: "127.0.0.1", port: run.peerPort },
-      apiListen: { hostname: "127.0.0.1", port: run.cluster.apiPort },
+      peer: { listen: { hostname: "127.0.0.1", port: run.peerPort } },
+      api: { listen: { hostname: "127.0.0.1", port: run.cluster.apiPort } },
       containerd: {
         socketPath: containerd?.socketPath ?? run.socket ?? "",
         ...(containerd === null ? {} : { runcRoot: containerd.runcRoot }),

@@ -14,7 +14,6 @@ import {
   readJsonBody,
 } from "../api/mod.ts";
 import type { ClusterIdentity } from "../cluster_init/mod.ts";
-import { API_LABEL, PEER_LABEL } from "./leader.ts";
 import { JoinError, type JoinGrant } from "./join.ts";
 import { admitPrimary, parsePrimaryJoinRequest } from "./join_primary.ts";
 
@@ -30,9 +29,9 @@ export interface JoinRouteOptions {
 export function primaryPeers(state: ClusterState, self: string): string[] {
   const peers = [self];
   for (const node of state.nodes.values()) {
-    const peer = node.labels[PEER_LABEL];
-    if (node.labels[API_LABEL] !== undefined && peer !== undefined) {
-      if (!peers.includes(peer)) peers.push(peer);
+    const { peer, api } = node.endpoints;
+    if (api !== null && peer !== null && !peers.includes(peer)) {
+      peers.push(peer);
     }
   }
   return peers;
@@ -46,10 +45,8 @@ export function primaryMembers(
 ): Record<string, string> {
   const members: Record<string, string> = { [selfId]: `http://${selfPeer}` };
   for (const node of state.nodes.values()) {
-    const peer = node.labels[PEER_LABEL];
-    if (node.labels[API_LABEL] !== undefined && peer !== undefined) {
-      members[node.id] ??= `http://${peer}`;
-    }
+    const { peer, api } = node.endpoints;
+    if (api !== null && peer !== null) members[node.id] ??= `http://${peer}`;
   }
   return members;
 }

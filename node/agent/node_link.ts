@@ -1,40 +1,40 @@
 /**
- * The secondary's link to the leader: it registers the node (`NodeRegister`
- * with its cpu, memory, address and labels), then sends a heartbeat every
- * `intervalMs` carrying what the node saw happen to its allocs (restarts,
- * exits) and which containers it runs. Reports are kept until a heartbeat
+ * The node's link to the leader: it registers the node (`NodeRegister`
+ * with its cpu, memory, address and endpoints), then sends a heartbeat
+ * every `intervalMs` carrying the outbox's reports (restarts, exits) and
+ * which containers it runs. Reports go back to the outbox until a heartbeat
  * carrying them is accepted. A heartbeat refused because the leader does
  * not know the node makes it register again.
  */
-import type { AllocReport, NodeRegisterCommand } from "../../raft/mod.ts";
-import type { HeartbeatMessage } from "./leader.ts";
+import type { ReportOutbox } from "./report_outbox.ts";
+import type {
+  HeartbeatMessage,
+  LeaderChannel,
+  Registration,
+} from "./channel.ts";
+import type { Service } from "./supervisor.ts";
 
 /** Heartbeat period; well under the leader's 15 s timeout. */
 export const HEARTBEAT_INTERVAL_MS_DEFAULT = 2_000;
-/** Reports kept for the next heartbeat; past it the oldest go. */
-export const PENDING_REPORTS_MAX = 4_096;
-
-/** How messages reach the leader (in-process or over the peer port). */
-export interface LeaderChannel {
-  register(command: Omit<NodeRegisterCommand, "type" | "atMs">): Promise<void>;
-  heartbeat(message: HeartbeatMessage): Promise<void>;
-}
 
 export interface NodeLinkOptions {
-  readonly registration: Omit<NodeRegisterCommand, "type" | "atMs">;
+  /** Asked at start: the endpoints are known once the listeners are up. */
+  registration(): Registration;
   readonly channel: LeaderChannel;
+  readonly outbox: ReportOutbox;
   /** The allocs whose containers run here now. */
   readonly running: () => Promise<readonly string[]>;
   readonly intervalMs?: number;
   readonly log: (message: string) => void;
 }
 
-export class NodeLink {
+export class NodeLink implements Service {
+  readonly name = "node-link";
   readonly #options: NodeLinkOptions;
-  #pending: AllocReport[] = [];
+  #registration: Registration | null = null;
   #registered = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #stopped = false;
+  #stopped = true;
   #beating: Promise<void> = Promise.resolve();
   #lastError = "";
   readonly #firstRegistration = Promise.withResolvers<void>();
@@ -48,15 +48,12 @@ export class NodeLink {
     return this.#firstRegistration.promise;
   }
 
-  /** Queues a report for the next heartbeat. */
-  report(report: AllocReport): void {
-    this.#pending.push(report);
-    if (this.#pending.length > PENDING_REPORTS_MAX) this.#pending.shift();
-  }
-
   /** Starts beating at once (the first beat registers). */
-  start(): void {
+  start(): Promise<void> {
+    this.#registration = this.#options.registration();
+    this.#stopped = false;
     this.#schedule(0);
+    return Promise.resolve();
   }
 
   /** Sends a heartbeat now (tests, and after a restart to report fast). */
@@ -84,25 +81,26 @@ export class NodeLink {
   }
 
   async #beat(): Promise<void> {
-    if (this.#stopped) return;
+    const registration = this.#registration;
+    if (this.#stopped || registration === null) return;
     try {
       if (!this.#registered) {
-        await this.#options.channel.register(this.#options.registration);
+        await this.#options.channel.register(registration);
         this.#registered = true;
         this.#firstRegistration.resolve();
         this.#options.log("registered with the leader");
       }
-      const sent = this.#pending;
-      this.#pending = [];
+      const running = [...await this.#options.running()];
+      const sent = this.#options.outbox.take();
       const message: HeartbeatMessage = {
-        nodeId: this.#options.registration.nodeId,
+        nodeId: registration.nodeId,
         statuses: sent,
-        running: [...await this.#options.running()],
+        running,
       };
       try {
         await this.#options.channel.heartbeat(message);
       } catch (error) {
-        this.#pending = [...sent, ...this.#pending];
+        this.#options.outbox.putBack(sent);
         throw error;
       }
       this.#lastError = "";

@@ -13,8 +13,24 @@
 import { constantTimeEqual } from "../cluster_init/mod.ts";
 import { ApiError } from "./errors.ts";
 
-/** `admin` may do everything; `join` may only join a node. */
-export type TokenScope = "admin" | "join";
+/**
+ * What a token grants. `admin` may call every API route; `join` may only
+ * join a node; `peer` is a member node's: Raft, RPC and node messages on the
+ * peer port, nothing on the API.
+ */
+export type TokenScope = "admin" | "join" | "peer";
+
+/**
+ * What a route needs: one of the grants' route families, or `public` for
+ * the few routes anyone may call (the peer port's CA bootstrap).
+ */
+export type RouteScope = "admin" | "join" | "raft" | "rpc" | "node" | "public";
+
+const GRANTS: Readonly<Record<TokenScope, readonly RouteScope[]>> = {
+  admin: ["admin", "join"],
+  join: ["join"],
+  peer: ["raft", "rpc", "node"],
+};
 
 export interface ScopedToken {
   readonly token: string;
@@ -39,15 +55,9 @@ export class Authenticator {
 
   /** The scope of `request`'s token; throws 401 when there is none. */
   authenticate(request: Request): TokenScope {
-    const presented = bearerToken(request.headers.get("authorization"));
-    let scope: TokenScope | null = null;
-    for (const known of this.#tokens) {
-      // No early exit: every token is compared every time.
-      if (constantTimeEqual(presented, known.token) && scope === null) {
-        scope = known.scope;
-      }
-    }
+    const scope = this.identify(request);
     if (scope === null) {
+      const presented = bearerToken(request.headers.get("authorization"));
       throw new ApiError(
         401,
         "api.unauthenticated",
@@ -60,9 +70,22 @@ export class Authenticator {
     return scope;
   }
 
+  /** The scope of `request`'s token, or null when it has no known one. */
+  identify(request: Request): TokenScope | null {
+    const presented = bearerToken(request.headers.get("authorization"));
+    let scope: TokenScope | null = null;
+    for (const known of this.#tokens) {
+      // No early exit: every token is compared every time.
+      if (constantTimeEqual(presented, known.token) && scope === null) {
+        scope = known.scope;
+      }
+    }
+    return scope;
+  }
+
   /** Throws 403 unless `scope` may call a route that needs `required`. */
-  authorize(scope: TokenScope, required: TokenScope): void {
-    if (scope === "admin" || scope === required) return;
+  authorize(scope: TokenScope, required: RouteScope): void {
+    if (GRANTS[scope].includes(required)) return;
     throw new ApiError(
       403,
       "api.forbidden",

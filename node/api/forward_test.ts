@@ -17,8 +17,7 @@ function serve(identity: ClusterIdentity, router: Router): Promise<ApiServer> {
   return startApiServer({
     hostname: "127.0.0.1",
     port: 0,
-    certPem: identity.apiCertPem,
-    keyPem: identity.apiKeyPem,
+    tls: { certPem: identity.apiCertPem, keyPem: identity.apiKeyPem },
     router,
     authenticator: new Authenticator([{
       token: identity.adminToken,

@@ -7,6 +7,7 @@ export {
   Authenticator,
   AUTHORIZATION_LENGTH_MAX,
   bearerToken,
+  type RouteScope,
   type ScopedToken,
   type TokenScope,
 } from "./auth.ts";

@@ -4,7 +4,7 @@
  * segments capture one URL-decoded segment. A path that matches no pattern is
  * 404, one that matches only for other methods is 405 with `Allow`.
  */
-import type { TokenScope } from "./auth.ts";
+import type { RouteScope, TokenScope } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
@@ -13,8 +13,8 @@ export type Method = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
 export interface RouteContext {
   readonly params: Readonly<Record<string, string>>;
   readonly url: URL;
-  /** The scope of the token that authenticated the request. */
-  readonly scope: TokenScope;
+  /** The scope of the token that authenticated the request; null on a public route called without one. */
+  readonly scope: TokenScope | null;
 }
 
 export type Handler = (
@@ -25,7 +25,7 @@ export type Handler = (
 export interface Route {
   readonly method: Method;
   readonly pattern: string;
-  readonly scope: TokenScope;
+  readonly scope: RouteScope;
   readonly handler: Handler;
 }
 
@@ -59,7 +59,7 @@ export class Router {
     method: Method,
     pattern: string,
     handler: Handler,
-    options: { readonly scope?: TokenScope } = {},
+    options: { readonly scope?: RouteScope } = {},
   ): this {
     const segments = compilePattern(pattern);
     for (const existing of this.#routes) {
@@ -75,6 +75,24 @@ export class Router {
       segments,
     });
     return this;
+  }
+
+  /**
+   * Adds a route for as long as its owner serves; the returned function
+   * removes it (a part of a node mounts its routes when it starts).
+   */
+  mount(
+    method: Method,
+    pattern: string,
+    handler: Handler,
+    options: { readonly scope?: RouteScope } = {},
+  ): () => void {
+    this.add(method, pattern, handler, options);
+    const compiled = this.#routes[this.#routes.length - 1];
+    return () => {
+      const index = this.#routes.indexOf(compiled!);
+      if (index !== -1) this.#routes.splice(index, 1);
+    };
   }
 
   /** Finds the route for `method` and `pathname`. */

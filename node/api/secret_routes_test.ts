@@ -56,8 +56,7 @@ async function withSecretsApi(
     const server = await startApiServer({
       hostname: "127.0.0.1",
       port: 0,
-      certPem: identity.apiCertPem,
-      keyPem: identity.apiKeyPem,
+      tls: { certPem: identity.apiCertPem, keyPem: identity.apiKeyPem },
       router: addSecretRoutes(new Router(), {
         store,
         key,

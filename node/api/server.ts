@@ -7,14 +7,14 @@
  */
 import { type Authenticator, type TokenScope } from "./auth.ts";
 import { ApiError, errorResponse, internalErrorResponse } from "./errors.ts";
-import type { Router } from "./router.ts";
+import type { RouteMatch, Router } from "./router.ts";
 
 export interface ApiServerOptions {
   readonly hostname: string;
   /** 0 picks a free port. */
   readonly port: number;
-  readonly certPem: string;
-  readonly keyPem: string;
+  /** The server's certificate and key; without them it serves plain HTTP. */
+  readonly tls?: { readonly certPem: string; readonly keyPem: string };
   readonly router: Router;
   readonly authenticator: Authenticator;
   /**
@@ -41,8 +41,9 @@ export async function startApiServer(
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
-    cert: options.certPem,
-    key: options.keyPem,
+    ...(options.tls === undefined
+      ? {}
+      : { cert: options.tls.certPem, key: options.tls.keyPem }),
     onListen: (addr) => listening.resolve(addr),
     onError: (error) => {
       // Only reached for errors outside handleApiRequest (which catches its own).
@@ -65,9 +66,13 @@ export async function handleApiRequest(
   options: Pick<ApiServerOptions, "router" | "authenticator" | "onError">,
 ): Promise<Response> {
   try {
-    const scope: TokenScope = options.authenticator.authenticate(request);
+    const scope: TokenScope | null = options.authenticator.identify(request);
     const url = new URL(request.url);
     const match = options.router.match(request.method, url.pathname);
+    // An anonymous caller learns nothing of what exists beyond public routes.
+    if (scope === null && !isPublic(match)) {
+      options.authenticator.authenticate(request);
+    }
     switch (match.kind) {
       case "not-found":
         throw new ApiError(
@@ -85,7 +90,9 @@ export async function handleApiRequest(
           { headers: { allow: match.allow.join(", ") } },
         );
       case "found":
-        options.authenticator.authorize(scope, match.route.scope);
+        if (scope !== null) {
+          options.authenticator.authorize(scope, match.route.scope);
+        }
         return await match.route.handler(request, {
           params: match.params,
           url,
@@ -102,4 +109,8 @@ export async function handleApiRequest(
     options.onError(error, request);
     return internalErrorResponse();
   }
+}
+
+function isPublic(match: RouteMatch): boolean {
+  return match.kind === "found" && match.route.scope === "public";
 }

@@ -73,8 +73,7 @@ async function withApi(run: (h: Harness) => Promise<void>): Promise<void> {
     const server = await startApiServer({
       hostname: "127.0.0.1",
       port: 0,
-      certPem: identity.apiCertPem,
-      keyPem: identity.apiKeyPem,
+      tls: { certPem: identity.apiCertPem, keyPem: identity.apiKeyPem },
       router,
       authenticator: new Authenticator([
         { token: identity.adminToken, scope: "admin" },

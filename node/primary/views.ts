@@ -24,7 +24,7 @@ export interface NodeView {
   readonly allocs: number;
   readonly lastHeartbeatAt: string;
   readonly leader: boolean;
-  /** `primary` when it serves the API (label `mill.api`); every listed node runs containers. */
+  /** `primary` when it serves the API (it registered an API endpoint); every listed node runs containers. */
   readonly roles: readonly ("primary" | "secondary")[];
 }
 
@@ -100,7 +100,7 @@ export function nodeView(node: FsmNode, leaderId: string | null): NodeView {
     allocs: node.activeAllocs,
     lastHeartbeatAt: iso(node.lastHeartbeatMs),
     leader: node.id === leaderId,
-    roles: node.labels["mill.api"] === undefined
+    roles: node.endpoints.api === null
       ? ["secondary"]
       : ["primary", "secondary"],
   };

@@ -319,7 +319,7 @@ Deno.test("the RPC server refuses bad calls with typed errors", async (t) => {
         "/rpc/v1/pull",
         { method: "POST", body: "{}" },
         401,
-        "rpc.unauthenticated",
+        "api.unauthenticated",
       ],
       [
         "a wrong token",
@@ -330,7 +330,7 @@ Deno.test("the RPC server refuses bad calls with typed errors", async (t) => {
           headers: { authorization: "Bearer nope" },
         },
         401,
-        "rpc.unauthenticated",
+        "api.unauthenticated",
       ],
       [
         "an unknown method",
@@ -344,7 +344,7 @@ Deno.test("the RPC server refuses bad calls with typed errors", async (t) => {
         "/rpc/v1/pull",
         { method: "GET" },
         405,
-        "rpc.method_not_allowed",
+        "api.method_not_allowed",
       ],
       [
         "a body that is not JSON",

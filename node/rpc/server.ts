@@ -1,8 +1,7 @@
 /**
  * The secondary's RPC server: `POST /rpc/v1/<method>` with a JSON body,
- * answered by the node's `SecondaryRuntime`. Plain HTTP on the node's mesh
- * address (WireGuard encrypts), authenticated with the cluster's shared RPC
- * token.
+ * answered by the node's `SecondaryRuntime`, mounted on the peer port
+ * (rpc scope): the caller is authenticated by the frame, not here.
  *
  * Every call has a deadline: the caller's `x-mill-deadline-ms` budget
  * (capped), or `RPC_DEADLINE_MS_DEFAULT`. The runtime gets a signal that
@@ -10,9 +9,13 @@
  * deadline is 504 even if the runtime ignores its signal. At most
  * `inFlightMax` runtime calls run at once; past that, 503 at once.
  */
-import { ApiError, readJsonBody } from "../api/mod.ts";
-import { bearerToken } from "../api/mod.ts";
-import { constantTimeEqual } from "../cluster_init/mod.ts";
+import {
+  ApiError,
+  Authenticator,
+  readJsonBody,
+  Router,
+  startApiServer,
+} from "../api/mod.ts";
 import { SchemaError } from "../../config/mod.ts";
 import { RpcError } from "./errors.ts";
 import {
@@ -35,7 +38,7 @@ export const RPC_BODY_BYTES_MAX = 4 * 1024 * 1024;
 export interface RpcServerOptions {
   readonly hostname: string;
   readonly port: number;
-  /** The cluster's shared RPC token. */
+  /** The cluster's peer token, which the frame checks. */
   readonly token: string;
   readonly runtime: SecondaryRuntime;
   readonly inFlightMax?: number;
@@ -50,24 +53,31 @@ export interface RpcServer {
   shutdown(): Promise<void>;
 }
 
-/** Starts the RPC server; resolves once it listens. */
+/**
+ * Starts a server for the RPC alone, on the same frame as the peer port
+ * (router, peer-token authentication, JSON errors); resolves once it listens.
+ */
 export async function startRpcServer(
   options: RpcServerOptions,
 ): Promise<RpcServer> {
   const handler = createRpcHandler(options);
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
+  const router = new Router().add(
+    "POST",
+    `${RPC_PATH_PREFIX}:method`,
+    handler,
+    {
+      scope: "rpc",
+    },
+  );
+  const server = await startApiServer({
     hostname: options.hostname,
     port: options.port,
-    onListen: (addr) => listening.resolve(addr),
-    onError: (error) => {
-      options.onError(error);
-      return errorResponse(500, "rpc.internal", "Internal error");
-    },
-  }, handler);
-  const addr = await listening.promise;
+    router,
+    authenticator: new Authenticator([{ token: options.token, scope: "peer" }]),
+    onError: (error) => options.onError(error),
+  });
   return {
-    port: addr.port,
+    port: server.port,
     get inFlight() {
       return handler.inFlight;
     },
@@ -75,11 +85,13 @@ export async function startRpcServer(
   };
 }
 
-/** The RPC handler alone, to mount on a server of your own (the peer port). */
+/**
+ * The RPC handler alone, to mount on a router whose frame authenticated
+ * the caller (the peer port, rpc scope).
+ */
 export function createRpcHandler(
-  options: Omit<RpcServerOptions, "hostname" | "port">,
+  options: Omit<RpcServerOptions, "hostname" | "port" | "token">,
 ): ((request: Request) => Promise<Response>) & { readonly inFlight: number } {
-  if (options.token.length === 0) throw new Error("RPC server needs a token");
   const state = { inFlight: 0 };
   const handler = (request: Request) => handleRpc(request, options, state);
   Object.defineProperty(handler, "inFlight", { get: () => state.inFlight });
@@ -88,22 +100,10 @@ export function createRpcHandler(
 
 async function handleRpc(
   request: Request,
-  options: Omit<RpcServerOptions, "hostname" | "port">,
+  options: Omit<RpcServerOptions, "hostname" | "port" | "token">,
   state: { inFlight: number },
 ): Promise<Response> {
   try {
-    if (
-      !constantTimeEqual(
-        bearerToken(request.headers.get("authorization")),
-        options.token,
-      )
-    ) {
-      return errorResponse(
-        401,
-        "rpc.unauthenticated",
-        "Missing or wrong cluster RPC token",
-      );
-    }
     const method = rpcMethodOf(new URL(request.url).pathname);
     if (method === null) {
       return errorResponse(404, "rpc.not_found", "No such RPC method");
@@ -174,7 +174,7 @@ async function callRuntime(
   method: RpcMethod,
   parsed: unknown,
   context: {
-    options: Omit<RpcServerOptions, "hostname" | "port">;
+    options: Omit<RpcServerOptions, "hostname" | "port" | "token">;
     state: { inFlight: number };
     deadlineMs: number;
     request: Request;

@@ -8,8 +8,8 @@ import type {
   NodeRemoveCommand,
   NodeUpCommand,
 } from "./command.ts";
-import type { ClusterState, FsmNode } from "./state.ts";
-import { isTerminal } from "./state.ts";
+import type { ClusterState, FsmNode, NodeEndpoints } from "./state.ts";
+import { isTerminal, legacyEndpoints } from "./state.ts";
 import { HEARTBEAT_REPORTS_MAX, NODE_LABELS_MAX } from "./limits.ts";
 import {
   accept,
@@ -52,6 +52,7 @@ export function applyNodeRegister(
       cpuMillis: command.cpuMillis,
       memoryBytes: command.memoryBytes,
       labels: { ...command.labels },
+      endpoints: endpointsOf(command),
       status: "ready",
       draining: false,
       registeredAtMs: command.atMs,
@@ -73,6 +74,7 @@ export function applyNodeRegister(
     cpuMillis: command.cpuMillis,
     memoryBytes: command.memoryBytes,
     labels: { ...command.labels },
+    endpoints: endpointsOf(command),
     status: "ready",
     lastHeartbeatMs: Math.max(existing.lastHeartbeatMs, command.atMs),
     statusChangedAtMs: existing.status === "ready"
@@ -80,6 +82,10 @@ export function applyNodeRegister(
       : command.atMs,
   };
   return accept({ ...state, nodes: state.nodes.set(node.id, node) });
+}
+
+function endpointsOf(command: NodeRegisterCommand): NodeEndpoints {
+  return command.endpoints ?? legacyEndpoints(command.labels);
 }
 
 function checkNodeRegister(command: NodeRegisterCommand): Applied | null {

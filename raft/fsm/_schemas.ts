@@ -31,7 +31,7 @@ import {
   str,
 } from "../../config/schema.ts";
 import type { AllocReport, Command, CommandType } from "./command.ts";
-import type { NodeRecord, StateDocument } from "./codec.ts";
+import type { NodeRecord, StateDocument } from "./state_document.ts";
 import type {
   Alloc,
   AllocStatus,
@@ -41,6 +41,7 @@ import type {
   WorkloadKind,
 } from "./state.ts";
 import { COMMAND_BYTES_MAX } from "./limits.ts";
+import { legacyEndpoints } from "./state.ts";
 
 /** Bound on lists inside a workload. */
 const SMALL_LIST_MAX = 1_000;
@@ -149,7 +150,12 @@ const workloadKind: Parser<WorkloadKind> = literal("service", "task");
 const nullableStateText = nullable(stateText);
 const nullableCount = nullable(counted);
 
-const nodeRecord: Parser<NodeRecord> = object({
+const nodeEndpoints = object({
+  peer: nullableStateText,
+  api: nullableStateText,
+}, { unknownKeys: "refuse" });
+
+const nodeRecordFields = object({
   id: stateText,
   millId: stateText,
   name: stateText,
@@ -157,12 +163,19 @@ const nodeRecord: Parser<NodeRecord> = object({
   cpuMillis: counted,
   memoryBytes: counted,
   labels: record(stateText, ENTRY_MAP_SIZE_MAX),
+  // Absent from snapshots taken before endpoints were typed.
+  endpoints: optional(nodeEndpoints),
   status: literal("ready", "down"),
   draining: flag,
   registeredAtMs: counted,
   lastHeartbeatMs: counted,
   statusChangedAtMs: counted,
 }, { unknownKeys: "refuse" });
+
+const nodeRecord: Parser<NodeRecord> = (value, path) => {
+  const { endpoints, ...record } = nodeRecordFields(value, path);
+  return { ...record, endpoints: endpoints ?? legacyEndpoints(record.labels) };
+};
 
 const alloc: Parser<Alloc> = object({
   id: stateText,
@@ -261,6 +274,9 @@ export const commandParsers: {
     cpuMillis: counted,
     memoryBytes: counted,
     labels: textMap,
+    endpoints: optional(
+      object({ peer: text, api: nullable(text) }, { unknownKeys: "refuse" }),
+    ),
   }),
   NodeHeartbeat: command("NodeHeartbeat", {
     nodeId: text,

@@ -4,39 +4,18 @@
  * values (or the reason they are refused) out. The checksummed snapshot
  * frame around the payload lives in `snapshot.ts`.
  */
-import type { ClusterConfig } from "../../config/types.ts";
 import type { Command, Rejection } from "./command.ts";
 import { COMMAND_TYPES } from "./command.ts";
-import type {
-  Alloc,
-  ClusterState,
-  DeployRecord,
-  FsmNode,
-  FsmSecret,
-  FsmVolume,
-} from "./state.ts";
+import type { ClusterState, FsmNode } from "./state.ts";
 import { PMap } from "./pmap.ts";
 import { COMMAND_BYTES_MAX } from "./limits.ts";
 import { canonicalJson } from "./canonical_json.ts";
+import type { NodeRecord, StateDocument } from "./state_document.ts";
+
+export type { NodeRecord, StateDocument } from "./state_document.ts";
 import { checkInvariants, rebuildUsage } from "./invariants.ts";
 import { SchemaError } from "../../config/schema.ts";
 import { commandParsers, stateDocumentParser } from "./_schemas.ts";
-
-/** A node as snapshots hold it: without the usage rebuilt from allocs. */
-export type NodeRecord = Omit<
-  FsmNode,
-  "cpuMillisReserved" | "memoryBytesReserved" | "activeAllocs" | "hostPorts"
->;
-
-/** The whole state as plain JSON data, collections sorted by key. */
-export interface StateDocument {
-  readonly config: ClusterConfig;
-  readonly nodes: readonly NodeRecord[];
-  readonly allocs: readonly Alloc[];
-  readonly secrets: readonly FsmSecret[];
-  readonly volumes: readonly FsmVolume[];
-  readonly deploys: readonly DeployRecord[];
-}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });

@@ -41,6 +41,11 @@ export interface NodeRegisterCommand {
   readonly cpuMillis: number;
   readonly memoryBytes: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** Absent in entries written before endpoints were typed (see `legacyEndpoints`). */
+  readonly endpoints?: {
+    readonly peer: string;
+    readonly api: string | null;
+  };
   readonly atMs: number;
 }
 

@@ -1,7 +1,11 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { apply } from "./apply.ts";
 import { canonicalJson } from "./canonical_json.ts";
-import { encodeStatePayload, stateToDocument } from "./codec.ts";
+import {
+  decodeStatePayload,
+  encodeStatePayload,
+  stateToDocument,
+} from "./codec.ts";
 import { baseState, scheduled, toHealthy } from "./fixtures_testing.ts";
 import { GENERATED_CONFIGS, randomCommand } from "./generate_testing.ts";
 import { checkInvariants } from "./invariants.ts";
@@ -97,7 +101,7 @@ const EMPTY_STATE_SNAPSHOT_HEX = "4d494c4c46534d0a00000001" +
   "6f646573223a5b5d2c2273656372657473223a5b5d2c22766f6c756d6573223a" +
   "5b5d7d";
 const BASE_STATE_HEADER_HEX = "4d494c4c46534d0a00000001" +
-  "cb82489a5195e4fc68e30089583533ad3cd70d2e7fa34cc6f3aeb5a4c1c4991d";
+  "a62df497bbb4e2320728cd3ced73e7a65ac79f03f9aac8a8a4d6af71765258c9";
 
 Deno.test("a snapshot written by an earlier mill decodes and re-encodes to the same bytes", () => {
   const old = Uint8Array.fromHex(EMPTY_STATE_SNAPSHOT_HEX);
@@ -108,6 +112,29 @@ Deno.test("a snapshot written by an earlier mill decodes and re-encodes to the s
     encodeSnapshot(baseState()).subarray(0, 44).toHex(),
     BASE_STATE_HEADER_HEX,
   );
+});
+
+Deno.test("a node recorded before endpoints were typed gets them from its mill.peer and mill.api labels", () => {
+  const state = baseState();
+  const document = stateToDocument(state);
+  const legacy = {
+    ...document,
+    nodes: document.nodes.map(({ endpoints: _endpoints, ...node }, i) => ({
+      ...node,
+      labels: i === 0
+        ? { "mill.peer": "10.0.0.1:7946", "mill.api": "https://10.0.0.1:7443" }
+        : {},
+    })),
+  };
+  const decoded = decodeStatePayload(canonicalJson(legacy));
+  strictEqual(decoded.ok, true, decoded.ok ? "" : decoded.message);
+  if (!decoded.ok) return;
+  const [first, second] = [...decoded.state.nodes.values()];
+  deepStrictEqual(first?.endpoints, {
+    peer: "10.0.0.1:7946",
+    api: "https://10.0.0.1:7443",
+  });
+  deepStrictEqual(second?.endpoints, { peer: null, api: null });
 });
 
 Deno.test("a snapshot of a busy cluster restores allocs, volumes, secrets and deploys", () => {

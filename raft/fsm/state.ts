@@ -28,6 +28,8 @@ export interface FsmNode {
   readonly cpuMillis: number;
   readonly memoryBytes: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** Where other nodes reach its agent (null: it serves no such endpoint). */
+  readonly endpoints: NodeEndpoints;
   readonly status: NodeStatus;
   /** Set by `NodeDrain`: nothing new is placed here. Survives down/up. */
   readonly draining: boolean;
@@ -42,6 +44,24 @@ export interface FsmNode {
   readonly activeAllocs: number;
   /** Host ports held by non-terminal allocs, ascending. */
   readonly hostPorts: readonly number[];
+}
+
+/** What a node publishes about its agent. */
+export interface NodeEndpoints {
+  /** `host:port` of its peer port (Raft, RPC, node messages). */
+  readonly peer: string | null;
+  /** Its API's base URL; set only on primaries. */
+  readonly api: string | null;
+}
+
+/**
+ * The endpoints of a node registered before they were typed fields: they
+ * were the labels `mill.peer` and `mill.api` (old log entries, old snapshots).
+ */
+export function legacyEndpoints(
+  labels: Readonly<Record<string, string>>,
+): NodeEndpoints {
+  return { peer: labels["mill.peer"] ?? null, api: labels["mill.api"] ?? null };
 }
 
 export type AllocStatus =

@@ -6,7 +6,23 @@ import type { SeededRng } from "../rng.ts";
 import type { MemberId } from "../types.ts";
 import type { NetworkFaults } from "./network.ts";
 import type { CoreSettings } from "./node.ts";
-import type { Simulation } from "./run.ts";
+import type { RaftCore } from "../core.ts";
+import type { SimNetwork } from "./network.ts";
+import type { SimNode } from "./node.ts";
+
+/** What the faults act on: the simulation (run.ts), as far as they use it. */
+export interface FaultedSimulation {
+  readonly profile: Profile;
+  readonly network: SimNetwork;
+  readonly nodes: readonly SimNode[];
+  liveCores(): RaftCore[];
+  addNode(
+    id: MemberId,
+    membership: { voters: MemberId[]; learners: MemberId[] },
+  ): SimNode;
+  count(event: string): void;
+  log(line: string): void;
+}
 
 export interface Profile {
   readonly voters: number;
@@ -68,11 +84,11 @@ export function pickProfile(rng: SeededRng): Profile {
 }
 
 export class Faults {
-  readonly #sim: Simulation;
+  readonly #sim: FaultedSimulation;
   readonly #rng: SeededRng;
   #added = 0;
 
-  constructor(sim: Simulation, rng: SeededRng) {
+  constructor(sim: FaultedSimulation, rng: SeededRng) {
     this.#sim = sim;
     this.#rng = rng;
   }

@@ -7,8 +7,7 @@ import {
   type Agent,
   type AgentOptions,
   startAgent,
-} from "../../node/agent/agent.ts";
-import type { Coordinator, DeployContext } from "../../node/deploy/mod.ts";
+} from "../../node/agent/mod.ts";
 import {
   type ClusterIdentity,
   initCluster,
@@ -22,8 +21,11 @@ export const WAIT_MS = 30_000;
 export interface AgentBed {
   readonly bed: TestBed;
   readonly agent: Agent;
-  /** Stops the agent (its containers keep running) and starts it again. */
-  restartAgent(): Promise<void>;
+  /**
+   * Stops the agent (its containers keep running), runs `whileStopped`,
+   * and starts it again.
+   */
+  restartAgent(whileStopped?: () => Promise<void>): Promise<void>;
   readonly cluster: ClusterIdentity;
   readonly dataDir: string;
   readonly contextPath: string;
@@ -35,7 +37,6 @@ export interface AgentBed {
 
 export async function startAgentBed(
   options: {
-    coordinatorFactory?: (context: DeployContext) => Coordinator;
     heartbeatTimeoutMs?: number;
   } = {},
 ): Promise<AgentBed> {
@@ -56,24 +57,22 @@ export async function startAgentBed(
       dataDir,
       roles: ["primary", "secondary"],
       name: "node-1",
-      listen: { hostname: "127.0.0.1", port: 0 },
-      apiListen: { hostname: "127.0.0.1", port: 0 },
+      peer: { listen: { hostname: "127.0.0.1", port: 0 } },
+      api: { listen: { hostname: "127.0.0.1", port: 0 } },
       containerd: {
         socketPath: bed.containerd.socketPath,
         runcRoot: bed.containerd.runcRoot,
         cgroupParent: bed.containerd.cgroupParent,
         insecureRegistries: [bed.registry.host],
       },
-      heartbeatIntervalMs: 200,
-      cpuMillis: 4000,
-      memoryBytes: 4 * 1024 ** 3,
-      tickMs: 20,
-      ...(options.heartbeatTimeoutMs === undefined
-        ? {}
-        : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
-      ...(options.coordinatorFactory === undefined
-        ? {}
-        : { coordinatorFactory: options.coordinatorFactory }),
+      heartbeat: {
+        intervalMs: 200,
+        ...(options.heartbeatTimeoutMs === undefined
+          ? {}
+          : { timeoutMs: options.heartbeatTimeoutMs }),
+      },
+      resources: { cpuMillis: 4000, memoryBytes: 4 * 1024 ** 3 },
+      raft: { tickMs: 20 },
       log: (level, message) => logs.push(`${level} ${message}`),
     };
     let agent = await startAgent(agentOptions);
@@ -92,8 +91,9 @@ export async function startAgentBed(
       get agent() {
         return agent;
       },
-      async restartAgent() {
+      async restartAgent(whileStopped) {
         await agent.stop();
+        await whileStopped?.();
         agent = await startAgent(agentOptions);
         await saveContext();
       },

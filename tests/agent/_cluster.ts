@@ -6,11 +6,10 @@ import {
   type Agent,
   type AgentOptions,
   startAgent,
-} from "../../node/agent/agent.ts";
+} from "../../node/agent/mod.ts";
 import { formatJoinToken } from "../../node/agent/join.ts";
 import { joinAsPrimary } from "../../node/agent/join_primary.ts";
 import { readCertificate } from "../../node/cluster_init/mod.ts";
-import type { Coordinator, DeployContext } from "../../node/deploy/mod.ts";
 import {
   type ContainerdHandle,
   freePort,
@@ -37,7 +36,6 @@ export interface TestCluster {
 
 export async function startThreePrimaries(options: {
   readonly heartbeatTimeoutMs: number;
-  readonly coordinatorFactory?: (context: DeployContext) => Coordinator;
 }): Promise<TestCluster> {
   const bed = await startAgentBed(options);
   const joined: ClusterNode[] = [];
@@ -80,22 +78,17 @@ export async function startThreePrimaries(options: {
         dataDir,
         roles: ["primary", "secondary"],
         name,
-        listen: { hostname: "127.0.0.1", port },
-        apiListen: { hostname: "127.0.0.1", port: 0 },
+        peer: { listen: { hostname: "127.0.0.1", port } },
+        api: { listen: { hostname: "127.0.0.1", port: 0 } },
         containerd: {
           socketPath: containerd.socketPath,
           runcRoot: containerd.runcRoot,
           cgroupParent: containerd.cgroupParent,
           insecureRegistries: [bed.bed.registry.host],
         },
-        heartbeatIntervalMs: 200,
-        heartbeatTimeoutMs: options.heartbeatTimeoutMs,
-        cpuMillis: 2000,
-        memoryBytes: 2 * 1024 ** 3,
-        tickMs: 20,
-        ...(options.coordinatorFactory === undefined
-          ? {}
-          : { coordinatorFactory: options.coordinatorFactory }),
+        heartbeat: { intervalMs: 200, timeoutMs: options.heartbeatTimeoutMs },
+        resources: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 },
+        raft: { tickMs: 20 },
         log: (level, message) => bed.logs.push(`${name} ${level} ${message}`),
       };
       const agent = await startAgent(agentOptions);

@@ -9,7 +9,6 @@ import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { bufferOutput, runCli } from "../../cli/mod.ts";
 import { CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { ContainerdClient } from "../../containerd/mod.ts";
-import { createCoordinator } from "../../node/deploy/mod.ts";
 import { containerIdOf } from "../../node/secondary/exits.ts";
 import { startAgentBed, waitFor } from "./_bed.ts";
 
@@ -20,7 +19,7 @@ async function mill(...args: string[]) {
 }
 
 Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs of a one-node cluster", async (t) => {
-  const bed = await startAgentBed({ coordinatorFactory: createCoordinator });
+  const bed = await startAgentBed();
   const previous = Deno.env.get(CONTEXT_PATH_ENV);
   Deno.env.set(CONTEXT_PATH_ENV, bed.contextPath);
   const work = await Deno.makeTempDir({ prefix: "mill-cli-" });

@@ -8,8 +8,7 @@
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { parseConfig } from "../../config/mod.ts";
-import { createCoordinator } from "../../node/deploy/mod.ts";
-import type { Agent } from "../../node/agent/agent.ts";
+import type { Agent } from "../../node/agent/mod.ts";
 import { isTerminal } from "../../raft/mod.ts";
 import { waitFor } from "./_bed.ts";
 import { startThreePrimaries } from "./_cluster.ts";
@@ -38,7 +37,6 @@ function liveIdle(agent: Agent) {
 Deno.test("three nodes: replicas spread, a dead secondary's service moves, a leader killed mid-deploy leaves nothing half-started", async (t) => {
   const cluster = await startThreePrimaries({
     heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
-    coordinatorFactory: createCoordinator,
   });
   const images = cluster.bed.bed.images;
   try {

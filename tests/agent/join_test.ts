@@ -6,7 +6,7 @@
  * back up when the agent returns.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { type Agent, startAgent } from "../../node/agent/agent.ts";
+import { type Agent, startAgent } from "../../node/agent/mod.ts";
 import {
   formatJoinToken,
   JoinError,
@@ -31,16 +31,15 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
       dataDir,
       roles: ["secondary"],
       name: "node-2",
-      listen: { hostname: "127.0.0.1", port: 0 },
+      peer: { listen: { hostname: "127.0.0.1", port: 0 } },
       containerd: {
         socketPath: containerd.socketPath,
         runcRoot: containerd.runcRoot,
         cgroupParent: containerd.cgroupParent,
         insecureRegistries: [bed.bed.registry.host],
       },
-      heartbeatIntervalMs: 200,
-      cpuMillis: 2000,
-      memoryBytes: 2 * 1024 ** 3,
+      heartbeat: { intervalMs: 200 },
+      resources: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 },
       log: (level, message) => logs.push(`${level} ${message}`),
     });
   try {

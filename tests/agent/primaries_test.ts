@@ -5,7 +5,7 @@
  * dies the others elect a new leader that declares it down.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { type Agent, startAgent } from "../../node/agent/agent.ts";
+import { type Agent, startAgent } from "../../node/agent/mod.ts";
 import { formatJoinToken } from "../../node/agent/join.ts";
 import { joinAsPrimary } from "../../node/agent/join_primary.ts";
 import { readCertificate } from "../../node/cluster_init/mod.ts";
@@ -59,18 +59,16 @@ Deno.test("primaries join the Raft group, followers forward the API, and a dead 
             dataDir,
             roles: ["primary", "secondary"],
             name,
-            listen: { hostname: "127.0.0.1", port },
-            apiListen: { hostname: "127.0.0.1", port: 0 },
+            peer: { listen: { hostname: "127.0.0.1", port } },
+            api: { listen: { hostname: "127.0.0.1", port: 0 } },
             containerd: {
               socketPath: containerd.socketPath,
               runcRoot: containerd.runcRoot,
               cgroupParent: containerd.cgroupParent,
             },
-            heartbeatIntervalMs: 200,
-            heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
-            cpuMillis: 2000,
-            memoryBytes: 2 * 1024 ** 3,
-            tickMs: 20,
+            heartbeat: { intervalMs: 200, timeoutMs: HEARTBEAT_TIMEOUT_MS },
+            resources: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 },
+            raft: { tickMs: 20 },
             log: (level, message) =>
               bed.logs.push(`${name} ${level} ${message}`),
           });

@@ -115,7 +115,7 @@ async function tagImage(from: string, to: string): Promise<void> {
 }
 
 Deno.test("deploys of seed 002 on one node: first deploy, a one-service roll, a rollback and a task", async (t) => {
-  const bed = await startAgentBed({ coordinatorFactory: createCoordinator });
+  const bed = await startAgentBed();
   try {
     await waitFor(
       "a leader with a coordinator",

@@ -7,14 +7,14 @@
  * `healthy` again. A service without health checks is healthy while it runs.
  * While a deploy runs, the keeper stands aside.
  */
-import type { ServiceConfig } from "../../config/mod.ts";
+import type { ServiceConfig } from "../../../config/mod.ts";
 import {
   type Alloc,
   type ClusterState,
   type Command,
   runningDeploy,
-} from "../../raft/mod.ts";
-import { HealthMonitor, probeTarget } from "../health/mod.ts";
+} from "../../../raft/mod.ts";
+import { HealthMonitor, probeTarget } from "../../health/mod.ts";
 
 /** Most allocs watched at once. */
 export const KEPT_ALLOCS_MAX = 1_000;

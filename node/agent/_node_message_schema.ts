@@ -1,0 +1,102 @@
+/**
+ * The node messages as they arrive on the peer port, parsed from
+ * `unknown` with the project's schema combinators (config/schema.ts). The
+ * FSM checks the values again when the command is decoded; `running` is
+ * only ours.
+ */
+import {
+  array,
+  count,
+  literal,
+  nullable,
+  num,
+  object,
+  optional,
+  type Parser,
+  record,
+  SchemaError,
+  str,
+} from "../../config/mod.ts";
+import type { AllocStatus } from "../../raft/mod.ts";
+import {
+  type HeartbeatMessage,
+  NodeMessageError,
+  type Registration,
+} from "./channel.ts";
+
+/** Most alloc reports or running allocs in one heartbeat. */
+export const HEARTBEAT_ALLOCS_MAX = 10_000;
+/** Most labels a node registers with. */
+const LABELS_MAX = 64;
+
+const nodeId = str({
+  lengthMin: 1,
+  lengthMax: 64,
+  pattern: /^[A-Za-z0-9._-]+$/,
+});
+const endpoint = str({
+  lengthMin: 3,
+  lengthMax: 300,
+  pattern: /^[^\s/]+:\d{1,5}$/,
+});
+const allocId = str({ lengthMin: 1, lengthMax: 128 });
+const allocStatus: Parser<AllocStatus> = literal(
+  "pulling",
+  "starting",
+  "running",
+  "healthy",
+  "stopped",
+  "failed",
+);
+
+const registration = object({
+  nodeId,
+  millId: str({ lengthMin: 1, lengthMax: 128 }),
+  name: str({ lengthMin: 1, lengthMax: 63 }),
+  address: str({ lengthMin: 1, lengthMax: 253 }),
+  cpuMillis: count(),
+  memoryBytes: count(),
+  labels: record(str({ lengthMax: 1024 }), LABELS_MAX),
+  endpoints: object({
+    peer: endpoint,
+    api: nullable(
+      str({ lengthMin: 1, lengthMax: 300, pattern: /^https:\/\/\S+$/ }),
+    ),
+  }),
+});
+
+const heartbeat = object({
+  nodeId,
+  statuses: array(
+    object({
+      allocId,
+      status: allocStatus,
+      exitCode: optional(num()),
+      message: optional(str({ lengthMax: 4096 })),
+    }),
+    HEARTBEAT_ALLOCS_MAX,
+  ),
+  running: array(allocId, HEARTBEAT_ALLOCS_MAX),
+});
+
+function parseWith<T>(parser: Parser<T>, what: string, value: unknown): T {
+  try {
+    return parser(value, what);
+  } catch (error) {
+    if (!(error instanceof SchemaError)) throw error;
+    throw new NodeMessageError(
+      "peer.bad_request",
+      `Malformed node message: ${error.message}`,
+    );
+  }
+}
+
+/** A registration from `unknown`. */
+export function parseRegistration(value: unknown): Registration {
+  return parseWith(registration, "registration", value);
+}
+
+/** A heartbeat from `unknown`. */
+export function parseHeartbeat(value: unknown): HeartbeatMessage {
+  return parseWith(heartbeat, "heartbeat", value);
+}

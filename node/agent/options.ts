@@ -1,0 +1,62 @@
+/**
+ * `mill agent`'s configuration, in the slices its parts take: each part of
+ * the node reads its own slice, never the whole.
+ */
+import type { ContainerdOptions } from "./runtime_service.ts";
+
+export type Role = "primary" | "secondary";
+export type LogLevel = "info" | "warn" | "error";
+export type AgentLog = (level: LogLevel, message: string) => void;
+
+export interface HostPort {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/** The peer port: Raft, RPC, node messages, the state watch. */
+export interface PeerSlice {
+  readonly listen: HostPort;
+  /** The host other nodes reach this one on; default the listen host. */
+  readonly advertiseHost?: string;
+}
+
+/** The node's link to the leader and the leader's view of the nodes. */
+export interface HeartbeatSlice {
+  /** How often this node beats (default 2 s). */
+  readonly intervalMs?: number;
+  /** Silence after which the leader declares a node down (default 15 s). */
+  readonly timeoutMs?: number;
+}
+
+/** What the node registers with; the machine's own figures by default. */
+export interface ResourcesSlice {
+  readonly cpuMillis?: number;
+  readonly memoryBytes?: number;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** Raft timing (tests shorten it). */
+export interface RaftSlice {
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+}
+
+export interface AgentOptions {
+  /** A data dir made by `mill init` or `mill join`. */
+  readonly dataDir: string;
+  readonly roles: readonly Role[];
+  /** Name on first start (kept in node.json afterwards). */
+  readonly name: string;
+  readonly peer: PeerSlice;
+  /** The HTTPS API (primaries); default 127.0.0.1 on the cluster's API port. */
+  readonly api?: { readonly listen?: HostPort };
+  /** The container runtime (secondaries). */
+  readonly containerd?: ContainerdOptions;
+  readonly heartbeat?: HeartbeatSlice;
+  readonly resources?: ResourcesSlice;
+  readonly raft?: RaftSlice;
+  /** How often the agent checks its Raft role and leader duties tick (default 250 ms). */
+  readonly tickMs?: number;
+  /** The node's log; default stderr. */
+  readonly log?: AgentLog;
+}

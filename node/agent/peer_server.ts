@@ -1,0 +1,78 @@
+/**
+ * The peer port: one HTTP listener on the node's peer address for Raft,
+ * the secondary RPC, node messages and the state watch, on the same frame
+ * as the API (node/api: router, per-route scopes, JSON errors). A member
+ * node authenticates with the cluster's peer credential, checked in one
+ * place, the frame's authenticator; each part of the node mounts its routes
+ * when it starts and removes them when it stops.
+ */
+import {
+  type ApiServer,
+  Authenticator,
+  Router,
+  startApiServer,
+} from "../api/mod.ts";
+import type { Service } from "./supervisor.ts";
+
+export interface PeerServerOptions {
+  readonly listen: { readonly hostname: string; readonly port: number };
+  /** The host others reach this node on; default the listen host. */
+  readonly advertiseHost?: string;
+  /** The cluster's peer token (asked at start: read from the data dir). */
+  peerToken(): string;
+  readonly log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+export class PeerServer implements Service {
+  readonly name = "peer-server";
+  readonly router = new Router();
+  readonly #options: PeerServerOptions;
+  #server: ApiServer | null = null;
+
+  constructor(options: PeerServerOptions) {
+    this.#options = options;
+  }
+
+  /** The bound port (valid once started). */
+  get port(): number {
+    if (this.#server === null) throw new Error("the peer port is not bound");
+    return this.#server.port;
+  }
+
+  /** `host:port` other nodes reach this one on. */
+  get endpoint(): string {
+    return `${advertiseHostOf(this.#options)}:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.#server = await startApiServer({
+      hostname: this.#options.listen.hostname,
+      port: this.#options.listen.port,
+      router: this.router,
+      authenticator: new Authenticator([
+        { token: this.#options.peerToken(), scope: "peer" },
+      ]),
+      onError: (error, request) =>
+        this.#options.log(
+          "error",
+          `peer ${request?.method ?? ""} ${request?.url ?? ""}: ${error}`,
+        ),
+    });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    await server?.shutdown();
+  }
+}
+
+/** The host others reach a node on: the advertised one, else the listen host. */
+export function advertiseHostOf(
+  options: Pick<PeerServerOptions, "listen" | "advertiseHost">,
+): string {
+  return options.advertiseHost ??
+    (["0.0.0.0", "::"].includes(options.listen.hostname)
+      ? "127.0.0.1"
+      : options.listen.hostname);
+}

@@ -1,0 +1,147 @@
+/**
+ * What a primary answers on the peer port besides Raft: the node messages
+ * (`POST /peer/v1/register`, `POST /peer/v1/heartbeat`, node scope; 503
+ * from a primary that does not lead), the promotion of a caught-up learner
+ * (`POST /peer/v1/promote`, raft scope) and the state watch stream
+ * (`GET /peer/v1/watch`, node scope).
+ */
+import type { RaftNode } from "../../raft/mod.ts";
+import {
+  ApiError,
+  type Handler,
+  readJsonBody,
+  type Router,
+} from "../api/mod.ts";
+import { NodeMessageError } from "./channel.ts";
+import type { NodeMessages } from "./leader/node_messages.ts";
+import { parseHeartbeat, parseRegistration } from "./_node_message_schema.ts";
+import type { StateWatchHub } from "./state_watch.ts";
+import type { Service } from "./supervisor.ts";
+import { WATCH_PATH } from "./_watch_wire.ts";
+
+/** Largest node message accepted. */
+export const PEER_MESSAGE_BYTES_MAX = 1024 * 1024;
+
+export interface PrimaryPeerRoutesOptions {
+  readonly router: Router;
+  readonly messages: NodeMessages;
+  isLeader(): boolean;
+  raft(): RaftNode;
+  readonly watch: StateWatchHub;
+  readonly log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+export class PrimaryPeerRoutes implements Service {
+  readonly name = "peer-routes";
+  readonly #options: PrimaryPeerRoutesOptions;
+  #unmount: (() => void)[] = [];
+
+  constructor(options: PrimaryPeerRoutesOptions) {
+    this.#options = options;
+  }
+
+  start(): Promise<void> {
+    const { router, messages, watch } = this.#options;
+    const leading = (handler: Handler): Handler => (request, context) => {
+      if (!this.#options.isLeader()) {
+        throw new ApiError(
+          503,
+          "raft.not_leader",
+          "This node is not the leader",
+        );
+      }
+      return handler(request, context);
+    };
+    this.#unmount = [
+      router.mount(
+        "POST",
+        "/peer/v1/register",
+        leading(
+          nodeMessage((body) => messages.register(parseRegistration(body))),
+        ),
+        { scope: "node" },
+      ),
+      router.mount(
+        "POST",
+        "/peer/v1/heartbeat",
+        leading(
+          nodeMessage((body) => messages.heartbeat(parseHeartbeat(body))),
+        ),
+        { scope: "node" },
+      ),
+      router.mount(
+        "POST",
+        "/peer/v1/promote",
+        leading((r) => this.#promote(r)),
+        {
+          scope: "raft",
+        },
+      ),
+      router.mount(
+        "GET",
+        WATCH_PATH,
+        (_request, context) => watch.handle(context.url),
+        { scope: "node" },
+      ),
+    ];
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    for (const unmount of this.#unmount) unmount();
+    this.#unmount = [];
+    return Promise.resolve();
+  }
+
+  /** A joined primary that caught up asks the leader to make it a voter. */
+  async #promote(request: Request): Promise<Response> {
+    const body = await readJsonBody(request, { bytesMax: 4096 });
+    const nodeId = (body as { nodeId?: unknown } | null)?.nodeId;
+    if (typeof nodeId !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) {
+      throw new ApiError(
+        400,
+        "api.bad_request",
+        '"nodeId" is missing or malformed',
+      );
+    }
+    try {
+      await this.#options.raft().proposeMembership({
+        type: "promote",
+        id: nodeId,
+      });
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      throw new ApiError(
+        422,
+        typeof code === "string" ? code : "raft.error",
+        String((error as Error).message),
+        { cause: error },
+      );
+    }
+    this.#options.log("info", `promoted ${nodeId} to voter`);
+    return new Response(null, { status: 204 });
+  }
+}
+
+/** A node message handler: bounded JSON body in, 204 or the refusal out. */
+function nodeMessage(take: (body: unknown) => Promise<void>): Handler {
+  return async (request) => {
+    const body = await readJsonBody(request, {
+      bytesMax: PEER_MESSAGE_BYTES_MAX,
+    });
+    try {
+      await take(body);
+    } catch (error) {
+      if (error instanceof NodeMessageError) {
+        const status = error.code === "peer.bad_request"
+          ? 400
+          : error.code === "raft.not_leader"
+          ? 503
+          : 422;
+        throw new ApiError(status, error.code, error.message, { cause: error });
+      }
+      throw error;
+    }
+    return new Response(null, { status: 204 });
+  };
+}

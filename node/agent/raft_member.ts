@@ -1,0 +1,135 @@
+/**
+ * A primary's Raft member: the cluster FSM behind a `RaftNode` on the
+ * node's data dir, its traffic on the peer port (`/raft/…`, raft scope),
+ * and the other primaries' peer URLs kept in step with the FSM. A joined
+ * primary starts with no membership: it follows the leader as a learner
+ * until promoted, and never campaigns before that.
+ */
+import { MESSAGES_PATH, RaftNode, SNAPSHOT_PATH } from "../../raft/mod.ts";
+import { ApiError, type Router } from "../api/mod.ts";
+import { FsmMachine } from "./fsm_machine.ts";
+import { loadRaftJoin } from "./join_primary.ts";
+import type { Service } from "./supervisor.ts";
+
+export interface RaftMemberOptions {
+  readonly dataDir: string;
+  nodeId(): string;
+  /** The cluster's peer token, sent with Raft's own requests. */
+  peerToken(): string;
+  readonly peerRouter: Router;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+/** What a joined primary was told when it was added as a learner. */
+export interface RaftJoinGrant {
+  readonly members: Readonly<Record<string, string>>;
+  readonly commitIndex: number;
+}
+
+export class RaftMember implements Service {
+  readonly name = "raft";
+  readonly fsm = new FsmMachine();
+  readonly #options: RaftMemberOptions;
+  readonly #roleListeners = new Set<() => void>();
+  #raft: RaftNode | null = null;
+  #join: RaftJoinGrant | null = null;
+  #cleanups: (() => void)[] = [];
+
+  constructor(options: RaftMemberOptions) {
+    this.#options = options;
+  }
+
+  /** The Raft node (valid once started). */
+  get raft(): RaftNode {
+    if (this.#raft === null) throw new Error("raft is not started");
+    return this.#raft;
+  }
+
+  /** The join grant of a joined primary not yet a voter at start; else null. */
+  get joinGrant(): RaftJoinGrant | null {
+    return this.#join;
+  }
+
+  /** Called on every change of role, leader or term; returns the unsubscribe. */
+  onRoleChange(listener: () => void): () => void {
+    this.#roleListeners.add(listener);
+    return () => this.#roleListeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    const selfId = this.#options.nodeId();
+    const join = await loadRaftJoin(this.#options.dataDir);
+    this.#join = join;
+    const raft = await RaftNode.start({
+      id: selfId,
+      dataDir: `${this.#options.dataDir}/raft`,
+      peers: new Map(
+        Object.entries(join?.members ?? {}).filter(([id]) => id !== selfId),
+      ),
+      initialMembership: join === null
+        ? { voters: [selfId], learners: [] }
+        : { voters: [], learners: [] },
+      stateMachine: this.fsm,
+      transport: {
+        headers: { authorization: `Bearer ${this.#options.peerToken()}` },
+      },
+      ...(this.#options.tickMs === undefined
+        ? {}
+        : { tickMs: this.#options.tickMs }),
+      ...(this.#options.electionTicks === undefined
+        ? {}
+        : { electionTicks: this.#options.electionTicks }),
+      onFatal: (error) => this.#options.log("error", `raft stopped: ${error}`),
+      onRoleChange: () => {
+        for (const listener of this.#roleListeners) listener();
+      },
+    });
+    this.#raft = raft;
+    const handle = async (request: Request) => {
+      const response = await raft.handle(request);
+      if (response === null) {
+        throw new ApiError(404, "api.not_found", "No such Raft endpoint");
+      }
+      return response;
+    };
+    const router = this.#options.peerRouter;
+    this.#cleanups = [
+      router.mount("POST", MESSAGES_PATH, handle, { scope: "raft" }),
+      router.mount("POST", SNAPSHOT_PATH, handle, { scope: "raft" }),
+      this.#trackPrimaryPeers(selfId),
+    ];
+  }
+
+  async stop(): Promise<void> {
+    for (const cleanup of this.#cleanups.reverse()) cleanup();
+    this.#cleanups = [];
+    const raft = this.#raft;
+    this.#raft = null;
+    await raft?.stop();
+  }
+
+  /** Keeps Raft's peer URLs in step with the primaries in the FSM. */
+  #trackPrimaryPeers(selfId: string): () => void {
+    const raft = this.raft;
+    const learn = (id: string, peer: string | null, api: string | null) => {
+      if (id === selfId || peer === null || api === null) return;
+      raft.setPeer(id, `http://${peer}`);
+    };
+    for (const node of this.fsm.state.nodes.values()) {
+      learn(node.id, node.endpoints.peer, node.endpoints.api);
+    }
+    return this.fsm.onApplied((applied) => {
+      if (applied.outcome !== "applied") return;
+      const command = applied.command;
+      if (command.type === "NodeRegister") {
+        learn(
+          command.nodeId,
+          command.endpoints?.peer ?? null,
+          command.endpoints?.api ?? null,
+        );
+      }
+    });
+  }
+}

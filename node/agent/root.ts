@@ -1,0 +1,436 @@
+/**
+ * The composition root: the only place that knows every part of a node.
+ * It builds the parts from the agent's options, each with its own slice,
+ * in dependency order, and hands them to one supervisor that starts them
+ * in that order and stops them in reverse. The same list serves every role:
+ * a part is in it when the node's roles need it.
+ *
+ * | part           | roles               | what it is                                   |
+ * | -------------- | ------------------- | -------------------------------------------- |
+ * | credentials    | all                 | identity, peer token, CA, cluster key        |
+ * | peer-server    | all                 | the peer port; parts mount their routes      |
+ * | raft           | primary             | Raft member + the FSM (the cluster view)     |
+ * | state-replica  | secondary-only      | the cluster view from the watch stream       |
+ * | runtime        | secondary           | containerd, re-attach, the RPC routes        |
+ * | node-runtimes  | all                 | every node's runtime (local or RPC)          |
+ * | state-watch    | primary             | the watch stream for the replicas            |
+ * | peer-routes    | primary             | node messages, promotion, watch routes       |
+ * | leadership     | primary             | leader duties, started per term              |
+ * | api            | primary             | the HTTPS API, the CA bootstrap              |
+ * | node-link      | secondary           | registration and heartbeats                  |
+ * | promotion      | primary (joined)    | learner → voter                              |
+ *
+ * A new subsystem is a new part here (a node-wide service) or a new leader
+ * duty in the leadership's list.
+ */
+import {
+  type ClusterState,
+  type Command,
+  decodeSnapshot,
+  encodeSnapshot,
+} from "../../raft/mod.ts";
+import {
+  type Coordinator,
+  createCoordinator,
+  type DeployContext,
+} from "../deploy/mod.ts";
+import type { SecondaryRuntime } from "../rpc/mod.ts";
+import type { ContainerdRuntime } from "../secondary/runtime.ts";
+import { ApiService } from "./api_service.ts";
+import { commitCommand } from "./cluster_commit.ts";
+import type { Registration } from "./channel.ts";
+import { Credentials } from "./credentials.ts";
+import type { ClusterView } from "./fsm_machine.ts";
+import { machineResources, type NodeIdentity } from "./identity.ts";
+import { ContainerCheck } from "./leader/container_check.ts";
+import { DeployDuty } from "./leader/deploys.ts";
+import { HealthDuty } from "./leader/health_duty.ts";
+import { Leadership } from "./leader/leadership.ts";
+import { NodeMessages } from "./leader/node_messages.ts";
+import {
+  HEARTBEAT_TIMEOUT_MS_DEFAULT,
+  StaleNodes,
+} from "./leader/stale_nodes.ts";
+import { Strays } from "./leader/strays.ts";
+import { NodeLink } from "./node_link.ts";
+import type { AgentLog, AgentOptions } from "./options.ts";
+import { advertiseHostOf, PeerServer } from "./peer_server.ts";
+import { primaryChannel, Promotion } from "./primaries.ts";
+import { PrimaryPeerRoutes } from "./primary_peer_routes.ts";
+import { RaftMember } from "./raft_member.ts";
+import { remoteChannel } from "./remote_channel.ts";
+import { ReportOutbox } from "./report_outbox.ts";
+import { RuntimeService } from "./runtime_service.ts";
+import { NodeRuntimes } from "./runtimes.ts";
+import { StateReplica } from "./state_replica.ts";
+import { StateWatchHub } from "./state_watch.ts";
+import { type Service, Supervisor } from "./supervisor.ts";
+
+/** How often the agent checks its Raft role and its leader duties tick. */
+export const AGENT_TICK_MS = 250;
+
+/** What a primary's leader duties offer the rest of the process (and tests). */
+export interface LeaderHandle {
+  /** True while this node leads and its duties run. */
+  readonly isLeader: boolean;
+  /** This term's deploy coordinator; null while not leading. */
+  readonly coordinator: Coordinator | null;
+  /** Settles once this term's coordinator recovered the deploys in flight. */
+  readonly recovered: Promise<void>;
+  commit: DeployContext["commit"];
+  runtime(nodeId: string): SecondaryRuntime;
+  deployContext(): DeployContext;
+}
+
+/** A running node. */
+export interface Agent {
+  readonly identity: NodeIdentity;
+  readonly peerPort: number;
+  /** Null on a secondary-only node. */
+  readonly apiPort: number | null;
+  readonly apiUrl: string | null;
+  /** Null on a secondary-only node. */
+  readonly leader: LeaderHandle | null;
+  readonly runtime: ContainerdRuntime | null;
+  readonly link: NodeLink | null;
+  /** The cluster state as this node sees it (every role). */
+  readonly view: ClusterView;
+  state(): ClusterState;
+  /** This node's Raft role (`leader`, `follower`, `learner`…); null on a secondary-only node. */
+  raftRole(): string | null;
+  /** Stops serving; containers keep running for the next agent. */
+  stop(): Promise<void>;
+}
+
+function defaultLog(level: string, message: string): void {
+  console.error(`${new Date().toISOString()} ${level} ${message}`);
+}
+
+function randomId(): string {
+  return [...crypto.getRandomValues(new Uint8Array(5))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Builds the node's parts and starts them; resolves once it serves (not necessarily leads). */
+export async function startAgent(options: AgentOptions): Promise<Agent> {
+  const log: AgentLog = options.log ?? defaultLog;
+  const isPrimary = options.roles.includes("primary");
+  const isSecondary = options.roles.includes("secondary");
+  if (!isPrimary && !isSecondary) {
+    throw new Error("An agent needs a role: primary, secondary or both");
+  }
+  if (isSecondary && options.containerd === undefined) {
+    throw new Error(
+      "A secondary needs a containerd socket (--containerd-socket)",
+    );
+  }
+  const tickMs = options.tickMs ?? AGENT_TICK_MS;
+  const nowMs = Date.now;
+  const { dataDir } = options;
+
+  const credentials = new Credentials({
+    dataDir,
+    name: options.name,
+    primary: isPrimary,
+  });
+  const peerToken = () => credentials.current.rpcToken;
+  const selfId = () => credentials.current.identity.nodeId;
+  const peerServer = new PeerServer({ ...options.peer, peerToken, log });
+  const outbox = new ReportOutbox();
+
+  const raftMember = isPrimary
+    ? new RaftMember({
+      dataDir,
+      nodeId: selfId,
+      peerToken,
+      peerRouter: peerServer.router,
+      ...options.raft,
+      log,
+    })
+    : null;
+  const replica = raftMember === null
+    ? new StateReplica({
+      primaries: (state) =>
+        primaryEndpoints(credentials.current.joinedPrimaries, state),
+      peerToken,
+      decodeSnapshot,
+      log,
+    })
+    : null;
+  const view: ClusterView = raftMember?.fsm ?? replica!;
+  const state = () => view.state;
+
+  const runtime = isSecondary
+    ? new RuntimeService({
+      dataDir,
+      containerd: options.containerd!,
+      clusterKey: () => credentials.current.clusterKey,
+      outbox,
+      peerRouter: peerServer.router,
+      log,
+    })
+    : null;
+  const runtimes = new NodeRuntimes({
+    selfId,
+    local: () => runtime?.runtime ?? null,
+    state,
+    peerToken,
+  });
+
+  const primary = raftMember === null ? null : buildPrimary({
+    options,
+    raftMember,
+    credentials,
+    peerServer,
+    runtimes,
+    tickMs,
+    nowMs,
+    log,
+  });
+
+  const link = runtime === null ? null : new NodeLink({
+    registration: (): Registration => {
+      const resources = machineResources();
+      const identity = credentials.current.identity;
+      return {
+        nodeId: identity.nodeId,
+        millId: identity.millId,
+        name: identity.name,
+        address: advertiseHostOf(options.peer),
+        cpuMillis: options.resources?.cpuMillis ?? resources.cpuMillis,
+        memoryBytes: options.resources?.memoryBytes ?? resources.memoryBytes,
+        labels: { ...options.resources?.labels },
+        endpoints: {
+          peer: peerServer.endpoint,
+          api: primary?.api.url ?? null,
+        },
+      };
+    },
+    channel: primary?.channel ??
+      remoteChannel(
+        () => primaryEndpoints(credentials.current.joinedPrimaries, state()),
+        peerToken,
+      ),
+    outbox,
+    running: () => runtime.running(),
+    ...(options.heartbeat?.intervalMs === undefined
+      ? {}
+      : { intervalMs: options.heartbeat.intervalMs }),
+    log: (message) => log("info", message),
+  });
+
+  const parts: (Service | null)[] = [
+    credentials,
+    peerServer,
+    raftMember,
+    replica,
+    runtime,
+    runtimes,
+    ...(primary?.parts ?? []),
+    link,
+    primary?.promotion ?? null,
+  ];
+  const supervisor = new Supervisor(
+    parts.filter((part): part is Service => part !== null),
+    {
+      onStopFailure: ({ service, error }) =>
+        log("error", `stopping ${service}: ${error}`),
+    },
+  );
+  await supervisor.start();
+  const identity = credentials.current.identity;
+  log(
+    "info",
+    `node ${identity.name} (${identity.nodeId}) serving: peer ${peerServer.endpoint}${
+      primary === null ? "" : `, api ${primary.api.url}`
+    }`,
+  );
+  return {
+    identity,
+    peerPort: peerServer.port,
+    apiPort: primary?.api.port ?? null,
+    apiUrl: primary?.api.url ?? null,
+    leader: primary?.handle ?? null,
+    runtime: runtime?.runtime ?? null,
+    link,
+    view,
+    state,
+    raftRole: () => raftMember?.raft.status.role ?? null,
+    stop: async () => {
+      try {
+        await supervisor.stop();
+      } catch (error) {
+        log("error", String(error));
+        throw error;
+      }
+    },
+  };
+}
+
+/** The primaries a network channel tries: those known at join, then those the state names. */
+function primaryEndpoints(
+  joined: readonly string[],
+  state: ClusterState,
+): string[] {
+  const peers = [...joined];
+  for (const node of state.nodes.values()) {
+    const { peer, api } = node.endpoints;
+    if (peer !== null && api !== null && !peers.includes(peer)) {
+      peers.push(peer);
+    }
+  }
+  return peers;
+}
+
+interface PrimaryParts {
+  readonly parts: readonly Service[];
+  readonly api: ApiService;
+  readonly channel: ReturnType<typeof primaryChannel>;
+  readonly handle: LeaderHandle;
+  readonly promotion: Promotion;
+}
+
+/** The parts only a primary has: the leader duties, the watch stream, the API. */
+function buildPrimary(context: {
+  readonly options: AgentOptions;
+  readonly raftMember: RaftMember;
+  readonly credentials: Credentials;
+  readonly peerServer: PeerServer;
+  readonly runtimes: NodeRuntimes;
+  readonly tickMs: number;
+  readonly nowMs: () => number;
+  readonly log: AgentLog;
+}): PrimaryParts {
+  const { options, raftMember, credentials, runtimes, nowMs, log } = context;
+  const fsm = raftMember.fsm;
+  const state = () => fsm.state;
+  const commit = (command: Command) => commitCommand(raftMember.raft, command);
+  const runtime = (nodeId: string) => runtimes.runtime(nodeId);
+  const deployContext = (): DeployContext => ({
+    state,
+    commit,
+    runtime,
+    encryptedSecret: (name) => {
+      const secret = fsm.state.secrets.get(name);
+      return secret === undefined
+        ? undefined
+        : { ciphertext: secret.ciphertext, nonce: secret.nonce };
+    },
+    nowMs,
+    newId: randomId,
+    probeHost: (nodeId) => runtimes.probeHost(nodeId),
+    log,
+  });
+
+  const deploys = new DeployDuty({
+    context: deployContext,
+    create: createCoordinator,
+    log,
+  });
+  const strays = new Strays({ runtime, nowMs, log });
+  const containerCheck = new ContainerCheck({ commit, nowMs, log });
+  const messages = new NodeMessages({
+    state,
+    commit,
+    observers: [strays.observe, containerCheck.observe],
+    nowMs,
+    log,
+  });
+  const leadership = new Leadership({
+    role: () => raftMember.raft.status,
+    duties: [
+      messages,
+      deploys,
+      strays,
+      containerCheck,
+      new StaleNodes({
+        state,
+        commit,
+        coordinator: () => deploys.current,
+        heartbeatTimeoutMs: options.heartbeat?.timeoutMs ??
+          HEARTBEAT_TIMEOUT_MS_DEFAULT,
+        checkEveryMs: context.tickMs,
+        nowMs,
+        log,
+      }),
+      new HealthDuty({
+        state,
+        commit,
+        probeHost: (nodeId) => runtimes.probeHost(nodeId),
+        tickMs: context.tickMs,
+        nowMs,
+        log: (message) => log("warn", message),
+      }),
+    ],
+    pollMs: context.tickMs,
+    log,
+  });
+  raftMember.onRoleChange(() => leadership.check());
+  const watch = new StateWatchHub({ fsm, encodeSnapshot });
+  const peerRoutes = new PrimaryPeerRoutes({
+    router: context.peerServer.router,
+    messages,
+    isLeader: () => leadership.isLeader,
+    raft: () => raftMember.raft,
+    watch,
+    log,
+  });
+  const api = new ApiService({
+    ...(options.api?.listen === undefined
+      ? {}
+      : { listen: options.api.listen }),
+    advertiseHost: advertiseHostOf(options.peer),
+    cluster: () => credentials.current.cluster!,
+    clusterKey: () => credentials.current.clusterKey,
+    nodeId: () => credentials.current.identity.nodeId,
+    nodeName: () => credentials.current.identity.name,
+    raft: () => raftMember.raft,
+    state,
+    // The API follows Raft's role; duties may lag it by one transition.
+    isLeader: () => raftMember.raft.status.role === "leader",
+    commit,
+    runtime,
+    coordinator: () => {
+      leadership.check(); // a leader of a few ms gets its coordinator now
+      return deploys.current;
+    },
+    peerEndpoint: () => context.peerServer.endpoint,
+    peerRouter: context.peerServer.router,
+    log,
+  });
+  const promotion = new Promotion({
+    raft: () => raftMember.raft,
+    nodeId: () => credentials.current.identity.nodeId,
+    grant: () => raftMember.joinGrant,
+    peerToken: () => credentials.current.rpcToken,
+    log,
+  });
+  return {
+    parts: [watch, peerRoutes, leadership, api],
+    api,
+    channel: primaryChannel({
+      isLeader: () => leadership.isLeader,
+      messages,
+      raft: () => raftMember.raft,
+      state,
+      peerToken: () => credentials.current.rpcToken,
+    }),
+    handle: {
+      get isLeader() {
+        return leadership.isLeader;
+      },
+      get coordinator() {
+        leadership.check();
+        return deploys.current;
+      },
+      get recovered() {
+        leadership.check();
+        return leadership.settled.then(() => deploys.recovered);
+      },
+      commit,
+      runtime,
+      deployContext,
+    },
+    promotion,
+  };
+}
