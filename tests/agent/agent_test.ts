@@ -80,6 +80,7 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
           env { DB = "\${secret(db.url)}" }
         }
         task "hello" { image = "${bed.bed.images.crash}" }
+        task "offline" { image = "${bed.bed.images.sleeper}" }
         service "idle" { image = "${bed.bed.images.sleeper}" }`,
           "web.mill",
         );
@@ -277,6 +278,83 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
 
         await runtime.stop(
           { allocId: "hello-1", signal: "SIGTERM", gracePeriodMs: 1_000 },
+          signal,
+        );
+      },
+    );
+
+    await t.step(
+      "a task that exits while its agent is stopped is reported with its code once the agent returns",
+      async () => {
+        const leader = bed.agent.leader!;
+        const atMs = Date.now();
+        for (
+          const command of [
+            {
+              type: "AllocScheduled",
+              allocId: "offline-1",
+              nodeId,
+              workload: "offline",
+              kind: "task",
+              image: bed.bed.images.sleeper,
+              cpuMillis: 100,
+              memoryBytes: 32 * 1024 * 1024,
+              atMs,
+            },
+            {
+              type: "AllocStatus",
+              allocId: "offline-1",
+              status: "starting",
+              atMs,
+            },
+          ] as const
+        ) {
+          const result = await leader.commit(command);
+          assertTrue(result.ok, JSON.stringify(result));
+        }
+        const signal = AbortSignal.timeout(30_000);
+        await leader.runtime(nodeId).pull(
+          { image: bed.bed.images.sleeper },
+          signal,
+        );
+        await leader.runtime(nodeId).start({
+          allocId: "offline-1",
+          name: "offline",
+          kind: "task",
+          image: bed.bed.images.sleeper,
+          env: {},
+          secrets: {},
+          cpu: 0.1,
+          memoryBytes: 32 * 1024 * 1024,
+          labels: {},
+          stopSignal: "SIGTERM",
+          stopGracePeriodMs: 1_000,
+        }, signal);
+        // Running as far as the cluster knows (what the coordinator commits).
+        const running = await leader.commit({
+          type: "AllocRunning",
+          allocId: "offline-1",
+          address: "127.0.0.1:1",
+          atMs: Date.now(),
+        });
+        assertTrue(running.ok, JSON.stringify(running));
+        const containerId = containerIdOf("offline-1");
+        await bed.restartAgent(async () => {
+          // The sleeper exits 0 on SIGTERM: the exit happens with no agent.
+          await containerd.killTask(containerId, 15);
+          await waitFor(
+            "the task to exit",
+            async () =>
+              (await containerd.getTask(containerId))?.status.toUpperCase() !==
+                "RUNNING",
+          );
+        });
+        await waitFor("the exit reported", () => {
+          const alloc = bed.agent.state().allocs.get("offline-1");
+          return alloc?.status === "stopped" && alloc.exitCode === 0;
+        });
+        await bed.agent.leader!.runtime(nodeId).stop(
+          { allocId: "offline-1", signal: "SIGTERM", gracePeriodMs: 1_000 },
           signal,
         );
       },
