@@ -1,5 +1,6 @@
 /** `mill join`: add this machine to an existing cluster. */
 
+import { exists } from "../../node/cluster_init/mod.ts";
 import { joinAsPrimary } from "../../node/agent/join_primary.ts";
 import {
   JoinError,
@@ -125,7 +126,7 @@ export const joinCommand: CommandSpec = {
     try {
       const advertiseHost = option("advertise") ?? listen.hostname;
       if (roles.includes("primary")) {
-        if (!await fileExists(`${dataDir}/cluster.json`)) {
+        if (!await exists(`${dataDir}/cluster.json`)) {
           const clusterId = await joinAsPrimary(
             dataDir,
             address,
@@ -184,13 +185,3 @@ export const joinCommand: CommandSpec = {
     }
   },
 };
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}

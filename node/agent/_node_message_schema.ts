@@ -17,7 +17,7 @@ import {
   SchemaError,
   str,
 } from "../../config/mod.ts";
-import type { AllocStatus } from "../../raft/mod.ts";
+import { ALLOC_STATUSES, type AllocStatus } from "../../raft/mod.ts";
 import {
   type HeartbeatMessage,
   NodeMessageError,
@@ -40,14 +40,7 @@ const endpoint = str({
   pattern: /^[^\s/]+:\d{1,5}$/,
 });
 const allocId = str({ lengthMin: 1, lengthMax: 128 });
-const allocStatus: Parser<AllocStatus> = literal(
-  "pulling",
-  "starting",
-  "running",
-  "healthy",
-  "stopped",
-  "failed",
-);
+const allocStatus: Parser<AllocStatus> = literal(...ALLOC_STATUSES);
 
 const registration = object({
   nodeId,
@@ -89,6 +82,13 @@ function parseWith<T>(parser: Parser<T>, what: string, value: unknown): T {
       `Malformed node message: ${error.message}`,
     );
   }
+}
+
+const promotion = object({ nodeId });
+
+/** A promotion request (`{ nodeId }`) from `unknown`. */
+export function parsePromotion(value: unknown): { nodeId: string } {
+  return parseWith(promotion, "promotion", value);
 }
 
 /** A registration from `unknown`. */

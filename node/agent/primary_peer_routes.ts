@@ -14,7 +14,11 @@ import {
 } from "../api/mod.ts";
 import { NodeMessageError } from "./channel.ts";
 import type { NodeMessages } from "./leader/node_messages.ts";
-import { parseHeartbeat, parseRegistration } from "./_node_message_schema.ts";
+import {
+  parseHeartbeat,
+  parsePromotion,
+  parseRegistration,
+} from "./_node_message_schema.ts";
 import type { StateWatchHub } from "./state_watch.ts";
 import type { Service } from "./supervisor.ts";
 import { WATCH_PATH } from "./_watch_wire.ts";
@@ -96,13 +100,11 @@ export class PrimaryPeerRoutes implements Service {
   /** A joined primary that caught up asks the leader to make it a voter. */
   async #promote(request: Request): Promise<Response> {
     const body = await readJsonBody(request, { bytesMax: 4096 });
-    const nodeId = (body as { nodeId?: unknown } | null)?.nodeId;
-    if (typeof nodeId !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) {
-      throw new ApiError(
-        400,
-        "api.bad_request",
-        '"nodeId" is missing or malformed',
-      );
+    let nodeId: string;
+    try {
+      nodeId = parsePromotion(body).nodeId;
+    } catch (error) {
+      throw refusal(error);
     }
     try {
       await this.#options.raft().proposeMembership({
@@ -132,16 +134,19 @@ function nodeMessage(take: (body: unknown) => Promise<void>): Handler {
     try {
       await take(body);
     } catch (error) {
-      if (error instanceof NodeMessageError) {
-        const status = error.code === "peer.bad_request"
-          ? 400
-          : error.code === "raft.not_leader"
-          ? 503
-          : 422;
-        throw new ApiError(status, error.code, error.message, { cause: error });
-      }
-      throw error;
+      throw refusal(error);
     }
     return new Response(null, { status: 204 });
   };
+}
+
+/** A node message's refusal as the API error it answers with; others as they are. */
+function refusal(error: unknown): unknown {
+  if (!(error instanceof NodeMessageError)) return error;
+  const status = error.code === "peer.bad_request"
+    ? 400
+    : error.code === "raft.not_leader"
+    ? 503
+    : 422;
+  return new ApiError(status, error.code, error.message, { cause: error });
 }

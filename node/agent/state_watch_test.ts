@@ -58,15 +58,19 @@ async function startPrimary(fsm = new FsmMachine(), port = 0) {
   };
 }
 
-async function firstMessageType(url: string): Promise<string> {
-  const response = await fetch(url, {
-    headers: { authorization: `Bearer ${TOKEN}` },
+/** A replica that follows the primary at `endpoint`. */
+function replicaOf(endpoint: string): StateReplica {
+  return new StateReplica({
+    primaries: () => [endpoint],
+    peerToken: () => TOKEN,
+    decodeSnapshot,
+    pingMs: 200,
+    log: () => {},
   });
-  for await (const line of readLines(response.body!, 1 << 20)) {
-    await response.body?.cancel().catch(() => {});
-    return decodeWatchMessage(line).type;
-  }
-  return "none";
+}
+
+async function firstMessageType(url: string): Promise<string> {
+  return decodeWatchMessage(await firstLine(url)).type;
 }
 
 async function waitFor(what: string, check: () => boolean): Promise<void> {
@@ -80,13 +84,7 @@ async function waitFor(what: string, check: () => boolean): Promise<void> {
 Deno.test("a replica follows the primary's state from a snapshot, then entry by entry", async () => {
   const primary = await startPrimary();
   primary.apply(baseCommands);
-  const replica = new StateReplica({
-    primaries: () => [primary.server.endpoint],
-    peerToken: () => TOKEN,
-    decodeSnapshot,
-    pingMs: 200,
-    log: () => {},
-  });
+  const replica = replicaOf(primary.server.endpoint);
   try {
     await replica.start();
     await waitFor("the snapshot", () => replica.index === primary.fsm.index);
@@ -110,13 +108,7 @@ Deno.test("a replica resumes after the primary goes away and comes back", async 
   let primary = await startPrimary();
   primary.apply(baseCommands);
   const port = primary.server.port;
-  const replica = new StateReplica({
-    primaries: () => [`127.0.0.1:${port}`],
-    peerToken: () => TOKEN,
-    decodeSnapshot,
-    pingMs: 200,
-    log: () => {},
-  });
+  const replica = replicaOf(`127.0.0.1:${port}`);
   try {
     await replica.start();
     await waitFor("the first sync", () => replica.index === primary.fsm.index);

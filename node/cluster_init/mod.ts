@@ -6,7 +6,7 @@ export {
   writeFileAtomic,
   type WriteFileAtomicOptions,
 } from "../../raft/mod.ts";
-export { ensureDir } from "./fs.ts";
+export { ensureDir, exists } from "./fs.ts";
 export {
   CLI_CONTEXT_FORMAT,
   type CliContext,

@@ -41,7 +41,7 @@ import type {
   WorkloadKind,
 } from "./state.ts";
 import { COMMAND_BYTES_MAX } from "./limits.ts";
-import { legacyEndpoints } from "./state.ts";
+import { ALLOC_STATUSES, legacyEndpoints } from "./state.ts";
 
 /** Bound on lists inside a workload. */
 const SMALL_LIST_MAX = 1_000;
@@ -138,14 +138,7 @@ export const configParser: Parser<ClusterConfig> = object({
   tasks: record(taskConfig, ENTRY_MAP_SIZE_MAX),
 }, { unknownKeys: "keep" });
 
-const allocStatus: Parser<AllocStatus> = literal(
-  "pulling",
-  "starting",
-  "running",
-  "healthy",
-  "stopped",
-  "failed",
-);
+const allocStatus: Parser<AllocStatus> = literal(...ALLOC_STATUSES);
 const workloadKind: Parser<WorkloadKind> = literal("service", "task");
 const nullableStateText = nullable(stateText);
 const nullableCount = nullable(counted);

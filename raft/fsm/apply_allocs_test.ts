@@ -2,7 +2,7 @@ import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { apply } from "./apply.ts";
 import type { Command } from "./command.ts";
 import { baseState, scheduled, toHealthy } from "./fixtures_testing.ts";
-import { type AllocStatus, isTerminal } from "./state.ts";
+import { ALLOC_STATUSES, type AllocStatus, isTerminal } from "./state.ts";
 import { runApplyTable } from "./table_testing.ts";
 import { GIB, registerNode, stateFrom } from "./testing.ts";
 
@@ -377,14 +377,7 @@ Deno.test("apply() leaves the state untouched when it rejects", () => {
 });
 
 Deno.test("apply() never lets an alloc leave a terminal status, whatever comes next", () => {
-  const statuses: AllocStatus[] = [
-    "pulling",
-    "starting",
-    "running",
-    "healthy",
-    "stopped",
-    "failed",
-  ];
+  const statuses: readonly AllocStatus[] = ALLOC_STATUSES;
   for (const end of ["stopped", "failed"] as const) {
     const state = stateFrom(
       [scheduled("web-1", "n1"), {

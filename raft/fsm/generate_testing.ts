@@ -6,6 +6,7 @@
 import type { ClusterConfig } from "../../config/types.ts";
 import type { Command } from "./command.ts";
 import {
+  ALLOC_STATUSES,
   type AllocStatus,
   type ClusterState,
   cpuMillisOf,
@@ -21,14 +22,7 @@ import {
   task,
 } from "./testing.ts";
 
-const STATUSES: readonly AllocStatus[] = [
-  "pulling",
-  "starting",
-  "running",
-  "healthy",
-  "stopped",
-  "failed",
-];
+const STATUSES: readonly AllocStatus[] = ALLOC_STATUSES;
 
 /** A few configs to deploy between; `vol-a`/`vol-b` are persistent volumes. */
 export const GENERATED_CONFIGS: readonly ClusterConfig[] = [

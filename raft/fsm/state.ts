@@ -64,13 +64,17 @@ export function legacyEndpoints(
   return { peer: labels["mill.peer"] ?? null, api: labels["mill.api"] ?? null };
 }
 
-export type AllocStatus =
-  | "pulling"
-  | "starting"
-  | "running"
-  | "healthy"
-  | "stopped"
-  | "failed";
+/** Every alloc status, in lifecycle order. */
+export const ALLOC_STATUSES = [
+  "pulling",
+  "starting",
+  "running",
+  "healthy",
+  "stopped",
+  "failed",
+] as const;
+
+export type AllocStatus = typeof ALLOC_STATUSES[number];
 
 export type WorkloadKind = "service" | "task";
 

@@ -170,3 +170,55 @@ export async function killAllTasks(socketPath: string): Promise<void> {
     client.close();
   }
 }
+
+/** An alloc placed and started by hand, as the coordinator would: scheduled, starting, pulled, started. */
+export async function placeByHand(
+  bed: AgentBed,
+  alloc: {
+    readonly allocId: string;
+    readonly nodeId: string;
+    readonly workload: string;
+    readonly kind: "service" | "task";
+    readonly image: string;
+    readonly labels?: Readonly<Record<string, string>>;
+  },
+  signal: AbortSignal,
+): Promise<void> {
+  const leader = bed.agent.leader!;
+  const atMs = Date.now();
+  const memoryBytes = 32 * 1024 * 1024;
+  for (
+    const command of [
+      {
+        type: "AllocScheduled",
+        allocId: alloc.allocId,
+        nodeId: alloc.nodeId,
+        workload: alloc.workload,
+        kind: alloc.kind,
+        image: alloc.image,
+        cpuMillis: 100,
+        memoryBytes,
+        atMs,
+      },
+      { type: "AllocStatus", allocId: alloc.allocId, status: "starting", atMs },
+    ] as const
+  ) {
+    const result = await leader.commit(command);
+    if (!result.ok) throw new Error(JSON.stringify(result));
+  }
+  const runtime = leader.runtime(alloc.nodeId);
+  await runtime.pull({ image: alloc.image }, signal);
+  await runtime.start({
+    allocId: alloc.allocId,
+    name: alloc.workload,
+    kind: alloc.kind,
+    image: alloc.image,
+    env: {},
+    secrets: {},
+    cpu: 0.1,
+    memoryBytes,
+    labels: { ...alloc.labels },
+    stopSignal: "SIGTERM",
+    stopGracePeriodMs: 1_000,
+  }, signal);
+}

@@ -7,7 +7,7 @@ import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { parseConfig } from "../../config/mod.ts";
 import { ContainerdClient } from "../../containerd/mod.ts";
 import { containerIdOf } from "../../node/secondary/exits.ts";
-import { startAgentBed, waitFor } from "./_bed.ts";
+import { placeByHand, startAgentBed, waitFor } from "./_bed.ts";
 
 const HOST_PORT = 20_000 + Math.floor(Math.random() * 9_000);
 
@@ -224,41 +224,14 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
     await t.step(
       "a task that exits at once is reported failed with its code, never restarted",
       async () => {
-        const leader = bed.agent.leader!;
-        const atMs = Date.now();
-        const scheduled = await leader.commit({
-          type: "AllocScheduled",
+        const runtime = bed.agent.leader!.runtime(nodeId);
+        const signal = AbortSignal.timeout(30_000);
+        await placeByHand(bed, {
           allocId: "hello-1",
           nodeId,
           workload: "hello",
           kind: "task",
           image: bed.bed.images.crash,
-          cpuMillis: 100,
-          memoryBytes: 32 * 1024 * 1024,
-          atMs,
-        });
-        assertTrue(scheduled.ok, JSON.stringify(scheduled));
-        await leader.commit({
-          type: "AllocStatus",
-          allocId: "hello-1",
-          status: "starting",
-          atMs,
-        });
-        const runtime = leader.runtime(nodeId);
-        const signal = AbortSignal.timeout(30_000);
-        await runtime.pull({ image: bed.bed.images.crash }, signal);
-        await runtime.start({
-          allocId: "hello-1",
-          name: "hello",
-          kind: "task",
-          image: bed.bed.images.crash,
-          env: {},
-          secrets: {},
-          cpu: 0.1,
-          memoryBytes: 32 * 1024 * 1024,
-          labels: {},
-          stopSignal: "SIGTERM",
-          stopGracePeriodMs: 1_000,
         }, signal);
         await waitFor("the exit reported", () => {
           const alloc = bed.agent.state().allocs.get("hello-1");
@@ -287,48 +260,13 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
       "a task that exits while its agent is stopped is reported with its code once the agent returns",
       async () => {
         const leader = bed.agent.leader!;
-        const atMs = Date.now();
-        for (
-          const command of [
-            {
-              type: "AllocScheduled",
-              allocId: "offline-1",
-              nodeId,
-              workload: "offline",
-              kind: "task",
-              image: bed.bed.images.sleeper,
-              cpuMillis: 100,
-              memoryBytes: 32 * 1024 * 1024,
-              atMs,
-            },
-            {
-              type: "AllocStatus",
-              allocId: "offline-1",
-              status: "starting",
-              atMs,
-            },
-          ] as const
-        ) {
-          const result = await leader.commit(command);
-          assertTrue(result.ok, JSON.stringify(result));
-        }
         const signal = AbortSignal.timeout(30_000);
-        await leader.runtime(nodeId).pull(
-          { image: bed.bed.images.sleeper },
-          signal,
-        );
-        await leader.runtime(nodeId).start({
+        await placeByHand(bed, {
           allocId: "offline-1",
-          name: "offline",
+          nodeId,
+          workload: "offline",
           kind: "task",
           image: bed.bed.images.sleeper,
-          env: {},
-          secrets: {},
-          cpu: 0.1,
-          memoryBytes: 32 * 1024 * 1024,
-          labels: {},
-          stopSignal: "SIGTERM",
-          stopGracePeriodMs: 1_000,
         }, signal);
         // Running as far as the cluster knows (what the coordinator commits).
         const running = await leader.commit({
@@ -363,46 +301,15 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
     await t.step(
       "mill logs --follow streams the lines a restarted container prints",
       async () => {
-        const leader = bed.agent.leader!;
-        const atMs = Date.now();
-        for (
-          const command of [
-            {
-              type: "AllocScheduled",
-              allocId: "idle-1",
-              nodeId,
-              workload: "idle",
-              kind: "service",
-              image: bed.bed.images.sleeper,
-              cpuMillis: 100,
-              memoryBytes: 32 * 1024 * 1024,
-              atMs,
-            },
-            {
-              type: "AllocStatus",
-              allocId: "idle-1",
-              status: "starting",
-              atMs,
-            },
-          ] as const
-        ) {
-          assertTrue((await leader.commit(command)).ok);
-        }
-        const runtime = leader.runtime(nodeId);
+        const runtime = bed.agent.leader!.runtime(nodeId);
         const signal = AbortSignal.timeout(30_000);
-        await runtime.pull({ image: bed.bed.images.sleeper }, signal);
-        await runtime.start({
+        await placeByHand(bed, {
           allocId: "idle-1",
-          name: "idle",
+          nodeId,
+          workload: "idle",
           kind: "service",
           image: bed.bed.images.sleeper,
-          env: {},
-          secrets: {},
-          cpu: 0.1,
-          memoryBytes: 32 * 1024 * 1024,
           labels: { "mill.restart": "always" },
-          stopSignal: "SIGTERM",
-          stopGracePeriodMs: 1_000,
         }, signal);
         await waitFor(
           "the first line",
