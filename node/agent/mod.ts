@@ -25,3 +25,5 @@ export type { ContainerdOptions } from "./runtime_service.ts";
 export type { ClusterView } from "./fsm_machine.ts";
 export { HEARTBEAT_TIMEOUT_MS_DEFAULT } from "./leader/stale_nodes.ts";
 export { HEARTBEAT_INTERVAL_MS_DEFAULT } from "./node_link.ts";
+export { ServiceStartError, ServiceStopError } from "./supervisor.ts";
+export { DataDirLockError } from "./data_dir_lock.ts";

@@ -7,6 +7,7 @@
  *
  * | part           | roles               | what it is                                   |
  * | -------------- | ------------------- | -------------------------------------------- |
+ * | data-dir-lock  | all                 | one process per data dir (flock)             |
  * | credentials    | all                 | identity, peer token, CA, cluster key        |
  * | peer-server    | all                 | the peer port; parts mount their routes      |
  * | raft           | primary             | Raft member + the FSM (the cluster view)     |
@@ -40,6 +41,7 @@ import { ApiService } from "./api_service.ts";
 import { commitCommand } from "./cluster_commit.ts";
 import type { Registration } from "./channel.ts";
 import { Credentials } from "./credentials.ts";
+import { DataDirLock } from "./data_dir_lock.ts";
 import type { ClusterView } from "./fsm_machine.ts";
 import { machineResources, type NodeIdentity } from "./identity.ts";
 import { ContainerCheck } from "./leader/container_check.ts";
@@ -128,6 +130,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const nowMs = Date.now;
   const { dataDir } = options;
 
+  const lock = new DataDirLock(dataDir);
   const credentials = new Credentials({
     dataDir,
     name: options.name,
@@ -220,6 +223,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   });
 
   const parts: (Service | null)[] = [
+    lock,
     credentials,
     peerServer,
     raftMember,

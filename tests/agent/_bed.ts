@@ -28,6 +28,8 @@ export interface AgentBed {
   restartAgent(whileStopped?: () => Promise<void>): Promise<void>;
   readonly cluster: ClusterIdentity;
   readonly dataDir: string;
+  /** What the agent was started with. */
+  readonly agentOptions: AgentOptions;
   readonly contextPath: string;
   readonly logs: string[];
   /** GET/PUT… on the API with the admin token and the cluster CA. */
@@ -99,6 +101,7 @@ export async function startAgentBed(
       },
       cluster,
       dataDir,
+      agentOptions,
       contextPath,
       logs,
       api: (path, init = {}) =>

@@ -3,7 +3,12 @@
  * and registry, the API over HTTPS, a service started through the FSM and
  * the secondary runtime, killed from outside and restarted with backoff.
  */
-import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
+import {
+  assertEquals,
+  assertRejects,
+  assertTrue,
+} from "../../containerd/_assert_test.ts";
+import { ServiceStartError, startAgent } from "../../node/agent/mod.ts";
 import { parseConfig } from "../../config/mod.ts";
 import { ContainerdClient } from "../../containerd/mod.ts";
 import { containerIdOf } from "../../node/secondary/exits.ts";
@@ -18,6 +23,18 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
   });
   try {
     const nodeId = bed.agent.identity.nodeId;
+    await t.step(
+      "a second agent on the same data dir refuses at once, naming the first one's pid",
+      async () => {
+        const error = await assertRejects(
+          () => startAgent(bed.agentOptions),
+          ServiceStartError,
+        );
+        assertTrue(error.message.includes(`pid ${Deno.pid}`), error.message);
+        assertEquals(error.service, "data-dir-lock");
+      },
+    );
+
     await t.step("the node registers itself with its resources", async () => {
       await waitFor("registration", () => bed.agent.state().nodes.has(nodeId));
       const node = bed.agent.state().nodes.get(nodeId);
