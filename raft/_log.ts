@@ -63,6 +63,23 @@ export class RaftLog {
     return this.#membership.membership;
   }
 
+  /**
+   * Voters and learners of the latest membership and of the one in force at
+   * commit (they differ while a change is pending).
+   */
+  members(): Set<string> {
+    const latest = this.#membership;
+    const committed = this.commit >= latest.index
+      ? latest.membership
+      : this.membershipAt(this.commit).membership;
+    return new Set([
+      ...latest.membership.voters,
+      ...latest.membership.learners,
+      ...committed.voters,
+      ...committed.learners,
+    ]);
+  }
+
   /** Index of the entry (or snapshot) that set the current membership. */
   get membershipIndex(): number {
     return this.#membership.index;

@@ -56,8 +56,17 @@ export class Progress {
   /**
    * A rejection of an append whose previous index was `rejected`: back up to
    * `hint + 1` (but never below match + 1). Returns false for a stale answer.
+   *
+   * A member that holds our entry at `match` hints at `match` or above for
+   * any append at or past it (its terms up to there are ours, at most the
+   * append's previous term). A lower hint means it lost entries it had
+   * acknowledged (a cut WAL, a restore from an old copy): we `forget` it.
    */
   maybeDecrease(rejected: number, hint: number): boolean {
+    if (rejected >= this.match && hint < this.match) {
+      this.forget(hint);
+      return true;
+    }
     if (this.mode === "replicate") {
       if (rejected <= this.match) return false;
       this.next = this.match + 1;
@@ -107,6 +116,20 @@ export class Progress {
     this.mode = "snapshot";
     this.pendingSnapshot = index;
     this.snapshotTicks = 0;
+    this.inflight.length = 0;
+  }
+
+  /**
+   * The member no longer holds what it acknowledged: count none of it toward
+   * commit (match 0) and probe again from `hint + 1`.
+   */
+  forget(hint: number): void {
+    assert(hint >= 0, "a probe starts at index 1 or later");
+    this.match = 0;
+    this.mode = "probe";
+    this.next = hint + 1;
+    this.probeSent = false;
+    this.pendingSnapshot = 0;
     this.inflight.length = 0;
   }
 

@@ -50,6 +50,8 @@ export class Replicator {
   #pendingReads: PendingRead[] = [];
   #readRound = 0;
   #transferTicks = 0;
+  #heartbeatElapsed = 0;
+  #electionElapsed = 0;
   readonly #host: ReplicatorHost;
 
   constructor(host: ReplicatorHost) {
@@ -93,8 +95,32 @@ export class Replicator {
     return isQuorum(active, membership.voters.length);
   }
 
+  /**
+   * One tick of leading: heartbeats, lost snapshots and transfers, and every
+   * election timeout a check-quorum round. Returns false when a quorum of
+   * voters went silent: the leader must step down.
+   */
+  tick(): boolean {
+    const { config } = this.#host;
+    this.#heartbeatElapsed++;
+    if (++this.#electionElapsed >= config.electionTicks) {
+      this.#electionElapsed = 0;
+      if (config.checkQuorum && !this.quorumActive()) return false;
+      // Heartbeats carry commit only up to what a follower was seen to hold
+      // in this term; a restarted follower learns the rest from an append.
+      this.broadcastAppend();
+    }
+    this.#tickSnapshots();
+    this.#tickTransfer();
+    if (this.#heartbeatElapsed >= config.heartbeatTicks) {
+      this.#heartbeatElapsed = 0;
+      this.broadcastHeartbeat();
+    }
+    return true;
+  }
+
   /** A transfer that did not finish within an election timeout is abandoned. */
-  tickTransfer(): void {
+  #tickTransfer(): void {
     if (this.transferee === null) return;
     if (++this.#transferTicks >= this.#host.config.electionTicks) {
       this.transferee = null;
@@ -102,7 +128,7 @@ export class Replicator {
   }
 
   /** A snapshot unanswered for an election timeout is presumed lost. */
-  tickSnapshots(): void {
+  #tickSnapshots(): void {
     for (const [member, progress] of this.progress) {
       if (member === this.#host.id || progress.mode !== "snapshot") continue;
       if (++progress.snapshotTicks >= this.#host.config.electionTicks) {
@@ -232,6 +258,12 @@ export class Replicator {
       }
       return false;
     }
+    if (message.matchIndex > log.lastIndex()) {
+      // It claims more of this term's log than we hold, so its log is not
+      // ours (committed entries were lost elsewhere): count none of it.
+      progress.forget(log.lastIndex());
+      return false;
+    }
     const updated = progress.maybeUpdate(message.matchIndex);
     const snapshotDone = progress.mode === "snapshot" &&
       progress.match >= progress.pendingSnapshot;
@@ -264,8 +296,11 @@ export class Replicator {
     if (progress.match < this.#host.log.lastIndex()) {
       this.sendAppend(message.from, "force");
     }
-    if (message.context !== "") {
-      progress.readAck = Math.max(progress.readAck, Number(message.context));
+    // A context echoes a read round we sent; one we never sent acknowledges nothing.
+    const round = Number(message.context);
+    if (message.context !== "" && Number.isSafeInteger(round)) {
+      if (round > this.#readRound) return;
+      progress.readAck = Math.max(progress.readAck, round);
       this.releaseReads();
     }
   }

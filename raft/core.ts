@@ -59,7 +59,6 @@ export class RaftCore {
   #replicator: Replicator | null = null;
   #votes = new Map<MemberId, boolean>();
   #electionElapsed = 0;
-  #heartbeatElapsed = 0;
   #electionTimeout = 0;
   #pendingMembershipIndex = 0;
   /** Last index known to match the current leader's log (bounds commit learned from heartbeats). */
@@ -115,6 +114,10 @@ export class RaftCore {
   }
   get membership(): Membership {
     return this.#log.membership;
+  }
+  /** Voters and learners of the latest and of the committed configuration: who may speak to us. */
+  members(): Set<MemberId> {
+    return this.#log.members();
   }
   /** The latest snapshot the core holds (what it sends to lagging members). */
   get snapshot(): Snapshot {
@@ -270,24 +273,8 @@ export class RaftCore {
   }
 
   #tickLeader(replicator: Replicator): void {
-    this.#heartbeatElapsed++;
-    this.#electionElapsed++;
-    if (this.#electionElapsed >= this.#config.electionTicks) {
-      this.#electionElapsed = 0;
-      if (this.#config.checkQuorum && !replicator.quorumActive()) {
-        this.#becomeFollower(this.#term, null);
-        return;
-      }
-      // Heartbeats carry commit only up to what a follower was seen to hold
-      // in this term; a restarted follower learns the rest from an append.
-      replicator.broadcastAppend();
-    }
-    replicator.tickSnapshots();
-    replicator.tickTransfer();
-    if (this.#heartbeatElapsed >= this.#config.heartbeatTicks) {
-      this.#heartbeatElapsed = 0;
-      replicator.broadcastHeartbeat();
-    }
+    // A leader's own election timer stays at 0: it is always in its lease.
+    if (!replicator.tick()) this.#becomeFollower(this.#term, null);
   }
 
   // ---- role changes --------------------------------------------------------
@@ -304,7 +291,6 @@ export class RaftCore {
     this.#leader = null;
     this.#leaderMatched = 0;
     this.#electionElapsed = 0;
-    this.#heartbeatElapsed = 0;
     this.#electionTimeout = this.#config.electionTicks +
       this.#config.rng.nextInt(this.#config.electionTicks);
     this.#votes.clear();
@@ -426,7 +412,10 @@ export class RaftCore {
       case "heartbeat-response":
         return this.#replicator?.handleHeartbeatResponse(message);
       case "timeout-now":
-        if (this.#role !== "leader") this.#campaign("vote", true);
+        // Only our leader may hand over: a transfer's votes pass the lease.
+        if (this.#role !== "leader" && message.from === this.#leader) {
+          this.#campaign("vote", true);
+        }
         return;
       default: {
         const _exhaustive: never = message;
@@ -463,10 +452,10 @@ export class RaftCore {
   #handleFromLeader(
     message: AppendRequest | Heartbeat | SnapshotRequest,
   ): void {
-    assert(
-      this.#role !== "leader",
-      `two leaders in term ${this.#term}: "${this.id}" and "${message.from}"`,
-    );
+    // One leader per term: a second one (a bug, or a member forging) is
+    // ignored, never followed, and never resets our election timer.
+    if (this.#role === "leader") return;
+    if (this.#leader !== null && this.#leader !== message.from) return;
     if (
       this.#role === "candidate" || this.#role === "pre-candidate" ||
       this.#leader !== message.from
@@ -482,14 +471,15 @@ export class RaftCore {
   #handleAppend(message: AppendRequest): void {
     const outcome = acceptAppend(this.#log, message, this.#term);
     if (outcome.matched !== null) {
-      this.#leaderMatched = Math.max(this.#leaderMatched, outcome.matched);
+      this.#matchedLeader(outcome.matched, outcome.truncated);
       this.#syncMembership();
     }
     this.#send(outcome.response);
   }
 
   #handleHeartbeat(message: Heartbeat): void {
-    this.#log.commitTo(Math.min(message.commit, this.#leaderMatched));
+    const matched = Math.min(this.#leaderMatched, this.#log.lastIndex());
+    this.#log.commitTo(Math.min(message.commit, matched));
     this.#send({
       type: "heartbeat-response",
       to: message.from,
@@ -501,10 +491,17 @@ export class RaftCore {
   #handleSnapshot(message: SnapshotRequest): void {
     const outcome = acceptSnapshot(this.#log, message, this.#term);
     if (outcome.matched !== null) {
-      this.#leaderMatched = Math.max(this.#leaderMatched, outcome.matched);
+      this.#matchedLeader(outcome.matched, outcome.restored);
     }
     this.#syncMembership();
     this.#send(outcome.response);
+  }
+
+  /** Our log matches the leader's up to `index`; what lay beyond a replaced part no longer does. */
+  #matchedLeader(index: number, replaced: boolean): void {
+    this.#leaderMatched = replaced
+      ? index
+      : Math.max(this.#leaderMatched, index);
   }
 
   // ---- leader work ---------------------------------------------------------

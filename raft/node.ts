@@ -11,6 +11,7 @@ import { DiskStorage } from "./storage/disk_storage.ts";
 import type { WalOptions } from "./storage/wal.ts";
 import {
   HttpTransport,
+  type PeerContext,
   type TransportOptions,
   type TransportStats,
 } from "./transport.ts";
@@ -155,7 +156,14 @@ export class RaftNode {
       ((err) => console.error(`raft node "${options.id}" stopped:`, err));
     this.#transport = new HttpTransport(
       { ...options.transport, id: options.id, peers: options.peers },
-      (message) => this.#receive(message),
+      {
+        view: () => ({
+          term: this.#core.term,
+          lastIndex: this.#core.lastIndex,
+          members: this.#core.members(),
+        }),
+        deliver: (message) => this.#receive(message),
+      },
     );
   }
 
@@ -231,9 +239,25 @@ export class RaftNode {
     };
   }
 
-  /** Serves Raft traffic from a server you own; null for other paths. */
-  handle(request: Request): Promise<Response | null> {
-    return this.#transport.handle(request);
+  /**
+   * Serves Raft traffic from a server you own; null for other paths.
+   * `sender` is the caller's node id as the peer port authenticated it:
+   * every message must be from it, and it must be a member we know (see
+   * the transport section of raft/README.md). Refusals are answered 400,
+   * 403, 413 or 421 with `{ code, message }`, never thrown.
+   */
+  handle(request: Request, context: PeerContext): Promise<Response | null>;
+  /**
+   * @deprecated Pass `{ sender }`, the authenticated caller: without it the
+   * batch's claimed `from` stands in, which only a server that authenticates
+   * nobody (a test) may rely on.
+   */
+  handle(request: Request): Promise<Response | null>;
+  handle(
+    request: Request,
+    context?: PeerContext,
+  ): Promise<Response | null> {
+    return this.#transport.handle(request, context ?? null);
   }
 
   /**
@@ -342,7 +366,15 @@ export class RaftNode {
 
   #receive(message: Message): void {
     if (this.#stopped) return;
-    this.#core.step(message);
+    try {
+      this.#core.step(message);
+    } catch (err) {
+      // An admitted message broke an invariant of the core: a bug, after
+      // which its state is unknown. Stop the node (onFatal) rather than let
+      // the error escape into the HTTP server and Raft carry on.
+      this.#fail(err);
+      return;
+    }
     this.#kick();
   }
 

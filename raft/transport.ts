@@ -8,13 +8,28 @@
  * queues up while a request is out goes in the next batch (batching under
  * load, one round trip per batch). A full queue drops messages and counts
  * them; Raft retransmits, so loss only costs time, while growth costs memory.
+ *
+ * Inbound, only members speak: a request is admitted whole or refused whole
+ * (transport_admission.ts) before any of it reaches the core, so a forged
+ * message never touches the log, the WAL or the election timers.
  */
 import type { MemberId, Message, SnapshotRequest } from "./types.ts";
+import { DecodeError } from "./storage/bytes.ts";
+import {
+  type AdmissionView,
+  admitBatch,
+  type RaftView,
+  type Refusal,
+  refusalStatus,
+  senderRefusal,
+  type TransportRefusalCode,
+} from "./transport_admission.ts";
 import {
   decodeBatch,
   decodeMessage,
   encodeBatch,
   encodeSnapshotHead,
+  OutOfBoundsError,
 } from "./transport_codec.ts";
 
 export const MESSAGES_PATH = "/raft/messages";
@@ -56,9 +71,54 @@ export interface TransportStats {
   requests: number;
   dropped: number;
   failedRequests: number;
+  /** Messages admitted and handed to the node. */
   received: number;
+  /** Inbound requests refused, for any reason (broken down below). */
   rejected: number;
+  /** 413: a body past `bodyBytesMax`. */
+  rejectedTooLarge: number;
+  /** 400: an unreadable body or an undecodable frame. */
+  rejectedMalformed: number;
+  /** 400: values beyond sane bounds (`messageBoundsViolation`, `TERM_JUMP_MAX`, …). */
+  rejectedOutOfBounds: number;
+  /** 403: a message not from the authenticated sender, or a sender that is no member. */
+  rejectedForbidden: number;
+  /** 421: a message addressed to another member. */
+  rejectedMisaddressed: number;
   snapshotsSent: number;
+}
+
+/** Who is calling, as the peer port authenticated it. */
+export interface PeerContext {
+  /** The caller's node id (its client certificate's common name). */
+  readonly sender: MemberId;
+}
+
+/** The node behind the transport. */
+export interface TransportReceiver {
+  view(): RaftView;
+  /** An admitted message, in the order received. Must not throw. */
+  deliver(message: Message): void;
+}
+
+const REFUSAL_COUNTER: Readonly<
+  Record<TransportRefusalCode, keyof TransportStats>
+> = {
+  "raft.transport.too_large": "rejectedTooLarge",
+  "raft.transport.malformed": "rejectedMalformed",
+  "raft.transport.out_of_bounds": "rejectedOutOfBounds",
+  "raft.transport.forged_sender": "rejectedForbidden",
+  "raft.transport.not_member": "rejectedForbidden",
+  "raft.transport.misaddressed": "rejectedMisaddressed",
+};
+
+function refusalOfDecodeError(err: DecodeError): Refusal {
+  return err instanceof OutOfBoundsError
+    ? { code: "raft.transport.out_of_bounds", message: err.message }
+    : {
+      code: "raft.transport.malformed",
+      message: `Undecodable Raft frame: ${err.message}`,
+    };
 }
 
 function approximateBytes(message: Message): number {
@@ -270,6 +330,11 @@ export class HttpTransport {
     failedRequests: 0,
     received: 0,
     rejected: 0,
+    rejectedTooLarge: 0,
+    rejectedMalformed: 0,
+    rejectedOutOfBounds: 0,
+    rejectedForbidden: 0,
+    rejectedMisaddressed: 0,
     snapshotsSent: 0,
   };
   readonly #id: MemberId;
@@ -277,13 +342,10 @@ export class HttpTransport {
     snapshotChunkBytes: number;
   };
   readonly #peers = new Map<MemberId, Peer>();
-  readonly #onMessage: (message: Message) => void;
+  readonly #receiver: TransportReceiver;
   #server: Deno.HttpServer<Deno.NetAddr> | null = null;
 
-  constructor(
-    options: TransportOptions,
-    onMessage: (message: Message) => void,
-  ) {
+  constructor(options: TransportOptions, receiver: TransportReceiver) {
     this.#id = options.id;
     this.#options = {
       queueMessagesMax: options.queueMessagesMax ??
@@ -300,7 +362,7 @@ export class HttpTransport {
       headers: options.headers ?? {},
       snapshotChunkBytes: TRANSPORT_DEFAULTS.snapshotChunkBytes,
     };
-    this.#onMessage = onMessage;
+    this.#receiver = receiver;
     for (const [id, url] of options.peers) this.setPeer(id, url);
   }
 
@@ -326,40 +388,84 @@ export class HttpTransport {
     }
   }
 
-  /** Serves Raft requests; mount it on an existing server, or call `listen`. */
-  async handle(request: Request): Promise<Response | null> {
+  /**
+   * Serves Raft requests; mount it on an existing server, or call `listen`.
+   * `context.sender` is the caller as the peer port authenticated it; without
+   * it (a server that authenticates nobody) the claimed `from` stands in.
+   * Refusals are answered (400, 403, 413, 421 with `{ code, message }`) and
+   * counted, never thrown; null for paths that are not Raft's.
+   */
+  async handle(
+    request: Request,
+    context: PeerContext | null = null,
+  ): Promise<Response | null> {
     const path = new URL(request.url).pathname;
     if (path !== MESSAGES_PATH && path !== SNAPSHOT_PATH) return null;
     if (request.method !== "POST") {
       return new Response("POST only", { status: 405 });
     }
-    const body = await readBody(request, this.#options.bodyBytesMax);
-    if (body === null) {
-      this.stats.rejected++;
-      return new Response(`Body exceeds ${this.#options.bodyBytesMax} bytes`, {
-        status: 413,
-      });
-    }
-    let messages: Message[];
-    try {
-      messages = path === MESSAGES_PATH
-        ? decodeBatch(body)
-        : [decodeMessage(body)];
-    } catch (err) {
-      this.stats.rejected++;
-      return new Response(`Undecodable Raft frame: ${(err as Error).message}`, {
-        status: 400,
-      });
-    }
-    for (const message of messages) {
-      if (message.to !== this.#id) {
-        this.stats.rejected++;
-        continue;
+    const sender = context?.sender ?? null;
+    if (sender !== null) {
+      // Before the body: a non-member may not make us buffer a snapshot.
+      const refusal = senderRefusal(sender, this.#view());
+      if (refusal !== null) {
+        await request.body?.cancel();
+        return this.#refuse(refusal);
       }
+    }
+    const decoded = await this.#decode(request, path);
+    if (!Array.isArray(decoded)) return this.#refuse(decoded);
+    // Read the view again: the node may have moved on while the body arrived.
+    const refusal = admitBatch(decoded, sender, this.#view());
+    if (refusal !== null) return this.#refuse(refusal);
+    for (const message of decoded) {
       this.stats.received++;
-      this.#onMessage(message);
+      this.#receiver.deliver(message);
     }
     return new Response(null, { status: 204 });
+  }
+
+  async #decode(request: Request, path: string): Promise<Message[] | Refusal> {
+    let body: Uint8Array | null;
+    try {
+      body = await readBody(request, this.#options.bodyBytesMax);
+    } catch (err) {
+      return {
+        code: "raft.transport.malformed",
+        message: `The request body could not be read: ${
+          (err as Error).message
+        }`,
+      };
+    }
+    if (body === null) {
+      return {
+        code: "raft.transport.too_large",
+        message: `Body exceeds ${this.#options.bodyBytesMax} bytes`,
+      };
+    }
+    try {
+      return path === MESSAGES_PATH ? decodeBatch(body) : [decodeMessage(body)];
+    } catch (err) {
+      if (err instanceof DecodeError) return refusalOfDecodeError(err);
+      throw err;
+    }
+  }
+
+  #view(): AdmissionView {
+    return {
+      ...this.#receiver.view(),
+      id: this.#id,
+      peers: new Set(this.#peers.keys()),
+    };
+  }
+
+  #refuse(refusal: Refusal): Response {
+    this.stats.rejected++;
+    this.stats[REFUSAL_COUNTER[refusal.code]]++;
+    return Response.json(
+      { code: refusal.code, message: refusal.message },
+      { status: refusalStatus(refusal.code) },
+    );
   }
 
   /** Starts a server for Raft traffic only; returns the bound address. */

@@ -7,8 +7,13 @@
  * below; entry data and snapshot data travel as raw bytes, never base64.
  * A batch (`POST /raft/messages`) is u32 count followed by the messages.
  * Type codes are on the wire between versions: add new ones, never reuse.
+ *
+ * Decoding also checks what a frame alone can tell (`messageBoundsViolation`):
+ * integers within sane bounds, entries contiguous and of sensible terms,
+ * membership entries that parse. What needs our state (term, membership)
+ * is checked by the transport's admission (transport_admission.ts).
  */
-import type { Message } from "./types.ts";
+import type { Entry, Membership, Message } from "./types.ts";
 import { ByteReader, ByteWriter, DecodeError } from "./storage/bytes.ts";
 import {
   readEntry,
@@ -38,6 +43,20 @@ const TYPES_BY_CODE: ReadonlyMap<number, Message["type"]> = new Map(
 /** Bound on messages in one batch and entries in one append read from the wire. */
 export const WIRE_BATCH_MESSAGES_MAX = 65_536;
 export const WIRE_ENTRIES_MAX = 1_000_000;
+
+/**
+ * Largest term or index accepted from the wire: 2^52, a million entries a
+ * second for 142 years. The headroom below 2^53 keeps `index + count` and
+ * `term + 1` exact, so no arithmetic on an admitted value leaves the safe
+ * integers.
+ */
+export const WIRE_INTEGER_MAX = 2 ** 52;
+/** Member ids on the wire (certificates carry at most 64 characters). */
+export const WIRE_MEMBER_ID_LENGTH_MAX = 128;
+/** Heartbeat contexts are ReadIndex round numbers: decimal digits. */
+export const WIRE_CONTEXT_LENGTH_MAX = 16;
+/** Members in one membership (a snapshot's or a membership entry's). */
+export const WIRE_MEMBERS_MAX = 1024;
 
 /** Writes everything of `message` except, for a snapshot, the data bytes themselves. */
 function writeHead(w: ByteWriter, message: Message): void {
@@ -188,6 +207,7 @@ export function encodeBatch(
   return w.view();
 }
 
+/** Decodes a batch; throws `DecodeError` on a bad frame, `OutOfBoundsError` on an out-of-bounds message. */
 export function decodeBatch(bytes: Uint8Array): Message[] {
   const r = new ByteReader(bytes);
   const count = r.u32();
@@ -197,14 +217,249 @@ export function decodeBatch(bytes: Uint8Array): Message[] {
     );
   }
   const messages: Message[] = [];
-  for (let i = 0; i < count; i++) messages.push(readMessage(r));
+  for (let i = 0; i < count; i++) messages.push(readChecked(r));
   r.end();
   return messages;
 }
 
+/** Decodes one message (a snapshot request's body); throws like `decodeBatch`. */
 export function decodeMessage(bytes: Uint8Array): Message {
   const r = new ByteReader(bytes);
-  const message = readMessage(r);
+  const message = readChecked(r);
   r.end();
   return message;
+}
+
+/** A frame that decodes but holds values no correct member sends. */
+export class OutOfBoundsError extends DecodeError {
+  override name = "OutOfBoundsError";
+}
+
+function readChecked(r: ByteReader): Message {
+  const message = readMessage(r);
+  const violation = messageBoundsViolation(message);
+  if (violation !== null) {
+    throw new OutOfBoundsError(
+      `Out-of-bounds ${message.type} from "${message.from}": ${violation}`,
+    );
+  }
+  return message;
+}
+
+// ---- bounds a frame alone can tell ------------------------------------------
+
+function isWireInteger(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0 &&
+    value <= WIRE_INTEGER_MAX;
+}
+
+function isMemberId(id: string): boolean {
+  return id.length >= 1 && id.length <= WIRE_MEMBER_ID_LENGTH_MAX;
+}
+
+/** "" or a ReadIndex round: decimal digits. */
+function isContext(context: string): boolean {
+  return context.length <= WIRE_CONTEXT_LENGTH_MAX &&
+    /^[0-9]*$/.test(context);
+}
+
+/**
+ * Why `message` cannot come from a correct member, judged from the frame
+ * alone; null when it is within bounds. A log position (index, term) is
+ * (0, 0) exactly for the empty log: every entry has a term of at least 1.
+ */
+export function messageBoundsViolation(message: Message): string | null {
+  if (!isMemberId(message.from) || !isMemberId(message.to)) {
+    return `member ids must be 1 to ${WIRE_MEMBER_ID_LENGTH_MAX} characters`;
+  }
+  if (message.from === message.to) return `"from" and "to" are the same`;
+  if (!isWireInteger(message.term)) {
+    return `term ${message.term} is beyond ${WIRE_INTEGER_MAX}`;
+  }
+  switch (message.type) {
+    case "vote":
+    case "pre-vote":
+      if (message.term === 0) return "a campaign is for a term of at least 1";
+      return positionViolation(
+        "last log",
+        message.lastLogIndex,
+        message.lastLogTerm,
+        message.term,
+      );
+    case "vote-response":
+    case "pre-vote-response":
+      return null;
+    case "append":
+      return appendViolation(message);
+    case "append-response":
+      return appendResponseViolation(message);
+    case "heartbeat":
+      if (message.term === 0) return "a leader's term is at least 1";
+      if (!isWireInteger(message.commit)) {
+        return `commit ${message.commit} is beyond ${WIRE_INTEGER_MAX}`;
+      }
+      return isContext(message.context) ? null : "context is not a read round";
+    case "heartbeat-response":
+      return isContext(message.context) ? null : "context is not a read round";
+    case "snapshot":
+      return snapshotViolation(message);
+    case "timeout-now":
+      return message.term === 0 ? "a leader's term is at least 1" : null;
+    default: {
+      const _exhaustive: never = message;
+      return _exhaustive;
+    }
+  }
+}
+
+/** A log position (index, term) of a log whose owner is at `termMax`. */
+function positionViolation(
+  what: string,
+  index: number,
+  term: number,
+  termMax: number,
+): string | null {
+  if (!isWireInteger(index)) {
+    return `${what} index ${index} is beyond ${WIRE_INTEGER_MAX}`;
+  }
+  if (term > termMax) {
+    return `${what} term ${term} is past the message's term ${termMax}`;
+  }
+  if ((index === 0) !== (term === 0)) {
+    return `${what} position (${index}, ${term}) is impossible: only the empty log has term 0`;
+  }
+  return null;
+}
+
+function appendViolation(
+  message: Extract<Message, { type: "append" }>,
+): string | null {
+  if (message.term === 0) return "a leader's term is at least 1";
+  const previous = positionViolation(
+    "previous",
+    message.prevLogIndex,
+    message.prevLogTerm,
+    message.term,
+  );
+  if (previous !== null) return previous;
+  if (!isWireInteger(message.commit)) {
+    return `commit ${message.commit} is beyond ${WIRE_INTEGER_MAX}`;
+  }
+  if (message.prevLogIndex + message.entries.length > WIRE_INTEGER_MAX) {
+    return `entries run past index ${WIRE_INTEGER_MAX}`;
+  }
+  let termFloor = message.prevLogTerm;
+  for (const [i, entry] of message.entries.entries()) {
+    const violation = entryViolation(
+      entry,
+      message.prevLogIndex + 1 + i,
+      termFloor,
+      message.term,
+    );
+    if (violation !== null) return violation;
+    termFloor = entry.term;
+  }
+  return null;
+}
+
+/** Entries follow the previous one without a gap, with terms that never decrease. */
+function entryViolation(
+  entry: Entry,
+  index: number,
+  termMin: number,
+  termMax: number,
+): string | null {
+  if (entry.index !== index) {
+    return `entries are not contiguous: index ${entry.index} where ${index} belongs`;
+  }
+  if (entry.term < termMin || entry.term > termMax || entry.term === 0) {
+    return `entry ${entry.index} has term ${entry.term}, outside [${
+      Math.max(termMin, 1)
+    }, ${termMax}]`;
+  }
+  if (entry.kind !== "membership") return null;
+  const membership = parseMembershipData(entry.data);
+  if (membership === null) {
+    return `membership entry ${entry.index} does not parse`;
+  }
+  const violation = membershipViolation(membership);
+  return violation === null
+    ? null
+    : `membership entry ${entry.index}: ${violation}`;
+}
+
+function appendResponseViolation(
+  message: Extract<Message, { type: "append-response" }>,
+): string | null {
+  for (const value of [message.matchIndex, message.rejectHint]) {
+    if (!isWireInteger(value)) {
+      return `index ${value} is beyond ${WIRE_INTEGER_MAX}`;
+    }
+  }
+  if (message.rejectTerm > message.term) {
+    return `reject term ${message.rejectTerm} is past the message's term ${message.term}`;
+  }
+  if (message.success) {
+    return message.rejectHint === 0 && message.rejectTerm === 0
+      ? null
+      : "a success carries no rejection hint";
+  }
+  return message.rejectHint <= message.matchIndex
+    ? null
+    : `reject hint ${message.rejectHint} is past the rejected index ${message.matchIndex}`;
+}
+
+function snapshotViolation(
+  message: Extract<Message, { type: "snapshot" }>,
+): string | null {
+  if (message.term === 0) return "a leader's term is at least 1";
+  const { meta } = message.snapshot;
+  if (meta.index === 0) return "a snapshot sent to a member covers index 1 on";
+  const position = positionViolation(
+    "snapshot",
+    meta.index,
+    meta.term,
+    message.term,
+  );
+  if (position !== null) return position;
+  const violation = membershipViolation(meta.membership);
+  return violation === null ? null : `snapshot membership: ${violation}`;
+}
+
+/** A membership a correct leader could have made: voters, distinct ids, nobody twice. */
+export function membershipViolation(membership: Membership): string | null {
+  const ids = [...membership.voters, ...membership.learners];
+  if (membership.voters.length === 0) return "it has no voter";
+  if (ids.length > WIRE_MEMBERS_MAX) {
+    return `${ids.length} members exceed ${WIRE_MEMBERS_MAX}`;
+  }
+  if (!ids.every(isMemberId)) {
+    return `member ids must be 1 to ${WIRE_MEMBER_ID_LENGTH_MAX} characters`;
+  }
+  return new Set(ids).size === ids.length ? null : "a member is listed twice";
+}
+
+const DECODER = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A membership entry's data (JSON, see _membership.ts) parsed without
+ * trusting it; null when it is not a membership. The core's own decoder
+ * asserts, as its log holds only what was checked here first.
+ */
+export function parseMembershipData(data: Uint8Array): Membership | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(DECODER.decode(data));
+  } catch (_err) {
+    return null; // not UTF-8 or not JSON: the caller reports it as out of bounds
+  }
+  if (typeof value !== "object" || value === null) return null;
+  const { voters, learners } = value as Record<string, unknown>;
+  if (!isIdList(voters) || !isIdList(learners)) return null;
+  return { voters, learners };
+}
+
+function isIdList(value: unknown): value is string[] {
+  return Array.isArray(value) &&
+    value.every((item) => typeof item === "string");
 }

@@ -4,6 +4,9 @@ import {
   rejects,
 } from "node:assert/strict";
 import { RaftError, RaftNode } from "../../raft/node.ts";
+import { MESSAGES_PATH, SNAPSHOT_PATH } from "../../raft/transport.ts";
+import { encodeBatch } from "../../raft/transport_codec.ts";
+import type { Message } from "../../raft/types.ts";
 import { encodeKvWrite, KvStateMachine } from "./kv_fsm.ts";
 
 const IDS = ["n1", "n2", "n3"];
@@ -258,4 +261,90 @@ Deno.test("RaftNode adds a learner that catches up, then promotes it to voter", 
         err instanceof RaftError && err.code === "raft.membership_invalid",
     );
   });
+});
+
+Deno.test("RaftNode.handle() admits only members, speaking as the sender the peer port authenticated", async () => {
+  const root = await Deno.makeTempDir({ prefix: "mill-raft-trust-" });
+  const fsm = new KvStateMachine();
+  // n2 and n3 are never started: n1 alone cannot elect, so only what we send moves it.
+  const node = await RaftNode.start({
+    id: "n1",
+    dataDir: root,
+    peers: new Map(),
+    initialMembership: { voters: IDS, learners: [] },
+    stateMachine: fsm,
+    tickMs: 60_000,
+  });
+  const post = (path: string, body: Uint8Array<ArrayBuffer>, sender: string) =>
+    node.handle(
+      new Request(`http://n1${path}`, { method: "POST", body }),
+      { sender },
+    );
+  const heartbeat = (from: string): Message => ({
+    type: "heartbeat",
+    from,
+    to: "n1",
+    term: 1,
+    commit: 0,
+    context: "",
+  });
+  try {
+    const snapshot: Message = {
+      type: "snapshot",
+      from: "x",
+      to: "n1",
+      term: 1,
+      snapshot: {
+        meta: {
+          index: 10_000_000,
+          term: 1,
+          membership: { voters: ["x"], learners: [] },
+        },
+        data: new Uint8Array(0),
+      },
+    };
+    const cases: [string, string, Uint8Array<ArrayBuffer>, string, number][] = [
+      [
+        "a non-member's snapshot",
+        SNAPSHOT_PATH,
+        encodeBatch([snapshot]).slice(4),
+        "x",
+        403,
+      ],
+      [
+        "a forged from",
+        MESSAGES_PATH,
+        encodeBatch([heartbeat("n3")]),
+        "n2",
+        403,
+      ],
+      [
+        "a huge term",
+        MESSAGES_PATH,
+        encodeBatch([{ ...heartbeat("n2"), term: 2 ** 53 - 1 }]),
+        "n2",
+        400,
+      ],
+    ];
+    for (const [what, path, body, sender, status] of cases) {
+      const response = await post(path, body, sender);
+      assertEquals(response?.status, status, what);
+      await response?.body?.cancel();
+    }
+    assertEquals(
+      [node.status.term, node.status.leader, node.status.snapshotIndex],
+      [0, null, 0],
+    );
+    assertEquals(node.status.transport.rejected, 3);
+    const admitted = await post(
+      MESSAGES_PATH,
+      encodeBatch([heartbeat("n2")]),
+      "n2",
+    );
+    assertEquals(admitted?.status, 204);
+    assertEquals([node.status.term, node.status.leader], [1, "n2"]);
+  } finally {
+    await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
 });
