@@ -1,8 +1,9 @@
 /**
- * Container lifecycle on containerd: create (spec, snapshot, record), start
- * (task with stdout/stderr FIFOs read into a bounded log ring), wait, stop
- * (signal, then SIGKILL after the grace period) and remove (task, container,
- * snapshot, FIFOs: nothing left behind).
+ * Container lifecycle on containerd: create (spec, snapshot, record, and
+ * the secret env file), start (task with stdout/stderr FIFOs read into a
+ * bounded log ring), wait, stop (signal, then SIGKILL after the grace
+ * period) and remove (task, container, snapshot, FIFOs: nothing left
+ * behind; the secret env file is its owner's to remove).
  */
 import type { ContainerdClient } from "./client.ts";
 import type { AnyMessage, MetricRecord, Mount } from "./types.ts";
@@ -22,8 +23,12 @@ import {
   buildSpec,
   type ContainerRequest,
   detectHostFacts,
+  encodeSecretEnv,
+  hasSecretEnv,
   type HostFacts,
   processArgs,
+  processUser,
+  type SecretEnv,
   userNeedsAccounts,
 } from "./spec.ts";
 
@@ -115,7 +120,12 @@ export class ContainerRunner {
       : packAny("containerd.runc.v1.Options", { root: options.runcRoot });
   }
 
-  /** Creates the container: its spec, snapshot and record. The image must be present. */
+  /**
+   * Creates the container: its spec, snapshot and record, and first the
+   * file of its `secretEnv` (0400, owned by the container's user), which
+   * the caller removes once the container is gone. The image must be
+   * present.
+   */
   async create(request: ContainerRequest): Promise<void> {
     assert(
       /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(request.id),
@@ -145,11 +155,19 @@ export class ContainerRunner {
         labels: { "containerd.io/gc.root": new Date().toISOString() },
       },
     );
+    const secretEnv = hasSecretEnv(request) ? request.secretEnv : undefined;
     try {
       const user = request.user ?? image.config.user;
       const accounts = userNeedsAccounts(user)
         ? await readAccounts(mounts)
         : undefined;
+      if (secretEnv !== undefined) {
+        await writeSecretEnv(
+          secretEnv,
+          encodeSecretEnv(request.id, secretEnv.values),
+          processUser(request, image.config, accounts),
+        );
+      }
       const spec = buildSpec(request, image.config, this.#host, accounts);
       await this.#client.createContainer({
         id: request.id,
@@ -169,6 +187,11 @@ export class ContainerRunner {
       await this.#client.removeSnapshot(request.id).catch(
         () => {/* the create error is what matters */},
       );
+      if (secretEnv !== undefined) {
+        await Deno.remove(secretEnv.filePath).catch(
+          () => {/* the create error is what matters */},
+        );
+      }
       throw error;
     }
     this.#containers.set(request.id, {
@@ -341,6 +364,50 @@ export class ContainerRunner {
     }
     return tracked;
   }
+}
+
+/**
+ * Writes the secret env file: created 0400 (never readable by others, not
+ * even for a moment), then given to the container's user, who alone reads
+ * it through the bind mount. Refuses a directory that group or others may
+ * enter: the file is owned by a uid that may be a host user's too.
+ */
+async function writeSecretEnv(
+  secretEnv: SecretEnv,
+  bytes: Uint8Array,
+  user: { uid: number; gid: number },
+): Promise<void> {
+  assert(secretEnv.filePath.startsWith("/"), "the secret env path is absolute");
+  const dir = secretEnv.filePath.slice(0, secretEnv.filePath.lastIndexOf("/"));
+  const info = await Deno.stat(dir === "" ? "/" : dir);
+  if (!info.isDirectory || ((info.mode ?? 0) & 0o077) !== 0) {
+    throw new ContainerdError(
+      "container.start_failed",
+      `Directory "${dir}" of secret env files is open to group or others (mode ${
+        ((info.mode ?? 0) & 0o777).toString(8)
+      }); run "chmod 700 ${dir}"`,
+    );
+  }
+  await Deno.remove(secretEnv.filePath).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
+  const file = await Deno.open(secretEnv.filePath, {
+    write: true,
+    createNew: true,
+    mode: 0o400,
+  });
+  try {
+    let written = 0;
+    for (let attempt = 0; written < bytes.length; attempt++) {
+      assert(attempt <= bytes.length, "every write makes progress");
+      written += await file.write(bytes.subarray(written));
+    }
+  } finally {
+    file.close();
+  }
+  await Deno.chown(secretEnv.filePath, user.uid, user.gid);
+  const mode = (await Deno.stat(secretEnv.filePath)).mode ?? 0o777;
+  assert((mode & 0o077) === 0, "the secret env file is closed to others");
 }
 
 async function makeFifos(paths: readonly string[]): Promise<void> {

@@ -4,6 +4,14 @@
  * /proc /dev /sys mounts, namespaces) with host networking, the image config
  * merged with mill's command, args and env, and cgroup limits from the
  * declared cpu and memory. Pure.
+ *
+ * Secret env never enters the spec: containerd keeps the spec in its
+ * meta.db and writes it to the bundle's config.json, both mode 0644. A
+ * request's `secretEnv` is written by the runner to a file only the
+ * container's user may read, bind-mounted read-only at
+ * `SECRET_ENV_FILE_PATH`, and the process starts through the env-exec
+ * wrapper (`SECRET_ENV_EXEC_PATH`), which adds those variables and execs
+ * the real command (node/secondary/env_exec.c).
  */
 import { ContainerdError } from "./errors.ts";
 import type { ImageConfig } from "./oci.ts";
@@ -51,6 +59,27 @@ export const READONLY_PATHS: readonly string[] = [
   "/proc/sysrq-trigger",
 ];
 
+/** Where a container sees the env-exec wrapper (in /run, mill's own tmpfs). */
+export const SECRET_ENV_EXEC_PATH = "/run/mill/env-exec";
+/** Where a container sees its secret env file, read by env-exec. */
+export const SECRET_ENV_FILE_PATH = "/run/mill/secret-env";
+
+/**
+ * Env variables that must not appear in the OCI spec, and the host files
+ * that carry them into the container instead.
+ */
+export interface SecretEnv {
+  /** The variables; they override the image's and `env`'s of the same name. */
+  readonly values: Readonly<Record<string, string>>;
+  /** Host path of the env-exec wrapper, a static executable. */
+  readonly execPath: string;
+  /**
+   * Host path the runner writes `values` to: mode 0400, owned by the
+   * container's user. Its directory must be closed to group and others.
+   */
+  readonly filePath: string;
+}
+
 export interface BindMount {
   readonly hostPath: string;
   readonly containerPath: string;
@@ -64,6 +93,8 @@ export interface ContainerRequest {
   readonly command?: readonly string[];
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Env delivered through a file and env-exec, never through the spec. */
+  readonly secretEnv?: SecretEnv;
   readonly cpu?: number;
   readonly memoryBytes?: number;
   readonly mounts?: readonly BindMount[];
@@ -101,7 +132,10 @@ export function processArgs(
   return args;
 }
 
-/** Image env, then mill's env over it (by variable name); PATH defaulted. */
+/**
+ * Image env, then mill's env over it (by variable name); PATH defaulted.
+ * The names of `secretEnv` are left out: env-exec sets them.
+ */
 export function processEnv(
   request: ContainerRequest,
   image: ImageConfig,
@@ -113,7 +147,44 @@ export function processEnv(
     if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
   }
   for (const [k, v] of Object.entries(request.env ?? {})) env.set(k, v);
+  for (const k of Object.keys(request.secretEnv?.values ?? {})) env.delete(k);
   return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/** Whether the request has secret env to deliver (an empty one has none). */
+export function hasSecretEnv(request: ContainerRequest): boolean {
+  return Object.keys(request.secretEnv?.values ?? {}).length > 0;
+}
+
+/**
+ * The secret env file's bytes: `NAME=VALUE` entries, each ended by a NUL,
+ * as env-exec reads them. Refuses (`container.start_failed`, naming the
+ * variable, never its value) a name that is empty or holds `=` or a NUL,
+ * and a value that holds a NUL, which no process environment can carry.
+ */
+export function encodeSecretEnv(
+  containerId: string,
+  values: Readonly<Record<string, string>>,
+): Uint8Array {
+  let text = "";
+  for (const [name, value] of Object.entries(values)) {
+    if (name === "" || name.includes("=") || name.includes("\0")) {
+      throw new ContainerdError(
+        "container.start_failed",
+        `Container "${containerId}" has an env variable named ${
+          JSON.stringify(name)
+        }; env names cannot be empty or hold "=" or a NUL`,
+      );
+    }
+    if (value.includes("\0")) {
+      throw new ContainerdError(
+        "container.start_failed",
+        `Env variable "${name}" of container "${containerId}" holds a NUL character, which an environment cannot carry; set the secret without it`,
+      );
+    }
+    text += `${name}=${value}\0`;
+  }
+  return new TextEncoder().encode(text);
 }
 
 /** The image's /etc/passwd and /etc/group, to resolve user and group names. */
@@ -301,13 +372,29 @@ export function buildSpec(
       options: ["rbind", m.readonly === true ? "ro" : "rw"],
     });
   }
+  let args = processArgs(request, image);
+  const secretEnv = request.secretEnv;
+  if (secretEnv !== undefined && hasSecretEnv(request)) {
+    mounts.push({
+      destination: SECRET_ENV_EXEC_PATH,
+      type: "bind",
+      source: secretEnv.execPath,
+      options: ["bind", "ro", "nosuid", "nodev"],
+    }, {
+      destination: SECRET_ENV_FILE_PATH,
+      type: "bind",
+      source: secretEnv.filePath,
+      options: ["bind", "ro", "nosuid", "nodev", "noexec"],
+    });
+    args = [SECRET_ENV_EXEC_PATH, SECRET_ENV_FILE_PATH, ...args];
+  }
   const capabilities = [...DEFAULT_CAPABILITIES];
   return {
     ociVersion: "1.0.2-dev",
     process: {
       terminal: false,
       user: processUser(request, image, accounts),
-      args: processArgs(request, image),
+      args,
       env: processEnv(request, image),
       cwd: request.workingDir ?? (image.workingDir || "/"),
       capabilities: {

@@ -1,11 +1,14 @@
 import { assertEquals, assertThrows, assertTrue } from "./_assert_test.ts";
 import {
   buildSpec,
+  encodeSecretEnv,
   type HostFacts,
   processArgs,
   processEnv,
   processUser,
   resources,
+  SECRET_ENV_EXEC_PATH,
+  SECRET_ENV_FILE_PATH,
 } from "./spec.ts";
 import { ContainerdError } from "./errors.ts";
 import type { ImageConfig } from "./oci.ts";
@@ -134,6 +137,82 @@ Deno.test("buildSpec() uses host networking, default mounts, masks and the volum
     "rw",
   ]);
   assertEquals(spec.process.cwd, "/app");
+});
+
+Deno.test("buildSpec() keeps secret env out of the spec and starts through env-exec", () => {
+  const secretEnv = {
+    values: { A: "pg://u:hunter2@db", DB: "t0k3n-hunter2" },
+    execPath: "/var/lib/mill/secrets/env-exec",
+    filePath: "/var/lib/mill/secrets/web.env",
+  };
+  const spec = buildSpec(
+    { id: "web", image: "i", env: { MODE: "prod" }, secretEnv },
+    IMAGE,
+    HOST,
+  ) as {
+    mounts: {
+      destination: string;
+      type: string;
+      source: string;
+      options: string[];
+    }[];
+    process: { args: string[]; env: string[] };
+  };
+  assertTrue(!JSON.stringify(spec).includes("hunter2"));
+  // The image's A is left out too: env-exec sets it.
+  assertEquals(spec.process.env, ["PATH=/bin", "MODE=prod"]);
+  assertEquals(spec.process.args, [
+    SECRET_ENV_EXEC_PATH,
+    SECRET_ENV_FILE_PATH,
+    "/entry",
+    "--default",
+  ]);
+  assertEquals(
+    spec.mounts.filter((m) => m.destination.startsWith("/run/mill/")),
+    [{
+      destination: SECRET_ENV_EXEC_PATH,
+      type: "bind",
+      source: secretEnv.execPath,
+      options: ["bind", "ro", "nosuid", "nodev"],
+    }, {
+      destination: SECRET_ENV_FILE_PATH,
+      type: "bind",
+      source: secretEnv.filePath,
+      options: ["bind", "ro", "nosuid", "nodev", "noexec"],
+    }],
+  );
+  const plain = buildSpec(
+    { id: "web", image: "i", secretEnv: { ...secretEnv, values: {} } },
+    IMAGE,
+    HOST,
+  ) as { process: { args: string[] } };
+  assertEquals(plain.process.args, ["/entry", "--default"]);
+});
+
+Deno.test("encodeSecretEnv() writes NUL-ended entries and refuses what env cannot carry", async (t) => {
+  await t.step("entries", () => {
+    assertEquals(
+      new TextDecoder().decode(
+        encodeSecretEnv("web", { A: "x=y", B: "", C: "é\nline" }),
+      ),
+      "A=x=y\0B=\0C=é\nline\0",
+    );
+  });
+  const bad: [string, Record<string, string>][] = [
+    ["a NUL in a value", { DB: "hunter2\0tail" }],
+    ["an = in a name", { "A=B": "hunter2" }],
+    ["an empty name", { "": "hunter2" }],
+  ];
+  for (const [name, values] of bad) {
+    await t.step(name, () => {
+      const error = assertThrows(
+        () => encodeSecretEnv("web", values),
+        ContainerdError,
+      );
+      assertEquals(error.code, "container.start_failed");
+      assertTrue(!error.message.includes("hunter2"));
+    });
+  }
 });
 
 Deno.test("processUser() resolves names from the image's passwd and group files", async (t) => {

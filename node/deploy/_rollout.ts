@@ -8,7 +8,7 @@ import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
 import type { Alloc, Command } from "../../raft/fsm/mod.ts";
 import { HealthMonitor, probeTarget } from "../health/mod.ts";
 import { assert } from "./_assert.ts";
-import { startRequestOf } from "./_start_request.ts";
+import { secretValuesOf, startRequestOf } from "./_start_request.ts";
 import type { CommitResult, DeployContext } from "./context.ts";
 import { type DeployPhase, FAILED_LOG_LINES_MAX } from "./events.ts";
 import {
@@ -225,11 +225,18 @@ class Rollout {
       this.#failStart(allocId, starting.rejection.message, false);
       return;
     }
-    const request = startRequestOf(
-      alloc,
-      workload,
-      (name) => context.encryptedSecret(name),
-    );
+    let request;
+    try {
+      request = startRequestOf(
+        alloc,
+        workload,
+        await secretValuesOf(workload, context),
+      );
+    } catch (error) {
+      // Nothing was asked of the node: there is nothing to clean up there.
+      this.#failStart(allocId, `start failed: ${errorText(error)}`, false);
+      return;
+    }
     let slots = this.#startSlots.get(alloc.nodeId);
     if (slots === undefined) {
       slots = new Slots(STARTS_PER_NODE_MAX);

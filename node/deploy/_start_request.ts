@@ -6,30 +6,50 @@ import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
 import type { Alloc } from "../../raft/fsm/mod.ts";
 import type { ExitCause } from "../restart/mod.ts";
 import type { StartRequest } from "../rpc/mod.ts";
-import { type EncryptedSecret, referencedSecretNames } from "../secrets/mod.ts";
+import {
+  decryptReferencedSecrets,
+  referencedSecretNames,
+} from "../secrets/mod.ts";
 import { assert } from "./_assert.ts";
+import type { DeployContext } from "./context.ts";
 
 /** The label carrying a service's restart policy to its node. */
 export const RESTART_LABEL = "mill.restart";
 
 /**
+ * The plaintext of the secrets `workload`'s env references, decrypted here
+ * on the leader for one start. A secret deleted since the deploy's check
+ * raises `secret.missing`, which fails the alloc before its node is asked.
+ */
+export function secretValuesOf(
+  workload: ServiceConfig | TaskConfig,
+  context: Pick<DeployContext, "encryptedSecret" | "clusterKey">,
+): Promise<Record<string, string>> {
+  return decryptReferencedSecrets(
+    workload.env,
+    (name) => context.encryptedSecret(name),
+    context.clusterKey(),
+  );
+}
+
+/**
  * The start request for `alloc` of `workload`. Env keeps its
- * `${secret(name)}` references; the encrypted secrets travel beside it and
- * are resolved on the node.
+ * `${secret(name)}` references; `secretValues` (from `secretValuesOf`)
+ * travels beside it, only to the alloc's node, which resolves them.
  */
 export function startRequestOf(
   alloc: Alloc,
   workload: ServiceConfig | TaskConfig,
-  lookupSecret: (name: string) => EncryptedSecret | undefined,
+  secretValues: Readonly<Record<string, string>>,
 ): StartRequest {
   assert(alloc.workload === workload.name, "the alloc is of this workload");
-  const secrets: Record<string, EncryptedSecret> = {};
-  for (const name of referencedSecretNames(workload.env)) {
-    const secret = lookupSecret(name);
-    // Checked before the deploy started; a secret deleted since then makes
-    // the node refuse the start with `secret.missing`, which fails the alloc.
-    if (secret !== undefined) secrets[name] = secret;
-  }
+  const referenced = referencedSecretNames(workload.env);
+  assert(
+    referenced.every((name) => Object.hasOwn(secretValues, name)),
+    "every referenced secret has its value",
+  );
+  const values: Record<string, string> = {};
+  for (const name of referenced) values[name] = secretValues[name] ?? "";
   const labels: Record<string, string> = {
     ...workload.labels,
     "mill.alloc": alloc.id,
@@ -46,7 +66,7 @@ export function startRequestOf(
       : { command: [...workload.command] }),
     ...(workload.args === undefined ? {} : { args: [...workload.args] }),
     env: { ...workload.env },
-    secrets,
+    secretValues: values,
     cpu: workload.cpu,
     memoryBytes: workload.memoryBytes,
     ...(alloc.hostPort === null ? {} : { hostPort: alloc.hostPort }),

@@ -16,7 +16,7 @@ import type {
   Rejection,
 } from "../../raft/fsm/mod.ts";
 import type { SecondaryRuntime } from "../rpc/mod.ts";
-import type { EncryptedSecret } from "../secrets/mod.ts";
+import type { ClusterKey, EncryptedSecret } from "../secrets/mod.ts";
 import type { DeployEvent, TaskEvent } from "./events.ts";
 
 /** What `commit` answers: the state right after the command, or why it was refused. */
@@ -39,6 +39,12 @@ export interface DeployContext {
   runtime(nodeId: NodeId): SecondaryRuntime;
   /** The encrypted secret as stored in the FSM, or undefined. */
   encryptedSecret(name: string): EncryptedSecret | undefined;
+  /**
+   * The cluster key (this node is a primary): the coordinator decrypts the
+   * secrets an alloc's env references and sends their values only to the
+   * node the alloc is placed on, which never holds the key.
+   */
+  clusterKey(): ClusterKey;
   /** Wall clock in ms (the `atMs` of commands, elapsed times). */
   nowMs(): number;
   /** A fresh id, unique in the cluster: deploy ids and alloc id prefixes. */

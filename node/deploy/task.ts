@@ -18,7 +18,12 @@ import {
   START_TIMEOUT_MS,
   STOP_TIMEOUT_MARGIN_MS,
 } from "./_rollout.ts";
-import { describeExit, exitCodeOf, startRequestOf } from "./_start_request.ts";
+import {
+  describeExit,
+  exitCodeOf,
+  secretValuesOf,
+  startRequestOf,
+} from "./_start_request.ts";
 import type { DeployContext, TaskOutcome } from "./context.ts";
 import type { TaskEvent } from "./events.ts";
 
@@ -137,7 +142,7 @@ export async function runTask(
     }
     try {
       await runtime.start(
-        startRequestOf(alloc, task, (n) => context.encryptedSecret(n)),
+        startRequestOf(alloc, task, await secretValuesOf(task, context)),
         AbortSignal.any([signal, AbortSignal.timeout(START_TIMEOUT_MS)]),
       );
     } catch (error) {

@@ -221,7 +221,7 @@ const START: StartRequest = {
   kind: "service",
   image: "registry.local/web:v1",
   env: { URL: "${secret(db.url)}" },
-  secrets: {},
+  secretValues: { "db.url": "pg://u:hunter2@db/app" },
   cpu: 0.5,
   memoryBytes: 1 << 29,
   labels: {},
@@ -308,6 +308,23 @@ Deno.test("the RPC server hides unexpected errors and checks its runtime's answe
       isRpcError("rpc.internal", 500),
     );
     assertEquals(errors.length, 2);
+  });
+});
+
+Deno.test("a malformed start is refused naming the field, never a secret value", async () => {
+  await withRpc(async ({ client, errors }) => {
+    await assertRejects(
+      () =>
+        client.start({
+          ...START,
+          secretValues: { "db.url": "hunter2".repeat(10_000) },
+        }),
+      (err: unknown) =>
+        isRpcError("rpc.bad_request", 400)(err) &&
+        (err as Error).message.includes("secretValues") &&
+        !(err as Error).message.includes("hunter2"),
+    );
+    assertEquals(errors, []);
   });
 });
 

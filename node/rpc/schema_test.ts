@@ -10,7 +10,7 @@ const START = {
   kind: "service",
   image: "registry.local/web:v1",
   env: { URL: "${secret(db.url)}" },
-  secrets: { "db.url": { ciphertext: "AAAA", nonce: "BBBB" } },
+  secretValues: { "db.url": "pg://u:hunter2@db/app" },
   cpu: 0.5,
   memoryBytes: 536_870_912,
   hostPort: 20_001,
@@ -84,6 +84,32 @@ Deno.test("REQUEST_PARSERS refuse malformed requests, naming the field", async (
       "request.env.A",
     ],
     [
+      "a secret value that is not a string",
+      () =>
+        REQUEST_PARSERS.start({
+          ...START,
+          secretValues: { "db.url": { ciphertext: "AAAA", nonce: "BBBB" } },
+        }, "request"),
+      "request.secretValues.db.url",
+    ],
+    [
+      "a secret value longer than a secret may be",
+      () =>
+        REQUEST_PARSERS.start({
+          ...START,
+          secretValues: { "db.url": "x".repeat(65_521) },
+        }, "request"),
+      "request.secretValues.db.url",
+    ],
+    [
+      "encrypted secrets instead of their values",
+      () => {
+        const { secretValues: _values, ...rest } = START;
+        return REQUEST_PARSERS.start({ ...rest, secrets: {} }, "request");
+      },
+      "request.secretValues",
+    ],
+    [
       "NaN cpu",
       () => REQUEST_PARSERS.start({ ...START, cpu: NaN }, "request"),
       "request.cpu",
@@ -128,6 +154,22 @@ Deno.test("REQUEST_PARSERS refuse malformed requests, naming the field", async (
         (err: unknown) => err instanceof SchemaError && err.path === path,
       );
     });
+  }
+});
+
+Deno.test("REQUEST_PARSERS name a bad field of a start, never a secret value", () => {
+  for (
+    const bad of [
+      { ...START, hostPort: 0 },
+      { ...START, secretValues: { "db.url": "hunter2".repeat(10_000) } },
+      { ...START, env: { URL: 5 } },
+    ]
+  ) {
+    assertThrows(
+      () => REQUEST_PARSERS.start(bad, "request"),
+      (err: unknown) =>
+        err instanceof SchemaError && !err.message.includes("hunter2"),
+    );
   }
 });
 

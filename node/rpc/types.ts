@@ -6,7 +6,7 @@
  * `unknown` on arrival by the parsers below.
  */
 import type { ExitCause } from "../restart/mod.ts";
-import type { EncryptedSecret } from "../secrets/mod.ts";
+import { SECRET_VALUE_BYTES_MAX } from "../secrets/mod.ts";
 import {
   array,
   bool,
@@ -50,8 +50,12 @@ export interface StartRequest {
   readonly args?: string[];
   /** Env as in the config: `${secret(name)}` is resolved on the node. */
   readonly env: Record<string, string>;
-  /** The encrypted secrets `env` references, by name. */
-  readonly secrets: Record<string, EncryptedSecret>;
+  /**
+   * SECRET. The plaintext of each secret `env` references, by name,
+   * decrypted by the leader for this alloc's node alone. Never logged,
+   * never put in an error or an OCI spec (see node/README.md, Secrets).
+   */
+  readonly secretValues: Record<string, string>;
   readonly cpu: number;
   readonly memoryBytes: number;
   /** Host port mapped to `containerPort`, from the node's port pool. */
@@ -203,10 +207,8 @@ const exitCause: Parser<ExitCause> = (value, path) => {
   }
 };
 
-const encryptedSecret = object({
-  ciphertext: str({ lengthMax: 100_000 }),
-  nonce: str({ lengthMax: 64 }),
-});
+/** A secret's value; UTF-8 bytes are at least its UTF-16 length. */
+const secretValue = str({ lengthMax: SECRET_VALUE_BYTES_MAX });
 
 /** Request parsers, by method. */
 export const REQUEST_PARSERS: {
@@ -221,7 +223,7 @@ export const REQUEST_PARSERS: {
     command: optional(array(str(), 256)),
     args: optional(array(str(), 256)),
     env: record(str({ lengthMax: 65_536 }), START_MAP_ENTRIES_MAX),
-    secrets: record(encryptedSecret, START_MAP_ENTRIES_MAX),
+    secretValues: record(secretValue, START_MAP_ENTRIES_MAX),
     cpu: num({ min: 0, max: 1024 }),
     memoryBytes: num({ min: 0, integer: true }),
     hostPort: optional(num({ min: 1, max: 65535, integer: true })),

@@ -1,10 +1,17 @@
 /**
  * Small helpers of the containerd-backed secondary runtime (runtime.ts):
- * task identity, host-port checks, restart policy labels, error mapping.
+ * task identity, host-port checks, restart policy labels, error mapping and
+ * redaction.
  */
 import type { RestartPolicy } from "../../config/mod.ts";
 import { ContainerdError } from "../../containerd/mod.ts";
 import { RpcError, type StartRequest } from "../rpc/mod.ts";
+import {
+  redact,
+  resolveSecretEnv,
+  SecretError,
+  type SecretSplitEnv,
+} from "../secrets/mod.ts";
 
 /** containerd fills `id` or `containerId` with the container of an init process. */
 export function taskContainerId(
@@ -60,4 +67,56 @@ export async function wrap<T>(
     if (error instanceof RpcError) throw error;
     throw new RpcError(code, String(error), { cause: error });
   }
+}
+
+/**
+ * `error` fit for the leader and the logs: an error whose message holds
+ * one of `request`'s secret values (or whose causes do) becomes an
+ * `RpcError` of the same code with the values redacted and no cause. Any
+ * other error is returned as it is.
+ */
+export function redactFor(request: StartRequest, error: unknown): unknown {
+  const values = Object.values(request.secretValues);
+  if (values.length === 0) return error;
+  const text = describeChain(error);
+  if (redact(text, values) === text) return error;
+  const code = error instanceof RpcError || error instanceof ContainerdError
+    ? error.code
+    : "runtime.start_failed";
+  const message = error instanceof Error ? error.message : String(error);
+  return new RpcError(code, redact(message, values));
+}
+
+/** `error`'s message and its causes', for the check above. */
+function describeChain(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current !== undefined; depth++) {
+    parts.push(current instanceof Error ? current.message : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join("\n");
+}
+
+/**
+ * The request's env resolved with its secret values and split: `plain` for
+ * the OCI spec, `secret` for the env file. `PORT` is the host port unless
+ * the env sets it (host networking: each replica listens on its own).
+ */
+export function resolveEnvOf(request: StartRequest): SecretSplitEnv {
+  let env;
+  try {
+    env = resolveSecretEnv(request.env, request.secretValues);
+  } catch (error) {
+    if (error instanceof SecretError) {
+      throw new RpcError(error.code, error.message, { cause: error });
+    }
+    throw error;
+  }
+  const setsPort = Object.hasOwn(env.plain, "PORT") ||
+    Object.hasOwn(env.secret, "PORT");
+  if (request.hostPort !== undefined && !setsPort) {
+    env.plain.PORT = String(request.hostPort);
+  }
+  return env;
 }

@@ -1,7 +1,10 @@
 /**
  * The start requests of the allocs a node runs, one JSON file each in the
  * state dir, so that a restarted agent re-attaches to its containers and can
- * restart them. Secrets stay encrypted in these files, as in the Raft log.
+ * restart them without the leader. They hold the plaintext `secretValues`
+ * the leader sent for these allocs (the node has no key to decrypt with):
+ * the directory is made 0700 and each file written 0600, so only root reads
+ * them (node/README.md, Secrets).
  */
 import { REQUEST_PARSERS, type StartRequest } from "../rpc/mod.ts";
 import { ensureDir, writeFileAtomic } from "../cluster_init/mod.ts";
@@ -44,7 +47,9 @@ export class AllocStore {
       if (requests.length >= ALLOC_FILES_MAX) break;
       try {
         const text = await Deno.readTextFile(`${this.#dir}/${entry.name}`);
-        requests.push(REQUEST_PARSERS.start(JSON.parse(text), entry.name));
+        requests.push(
+          REQUEST_PARSERS.start(upgradeKept(JSON.parse(text)), entry.name),
+        );
       } catch (error) {
         onBadFile(entry.name, error);
       }
@@ -55,4 +60,19 @@ export class AllocStore {
   #path(allocId: string): string {
     return `${this.#dir}/${encodeURIComponent(allocId)}.json`;
   }
+}
+
+/**
+ * A request kept before the leader sent secret values carries encrypted
+ * `secrets` instead, which this node cannot decrypt: it is read with no
+ * values, so its running container is re-attached, and a restart that needs
+ * a secret fails with `secret.missing` until the leader starts it anew.
+ */
+function upgradeKept(value: unknown): unknown {
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    Object.hasOwn(value, "secretValues") || !Object.hasOwn(value, "secrets")
+  ) return value;
+  const { secrets: _encrypted, ...rest } = value as Record<string, unknown>;
+  return { ...rest, secretValues: {} };
 }

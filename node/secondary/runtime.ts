@@ -1,14 +1,18 @@
 /**
  * The secondary's container runtime: `SecondaryRuntime` over the containerd
- * client. It pulls, starts (resolving `${secret(...)}` here and nowhere
- * else), stops, reports status, logs and metrics, and supervises its
- * services: an exit seen on containerd's event stream restarts the service
- * after the restart policy's backoff (1 s, 5 s, 30 s, then 60 s). Tasks are
- * never restarted; their exit code is kept for the leader.
+ * client. It pulls, starts (resolving `${secret(...)}` here with the values
+ * the leader sent for this alloc; the node holds no cluster key), stops,
+ * reports status, logs and metrics, and supervises its services: an exit
+ * seen on containerd's event stream restarts the service after the restart
+ * policy's backoff (1 s, 5 s, 30 s, then 60 s). Tasks are never restarted;
+ * their exit code is kept for the leader.
  *
- * Each start request (with its secrets still encrypted) is kept in the state
- * dir, so an agent that restarts re-attaches to the containers it still runs
- * and can restart them later.
+ * Variables that use a secret never enter the OCI spec: they reach the
+ * container through a file and env-exec (secret_env.ts). Each start request,
+ * secret values included, is kept in the state dir (0700, files 0600), so an
+ * agent that restarts re-attaches to the containers it still runs and can
+ * restart them later without the leader. Errors and log lines pass through
+ * `redact` with the alloc's values first.
  */
 import {
   type ContainerdClient,
@@ -26,11 +30,6 @@ import {
   RESTART_STATE_INITIAL,
   type RestartState,
 } from "../restart/mod.ts";
-import {
-  type ClusterKey,
-  decryptSecret,
-  resolveSecretRefs,
-} from "../secrets/mod.ts";
 import {
   type AllocRuntimeStatus,
   LOG_LINES_MAX,
@@ -50,10 +49,13 @@ import {
   type StopResult,
 } from "../rpc/mod.ts";
 import { AllocStore } from "./alloc_store.ts";
+import { SecretEnvFiles } from "./secret_env.ts";
 import {
   isNotFound,
   isRunning,
   portIsFree,
+  redactFor,
+  resolveEnvOf,
   restartPolicyOf,
   taskContainerId,
   wrap,
@@ -76,11 +78,12 @@ export interface ContainerdRuntimeOptions {
   readonly client: ContainerdClient;
   readonly images: ImageService;
   readonly runner: ContainerRunner;
-  readonly clusterKey: ClusterKey;
   /** The runner's FIFO directory (a restart makes new FIFOs there). */
   readonly fifoDir: string;
-  /** Directory for the kept start requests (no plaintext secrets). */
+  /** Kept start requests, secret values included: dir 0700, files 0600. */
   readonly stateDir: string;
+  /** env-exec and the secret env files: dir 0700, on a filesystem that allows exec. */
+  readonly secretsDir: string;
   /** What the node saw happen to an alloc, for the next heartbeat. */
   readonly onReport: (report: AllocReport) => void;
   /** The node's log; never given a secret value. */
@@ -110,6 +113,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
   readonly #options: ContainerdRuntimeOptions;
   readonly #allocs = new Map<string, Tracked>();
   readonly #store: AllocStore;
+  readonly #secretEnv: SecretEnvFiles;
   readonly #nowMs: () => number;
   #watch: TaskEventWatch | undefined;
   #closed = false;
@@ -118,6 +122,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
   private constructor(options: ContainerdRuntimeOptions) {
     this.#options = options;
     this.#store = new AllocStore(options.stateDir);
+    this.#secretEnv = new SecretEnvFiles(options.secretsDir);
     this.#nowMs = options.nowMs ?? Date.now;
   }
 
@@ -131,6 +136,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
   ): Promise<ContainerdRuntime> {
     const runtime = new ContainerdRuntime(options);
     await runtime.#store.open();
+    await runtime.#secretEnv.open();
     runtime.#watch = watchTaskEvents(
       options.client,
       (event) => runtime.#onTaskEvent(event),
@@ -234,7 +240,8 @@ export class ContainerdRuntime implements SecondaryRuntime {
     } catch (error) {
       tracked.state = "exited";
       tracked.exit = { kind: "start-failed" };
-      throw error;
+      // The message goes back to the leader and into its logs.
+      throw redactFor(tracked.request, error);
     }
     return {
       allocId: request.allocId,
@@ -245,7 +252,10 @@ export class ContainerdRuntime implements SecondaryRuntime {
 
   async #stop(request: StopRequest, _signal: AbortSignal): Promise<StopResult> {
     const tracked = this.#allocs.get(request.allocId);
-    if (tracked === undefined) return { allocId: request.allocId, exit: null };
+    if (tracked === undefined) {
+      await this.#secretEnv.remove(containerIdOf(request.allocId));
+      return { allocId: request.allocId, exit: null };
+    }
     tracked.stopping = true;
     clearTimeout(tracked.restartTimer);
     await tracked.restarting;
@@ -266,6 +276,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
       exit = result === null ? null : { kind: "stopped" };
     }
     await this.#options.runner.remove(tracked.containerId);
+    await this.#secretEnv.remove(tracked.containerId);
     this.#allocs.delete(request.allocId);
     await this.#store.remove(request.allocId);
     return { allocId: request.allocId, exit };
@@ -375,10 +386,8 @@ export class ContainerdRuntime implements SecondaryRuntime {
 
   async #createAndStart(tracked: Tracked): Promise<void> {
     const request = tracked.request;
-    const env = await wrap(
-      "runtime.start_failed",
-      () => this.#resolveEnv(request),
-    );
+    const env = resolveEnvOf(request);
+    const secretEnv = this.#secretEnv.delivery(tracked.containerId, env.secret);
     const runner = this.#options.runner;
     await wrap("runtime.start_failed", async () => {
       await runner.remove(tracked.containerId);
@@ -387,7 +396,8 @@ export class ContainerdRuntime implements SecondaryRuntime {
         image: request.image,
         ...(request.command === undefined ? {} : { command: request.command }),
         ...(request.args === undefined ? {} : { args: request.args }),
-        env,
+        env: env.plain,
+        ...(secretEnv === undefined ? {} : { secretEnv }),
         cpu: request.cpu,
         memoryBytes: request.memoryBytes,
         labels: {
@@ -442,22 +452,6 @@ export class ContainerdRuntime implements SecondaryRuntime {
     if (request.kind === "task" && request.timeoutMs !== undefined) {
       this.#armTaskTimeout(tracked, request.timeoutMs);
     }
-  }
-
-  async #resolveEnv(request: StartRequest): Promise<Record<string, string>> {
-    const values = new Map<string, string>();
-    for (const [name, encrypted] of Object.entries(request.secrets)) {
-      values.set(
-        name,
-        await decryptSecret(this.#options.clusterKey, name, encrypted),
-      );
-    }
-    const env = resolveSecretRefs(request.env, (name) => values.get(name));
-    // Host networking: the container listens on its host port.
-    if (request.hostPort !== undefined && env.PORT === undefined) {
-      env.PORT = String(request.hostPort);
-    }
-    return env;
   }
 
   #armTaskTimeout(tracked: Tracked, timeoutMs: number): void {
@@ -529,7 +523,8 @@ export class ContainerdRuntime implements SecondaryRuntime {
       await this.#startAgain(tracked);
       this.#options.onReport({ allocId, status: "running" });
     } catch (error) {
-      this.#options.log(`cannot restart alloc ${allocId}: ${error}`);
+      const reason = redactFor(tracked.request, error);
+      this.#options.log(`cannot restart alloc ${allocId}: ${reason}`);
       if (!this.#closed && !tracked.stopping) {
         this.#exited(tracked, { kind: "start-failed" });
       }
@@ -537,7 +532,13 @@ export class ContainerdRuntime implements SecondaryRuntime {
   }
 
   async #reattach(): Promise<void> {
-    const kept = await this.#store.list();
+    const kept = await this.#store.list((name, error) =>
+      this.#options.log(`cannot read kept start request ${name}: ${error}`)
+    );
+    await this.#secretEnv.sweep(
+      new Set(kept.map((request) => containerIdOf(request.allocId))),
+      (id) => this.#options.log(`removed the secret env file of gone ${id}`),
+    );
     const tasks = new Map(
       (await this.#options.client.listTasks()).map((
         t,

@@ -1,6 +1,7 @@
 /**
  * Secrets: AES-256-GCM under the cluster key, `${secret(name)}` references,
- * redaction. Values never appear in errors; see node/README.md.
+ * decryption on the leader and resolution on the node, redaction. Values
+ * never appear in errors; see node/README.md.
  */
 export {
   CLUSTER_KEY_BYTES,
@@ -32,6 +33,11 @@ export {
   referencedSecretNames,
   resolveSecretRefs,
 } from "./refs.ts";
+export {
+  decryptReferencedSecrets,
+  resolveSecretEnv,
+  type SecretSplitEnv,
+} from "./resolve.ts";
 export {
   redact,
   REDACT_VALUE_LENGTH_MIN,

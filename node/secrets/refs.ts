@@ -2,8 +2,9 @@
  * `${secret(name)}` references in env values: found, checked and resolved.
  *
  * The config keeps env values verbatim; the leader checks that every
- * referenced secret exists before a deploy starts anything, and only the node
- * that starts a container resolves the references, just before the start.
+ * referenced secret exists before a deploy starts anything and decrypts
+ * them for each start (resolve.ts), and only the node that starts a
+ * container resolves the references, just before the start.
  *
  * Syntax inside an env value, as in HCL templates:
  * - `${secret(NAME)}` or `${secret("NAME")}` (spaces allowed inside the
