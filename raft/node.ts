@@ -359,6 +359,11 @@ export class RaftNode {
     this.#kick();
   }
 
+  /** The voters and learners this node knows (latest and committed configurations). */
+  members(): ReadonlySet<MemberId> {
+    return this.#core.members();
+  }
+
   /** Re-addresses a peer (e.g. after a membership change). */
   setPeer(id: MemberId, url: string): void {
     this.#transport.setPeer(id, url);

@@ -52,6 +52,8 @@ export interface TransportOptions {
   readonly retryDelayMs?: number;
   /** Headers sent with every request (the caller's credential, say). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** The HTTP client requests go through (the node's TLS identity, say). */
+  readonly client?: Deno.HttpClient;
 }
 
 export const TRANSPORT_DEFAULTS = {
@@ -161,9 +163,12 @@ class Peer {
   constructor(
     readonly id: MemberId,
     public url: string,
-    readonly options: Required<Omit<TransportOptions, "id" | "peers">> & {
-      snapshotChunkBytes: number;
-    },
+    readonly options:
+      & Required<Omit<TransportOptions, "id" | "peers" | "client">>
+      & {
+        snapshotChunkBytes: number;
+        client: Deno.HttpClient | null;
+      },
     readonly stats: TransportStats,
   ) {}
 
@@ -259,6 +264,9 @@ class Peer {
           "content-type": "application/octet-stream",
         },
         signal: controller.signal,
+        ...(this.options.client === null
+          ? {}
+          : { client: this.options.client }),
       });
       await response.body?.cancel();
       if (!response.ok) {
@@ -338,9 +346,12 @@ export class HttpTransport {
     snapshotsSent: 0,
   };
   readonly #id: MemberId;
-  readonly #options: Required<Omit<TransportOptions, "id" | "peers">> & {
-    snapshotChunkBytes: number;
-  };
+  readonly #options:
+    & Required<Omit<TransportOptions, "id" | "peers" | "client">>
+    & {
+      snapshotChunkBytes: number;
+      client: Deno.HttpClient | null;
+    };
   readonly #peers = new Map<MemberId, Peer>();
   readonly #receiver: TransportReceiver;
   #server: Deno.HttpServer<Deno.NetAddr> | null = null;
@@ -360,6 +371,7 @@ export class HttpTransport {
       bodyBytesMax: options.bodyBytesMax ?? TRANSPORT_DEFAULTS.bodyBytesMax,
       retryDelayMs: options.retryDelayMs ?? TRANSPORT_DEFAULTS.retryDelayMs,
       headers: options.headers ?? {},
+      client: options.client ?? null,
       snapshotChunkBytes: TRANSPORT_DEFAULTS.snapshotChunkBytes,
     };
     this.#receiver = receiver;

@@ -109,6 +109,10 @@ export const initCommand: CommandSpec = {
         cluster.joinToken,
         ca.fingerprintSha256,
       );
+      const primaryToken = formatJoinToken(
+        cluster.adminToken,
+        ca.fingerprintSha256,
+      );
       const startCommandLine =
         `mill agent --data-dir ${dataDir} --name ${name} --role primary,secondary`;
       if (json) {
@@ -119,6 +123,7 @@ export const initCommand: CommandSpec = {
           apiUrl: apiUrl(addresses[0] ?? "127.0.0.1", apiPort),
           start: startCommandLine,
           joinToken,
+          primaryJoinToken: primaryToken,
         }));
       } else {
         context.output.line(
@@ -134,6 +139,12 @@ export const initCommand: CommandSpec = {
         context.output.line(`add a node (keep the token secret):`);
         context.output.line(
           `  mill join <this node's peer address, e.g. 10.0.0.1:7946> --token ${joinToken}`,
+        );
+        context.output.line(
+          `add a primary (this token is the admin token: it holds the whole cluster):`,
+        );
+        context.output.line(
+          `  mill join <peer address> --role primary,secondary --listen <host:port> --token ${primaryToken}`,
         );
       }
       if (!flag(context, "start")) return EXIT.ok;

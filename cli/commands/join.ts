@@ -1,13 +1,13 @@
 /** `mill join`: add this machine to an existing cluster. */
 
 import { exists } from "../../node/cluster_init/mod.ts";
+import { advertiseHostOf } from "../../node/agent/peer_server.ts";
 import { joinAsPrimary } from "../../node/agent/join_primary.ts";
 import {
+  joinAsSecondary,
   JoinError,
   loadJoinedIdentity,
   parseJoinToken,
-  requestJoin,
-  saveJoinedIdentity,
 } from "../../node/agent/join.ts";
 import { type CommandSpec, stringOption } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
@@ -39,7 +39,7 @@ export const joinCommand: CommandSpec = {
     {
       flags: "--token <token>",
       description:
-        "the join token printed by mill init (<token>.<CA fingerprint>)",
+        "the join token printed by mill init (<token>.<CA fingerprint>); a primary takes the admin token in the same form",
       required: true,
     },
     {
@@ -124,7 +124,12 @@ export const joinCommand: CommandSpec = {
       return EXIT.usage;
     }
     try {
-      const advertiseHost = option("advertise") ?? listen.hostname;
+      const advertiseHost = advertiseHostOf({
+        listen,
+        ...(option("advertise") === undefined
+          ? {}
+          : { advertiseHost: option("advertise")! }),
+      });
       if (roles.includes("primary")) {
         if (!await exists(`${dataDir}/cluster.json`)) {
           const clusterId = await joinAsPrimary(
@@ -140,11 +145,13 @@ export const joinCommand: CommandSpec = {
           context.output.error(`joined cluster ${clusterId} as a primary`);
         }
       } else if (await loadJoinedIdentity(dataDir) === null) {
-        const joined = await requestJoin(address, option("token") ?? "", {
-          name,
-        });
-        await saveJoinedIdentity(dataDir, joined);
-        context.output.error(`joined cluster ${joined.clusterId}`);
+        const clusterId = await joinAsSecondary(
+          dataDir,
+          address,
+          option("token") ?? "",
+          { name, hosts: [advertiseHost] },
+        );
+        context.output.error(`joined cluster ${clusterId}`);
       }
     } catch (error) {
       if (!(error instanceof JoinError)) throw error;

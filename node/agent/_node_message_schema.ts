@@ -18,6 +18,7 @@ import {
   str,
 } from "../../config/mod.ts";
 import { ALLOC_STATUSES, type AllocStatus } from "../../raft/mod.ts";
+import { JOIN_HOSTS_MAX, JoinError } from "./join.ts";
 import {
   type HeartbeatMessage,
   NodeMessageError,
@@ -89,6 +90,43 @@ const promotion = object({ nodeId });
 /** A promotion request (`{ nodeId }`) from `unknown`. */
 export function parsePromotion(value: unknown): { nodeId: string } {
   return parseWith(promotion, "promotion", value);
+}
+
+const host = str({
+  lengthMin: 1,
+  lengthMax: 253,
+  pattern: /^[A-Za-z0-9.:-]+$/,
+});
+const secondaryJoin = object({
+  name: str({ lengthMin: 1, lengthMax: 63 }),
+  nodeId,
+  publicKeyPem: str({
+    lengthMin: 1,
+    lengthMax: 1024,
+    pattern:
+      /^-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*$/,
+  }),
+  hosts: array(host, JOIN_HOSTS_MAX),
+});
+
+/** A secondary's join request from `unknown`; refused with `JoinError("join.bad_request")`. */
+export function parseSecondaryJoinRequest(
+  value: unknown,
+): {
+  nodeId: string;
+  publicKeyPem: string;
+  hosts: string[];
+  name: string;
+} {
+  try {
+    return secondaryJoin(value, "join");
+  } catch (error) {
+    if (!(error instanceof SchemaError)) throw error;
+    throw new JoinError(
+      "join.bad_request",
+      `Malformed join request: ${error.message}`,
+    );
+  }
 }
 
 /** A registration from `unknown`. */

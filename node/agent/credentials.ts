@@ -1,28 +1,35 @@
 /**
  * What a node knows of itself and its cluster, read from its data dir
- * before anything else starts: its identity (node.json), the cluster's RPC
- * token and CA, and the cluster key. A primary reads the files `mill init`
- * (or a primary join) wrote; a secondary-only node reads its join grant.
+ * before anything else starts: its identity (node.json), the cluster CA,
+ * its own TLS identity on the peer port (node_certificate.ts) and the cluster
+ * key. A primary reads the files `mill init` (or a primary join) wrote; a
+ * secondary-only node reads its join grant. The peer client, which presents
+ * the node's certificate to other nodes, lives as long as the agent.
  */
 import {
   type ClusterIdentity,
   loadClusterIdentity,
 } from "../cluster_init/mod.ts";
-import {
-  CLUSTER_KEY_FILE,
-  type ClusterKey,
-  readClusterKeyFile,
-} from "../secrets/mod.ts";
+import { type ClusterKey, readClusterKeyFile } from "../secrets/mod.ts";
 import { loadOrCreateNodeIdentity, type NodeIdentity } from "./identity.ts";
+import {
+  ensurePrimaryNodeTls,
+  loadJoinedNodeTls,
+  type NodeTls,
+} from "./node_certificate.ts";
 import { loadJoinedIdentity } from "./join.ts";
 import type { Service } from "./supervisor.ts";
 
 export interface NodeCredentials {
   readonly identity: NodeIdentity;
   readonly clusterId: string;
-  readonly rpcToken: string;
   readonly caCertPem: string;
-  readonly clusterKey: ClusterKey;
+  /** This node's certificate and key for the peer port. */
+  readonly nodeTls: NodeTls;
+  /** Talks to other nodes' peer ports: trusts only the CA, presents `nodeTls`. */
+  readonly peerClient: Deno.HttpClient;
+  /** The key that decrypts every secret: primaries only (null on a secondary). */
+  readonly clusterKey: ClusterKey | null;
   /** The whole cluster identity on a primary; null on a secondary-only node. */
   readonly cluster: ClusterIdentity | null;
   /** Peer `host:port` of the primaries known at join (secondary-only nodes). */
@@ -35,6 +42,8 @@ export interface CredentialsOptions {
   readonly name: string;
   /** A primary reads `mill init`'s files; a secondary-only node its join grant. */
   readonly primary: boolean;
+  /** The hosts other nodes reach this one on (its certificate's names). */
+  readonly hosts: readonly string[];
 }
 
 export class Credentials implements Service {
@@ -59,17 +68,27 @@ export class Credentials implements Service {
   }
 
   stop(): Promise<void> {
+    this.#loaded?.peerClient.close();
+    this.#loaded = null;
     return Promise.resolve();
   }
 
   async #loadPrimary(): Promise<NodeCredentials> {
     const { dataDir, name } = this.#options;
     const cluster = await loadClusterIdentity(dataDir);
+    const identity = await loadOrCreateNodeIdentity(dataDir, name);
+    const nodeTls = await ensurePrimaryNodeTls(dataDir, {
+      nodeId: identity.nodeId,
+      ca: { certPem: cluster.caCertPem, keyPem: cluster.caKeyPem },
+      hosts: this.#options.hosts,
+      nowMs: Date.now(),
+    });
     return {
-      identity: await loadOrCreateNodeIdentity(dataDir, name),
+      identity,
       clusterId: cluster.clusterId,
-      rpcToken: cluster.rpcToken,
       caCertPem: cluster.caCertPem,
+      nodeTls,
+      peerClient: peerClientOf(cluster.caCertPem, nodeTls),
       clusterKey: await readClusterKeyFile(cluster.clusterKeyPath),
       cluster,
       joinedPrimaries: [],
@@ -84,14 +103,30 @@ export class Credentials implements Service {
         `Data dir "${dataDir}" has not joined a cluster; run "mill join" first`,
       );
     }
-    return {
-      identity: await loadOrCreateNodeIdentity(dataDir, name),
-      clusterId: joined.clusterId,
-      rpcToken: joined.rpcToken,
+    const identity = await loadOrCreateNodeIdentity(dataDir, name);
+    const nodeTls = await loadJoinedNodeTls(dataDir, {
+      nodeId: identity.nodeId,
       caCertPem: joined.caCertPem,
-      clusterKey: await readClusterKeyFile(`${dataDir}/${CLUSTER_KEY_FILE}`),
+      hosts: this.#options.hosts,
+      nowMs: Date.now(),
+    });
+    return {
+      identity,
+      clusterId: joined.clusterId,
+      caCertPem: joined.caCertPem,
+      nodeTls,
+      peerClient: peerClientOf(joined.caCertPem, nodeTls),
+      clusterKey: null,
       cluster: null,
       joinedPrimaries: joined.primaries,
     };
   }
+}
+
+function peerClientOf(caCertPem: string, tls: NodeTls): Deno.HttpClient {
+  return Deno.createHttpClient({
+    caCerts: [caCertPem],
+    cert: tls.certPem,
+    key: tls.keyPem,
+  });
 }

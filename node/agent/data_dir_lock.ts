@@ -28,6 +28,12 @@ export class DataDirLock implements Service {
   }
 
   async start(): Promise<void> {
+    const dir = await Deno.stat(this.dataDir).catch(() => null);
+    if (dir === null || !dir.isDirectory) {
+      throw new DataDirLockError(
+        `Data dir "${this.dataDir}" is not usable: it does not exist; run "mill init" or "mill join" first`,
+      );
+    }
     const file = await Deno.open(this.#path, {
       read: true,
       write: true,

@@ -3,15 +3,19 @@
  * passes is `<join token>.<CA fingerprint>`: the cluster's join token and
  * the SHA-256 (hex) of its CA certificate. The joining node:
  *
- * 1. fetches `GET http://<peer>/peer/v1/bootstrap` (plain HTTP: the CA is
- *    public) and refuses a CA whose fingerprint differs from the token's, so
- *    a node in the middle cannot slip in its own CA;
- * 2. calls `POST <api>/v1/join` over HTTPS trusting only that CA, with the
- *    join token: the grant carries the cluster id, the RPC token, the cluster
- *    key (secrets are decrypted on the node that starts a container) and the
- *    primaries' peer addresses;
- * 3. keeps the grant in its data dir (`joined.json`, `cluster.key`, 0600).
+ * 1. fetches `GET https://<peer>/peer/v1/bootstrap` without trusting the
+ *    certificate it is shown (it has no CA yet) and refuses a CA whose
+ *    fingerprint differs from the token's, so a node in the middle cannot
+ *    slip in its own CA;
+ * 2. makes its own key (it never leaves the node) and calls
+ *    `POST <api>/v1/join` over HTTPS trusting only that CA, with the join
+ *    token, its node id, its public key and the hosts it is reached at: the
+ *    grant is the cluster id, the primaries' peer addresses and its node
+ *    certificate, signed by the CA. Nothing else: no token, no cluster key
+ *    (the leader decrypts secrets and sends a node only those of its allocs);
+ * 3. keeps the grant in its data dir (`joined.json`, `node.crt`, 0600).
  */
+import https from "node:https";
 import {
   constantTimeEqual,
   ensureDir,
@@ -19,26 +23,36 @@ import {
   readCertificate,
   writeFileAtomic,
 } from "../cluster_init/mod.ts";
-import { CLUSTER_KEY_BYTES, CLUSTER_KEY_FILE } from "../secrets/mod.ts";
+import { loadOrCreateNodeIdentity } from "./identity.ts";
+import {
+  loadOrCreateNodeKey,
+  saveNodeCertificate,
+} from "./node_certificate.ts";
 
 export const JOINED_FILE = "joined.json";
-export const JOINED_FILE_FORMAT = 1;
+export const JOINED_FILE_FORMAT = 2;
 /** Most primaries a grant lists. */
 export const GRANT_PRIMARIES_MAX = 64;
+/** Most hosts a joining node asks its certificate to name. */
+export const JOIN_HOSTS_MAX = 16;
 const JOIN_TIMEOUT_MS = 15_000;
+/** Largest bootstrap answer read (a CA certificate and a URL). */
+const BOOTSTRAP_BYTES_MAX = 64 * 1024;
+const PEER_ADDRESS = /^[^\s/]+:\d{1,5}$/;
 
-/** What the cluster gives a joining node. */
+/** What the cluster gives a joining secondary. */
 export interface JoinGrant {
   readonly clusterId: string;
-  readonly rpcToken: string;
-  /** Base64 of the 32-byte cluster key. */
-  readonly clusterKey: string;
   /** Peer `host:port` of every primary. */
   readonly primaries: readonly string[];
+  /** The node's certificate, for the public key it sent. */
+  readonly nodeCertPem: string;
 }
 
 /** What a joined (secondary-only) node keeps. */
-export interface JoinedIdentity extends JoinGrant {
+export interface JoinedIdentity {
+  readonly clusterId: string;
+  readonly primaries: readonly string[];
   readonly caCertPem: string;
 }
 
@@ -73,52 +87,77 @@ export function parseJoinToken(
   return { token, caFingerprint };
 }
 
+function isPrimaryList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.length > 0 &&
+    value.length <= GRANT_PRIMARIES_MAX &&
+    value.every((p) => typeof p === "string" && PEER_ADDRESS.test(p));
+}
+
 /** Parses a grant from `unknown` (the join endpoint's answer). */
 export function parseJoinGrant(value: unknown): JoinGrant {
   const v = value as Record<string, unknown> | null;
-  const primaries = v?.primaries;
   if (
     typeof v !== "object" || v === null ||
-    typeof v.clusterId !== "string" || typeof v.rpcToken !== "string" ||
-    !isTokenShaped(v.rpcToken) || typeof v.clusterKey !== "string" ||
-    !Array.isArray(primaries) || primaries.length === 0 ||
-    primaries.length > GRANT_PRIMARIES_MAX ||
-    !primaries.every((p) => typeof p === "string" && /^[^\s/]+:\d+$/.test(p))
+    typeof v.clusterId !== "string" || v.clusterId.length === 0 ||
+    !isPrimaryList(v.primaries) || typeof v.nodeCertPem !== "string" ||
+    !v.nodeCertPem.includes("BEGIN CERTIFICATE")
   ) {
     throw new JoinError(
       "join.bad_grant",
       "The cluster's join answer is malformed",
     );
   }
-  let key: Uint8Array;
-  try {
-    key = Uint8Array.from(atob(v.clusterKey), (c) => c.charCodeAt(0));
-  } catch (error) {
-    throw new JoinError("join.bad_grant", "The cluster key is not base64", {
-      cause: error,
-    });
-  }
-  if (key.length !== CLUSTER_KEY_BYTES) {
-    throw new JoinError("join.bad_grant", "The cluster key has the wrong size");
-  }
   return {
     clusterId: v.clusterId,
-    rpcToken: v.rpcToken,
-    clusterKey: v.clusterKey,
-    primaries: primaries as string[],
+    primaries: v.primaries,
+    nodeCertPem: v.nodeCertPem,
   };
 }
 
-/** Steps 1 and 2 for a secondary: the CA, checked, then the grant. */
-export async function requestJoin(
+/** The whole join of a secondary, on the joining node; returns the cluster id. */
+export async function joinAsSecondary(
+  dataDir: string,
   peerAddress: string,
   tokenText: string,
-  node: { readonly name: string },
-): Promise<JoinedIdentity> {
+  node: {
+    readonly name: string;
+    /** The hosts other nodes reach this one on (its certificate's names). */
+    readonly hosts: readonly string[];
+  },
+): Promise<string> {
+  await ensureDir(dataDir, 0o700);
+  const identity = await loadOrCreateNodeIdentity(dataDir, node.name);
+  const key = await loadOrCreateNodeKey(dataDir);
   const { caCertPem, answer } = await callJoin(peerAddress, tokenText, {
-    name: node.name,
+    name: identity.name,
+    nodeId: identity.nodeId,
+    publicKeyPem: key.publicKeyPem,
+    hosts: node.hosts,
   });
-  return { ...parseJoinGrant(answer), caCertPem };
+  const grant = parseJoinGrant(answer);
+  const cert = await readCertificate(grant.nodeCertPem);
+  if (cert.commonName !== identity.nodeId) {
+    throw new JoinError(
+      "join.bad_grant",
+      "The certificate the cluster issued names another node",
+    );
+  }
+  await saveNodeCertificate(dataDir, grant.nodeCertPem);
+  await writeFileAtomic(
+    `${dataDir}/${JOINED_FILE}`,
+    JSON.stringify(
+      {
+        format: JOINED_FILE_FORMAT,
+        clusterId: grant.clusterId,
+        primaries: grant.primaries,
+        caCertPem,
+      },
+      null,
+      2,
+    ) + "\n",
+    { mode: 0o600 },
+  );
+  return grant.clusterId;
 }
 
 /**
@@ -131,29 +170,14 @@ export async function callJoin(
   body: unknown,
 ): Promise<{ caCertPem: string; answer: unknown }> {
   const { token, caFingerprint } = parseJoinToken(tokenText);
-  let bootstrap: { caCertPem?: unknown; apiUrl?: unknown };
-  try {
-    const response = await fetch(`http://${peerAddress}/peer/v1/bootstrap`, {
-      signal: AbortSignal.timeout(JOIN_TIMEOUT_MS),
-    });
-    bootstrap = await response.json();
-  } catch (error) {
-    throw new JoinError(
-      "join.unreachable",
-      `Cannot reach a mill node's peer port at ${peerAddress}: ${
-        (error as Error).message
-      }`,
-      { cause: error },
-    );
-  }
-  const { caCertPem, apiUrl } = bootstrap;
-  if (typeof caCertPem !== "string" || typeof apiUrl !== "string") {
+  const { caCertPem, apiUrl } = await fetchBootstrap(peerAddress);
+  const ca = await readCertificate(caCertPem).catch((error) => {
     throw new JoinError(
       "join.bad_bootstrap",
-      `${peerAddress} is not a mill primary`,
+      `${peerAddress} offered no readable CA certificate`,
+      { cause: error },
     );
-  }
-  const ca = await readCertificate(caCertPem);
+  });
   if (!ca.isCa || !constantTimeEqual(ca.fingerprintSha256, caFingerprint)) {
     throw new JoinError(
       "join.ca_mismatch",
@@ -162,17 +186,28 @@ export async function callJoin(
   }
   const client = Deno.createHttpClient({ caCerts: [caCertPem] });
   try {
-    const response = await fetch(`${apiUrl}/v1/join`, {
-      method: "POST",
-      client,
-      headers: {
-        authorization: `Bearer ${token}`,
-        "content-type": "application/json",
-      },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(JOIN_TIMEOUT_MS),
-    });
-    const answer = await response.json();
+    let response: Response;
+    try {
+      response = await fetch(`${apiUrl}/v1/join`, {
+        method: "POST",
+        client,
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(JOIN_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new JoinError(
+        "join.unreachable",
+        `Cannot reach the cluster's API at ${apiUrl}: ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+    const answer = await response.json().catch(() => null);
     if (!response.ok) {
       throw new JoinError(
         typeof answer?.code === "string" ? answer.code : "join.refused",
@@ -187,26 +222,82 @@ export async function callJoin(
   }
 }
 
-/** Step 3: keeps the grant in the data dir. */
-export async function saveJoinedIdentity(
-  dataDir: string,
-  joined: JoinedIdentity,
-): Promise<void> {
-  await ensureDir(dataDir, 0o700);
-  const key = Uint8Array.from(atob(joined.clusterKey), (c) => c.charCodeAt(0));
-  await writeFileAtomic(`${dataDir}/${CLUSTER_KEY_FILE}`, key, { mode: 0o600 });
-  const { clusterKey: _key, ...rest } = joined;
-  await writeFileAtomic(
-    `${dataDir}/${JOINED_FILE}`,
-    JSON.stringify({ format: JOINED_FILE_FORMAT, ...rest }, null, 2) + "\n",
-    { mode: 0o600 },
-  );
+/**
+ * `GET /peer/v1/bootstrap` on a primary's peer port. Its certificate cannot
+ * be checked yet (the CA is what we ask for): the answer is trusted only
+ * once its CA matches the fingerprint in the join token.
+ */
+function fetchBootstrap(
+  peerAddress: string,
+): Promise<{ caCertPem: string; apiUrl: string }> {
+  const unreachable = (error: unknown) =>
+    new JoinError(
+      "join.unreachable",
+      `Cannot reach a mill node's peer port at ${peerAddress}: ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  if (!PEER_ADDRESS.test(peerAddress)) {
+    return Promise.reject(
+      new JoinError(
+        "join.bad_address",
+        `"${peerAddress}" is not a peer address (host:port)`,
+      ),
+    );
+  }
+  const colon = peerAddress.lastIndexOf(":");
+  const host = peerAddress.slice(0, colon).replace(/^\[|\]$/g, "");
+  const port = Number(peerAddress.slice(colon + 1));
+  return new Promise((resolve, reject) => {
+    const request = https.get({
+      host,
+      port,
+      path: "/peer/v1/bootstrap",
+      rejectUnauthorized: false,
+      timeout: JOIN_TIMEOUT_MS,
+    }, (response) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        text += chunk;
+        if (text.length > BOOTSTRAP_BYTES_MAX) {
+          request.destroy(new Error("the answer is too large"));
+        }
+      });
+      response.on("end", () => {
+        let value: { caCertPem?: unknown; apiUrl?: unknown } | null = null;
+        try {
+          value = JSON.parse(text);
+        } catch {
+          value = null;
+        }
+        if (
+          response.statusCode !== 200 || typeof value?.caCertPem !== "string" ||
+          typeof value.apiUrl !== "string" ||
+          !value.apiUrl.startsWith("https://")
+        ) {
+          reject(
+            new JoinError(
+              "join.bad_bootstrap",
+              `${peerAddress} is not a mill primary`,
+            ),
+          );
+          return;
+        }
+        resolve({ caCertPem: value.caCertPem, apiUrl: value.apiUrl });
+      });
+      response.on("error", (error) => reject(unreachable(error)));
+    });
+    request.on("timeout", () => request.destroy(new Error("timed out")));
+    request.on("error", (error) => reject(unreachable(error)));
+  });
 }
 
 /** The joined identity of a data dir, or null when it has none. */
 export async function loadJoinedIdentity(
   dataDir: string,
-): Promise<Omit<JoinedIdentity, "clusterKey"> | null> {
+): Promise<JoinedIdentity | null> {
   let text: string;
   try {
     text = await Deno.readTextFile(`${dataDir}/${JOINED_FILE}`);
@@ -214,11 +305,29 @@ export async function loadJoinedIdentity(
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
-  const value = JSON.parse(text);
-  const grant = parseJoinGrant({ ...value, clusterKey: btoa("\0".repeat(32)) });
-  if (typeof value.caCertPem !== "string") {
-    throw new JoinError("join.bad_grant", `"${JOINED_FILE}" has no CA`);
+  let value: Record<string, unknown> | null = null;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new JoinError("join.bad_grant", `"${JOINED_FILE}" is not JSON`, {
+      cause: error,
+    });
   }
-  const { clusterKey: _key, ...rest } = grant;
-  return { ...rest, caCertPem: value.caCertPem };
+  if (value?.format !== JOINED_FILE_FORMAT) {
+    throw new JoinError(
+      "join.old_grant",
+      `"${JOINED_FILE}" is from an older mill (before node certificates); join the cluster again with "mill join"`,
+    );
+  }
+  if (
+    typeof value.clusterId !== "string" || !isPrimaryList(value.primaries) ||
+    typeof value.caCertPem !== "string"
+  ) {
+    throw new JoinError("join.bad_grant", `"${JOINED_FILE}" is malformed`);
+  }
+  return {
+    clusterId: value.clusterId,
+    primaries: value.primaries,
+    caCertPem: value.caCertPem,
+  };
 }

@@ -8,6 +8,7 @@
  */
 import type { RaftNode } from "../../raft/mod.ts";
 import {
+  certificateNames,
   type ClusterIdentity,
   DATA_DIR_FILES,
   ensureDir,
@@ -22,7 +23,6 @@ import { callJoin, JoinError } from "./join.ts";
 export const RAFT_JOIN_FILE = "raft-join.json";
 const CERT_VALIDITY_MS = 10 * 365 * 24 * 60 * 60_000;
 const CERT_BACKDATE_MS = 60 * 60_000;
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 /** What a joining primary asks for. */
 export interface PrimaryJoinRequest {
@@ -86,20 +86,16 @@ export async function admitPrimary(
     readonly nowMs: number;
   },
 ): Promise<PrimaryGrant> {
-  const addresses = [
-    ...new Set(["127.0.0.1", "::1", "localhost", ...request.apiAddresses]),
-  ];
   const api = await issueServerCertificate(
     { certPem: context.cluster.caCertPem, keyPem: context.cluster.caKeyPem },
     {
       commonName: request.name,
-      dnsNames: addresses.filter((a) => !IPV4.test(a) && !a.includes(":")),
-      ipAddresses: addresses.filter((a) => IPV4.test(a) || a.includes(":")),
+      ...certificateNames(request.apiAddresses),
       notBeforeMs: context.nowMs - CERT_BACKDATE_MS,
       notAfterMs: context.nowMs + CERT_VALIDITY_MS,
     },
   );
-  const peerUrl = `http://${request.peer}`;
+  const peerUrl = `https://${request.peer}`;
   context.raft.setPeer(request.nodeId, peerUrl);
   const known = context.raft.status;
   await context.raft.proposeMembership({

@@ -1,10 +1,14 @@
 /**
  * `POST /v1/join` (join scope), answered by the leader (followers forward):
- * the grant a joining node needs (see join.ts and join_primary.ts). The
- * cluster key goes only over HTTPS to a holder of the join token.
+ * the grant a joining node needs (see join.ts and join_primary.ts).
  *
- * Body: `{ "name" }` for a secondary; `{ "name", "role": "primary",
- * "nodeId", "peer", "apiAddresses" }` for a primary.
+ * - A secondary sends `{ "name", "nodeId", "publicKeyPem", "hosts" }` and
+ *   gets its node certificate (for that key, naming that id and those
+ *   hosts), the cluster id and the primaries' peer addresses: nothing that
+ *   opens anything else (no token, no cluster key).
+ * - A primary sends `{ "name", "role": "primary", "nodeId", "peer",
+ *   "apiAddresses" }` and gets the cluster's whole identity (a primary holds
+ *   the CA and the cluster key), over HTTPS only.
  */
 import type { ClusterState, RaftNode } from "../../raft/mod.ts";
 import {
@@ -15,6 +19,8 @@ import {
 } from "../api/mod.ts";
 import type { ClusterIdentity } from "../cluster_init/mod.ts";
 import { JoinError, type JoinGrant } from "./join.ts";
+import { parseSecondaryJoinRequest } from "./_node_message_schema.ts";
+import { issueCertificateFor } from "./node_certificate.ts";
 import { admitPrimary, parsePrimaryJoinRequest } from "./join_primary.ts";
 
 export interface JoinRouteOptions {
@@ -43,36 +49,64 @@ export function primaryMembers(
   selfId: string,
   selfPeer: string,
 ): Record<string, string> {
-  const members: Record<string, string> = { [selfId]: `http://${selfPeer}` };
+  const members: Record<string, string> = { [selfId]: `https://${selfPeer}` };
   for (const node of state.nodes.values()) {
     const { peer, api } = node.endpoints;
-    if (api !== null && peer !== null) members[node.id] ??= `http://${peer}`;
+    if (api !== null && peer !== null) members[node.id] ??= `https://${peer}`;
   }
   return members;
 }
 
 export function joinHandler(options: JoinRouteOptions): Handler {
-  return async (request) => {
+  return async (request, context) => {
     const body = await readJsonBody(request);
-    const key = await Deno.readFile(options.cluster.clusterKeyPath);
-    const clusterKey = btoa(String.fromCharCode(...key));
     const state = options.state();
+    const cluster = options.cluster;
     if ((body as { role?: unknown } | null)?.role !== "primary") {
+      const joining = badRequestOn(() => parseSecondaryJoinRequest(body));
+      // A certificate for a node id in use would let its holder speak as
+      // that node (a primary, even): a join admits new nodes only.
+      if (
+        state.nodes.has(joining.nodeId) ||
+        joining.nodeId === options.selfId ||
+        options.raft.members().has(joining.nodeId)
+      ) {
+        throw new ApiError(
+          409,
+          "join.node_exists",
+          `Node "${joining.nodeId}" is already a member; remove it first or join from a fresh data dir`,
+        );
+      }
+      const nodeCertPem = await issueCertificateFor(
+        { certPem: cluster.caCertPem, keyPem: cluster.caKeyPem },
+        { ...joining, nowMs: Date.now() },
+      ).catch((error) => {
+        throw new ApiError(
+          400,
+          "join.bad_request",
+          "The public key is not an ECDSA P-256 key in SPKI PEM",
+          { cause: error },
+        );
+      });
       const grant: JoinGrant = {
-        clusterId: options.cluster.clusterId,
-        rpcToken: options.cluster.rpcToken,
-        clusterKey,
+        clusterId: cluster.clusterId,
         primaries: primaryPeers(state, options.selfPeer()),
+        nodeCertPem,
       };
       return jsonResponse(grant);
     }
-    let joinRequest;
-    try {
-      joinRequest = parsePrimaryJoinRequest(body);
-    } catch (error) {
-      if (!(error instanceof JoinError)) throw error;
-      throw new ApiError(400, error.code, error.message, { cause: error });
+    // A primary holds the CA and the cluster key: more than a join token
+    // is worth, so joining one takes the admin token.
+    if (context.scope !== "admin") {
+      throw new ApiError(
+        403,
+        "join.primary_needs_admin",
+        "Joining a primary needs the admin token (<admin token>.<CA fingerprint>); the join token admits secondaries only",
+      );
     }
+    const joinRequest = badRequestOn(() => parsePrimaryJoinRequest(body));
+    const key = await Deno.readFile(cluster.clusterKeyPath);
+    const clusterKey = btoa(String.fromCharCode(...key));
     const grant = await admitPrimary(joinRequest, {
       raft: options.raft,
       cluster: options.cluster,
@@ -82,4 +116,14 @@ export function joinHandler(options: JoinRouteOptions): Handler {
     });
     return jsonResponse(grant);
   };
+}
+
+/** A join request's parse, its refusal a 400. */
+function badRequestOn<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof JoinError)) throw error;
+    throw new ApiError(400, error.code, error.message, { cause: error });
+  }
 }

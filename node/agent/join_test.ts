@@ -50,18 +50,18 @@ Deno.test("parseJoinToken() refuses tokens without a well-formed fingerprint", a
 Deno.test("parseJoinGrant() takes a sound grant and refuses malformed ones", async (t) => {
   const good = {
     clusterId: "c1",
-    rpcToken: TOKEN,
-    clusterKey: btoa("k".repeat(32)),
     primaries: ["10.0.0.1:7946"],
+    nodeCertPem:
+      "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
   };
   assertEquals(parseJoinGrant(good), good);
   const cases: [string, unknown][] = [
     ["null", null],
     ["no primaries", { ...good, primaries: [] }],
     ["a primary without a port", { ...good, primaries: ["10.0.0.1"] }],
-    ["a short key", { ...good, clusterKey: btoa("k") }],
-    ["a key that is not base64", { ...good, clusterKey: "!!!" }],
-    ["a malformed RPC token", { ...good, rpcToken: "x" }],
+    ["no certificate", { ...good, nodeCertPem: undefined }],
+    ["a certificate that is no PEM", { ...good, nodeCertPem: "x" }],
+    ["an empty cluster id", { ...good, clusterId: "" }],
   ];
   for (const [name, value] of cases) {
     await t.step(

@@ -1,14 +1,17 @@
 /**
- * The peer port: one HTTP listener on the node's peer address for Raft,
+ * The peer port: one HTTPS listener on the node's peer address for Raft,
  * the secondary RPC, node messages and the state watch, on the same frame
- * as the API (node/api: router, per-route scopes, JSON errors). A member
- * node authenticates with the cluster's peer credential, checked in one
- * place, the frame's authenticator; each part of the node mounts its routes
- * when it starts and removes them when it stops.
+ * as the API (node/api: listener limits, router, per-route scopes, JSON
+ * errors). It serves the node's own certificate and asks every caller for
+ * one signed by the cluster CA: a member node is known by its certificate's
+ * common name (its node id), established in one place, the frame's
+ * authenticator. Each part of the node mounts its routes when it starts and
+ * removes them when it stops.
  */
 import {
   type ApiServer,
-  Authenticator,
+  CertificateAuthenticator,
+  type ListenerTls,
   Router,
   startApiServer,
 } from "../api/mod.ts";
@@ -18,8 +21,8 @@ export interface PeerServerOptions {
   readonly listen: { readonly hostname: string; readonly port: number };
   /** The host others reach this node on; default the listen host. */
   readonly advertiseHost?: string;
-  /** The cluster's peer token (asked at start: read from the data dir). */
-  peerToken(): string;
+  /** The node's certificate, key and the CA of callers (asked at start: read from the data dir). */
+  tls(): ListenerTls;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -48,10 +51,9 @@ export class PeerServer implements Service {
     this.#server = await startApiServer({
       hostname: this.#options.listen.hostname,
       port: this.#options.listen.port,
+      tls: this.#options.tls(),
       router: this.router,
-      authenticator: new Authenticator([
-        { token: this.#options.peerToken(), scope: "peer" },
-      ]),
+      authenticator: new CertificateAuthenticator(),
       onError: (error, request) =>
         this.#options.log(
           "error",

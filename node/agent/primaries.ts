@@ -21,7 +21,7 @@ export function primaryChannel(options: {
   readonly messages: NodeMessages;
   raft(): RaftNode;
   state(): ClusterState;
-  peerToken(): string;
+  peerClient(): Deno.HttpClient;
 }): LeaderChannel {
   const remote = () => {
     const leaderId = options.raft().status.leader;
@@ -31,7 +31,7 @@ export function primaryChannel(options: {
     if (peer === null) {
       throw new NodeMessageError("raft.not_leader", "No leader known yet");
     }
-    return remoteChannel(() => [peer], options.peerToken);
+    return remoteChannel(() => [peer], options.peerClient);
   };
   return {
     register: (registration) =>
@@ -50,7 +50,7 @@ export interface PromotionOptions {
   nodeId(): string;
   /** The join grant; null for a node that needs no promotion. */
   grant(): RaftJoinGrant | null;
-  peerToken(): string;
+  peerClient(): Deno.HttpClient;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -107,10 +107,8 @@ async function requestPromotion(
         if (url !== undefined) {
           await fetch(`${url}/peer/v1/promote`, {
             method: "POST",
-            headers: {
-              authorization: `Bearer ${options.peerToken()}`,
-              "content-type": "application/json",
-            },
+            client: options.peerClient(),
+            headers: { "content-type": "application/json" },
             body: JSON.stringify({ nodeId: options.nodeId() }),
             signal: AbortSignal.timeout(5_000),
           }).then((r) => r.body?.cancel()).catch((error) =>

@@ -61,7 +61,9 @@ export class PrimaryPeerRoutes implements Service {
         "POST",
         "/peer/v1/register",
         leading(
-          nodeMessage((body) => messages.register(parseRegistration(body))),
+          nodeMessage((body, sender) =>
+            messages.register(fromSender(parseRegistration(body), sender))
+          ),
         ),
         { scope: "node" },
       ),
@@ -69,14 +71,16 @@ export class PrimaryPeerRoutes implements Service {
         "POST",
         "/peer/v1/heartbeat",
         leading(
-          nodeMessage((body) => messages.heartbeat(parseHeartbeat(body))),
+          nodeMessage((body, sender) =>
+            messages.heartbeat(fromSender(parseHeartbeat(body), sender))
+          ),
         ),
         { scope: "node" },
       ),
       router.mount(
         "POST",
         "/peer/v1/promote",
-        leading((r) => this.#promote(r)),
+        leading((r, context) => this.#promote(r, context.caller?.nodeId)),
         {
           scope: "raft",
         },
@@ -98,11 +102,14 @@ export class PrimaryPeerRoutes implements Service {
   }
 
   /** A joined primary that caught up asks the leader to make it a voter. */
-  async #promote(request: Request): Promise<Response> {
+  async #promote(
+    request: Request,
+    sender: string | null | undefined,
+  ): Promise<Response> {
     const body = await readJsonBody(request, { bytesMax: 4096 });
     let nodeId: string;
     try {
-      nodeId = parsePromotion(body).nodeId;
+      nodeId = fromSender(parsePromotion(body), sender).nodeId;
     } catch (error) {
       throw refusal(error);
     }
@@ -125,14 +132,30 @@ export class PrimaryPeerRoutes implements Service {
   }
 }
 
+/** A node speaks for itself only: the message's node id is its certificate's. */
+function fromSender<T extends { readonly nodeId: string }>(
+  message: T,
+  sender: string | null | undefined,
+): T {
+  if (message.nodeId !== sender) {
+    throw new NodeMessageError(
+      "peer.forged_sender",
+      `Node "${sender ?? "?"}" may not speak for node "${message.nodeId}"`,
+    );
+  }
+  return message;
+}
+
 /** A node message handler: bounded JSON body in, 204 or the refusal out. */
-function nodeMessage(take: (body: unknown) => Promise<void>): Handler {
-  return async (request) => {
+function nodeMessage(
+  take: (body: unknown, sender: string | null | undefined) => Promise<void>,
+): Handler {
+  return async (request, context) => {
     const body = await readJsonBody(request, {
       bytesMax: PEER_MESSAGE_BYTES_MAX,
     });
     try {
-      await take(body);
+      await take(body, context.caller?.nodeId);
     } catch (error) {
       throw refusal(error);
     }
@@ -145,6 +168,8 @@ function refusal(error: unknown): unknown {
   if (!(error instanceof NodeMessageError)) return error;
   const status = error.code === "peer.bad_request"
     ? 400
+    : error.code === "peer.forged_sender"
+    ? 403
     : error.code === "raft.not_leader"
     ? 503
     : 422;

@@ -6,7 +6,7 @@
  * until promoted, and never campaigns before that.
  */
 import { MESSAGES_PATH, RaftNode, SNAPSHOT_PATH } from "../../raft/mod.ts";
-import { ApiError, type Router } from "../api/mod.ts";
+import { ApiError, type Handler, type Router } from "../api/mod.ts";
 import { FsmMachine } from "./fsm_machine.ts";
 import { loadRaftJoin } from "./join_primary.ts";
 import type { Service } from "./supervisor.ts";
@@ -14,8 +14,8 @@ import type { Service } from "./supervisor.ts";
 export interface RaftMemberOptions {
   readonly dataDir: string;
   nodeId(): string;
-  /** The cluster's peer token, sent with Raft's own requests. */
-  peerToken(): string;
+  /** The node's peer client (its certificate), Raft's own requests go through. */
+  peerClient(): Deno.HttpClient;
   readonly peerRouter: Router;
   readonly tickMs?: number;
   readonly electionTicks?: number;
@@ -72,9 +72,7 @@ export class RaftMember implements Service {
         ? { voters: [selfId], learners: [] }
         : { voters: [], learners: [] },
       stateMachine: this.fsm,
-      transport: {
-        headers: { authorization: `Bearer ${this.#options.peerToken()}` },
-      },
+      transport: { client: this.#options.peerClient() },
       ...(this.#options.tickMs === undefined
         ? {}
         : { tickMs: this.#options.tickMs }),
@@ -87,8 +85,13 @@ export class RaftMember implements Service {
       },
     });
     this.#raft = raft;
-    const handle = async (request: Request) => {
-      const response = await raft.handle(request);
+    const handle: Handler = async (request, context) => {
+      // The frame let only certified peers through: the sender is the caller.
+      const sender = context.caller?.nodeId;
+      if (sender === undefined || sender === null) {
+        throw new ApiError(403, "api.forbidden", "Raft needs a member node");
+      }
+      const response = await raft.handle(request, { sender });
       if (response === null) {
         throw new ApiError(404, "api.not_found", "No such Raft endpoint");
       }
@@ -115,7 +118,7 @@ export class RaftMember implements Service {
     const raft = this.raft;
     const learn = (id: string, peer: string | null, api: string | null) => {
       if (id === selfId || peer === null || api === null) return;
-      raft.setPeer(id, `http://${peer}`);
+      raft.setPeer(id, `https://${peer}`);
     };
     for (const node of this.fsm.state.nodes.values()) {
       learn(node.id, node.endpoints.peer, node.endpoints.api);

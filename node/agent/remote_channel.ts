@@ -15,7 +15,7 @@ export const REMOTE_CALL_TIMEOUT_MS = 10_000;
 
 export function remoteChannel(
   primaries: () => readonly string[],
-  peerToken: () => string,
+  peerClient: () => Deno.HttpClient,
 ): LeaderChannel {
   let preferred = 0;
   const send = async (path: string, body: unknown): Promise<void> => {
@@ -26,12 +26,10 @@ export function remoteChannel(
       const peer = peers[index];
       let response: Response;
       try {
-        response = await fetch(`http://${peer}${path}`, {
+        response = await fetch(`https://${peer}${path}`, {
           method: "POST",
-          headers: {
-            authorization: `Bearer ${peerToken()}`,
-            "content-type": "application/json",
-          },
+          client: peerClient(),
+          headers: { "content-type": "application/json" },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(REMOTE_CALL_TIMEOUT_MS),
         });

@@ -36,6 +36,7 @@ import {
   type DeployContext,
 } from "../deploy/mod.ts";
 import type { SecondaryRuntime } from "../rpc/mod.ts";
+import type { ClusterKey } from "../secrets/mod.ts";
 import type { ContainerdRuntime } from "../secondary/runtime.ts";
 import { ApiService } from "./api_service.ts";
 import { commitCommand } from "./cluster_commit.ts";
@@ -135,17 +136,25 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     dataDir,
     name: options.name,
     primary: isPrimary,
+    hosts: [advertiseHostOf(options.peer)],
   });
-  const peerToken = () => credentials.current.rpcToken;
+  const peerClient = () => credentials.current.peerClient;
   const selfId = () => credentials.current.identity.nodeId;
-  const peerServer = new PeerServer({ ...options.peer, peerToken, log });
+  const peerServer = new PeerServer({
+    ...options.peer,
+    tls: () => ({
+      ...credentials.current.nodeTls,
+      clientCaPem: credentials.current.caCertPem,
+    }),
+    log,
+  });
   const outbox = new ReportOutbox();
 
   const raftMember = isPrimary
     ? new RaftMember({
       dataDir,
       nodeId: selfId,
-      peerToken,
+      peerClient,
       peerRouter: peerServer.router,
       ...options.raft,
       log,
@@ -155,7 +164,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     ? new StateReplica({
       primaries: (state) =>
         primaryEndpoints(credentials.current.joinedPrimaries, state),
-      peerToken,
+      peerClient,
       decodeSnapshot,
       log,
     })
@@ -167,9 +176,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     ? new RuntimeService({
       dataDir,
       containerd: options.containerd!,
-      clusterKey: () => credentials.current.clusterKey,
       outbox,
       peerRouter: peerServer.router,
+      // Only primaries tell a node what to run; a node not yet synced (an
+      // empty view) cannot tell them apart yet and accepts any member.
+      mayCall: (nodeId) =>
+        view.index === 0 || view.state.nodes.get(nodeId)?.endpoints.api != null,
       log,
     })
     : null;
@@ -177,7 +189,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     selfId,
     local: () => runtime?.runtime ?? null,
     state,
-    peerToken,
+    peerClient,
   });
 
   const primary = raftMember === null ? null : buildPrimary({
@@ -212,7 +224,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     channel: primary?.channel ??
       remoteChannel(
         () => primaryEndpoints(credentials.current.joinedPrimaries, state()),
-        peerToken,
+        peerClient,
       ),
     outbox,
     running: () => runtime.running(),
@@ -320,6 +332,7 @@ function buildPrimary(context: {
         ? undefined
         : { ciphertext: secret.ciphertext, nonce: secret.nonce };
     },
+    clusterKey: () => primaryClusterKey(credentials),
     nowMs,
     newId: randomId,
     probeHost: (nodeId) => runtimes.probeHost(nodeId),
@@ -385,7 +398,7 @@ function buildPrimary(context: {
       : { listen: options.api.listen }),
     advertiseHost: advertiseHostOf(options.peer),
     cluster: () => credentials.current.cluster!,
-    clusterKey: () => credentials.current.clusterKey,
+    clusterKey: () => primaryClusterKey(credentials),
     nodeId: () => credentials.current.identity.nodeId,
     nodeName: () => credentials.current.identity.name,
     raft: () => raftMember.raft,
@@ -406,7 +419,7 @@ function buildPrimary(context: {
     raft: () => raftMember.raft,
     nodeId: () => credentials.current.identity.nodeId,
     grant: () => raftMember.joinGrant,
-    peerToken: () => credentials.current.rpcToken,
+    peerClient: () => credentials.current.peerClient,
     log,
   });
   return {
@@ -417,7 +430,7 @@ function buildPrimary(context: {
       messages,
       raft: () => raftMember.raft,
       state,
-      peerToken: () => credentials.current.rpcToken,
+      peerClient: () => credentials.current.peerClient,
     }),
     handle: {
       get isLeader() {
@@ -437,4 +450,11 @@ function buildPrimary(context: {
     },
     promotion,
   };
+}
+
+/** A primary's cluster key (a secondary has none). */
+function primaryClusterKey(credentials: Credentials): ClusterKey {
+  const key = credentials.current.clusterKey;
+  if (key === null) throw new Error("a primary without its cluster key");
+  return key;
 }

@@ -11,9 +11,8 @@ import {
   detectHostFacts,
   ImageService,
 } from "../../containerd/mod.ts";
-import type { Router } from "../api/mod.ts";
+import { ApiError, type Router } from "../api/mod.ts";
 import { createRpcHandler } from "../rpc/mod.ts";
-import type { ClusterKey } from "../secrets/mod.ts";
 import { ContainerdRuntime } from "../secondary/runtime.ts";
 import type { ReportOutbox } from "./report_outbox.ts";
 import type { Service } from "./supervisor.ts";
@@ -35,9 +34,10 @@ export interface ContainerdOptions {
 export interface RuntimeServiceOptions {
   readonly dataDir: string;
   readonly containerd: ContainerdOptions;
-  clusterKey(): ClusterKey;
   readonly outbox: ReportOutbox;
   readonly peerRouter: Router;
+  /** Whether node `nodeId` may tell this one what to run. */
+  mayCall(nodeId: string): boolean;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -93,9 +93,9 @@ export class RuntimeService implements Service {
         client,
         images,
         runner,
-        clusterKey: this.#options.clusterKey(),
         fifoDir,
         stateDir: `${dataDir}/allocs`,
+        secretsDir: `${dataDir}/secrets`,
         onReport: (report) => this.#options.outbox.push(report),
         log: (message) => log("info", message),
       });
@@ -111,7 +111,17 @@ export class RuntimeService implements Service {
     this.#unmount = this.#options.peerRouter.mount(
       "POST",
       "/rpc/v1/:method",
-      (request) => handler(request),
+      (request, context) => {
+        const caller = context.caller?.nodeId ?? null;
+        if (caller === null || !this.#options.mayCall(caller)) {
+          throw new ApiError(
+            403,
+            "api.forbidden",
+            "Only a primary of the cluster may call this node's runtime",
+          );
+        }
+        return handler(request);
+      },
       { scope: "rpc" },
     );
   }

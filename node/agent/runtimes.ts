@@ -12,7 +12,8 @@ export interface NodeRuntimesOptions {
   /** This node's own runtime; null on a primary-only node. */
   local(): SecondaryRuntime | null;
   state(): ClusterState;
-  peerToken(): string;
+  /** The node's peer client (its certificate). */
+  peerClient(): Deno.HttpClient;
 }
 
 export class NodeRuntimes implements Service {
@@ -33,10 +34,10 @@ export class NodeRuntimes implements Service {
     const local = this.#options.local();
     if (nodeId === this.#options.selfId() && local !== null) return local;
     const node = this.#options.state().nodes.get(nodeId);
-    const url = `http://${node?.endpoints.peer ?? "unknown.invalid:1"}`;
+    const url = `https://${node?.endpoints.peer ?? "unknown.invalid:1"}`;
     let client = this.#clients.get(url);
     if (client === undefined) {
-      client = new RpcClient(url, { token: this.#options.peerToken() });
+      client = new RpcClient(url, { client: this.#options.peerClient() });
       this.#clients.set(url, client);
     }
     return client;

@@ -22,8 +22,8 @@ export const WATCH_RETRY_MS_MAX = 2_000;
 export interface StateReplicaOptions {
   /** Peer `host:port` of the primaries (given the replica's state), asked on every reconnect. */
   primaries(state: ClusterState): readonly string[];
-  /** The cluster's peer token (asked at start: read from the data dir). */
-  peerToken(): string;
+  /** The node's peer client (its certificate; asked at start). */
+  peerClient(): Deno.HttpClient;
   decodeSnapshot(bytes: Uint8Array): ClusterState;
   readonly pingMs?: number;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
@@ -92,11 +92,8 @@ export class StateReplica implements Service, ClusterView {
     let progressed = false;
     try {
       const response = await fetch(
-        `http://${peer}${WATCH_PATH}?from=${this.#index + 1}`,
-        {
-          headers: { authorization: `Bearer ${this.#options.peerToken()}` },
-          signal: both,
-        },
+        `https://${peer}${WATCH_PATH}?from=${this.#index + 1}`,
+        { client: this.#options.peerClient(), signal: both },
       );
       if (!response.ok || response.body === null) {
         await response.body?.cancel();

@@ -16,15 +16,19 @@ import { FsmMachine } from "./fsm_machine.ts";
 import { PeerServer } from "./peer_server.ts";
 import { readLines, StateReplica } from "./state_replica.ts";
 import { StateWatchHub, WATCH_BACKLOG_ENTRIES } from "./state_watch.ts";
+import { testPki } from "./pki_testing.ts";
 
-const TOKEN = "peer-token-for-watch-tests-0123456789abcdef";
+const pki = await testPki();
+const primaryTls = await pki.nodeTls("n-primary");
+const replicaTls = await pki.nodeTls("n-replica");
+const replicaClient = pki.client(replicaTls);
 
 /** A primary's side: an FSM fed by hand, its hub on a real peer port. */
 async function startPrimary(fsm = new FsmMachine(), port = 0) {
   const hub = new StateWatchHub({ fsm, encodeSnapshot, pingMs: 200 });
   const server = new PeerServer({
     listen: { hostname: "127.0.0.1", port },
-    peerToken: () => TOKEN,
+    tls: () => ({ ...primaryTls, clientCaPem: pki.ca.certPem }),
     log: () => {},
   });
   await hub.start();
@@ -62,7 +66,7 @@ async function startPrimary(fsm = new FsmMachine(), port = 0) {
 function replicaOf(endpoint: string): StateReplica {
   return new StateReplica({
     primaries: () => [endpoint],
-    peerToken: () => TOKEN,
+    peerClient: () => replicaClient,
     decodeSnapshot,
     pingMs: 200,
     log: () => {},
@@ -128,7 +132,7 @@ Deno.test("the hub resumes from its backlog and sends a snapshot to a replica to
   const primary = await startPrimary();
   try {
     primary.apply(baseCommands);
-    const url = `http://${primary.server.endpoint}${WATCH_PATH}`;
+    const url = `https://${primary.server.endpoint}${WATCH_PATH}`;
     assertEquals(await firstMessageType(`${url}?from=2`), "entry");
     assertEquals(await firstMessageType(`${url}?from=0`), "snapshot");
     const filler = Array.from(
@@ -154,9 +158,7 @@ Deno.test("the hub resumes from its backlog and sends a snapshot to a replica to
 });
 
 async function firstLine(url: string): Promise<string> {
-  const response = await fetch(url, {
-    headers: { authorization: `Bearer ${TOKEN}` },
-  });
+  const response = await fetch(url, { client: replicaClient });
   for await (const line of readLines(response.body!, 1 << 26)) {
     await response.body?.cancel().catch(() => {});
     return line;
@@ -164,28 +166,41 @@ async function firstLine(url: string): Promise<string> {
   return "";
 }
 
-Deno.test("the watch stream refuses callers without the peer token and bad indices", async () => {
+Deno.test("the watch stream refuses callers without a node certificate of the cluster, and bad indices", async () => {
   const primary = await startPrimary();
+  const anonymousClient = pki.client();
+  const other = await testPki();
+  const foreignClient = other.client(await other.nodeTls("n-replica"));
+  // Trusts our CA for the server, presents another CA's certificate.
+  const strangerClient = Deno.createHttpClient({
+    caCerts: [pki.ca.certPem],
+    ...(await other.nodeTls("n-stranger")),
+  });
   try {
-    const url = `http://${primary.server.endpoint}${WATCH_PATH}`;
-    const anonymous = await fetch(url);
+    const url = `https://${primary.server.endpoint}${WATCH_PATH}`;
+    const anonymous = await fetch(url, { client: anonymousClient });
     assertEquals(
       [anonymous.status, (await anonymous.json()).code],
       [401, "api.unauthenticated"],
     );
-    const wrong = await fetch(url, {
-      headers: { authorization: "Bearer not-the-token" },
-    });
-    assertEquals(wrong.status, 401);
-    await wrong.body?.cancel();
-    const bad = await fetch(`${url}?from=-1`, {
-      headers: { authorization: `Bearer ${TOKEN}` },
-    });
+    const stranger = await fetch(url, { client: strangerClient });
+    assertEquals(stranger.status, 401);
+    await stranger.body?.cancel();
+    // A client that trusts another CA does not even accept our server.
+    const foreign = await fetch(url, { client: foreignClient }).then(
+      () => "connected",
+      () => "refused",
+    );
+    assertEquals(foreign, "refused");
+    const bad = await fetch(`${url}?from=-1`, { client: replicaClient });
     assertEquals([bad.status, (await bad.json()).code], [
       400,
       "api.bad_request",
     ]);
   } finally {
+    anonymousClient.close();
+    foreignClient.close();
+    strangerClient.close();
     await primary.stop();
   }
 });

@@ -12,6 +12,7 @@
  */
 import { constantTimeEqual } from "../cluster_init/mod.ts";
 import { ApiError } from "./errors.ts";
+import type { Connection } from "./listener.ts";
 
 /**
  * What a token grants. `admin` may call every API route; `join` may only
@@ -42,8 +43,57 @@ export const AUTHORIZATION_LENGTH_MAX = 512;
 
 const CHALLENGE = { "www-authenticate": 'Bearer realm="mill"' };
 
+/** Who called, as the frame established it. */
+export interface Caller {
+  readonly scope: TokenScope;
+  /** A peer's node id, from its verified certificate; null for a token. */
+  readonly nodeId: string | null;
+}
+
+/** The frame's one place where a caller is established. */
+export interface CallerAuthenticator {
+  /** The caller of `request`, or null when it presented nothing valid. */
+  identify(request: Request, connection: Connection): Caller | null;
+  /** Throws the 401 for `request`, whose caller is unknown. */
+  refuse(request: Request): never;
+}
+
+/** Throws 403 unless `scope` may call a route that needs `required`. */
+export function authorize(scope: TokenScope, required: RouteScope): void {
+  if (GRANTS[scope].includes(required)) return;
+  throw new ApiError(
+    403,
+    "api.forbidden",
+    `This credential may not call this endpoint`,
+  );
+}
+
+/** Node ids as certificates carry them (the common name). */
+const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Peers by certificate: a client certificate the listener verified against
+ * the cluster CA makes its common name (the node id) a `peer` caller.
+ */
+export class CertificateAuthenticator implements CallerAuthenticator {
+  identify(_request: Request, connection: Connection): Caller | null {
+    const name = connection.clientCommonName;
+    return name !== null && NODE_ID.test(name)
+      ? { scope: "peer", nodeId: name }
+      : null;
+  }
+
+  refuse(_request: Request): never {
+    throw new ApiError(
+      401,
+      "api.unauthenticated",
+      "This endpoint needs a client certificate signed by the cluster CA",
+    );
+  }
+}
+
 /** Checks requests' bearer tokens against the cluster's tokens. */
-export class Authenticator {
+export class Authenticator implements CallerAuthenticator {
   readonly #tokens: readonly ScopedToken[];
 
   constructor(tokens: readonly ScopedToken[]) {
@@ -55,7 +105,7 @@ export class Authenticator {
 
   /** The scope of `request`'s token; throws 401 when there is none. */
   authenticate(request: Request): TokenScope {
-    const scope = this.identify(request);
+    const scope = this.scopeOf(request);
     if (scope === null) {
       const presented = bearerToken(request.headers.get("authorization"));
       throw new ApiError(
@@ -70,8 +120,18 @@ export class Authenticator {
     return scope;
   }
 
+  identify(request: Request): Caller | null {
+    const scope = this.scopeOf(request);
+    return scope === null ? null : { scope, nodeId: null };
+  }
+
+  refuse(request: Request): never {
+    this.authenticate(request);
+    throw new Error("unreachable: a known token was refused");
+  }
+
   /** The scope of `request`'s token, or null when it has no known one. */
-  identify(request: Request): TokenScope | null {
+  scopeOf(request: Request): TokenScope | null {
     const presented = bearerToken(request.headers.get("authorization"));
     let scope: TokenScope | null = null;
     for (const known of this.#tokens) {
@@ -85,12 +145,7 @@ export class Authenticator {
 
   /** Throws 403 unless `scope` may call a route that needs `required`. */
   authorize(scope: TokenScope, required: RouteScope): void {
-    if (GRANTS[scope].includes(required)) return;
-    throw new ApiError(
-      403,
-      "api.forbidden",
-      `This token may not call this endpoint; use the admin token`,
-    );
+    authorize(scope, required);
   }
 }
 

@@ -6,7 +6,11 @@
 export {
   Authenticator,
   AUTHORIZATION_LENGTH_MAX,
+  authorize,
   bearerToken,
+  type Caller,
+  type CallerAuthenticator,
+  CertificateAuthenticator,
   type RouteScope,
   type ScopedToken,
   type TokenScope,
@@ -51,6 +55,14 @@ export {
   type SecretRoutesOptions,
   type SecretStore,
 } from "./secret_routes.ts";
+export {
+  type Connection,
+  listen,
+  type Listener,
+  LISTENER_LIMITS_DEFAULT,
+  type ListenerLimits,
+  type ListenerTls,
+} from "./listener.ts";
 export {
   type ApiServer,
   type ApiServerOptions,

@@ -4,7 +4,7 @@
  * segments capture one URL-decoded segment. A path that matches no pattern is
  * 404, one that matches only for other methods is 405 with `Allow`.
  */
-import type { RouteScope, TokenScope } from "./auth.ts";
+import type { Caller, RouteScope, TokenScope } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
@@ -15,6 +15,8 @@ export interface RouteContext {
   readonly url: URL;
   /** The scope of the token that authenticated the request; null on a public route called without one. */
   readonly scope: TokenScope | null;
+  /** Who called; null on a public route called anonymously. */
+  readonly caller: Caller | null;
 }
 
 export type Handler = (

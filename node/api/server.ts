@@ -1,22 +1,30 @@
 /**
- * The API's HTTPS server: Deno.serve with the node's certificate, bearer
- * authentication on every request (unknown paths included, so an anonymous
- * client learns nothing), routing, and errors as JSON. A handler throws
+ * The frame's HTTP(S) server: the listener (listener.ts: TLS, client
+ * certificates, connection and time limits) with one authenticator on every
+ * request (unknown paths included, so an anonymous client learns nothing but
+ * the public routes), routing, and errors as JSON. A handler throws
  * `ApiError` for expected failures; anything else becomes a 500 whose details
  * go to `onError` (the node's log), never to the client.
  */
-import { type Authenticator, type TokenScope } from "./auth.ts";
+import { authorize, type Caller, type CallerAuthenticator } from "./auth.ts";
 import { ApiError, errorResponse, internalErrorResponse } from "./errors.ts";
+import {
+  type Connection,
+  listen,
+  type ListenerLimits,
+  type ListenerTls,
+} from "./listener.ts";
 import type { RouteMatch, Router } from "./router.ts";
 
 export interface ApiServerOptions {
   readonly hostname: string;
   /** 0 picks a free port. */
   readonly port: number;
-  /** The server's certificate and key; without them it serves plain HTTP. */
-  readonly tls?: { readonly certPem: string; readonly keyPem: string };
+  /** The server's certificate and key (and the CA of client certificates); without them it serves plain HTTP. */
+  readonly tls?: ListenerTls;
+  readonly limits?: Partial<ListenerLimits>;
   readonly router: Router;
-  readonly authenticator: Authenticator;
+  readonly authenticator: CallerAuthenticator;
   /**
    * Unexpected errors, for the node's log; `request` is null for errors
    * outside a handler (e.g. a response body that failed mid-stream). Must
@@ -28,50 +36,51 @@ export interface ApiServerOptions {
 export interface ApiServer {
   readonly hostname: string;
   readonly port: number;
+  /** Connections closed at the door because of the limits. */
+  readonly refusedConnections: number;
   /** Stops accepting, waits for requests in flight (streams end with their clients). */
   shutdown(): Promise<void>;
-  readonly finished: Promise<void>;
 }
 
-/** Starts the API server; resolves once it listens. */
+/** Starts the server; resolves once it listens. */
 export async function startApiServer(
   options: ApiServerOptions,
 ): Promise<ApiServer> {
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
+  const listener = await listen({
     hostname: options.hostname,
     port: options.port,
-    ...(options.tls === undefined
-      ? {}
-      : { cert: options.tls.certPem, key: options.tls.keyPem }),
-    onListen: (addr) => listening.resolve(addr),
-    onError: (error) => {
-      // Only reached for errors outside handleApiRequest (which catches its own).
-      options.onError(error, null);
-      return internalErrorResponse();
-    },
-  }, (request) => handleApiRequest(request, options));
-  const addr = await listening.promise;
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+    handler: (request, connection) =>
+      handleApiRequest(request, connection, options),
+    onError: (error) => options.onError(error, null),
+  });
   return {
-    hostname: addr.hostname,
-    port: addr.port,
-    shutdown: () => server.shutdown(),
-    finished: server.finished,
+    hostname: listener.hostname,
+    port: listener.port,
+    get refusedConnections() {
+      return listener.refusedConnections;
+    },
+    shutdown: () => listener.shutdown(),
   };
 }
 
 /** One request through auth, routing and the handler; never rejects. */
 export async function handleApiRequest(
   request: Request,
+  connection: Connection,
   options: Pick<ApiServerOptions, "router" | "authenticator" | "onError">,
 ): Promise<Response> {
   try {
-    const scope: TokenScope | null = options.authenticator.identify(request);
+    const caller: Caller | null = options.authenticator.identify(
+      request,
+      connection,
+    );
     const url = new URL(request.url);
     const match = options.router.match(request.method, url.pathname);
     // An anonymous caller learns nothing of what exists beyond public routes.
-    if (scope === null && !isPublic(match)) {
-      options.authenticator.authenticate(request);
+    if (caller === null && !isPublic(match)) {
+      options.authenticator.refuse(request);
     }
     switch (match.kind) {
       case "not-found":
@@ -90,13 +99,14 @@ export async function handleApiRequest(
           { headers: { allow: match.allow.join(", ") } },
         );
       case "found":
-        if (scope !== null) {
-          options.authenticator.authorize(scope, match.route.scope);
+        if (caller !== null && match.route.scope !== "public") {
+          authorize(caller.scope, match.route.scope);
         }
         return await match.route.handler(request, {
           params: match.params,
           url,
-          scope,
+          scope: caller?.scope ?? null,
+          caller,
         });
       default: {
         const _exhaustive: never = match;

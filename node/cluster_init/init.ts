@@ -244,7 +244,8 @@ function isIpAddress(address: string): boolean {
     (IPV6_PATTERN.test(address) && URL.canParse(`http://[${address}]/`));
 }
 
-function certificateNames(
+/** A certificate's names for `addresses`, with localhost and the loopback addresses. */
+export function certificateNames(
   addresses: readonly string[],
 ): { dnsNames: string[]; ipAddresses: string[] } {
   const all = new Set(["localhost", "127.0.0.1", "::1", ...addresses]);

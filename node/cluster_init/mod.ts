@@ -19,6 +19,7 @@ export {
 export { InitError, type InitErrorCode } from "./errors.ts";
 export {
   apiUrl,
+  certificateNames,
   type ClusterIdentity,
   DATA_DIR_FILES,
   DATA_DIR_MODE,
@@ -37,8 +38,12 @@ export {
 export {
   type CertificateInfo,
   createCertificateAuthority,
+  createNodeKey,
   isSignedBy,
+  issueNodeCertificate,
   issueServerCertificate,
   type PemCertificate,
+  publicKeyOf,
   readCertificate,
+  type ServerCertificateRequest,
 } from "./x509.ts";

@@ -36,6 +36,8 @@ export interface ServerCertificateRequest extends CertificateValidity {
 /** What mill reads back from a certificate. */
 export interface CertificateInfo {
   readonly subject: string;
+  /** The subject's common name ("" when it has none). */
+  readonly commonName: string;
   readonly issuer: string;
   readonly isCa: boolean;
   readonly dnsNames: readonly string[];
@@ -79,6 +81,80 @@ export async function issueServerCertificate(
   ca: PemCertificate,
   request: ServerCertificateRequest,
 ): Promise<PemCertificate> {
+  const keys = await crypto.subtle.generateKey(ALGORITHM, true, [
+    "sign",
+    "verify",
+  ]);
+  const certPem = await signCertificate(ca, keys.publicKey, request);
+  return { certPem, keyPem: await exportKeyPem(keys) };
+}
+
+/** A node's own key pair: the private key stays on the node (PKCS#8 PEM); the public one (SPKI PEM) goes to the CA. */
+export async function createNodeKey(): Promise<
+  { readonly keyPem: string; readonly publicKeyPem: string }
+> {
+  const keys = await crypto.subtle.generateKey(ALGORITHM, true, [
+    "sign",
+    "verify",
+  ]);
+  const spki = new Uint8Array(
+    await crypto.subtle.exportKey("spki", keys.publicKey),
+  );
+  return {
+    keyPem: await exportKeyPem(keys),
+    publicKeyPem: pem("PUBLIC KEY", spki),
+  };
+}
+
+/**
+ * A node's certificate (server and client auth) for the public key it sent,
+ * signed by `ca`: its common name is the node id, its names the hosts it is
+ * reached at. Throws on a key that is not an ECDSA P-256 SPKI PEM.
+ */
+export async function issueNodeCertificate(
+  ca: PemCertificate,
+  publicKeyPem: string,
+  request: ServerCertificateRequest,
+): Promise<string> {
+  const publicKey = await crypto.subtle.importKey(
+    "spki",
+    pemBody(publicKeyPem, "PUBLIC KEY"),
+    { name: "ECDSA", namedCurve: "P-256" },
+    true,
+    ["verify"],
+  );
+  return await signCertificate(ca, publicKey, request);
+}
+
+/** The public key (SPKI PEM) of a PKCS#8 private key PEM. */
+export async function publicKeyOf(keyPem: string): Promise<string> {
+  const privateKey = await crypto.subtle.importKey(
+    "pkcs8",
+    pemBody(keyPem, "PRIVATE KEY"),
+    { name: "ECDSA", namedCurve: "P-256" },
+    true,
+    ["sign"],
+  );
+  const jwk = await crypto.subtle.exportKey("jwk", privateKey);
+  const { d: _private, ...publicJwk } = jwk;
+  const publicKey = await crypto.subtle.importKey(
+    "jwk",
+    { ...publicJwk, key_ops: ["verify"] },
+    { name: "ECDSA", namedCurve: "P-256" },
+    true,
+    ["verify"],
+  );
+  return pem(
+    "PUBLIC KEY",
+    new Uint8Array(await crypto.subtle.exportKey("spki", publicKey)),
+  );
+}
+
+async function signCertificate(
+  ca: PemCertificate,
+  publicKey: CryptoKey,
+  request: ServerCertificateRequest,
+): Promise<string> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await crypto.subtle.importKey(
     "pkcs8",
@@ -87,10 +163,6 @@ export async function issueServerCertificate(
     false,
     ["sign"],
   );
-  const keys = await crypto.subtle.generateKey(ALGORITHM, true, [
-    "sign",
-    "verify",
-  ]);
   const names = [
     ...request.dnsNames.map((value) => ({ type: "dns" as const, value })),
     ...request.ipAddresses.map((value) => ({ type: "ip" as const, value })),
@@ -101,7 +173,7 @@ export async function issueServerCertificate(
     issuer: caCert.subject,
     notBefore: new Date(request.notBeforeMs),
     notAfter: new Date(request.notAfterMs),
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: caKey,
     signingAlgorithm: ALGORITHM,
     extensions: [
@@ -112,11 +184,11 @@ export async function issueServerCertificate(
         x509.ExtendedKeyUsage.clientAuth,
       ]),
       new x509.SubjectAlternativeNameExtension(names),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await exportKeyPem(keys) };
+  return cert.toString("pem");
 }
 
 /** Parses a PEM certificate; throws on anything else. */
@@ -128,6 +200,7 @@ export async function readCertificate(pem: string): Promise<CertificateInfo> {
   const digest = await crypto.subtle.digest("SHA-256", cert.rawData);
   return {
     subject: cert.subject,
+    commonName: cert.subjectName.getField("CN")[0] ?? "",
     issuer: cert.issuer,
     isCa: basic?.ca ?? false,
     dnsNames: names.filter((n) => n.type === "dns").map((n) => n.value),
@@ -161,13 +234,17 @@ function randomSerial(): string {
 }
 
 async function exportKeyPem(keys: CryptoKeyPair): Promise<string> {
-  const der = new Uint8Array(
-    await crypto.subtle.exportKey("pkcs8", keys.privateKey),
+  return pem(
+    "PRIVATE KEY",
+    new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
   );
+}
+
+function pem(label: string, der: Uint8Array): string {
   const lines = der.toBase64().match(/.{1,64}/g) ?? [];
-  return `-----BEGIN PRIVATE KEY-----\n${
+  return `-----BEGIN ${label}-----\n${
     lines.join("\n")
-  }\n-----END PRIVATE KEY-----\n`;
+  }\n-----END ${label}-----\n`;
 }
 
 function pemBody(pem: string, label: string): Uint8Array<ArrayBuffer> {

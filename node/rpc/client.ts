@@ -36,8 +36,10 @@ import {
 export const RPC_RESPONSE_BYTES_MAX = 16 * 1024 * 1024;
 
 export interface RpcClientOptions {
-  /** The cluster's shared RPC token. */
-  readonly token: string;
+  /** A bearer token for a server that authenticates by token (a standalone RPC server). */
+  readonly token?: string;
+  /** The HTTP client to call through (the node's peer client, with its certificate); owned by the caller. */
+  readonly client?: Deno.HttpClient;
   readonly deadlineMs?: number;
   readonly inFlightMax?: number;
 }
@@ -51,11 +53,14 @@ export interface RpcCallOptions {
 export class RpcClient implements SecondaryRuntime {
   readonly #baseUrl: string;
   readonly #options: RpcClientOptions;
-  readonly #http = Deno.createHttpClient({});
+  readonly #http: Deno.HttpClient;
+  readonly #ownsHttp: boolean;
   #inFlight = 0;
 
   constructor(baseUrl: string, options: RpcClientOptions) {
     this.#baseUrl = baseUrl.replace(/\/+$/, "");
+    this.#ownsHttp = options.client === undefined;
+    this.#http = options.client ?? Deno.createHttpClient({});
     this.#options = options;
   }
 
@@ -66,7 +71,7 @@ export class RpcClient implements SecondaryRuntime {
 
   /** Releases pooled connections; calls after this fail. */
   close(): void {
-    this.#http.close();
+    if (this.#ownsHttp) this.#http.close();
   }
 
   pull(request: PullRequest, signal?: AbortSignal): Promise<PullResult> {
@@ -157,7 +162,9 @@ export class RpcClient implements SecondaryRuntime {
     return fetch(`${this.#baseUrl}${RPC_PATH_PREFIX}${method}`, {
       method: "POST",
       headers: {
-        authorization: `Bearer ${this.#options.token}`,
+        ...(this.#options.token === undefined
+          ? {}
+          : { authorization: `Bearer ${this.#options.token}` }),
         "content-type": "application/json",
         [RPC_DEADLINE_HEADER]: String(
           Math.max(1, Math.floor(context.deadlineMs)),

@@ -217,7 +217,7 @@ export async function placeByHand(
     kind: alloc.kind,
     image: alloc.image,
     env: {},
-    secrets: {},
+    secretValues: {},
     cpu: 0.1,
     memoryBytes,
     labels: { ...alloc.labels },

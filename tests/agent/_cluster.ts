@@ -64,7 +64,7 @@ export async function startThreePrimaries(options: {
     );
     const fingerprint = (await readCertificate(bed.cluster.caCertPem))
       .fingerprintSha256;
-    const token = formatJoinToken(bed.cluster.joinToken, fingerprint);
+    const token = formatJoinToken(bed.cluster.adminToken, fingerprint);
     for (const name of ["node-2", "node-3"]) {
       const containerd = await startContainerd();
       const dataDir = await Deno.makeTempDir({ prefix: `mill-${name}-` });

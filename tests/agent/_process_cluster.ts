@@ -3,7 +3,7 @@
  * each with its own data dir, peer and API ports and its own containerd,
  * so that a test can kill an agent with SIGKILL and watch the others
  * through the HTTPS API only. Node-1 is made by `initCluster` (what `mill
- * init` runs); node-2 and node-3 join with the join token (`joinAsPrimary`,
+ * init` runs); node-2 and node-3 join as primaries with the admin token (`joinAsPrimary`,
  * what `mill join --role primary` runs) and then run `mill agent`.
  */
 import { formatJoinToken } from "../../node/agent/join.ts";
@@ -202,7 +202,7 @@ export async function startProcessCluster(options: {
     });
     const fingerprint = (await readCertificate(cluster.caCertPem))
       .fingerprintSha256;
-    const token = formatJoinToken(cluster.joinToken, fingerprint);
+    const token = formatJoinToken(cluster.adminToken, fingerprint);
     for (const name of ["node-2", "node-3"]) {
       const containerd = await startContainerd();
       const peerPort = freePort();

@@ -149,16 +149,14 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
           status: "starting",
           atMs,
         });
-        const secret = bed.agent.state().secrets.get("db.url")!;
         await runtime.start({
           allocId,
           name: "web",
           kind: "service",
           image: bed.bed.images.http,
           env: { DB: "${secret(db.url)}" },
-          secrets: {
-            "db.url": { ciphertext: secret.ciphertext, nonce: secret.nonce },
-          },
+          // What the leader decrypts for the node it places the alloc on.
+          secretValues: { "db.url": "postgres://user:hunter2@db/app" },
           cpu: 0.1,
           memoryBytes: 64 * 1024 * 1024,
           hostPort: HOST_PORT,

@@ -9,12 +9,16 @@ import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { type Agent, startAgent } from "../../node/agent/mod.ts";
 import {
   formatJoinToken,
+  joinAsSecondary,
   JoinError,
-  requestJoin,
-  saveJoinedIdentity,
 } from "../../node/agent/join.ts";
+import { testPki } from "../../node/agent/pki_testing.ts";
+import {
+  NODE_CERT_FILE,
+  NODE_KEY_FILE,
+} from "../../node/agent/node_certificate.ts";
 import { parseConfig } from "../../config/mod.ts";
-import { readCertificate } from "../../node/cluster_init/mod.ts";
+import { publicKeyOf, readCertificate } from "../../node/cluster_init/mod.ts";
 import { startContainerd } from "../containerd/testbed.ts";
 import { killAllTasks, startAgentBed, waitFor } from "./_bed.ts";
 
@@ -25,6 +29,7 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
   const containerd = await startContainerd();
   const dataDir = await Deno.makeTempDir({ prefix: "mill-node2-" });
   let secondary: Agent | null = null;
+  const caClient = Deno.createHttpClient({ caCerts: [bed.cluster.caCertPem] });
   const logs: string[] = [];
   const startSecondary = () =>
     startAgent({
@@ -54,62 +59,98 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
       .fingerprintSha256;
 
     await t.step(
-      "a token with another CA's fingerprint or a wrong token is refused",
+      "a token with another CA's fingerprint or a wrong token is refused, and nothing is kept",
       async () => {
-        const wrongCa = formatJoinToken(bed.cluster.joinToken, "0".repeat(64));
-        const refused = await requestJoin(peer, wrongCa, { name: "x" }).catch((
-          e,
-        ) => e);
-        assertTrue(refused instanceof JoinError);
-        assertEquals(refused.code, "join.ca_mismatch");
-        const wrongToken = formatJoinToken(bed.cluster.rpcToken, fingerprint);
-        const denied = await requestJoin(peer, wrongToken, { name: "x" }).catch(
-          (e) => e,
-        );
-        assertTrue(denied instanceof JoinError);
-        assertEquals(denied.code, "api.unauthenticated");
-      },
-    );
-
-    await t.step(
-      "node messages need the RPC token and a well-formed body",
-      async () => {
-        const post = (token: string, body: string) =>
-          fetch(`http://${peer}/peer/v1/heartbeat`, {
+        const scratch = await Deno.makeTempDir({ prefix: "mill-refused-" });
+        try {
+          const join = (token: string) =>
+            joinAsSecondary(scratch, peer, token, {
+              name: "x",
+              hosts: ["127.0.0.1"],
+            }).catch((e) => e);
+          const wrongCa = formatJoinToken(
+            bed.cluster.joinToken,
+            "0".repeat(64),
+          );
+          const refused = await join(wrongCa);
+          assertTrue(refused instanceof JoinError, String(refused));
+          assertEquals(refused.code, "join.ca_mismatch");
+          const wrongToken = formatJoinToken(bed.cluster.rpcToken, fingerprint);
+          const denied = await join(wrongToken);
+          assertTrue(denied instanceof JoinError, String(denied));
+          assertEquals(denied.code, "api.unauthenticated");
+          // The join token does not make a primary: that takes the admin token.
+          const primaryByJoinToken = await fetch(
+            `${bed.agent.apiUrl}/v1/join`,
+            {
+              method: "POST",
+              client: caClient,
+              headers: {
+                authorization: `Bearer ${bed.cluster.joinToken}`,
+                "content-type": "application/json",
+              },
+              body: JSON.stringify({
+                role: "primary",
+                name: "p",
+                nodeId: "n-p",
+                peer: "127.0.0.1:1",
+                apiAddresses: [],
+              }),
+            },
+          );
+          assertEquals(
+            [primaryByJoinToken.status, (await primaryByJoinToken.json()).code],
+            [403, "join.primary_needs_admin"],
+          );
+          // Nor a certificate for a node id that is in use (the leader's).
+          const key = await testPki().then((p) => p.nodeTls("unused"));
+          const impersonation = await fetch(`${bed.agent.apiUrl}/v1/join`, {
             method: "POST",
+            client: caClient,
             headers: {
-              authorization: `Bearer ${token}`,
+              authorization: `Bearer ${bed.cluster.joinToken}`,
               "content-type": "application/json",
             },
-            body,
+            body: JSON.stringify({
+              name: "evil",
+              nodeId: bed.agent.identity.nodeId,
+              publicKeyPem: await publicKeyOfTls(key.keyPem),
+              hosts: ["127.0.0.1"],
+            }),
           });
-        const anonymous = await post(bed.cluster.joinToken, "{}");
-        assertEquals(anonymous.status, 401);
-        await anonymous.body?.cancel();
-        const malformed = await post(
-          bed.cluster.rpcToken,
-          JSON.stringify({ nodeId: "n", statuses: "all", running: [] }),
-        );
-        assertEquals(malformed.status, 400);
-        assertEquals((await malformed.json()).code, "peer.bad_request");
-        const unknown = await post(
-          bed.cluster.rpcToken,
-          JSON.stringify({ nodeId: "ghost", statuses: [], running: [] }),
-        );
-        assertEquals(unknown.status, 422);
-        assertEquals((await unknown.json()).code, "node.unknown");
+          assertEquals(
+            [impersonation.status, (await impersonation.json()).code],
+            [409, "join.node_exists"],
+          );
+        } finally {
+          await Deno.remove(scratch, { recursive: true });
+        }
       },
     );
 
     await t.step("the node joins and registers with the leader", async () => {
-      const joined = await requestJoin(
+      const clusterId = await joinAsSecondary(
+        dataDir,
         peer,
         formatJoinToken(bed.cluster.joinToken, fingerprint),
-        { name: "node-2" },
+        { name: "node-2", hosts: ["127.0.0.1"] },
       );
-      assertEquals(joined.clusterId, bed.cluster.clusterId);
-      assertEquals(joined.primaries, [peer]);
-      await saveJoinedIdentity(dataDir, joined);
+      assertEquals(clusterId, bed.cluster.clusterId);
+      // The grant is a certificate for the node's own key: no token, no key.
+      for (const file of [NODE_CERT_FILE, NODE_KEY_FILE, "joined.json"]) {
+        assertEquals(
+          (await Deno.stat(`${dataDir}/${file}`)).mode! & 0o777,
+          0o600,
+        );
+      }
+      const kept = await Deno.readTextFile(`${dataDir}/joined.json`);
+      assertTrue(!kept.includes(bed.cluster.rpcToken));
+      assertTrue(!kept.includes(bed.cluster.joinToken));
+      const hasKey = await Deno.stat(`${dataDir}/cluster.key`).then(
+        () => true,
+        () => false,
+      );
+      assertTrue(!hasKey, "a secondary holds no cluster key");
       secondary = await startSecondary();
       const id = secondary.identity.nodeId;
       await waitFor(
@@ -122,6 +163,75 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
         "node-2",
       ]);
     });
+
+    await t.step(
+      "the peer port speaks only to nodes with a certificate of this cluster, each for itself",
+      async () => {
+        const pki = await testPki();
+        const url = (path: string) => `https://${peer}${path}`;
+        const heartbeat = (nodeId: string) =>
+          JSON.stringify({ nodeId, statuses: [], running: [] });
+        const post = (client: Deno.HttpClient, path: string, body: string) =>
+          fetch(url(path), {
+            method: "POST",
+            client,
+            headers: { "content-type": "application/json" },
+            body,
+          });
+        // No certificate at all, for every route family.
+        for (
+          const path of ["/peer/v1/heartbeat", "/raft/messages", "/rpc/v1/pull"]
+        ) {
+          const anonymous = await post(caClient, path, "{}");
+          assertEquals([path, anonymous.status], [path, 401]);
+          await anonymous.body?.cancel();
+        }
+        // A certificate another CA signed (whatever node id it names).
+        const strangerClient = Deno.createHttpClient({
+          caCerts: [bed.cluster.caCertPem],
+          ...(await pki.nodeTls(bed.agent.identity.nodeId)),
+        });
+        const stranger = await post(
+          strangerClient,
+          "/peer/v1/heartbeat",
+          heartbeat(bed.agent.identity.nodeId),
+        );
+        assertEquals(stranger.status, 401);
+        await stranger.body?.cancel();
+        strangerClient.close();
+        // A real node of the cluster, speaking for another one.
+        const nodeClient = await nodeClientOf(dataDir);
+        try {
+          const forged = await post(
+            nodeClient,
+            "/peer/v1/heartbeat",
+            heartbeat(bed.agent.identity.nodeId),
+          );
+          assertEquals(
+            [forged.status, (await forged.json()).code],
+            [403, "peer.forged_sender"],
+          );
+          const malformed = await post(
+            nodeClient,
+            "/peer/v1/heartbeat",
+            JSON.stringify({ statuses: "all" }),
+          );
+          assertEquals(malformed.status, 400);
+          assertEquals((await malformed.json()).code, "peer.bad_request");
+          // A secondary is no Raft member: its Raft messages are refused.
+          const raft = await fetch(url("/raft/messages"), {
+            method: "POST",
+            client: nodeClient,
+            headers: { "content-type": "application/octet-stream" },
+            body: new Uint8Array(16),
+          });
+          assertEquals(raft.status, 403);
+          await raft.body?.cancel();
+        } finally {
+          nodeClient.close();
+        }
+      },
+    );
 
     await t.step("the leader pulls an image on node-2 over RPC", async () => {
       const runtime = bed.agent.leader!.runtime(secondary!.identity.nodeId);
@@ -183,7 +293,7 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
           kind: "service",
           image: bed.bed.images.sleeper,
           env: {},
-          secrets: {},
+          secretValues: {},
           cpu: 0.1,
           memoryBytes: 32 * 1024 * 1024,
           labels: {},
@@ -231,6 +341,7 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
       );
     });
   } finally {
+    caClient.close();
     const running: Agent | null = secondary;
     if (running !== null) await (running as Agent).stop();
     await killAllTasks(containerd.socketPath);
@@ -239,3 +350,15 @@ Deno.test("a secondary joins with a checked CA, runs RPC for the leader, goes do
     await bed.stop();
   }
 });
+
+const publicKeyOfTls = publicKeyOf;
+
+/** A client that presents the certificate a join left in `dataDir`. */
+async function nodeClientOf(dataDir: string): Promise<Deno.HttpClient> {
+  const joined = JSON.parse(await Deno.readTextFile(`${dataDir}/joined.json`));
+  return Deno.createHttpClient({
+    caCerts: [joined.caCertPem],
+    cert: await Deno.readTextFile(`${dataDir}/${NODE_CERT_FILE}`),
+    key: await Deno.readTextFile(`${dataDir}/${NODE_KEY_FILE}`),
+  });
+}

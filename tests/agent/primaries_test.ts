@@ -36,7 +36,7 @@ Deno.test("primaries join the Raft group, followers forward the API, and a dead 
     );
     const fingerprint = (await readCertificate(bed.cluster.caCertPem))
       .fingerprintSha256;
-    const token = formatJoinToken(bed.cluster.joinToken, fingerprint);
+    const token = formatJoinToken(bed.cluster.adminToken, fingerprint);
 
     for (const name of ["node-2", "node-3"]) {
       await t.step(

@@ -328,7 +328,7 @@ Deno.test("deploys of seed 002 on one node: first deploy, a one-service roll, a 
           kind: "service",
           image: v2,
           env: {},
-          secrets: {},
+          secretValues: {},
           cpu: 0.1,
           memoryBytes: 64 * 1024 * 1024,
           hostPort: placement.hostPort!,
