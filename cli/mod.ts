@@ -15,6 +15,7 @@ import { nodesCommand } from "./commands/nodes.ts";
 import { psCommand } from "./commands/ps.ts";
 import { removeCommand } from "./commands/remove.ts";
 import { secretCommand } from "./commands/secret.ts";
+import { tokenCommand } from "./commands/token.ts";
 import { spawnCommand } from "./commands/spawn.ts";
 import { statusCommand } from "./commands/status.ts";
 import { upCommand } from "./commands/up.ts";
@@ -43,6 +44,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   removeCommand,
   volumeCommand,
   secretCommand,
+  tokenCommand,
   versionCommand,
 ];
 

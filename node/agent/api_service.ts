@@ -15,6 +15,7 @@ import {
 import type { ClusterIdentity } from "../cluster_init/mod.ts";
 import type { CommitResult, Coordinator } from "../deploy/mod.ts";
 import { primaryRouter } from "../primary/routes.ts";
+import { rotateTokenHandler } from "../primary/token_routes.ts";
 import type { SecondaryRuntime } from "../rpc/mod.ts";
 import type { ClusterKey } from "../secrets/mod.ts";
 import { joinHandler } from "./join_route.ts";
@@ -26,6 +27,8 @@ export interface ApiServiceOptions {
   /** The host of the API URL when listening on a wildcard address. */
   readonly advertiseHost: string;
   cluster(): ClusterIdentity;
+  /** SHA-256 (hex) of the cluster CA certificate. */
+  caFingerprintSha256(): string;
   clusterKey(): ClusterKey;
   nodeId(): string;
   nodeName(): string;
@@ -81,7 +84,7 @@ export class ApiService implements Service {
         authenticator: new Authenticator([
           { token: cluster.adminToken, scope: "admin" },
           { token: cluster.joinToken, scope: "join" },
-        ]),
+        ], () => options.state().tokens),
         router: this.#router(cluster, forwardClient),
         onError: (error, request) =>
           options.log(
@@ -140,6 +143,11 @@ export class ApiService implements Service {
       clusterKey: options.clusterKey(),
       forwardClient,
       nowMs: Date.now,
+      rotateToken: rotateTokenHandler({
+        commit: options.commit,
+        caFingerprintSha256: options.caFingerprintSha256(),
+        nowMs: Date.now,
+      }),
       join: joinHandler({
         cluster,
         raft: options.raft(),

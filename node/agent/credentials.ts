@@ -9,6 +9,7 @@
 import {
   type ClusterIdentity,
   loadClusterIdentity,
+  readCertificate,
 } from "../cluster_init/mod.ts";
 import { type ClusterKey, readClusterKeyFile } from "../secrets/mod.ts";
 import { loadOrCreateNodeIdentity, type NodeIdentity } from "./identity.ts";
@@ -24,6 +25,8 @@ export interface NodeCredentials {
   readonly identity: NodeIdentity;
   readonly clusterId: string;
   readonly caCertPem: string;
+  /** SHA-256 (hex) of the CA certificate, as join tokens carry it. */
+  readonly caFingerprintSha256: string;
   /** This node's certificate and key for the peer port. */
   readonly nodeTls: NodeTls;
   /** Talks to other nodes' peer ports: trusts only the CA, presents `nodeTls`. */
@@ -87,6 +90,8 @@ export class Credentials implements Service {
       identity,
       clusterId: cluster.clusterId,
       caCertPem: cluster.caCertPem,
+      caFingerprintSha256: (await readCertificate(cluster.caCertPem))
+        .fingerprintSha256,
       nodeTls,
       peerClient: peerClientOf(cluster.caCertPem, nodeTls),
       clusterKey: await readClusterKeyFile(cluster.clusterKeyPath),
@@ -114,6 +119,8 @@ export class Credentials implements Service {
       identity,
       clusterId: joined.clusterId,
       caCertPem: joined.caCertPem,
+      caFingerprintSha256: (await readCertificate(joined.caCertPem))
+        .fingerprintSha256,
       nodeTls,
       peerClient: peerClientOf(joined.caCertPem, nodeTls),
       clusterKey: null,

@@ -49,7 +49,7 @@ export async function loadOrCreateNodeIdentity(
   await writeFileAtomic(
     path,
     JSON.stringify({ format: NODE_FILE_FORMAT, ...identity }, null, 2) + "\n",
-    { mode: 0o644, createNew: true },
+    { mode: 0o600, createNew: true },
   );
   return identity;
 }

@@ -398,6 +398,7 @@ function buildPrimary(context: {
       : { listen: options.api.listen }),
     advertiseHost: advertiseHostOf(options.peer),
     cluster: () => credentials.current.cluster!,
+    caFingerprintSha256: () => credentials.current.caFingerprintSha256,
     clusterKey: () => primaryClusterKey(credentials),
     nodeId: () => credentials.current.identity.nodeId,
     nodeName: () => credentials.current.identity.name,

@@ -10,9 +10,15 @@
  * with no early exit, so timing reveals neither which token nor how much of
  * one matched.
  */
+import { createHash } from "node:crypto";
 import { constantTimeEqual } from "../cluster_init/mod.ts";
 import { ApiError } from "./errors.ts";
 import type { Connection } from "./listener.ts";
+
+/** SHA-256 of a token, lowercase hex: what the cluster state keeps of a rotated one. */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
 
 /**
  * What a token grants. `admin` may call every API route; `join` may only
@@ -92,11 +98,23 @@ export class CertificateAuthenticator implements CallerAuthenticator {
   }
 }
 
-/** Checks requests' bearer tokens against the cluster's tokens. */
+/** SHA-256 (hex) of the tokens rotated since `mill init`, by scope. */
+export type RotatedTokens = () => Partial<Record<TokenScope, string | null>>;
+
+/**
+ * Checks requests' bearer tokens against the cluster's tokens. A scope whose
+ * token was rotated (its hash in the cluster state) accepts only the token
+ * with that hash; the file token it replaced no longer counts.
+ */
 export class Authenticator implements CallerAuthenticator {
   readonly #tokens: readonly ScopedToken[];
+  readonly #rotated: RotatedTokens;
 
-  constructor(tokens: readonly ScopedToken[]) {
+  constructor(
+    tokens: readonly ScopedToken[],
+    rotated: RotatedTokens = () => ({}),
+  ) {
+    this.#rotated = rotated;
     if (tokens.some((t) => t.token.length === 0)) {
       throw new Error("Authenticator: an empty token would accept anyone");
     }
@@ -133,12 +151,16 @@ export class Authenticator implements CallerAuthenticator {
   /** The scope of `request`'s token, or null when it has no known one. */
   scopeOf(request: Request): TokenScope | null {
     const presented = bearerToken(request.headers.get("authorization"));
+    const rotated = this.#rotated();
+    const presentedSha256 = sha256Hex(presented);
     let scope: TokenScope | null = null;
     for (const known of this.#tokens) {
+      const hash = rotated[known.scope] ?? null;
       // No early exit: every token is compared every time.
-      if (constantTimeEqual(presented, known.token) && scope === null) {
-        scope = known.scope;
-      }
+      const matches = hash === null
+        ? constantTimeEqual(presented, known.token)
+        : constantTimeEqual(presentedSha256, hash);
+      if (matches && presented !== "" && scope === null) scope = known.scope;
     }
     return scope;
   }

@@ -11,8 +11,10 @@ export {
   type Caller,
   type CallerAuthenticator,
   CertificateAuthenticator,
+  type RotatedTokens,
   type RouteScope,
   type ScopedToken,
+  sha256Hex,
   type TokenScope,
 } from "./auth.ts";
 export {

@@ -22,14 +22,14 @@ import {
 
 /** Files of an initialized data dir and their permission bits. */
 export const DATA_DIR_FILES = {
-  cluster: { name: "cluster.json", mode: 0o644 },
+  cluster: { name: "cluster.json", mode: 0o600 },
   clusterKey: { name: CLUSTER_KEY_FILE, mode: 0o600 },
   adminToken: { name: "admin.token", mode: 0o600 },
   joinToken: { name: "join.token", mode: 0o600 },
   rpcToken: { name: "rpc.token", mode: 0o600 },
-  caCert: { name: "ca.crt", mode: 0o644 },
+  caCert: { name: "ca.crt", mode: 0o600 },
   caKey: { name: "ca.key", mode: 0o600 },
-  apiCert: { name: "api.crt", mode: 0o644 },
+  apiCert: { name: "api.crt", mode: 0o600 },
   apiKey: { name: "api.key", mode: 0o600 },
 } as const;
 

@@ -38,6 +38,8 @@ export interface PrimaryRoutesOptions {
   readonly nowMs: () => number;
   /** `POST /v1/join` (join scope), answered by any primary. */
   readonly join?: Handler;
+  /** `POST /v1/tokens/:kind/rotate` (admin), answered by the leader. */
+  readonly rotateToken?: Handler;
 }
 
 /** The router of a primary's API. */
@@ -106,6 +108,9 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
     );
   if (options.join !== undefined) {
     router.add("POST", "/v1/join", lead(options.join), { scope: "join" });
+  }
+  if (options.rotateToken !== undefined) {
+    router.add("POST", "/v1/tokens/:kind/rotate", lead(options.rotateToken));
   }
   // The secrets routes are added on a router of their own so that each
   // handler can be wrapped with leaderOnly.

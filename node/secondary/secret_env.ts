@@ -43,7 +43,7 @@ export class SecretEnvFiles {
     if (binary === null) return;
     // A rename: containers running the old one keep their mounted inode.
     await writeFileAtomic(`${this.#dir}/${ENV_EXEC_FILE}`, binary, {
-      mode: 0o555,
+      mode: 0o511, // run by the container's user, read by nobody
     });
     this.#execPath = `${this.#dir}/${ENV_EXEC_FILE}`;
   }

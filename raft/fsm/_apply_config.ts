@@ -1,10 +1,11 @@
-/** `applyX` for deploys and secrets. */
+/** `applyX` for deploys, secrets and tokens. */
 import type {
   Applied,
   DeployCommand,
   DeployFinishedCommand,
   SecretDeleteCommand,
   SecretSetCommand,
+  TokenRotatedCommand,
 } from "./command.ts";
 import type { Workload } from "../../config/types.ts";
 import type { ClusterState, DeployRecord, FsmSecret } from "./state.ts";
@@ -172,4 +173,24 @@ export function applySecretDelete(
     );
   }
   return accept({ ...state, secrets: state.secrets.delete(command.name) });
+}
+
+export function applyTokenRotated(
+  state: ClusterState,
+  command: TokenRotatedCommand,
+): Applied {
+  const invalid = invalidUnless(
+    command.kind === "admin" || command.kind === "join",
+    "Token kind must be admin or join",
+  ) ??
+    invalidUnless(
+      /^[0-9a-f]{64}$/.test(command.tokenSha256),
+      "Token hash must be 64 lowercase hex digits (SHA-256)",
+    ) ??
+    invalidTime(command.atMs);
+  if (invalid) return invalid;
+  return accept({
+    ...state,
+    tokens: { ...state.tokens, [command.kind]: command.tokenSha256 },
+  });
 }

@@ -228,6 +228,12 @@ export const stateDocumentParser: Parser<StateDocument> = object({
   secrets: array(secret, STATE_LIST_MAX),
   volumes: array(volume, STATE_LIST_MAX),
   deploys: array(deploy, STATE_LIST_MAX),
+  tokens: optional(
+    object({
+      admin: nullableStateText,
+      join: nullableStateText,
+    }, { unknownKeys: "refuse" }),
+  ),
 }, { unknownKeys: "refuse" });
 
 /** A command's parser: `type` and `atMs`, then the fields of `shape`. */
@@ -309,6 +315,10 @@ export const commandParsers: {
     nonce: text,
   }),
   SecretDelete: command("SecretDelete", { name: text }),
+  TokenRotated: command("TokenRotated", {
+    kind: literal("admin", "join"),
+    tokenSha256: text,
+  }),
   VolumeCreated: command("VolumeCreated", {
     name: text,
     cloudId: text,

@@ -27,6 +27,7 @@ import {
   applyDeployFinished,
   applySecretDelete,
   applySecretSet,
+  applyTokenRotated,
 } from "./_apply_config.ts";
 import {
   applyVolumeAttached,
@@ -88,6 +89,8 @@ export function apply(state: ClusterState, command: Command): Applied {
       return applyVolumeReady(state, command);
     case "VolumeDestroyed":
       return applyVolumeDestroyed(state, command);
+    case "TokenRotated":
+      return applyTokenRotated(state, command);
     default: {
       const _exhaustive: never = command;
       const type: unknown = (_exhaustive as { type?: unknown }).type;

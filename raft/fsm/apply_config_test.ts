@@ -4,6 +4,7 @@ import type { Command } from "./command.ts";
 import { baseConfig, baseState } from "./fixtures_testing.ts";
 import { DEPLOYS_KEPT } from "./limits.ts";
 import { EMPTY_CONFIG } from "./state.ts";
+import { decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
 import { runApplyTable } from "./table_testing.ts";
 import { config, service, stateFrom } from "./testing.ts";
 
@@ -208,4 +209,75 @@ Deno.test("apply() refuses an unknown command type instead of throwing", () => {
   const applied = apply(baseState(), bogus);
   strictEqual(applied.ok, false);
   strictEqual(!applied.ok && applied.rejection.code, "command.unknown_type");
+});
+
+const HASH = "ab".repeat(32);
+
+Deno.test("apply() handles TokenRotated: one hash per kind, the other kind untouched", async (t) => {
+  await runApplyTable(t, baseState(), [
+    {
+      name: "the join token",
+      command: {
+        type: "TokenRotated",
+        kind: "join",
+        tokenSha256: HASH,
+        atMs: 9,
+      },
+      expect: "ok",
+      check: (state) =>
+        deepStrictEqual(state.tokens, { admin: null, join: HASH }),
+    },
+    {
+      name: "the admin token after the join token",
+      setup: [{
+        type: "TokenRotated",
+        kind: "join",
+        tokenSha256: HASH,
+        atMs: 9,
+      }],
+      command: {
+        type: "TokenRotated",
+        kind: "admin",
+        tokenSha256: "cd".repeat(32),
+        atMs: 10,
+      },
+      expect: "ok",
+      check: (state) =>
+        deepStrictEqual(state.tokens, { admin: "cd".repeat(32), join: HASH }),
+    },
+    {
+      name: "a hash that is not SHA-256 hex",
+      command: {
+        type: "TokenRotated",
+        kind: "join",
+        tokenSha256: "AB",
+        atMs: 9,
+      },
+      expect: "command.invalid",
+    },
+    {
+      name: "an unknown kind",
+      command: {
+        type: "TokenRotated",
+        kind: "rpc" as "join",
+        tokenSha256: HASH,
+        atMs: 9,
+      },
+      expect: "command.invalid",
+    },
+  ]);
+});
+
+Deno.test("rotated tokens survive a snapshot, and a state without any keeps its old bytes", () => {
+  const rotated = stateFrom([
+    { type: "TokenRotated", kind: "admin", tokenSha256: HASH, atMs: 9 },
+  ], baseState());
+  deepStrictEqual(decodeSnapshot(encodeSnapshot(rotated)).tokens, {
+    admin: HASH,
+    join: null,
+  });
+  strictEqual(
+    new TextDecoder().decode(encodeSnapshot(baseState())).includes('"tokens"'),
+    false,
+  );
 });

@@ -10,6 +10,7 @@ import type { ClusterState, FsmNode } from "./state.ts";
 import { PMap } from "./pmap.ts";
 import { COMMAND_BYTES_MAX } from "./limits.ts";
 import { canonicalJson } from "./canonical_json.ts";
+import { NO_ROTATED_TOKENS } from "./state.ts";
 import type { NodeRecord, StateDocument } from "./state_document.ts";
 
 export type { NodeRecord, StateDocument } from "./state_document.ts";
@@ -101,6 +102,9 @@ export function stateToDocument(state: ClusterState): StateDocument {
     secrets: [...state.secrets.values()].sort(byKey((secret) => secret.name)),
     volumes: [...state.volumes.values()].sort(byKey((volume) => volume.name)),
     deploys: state.deploys,
+    ...(state.tokens.admin === null && state.tokens.join === null
+      ? {}
+      : { tokens: state.tokens }),
   };
 }
 
@@ -158,6 +162,7 @@ export function stateFromDocument(document: StateDocument): DecodedState {
     secrets,
     volumes,
     deploys: document.deploys,
+    tokens: document.tokens ?? NO_ROTATED_TOKENS,
   });
   const problems = checkInvariants(state);
   if (problems.length > 0) {

@@ -156,6 +156,21 @@ export interface SecretSetCommand {
   readonly atMs: number;
 }
 
+/** The API tokens that can be rotated. */
+export type TokenKind = "admin" | "join";
+
+/**
+ * A cluster token was rotated: from now on only the token with this SHA-256
+ * (hex) is accepted for `kind`, on every primary. The token itself is never
+ * in the log.
+ */
+export interface TokenRotatedCommand {
+  readonly type: "TokenRotated";
+  readonly kind: TokenKind;
+  readonly tokenSha256: string;
+  readonly atMs: number;
+}
+
 export interface SecretDeleteCommand {
   readonly type: "SecretDelete";
   readonly name: string;
@@ -215,6 +230,7 @@ export type Command =
   | AllocsPurgedCommand
   | SecretSetCommand
   | SecretDeleteCommand
+  | TokenRotatedCommand
   | VolumeCreatedCommand
   | VolumeAttachedCommand
   | VolumeDetachedCommand
@@ -245,6 +261,7 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   "VolumeDetached",
   "VolumeReady",
   "VolumeDestroyed",
+  "TokenRotated",
 ];
 
 /** Stable codes of the reasons a command is refused. */

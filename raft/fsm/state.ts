@@ -160,7 +160,17 @@ export interface ClusterState {
   readonly volumes: PMap<FsmVolume>;
   /** Oldest first, at most `DEPLOYS_KEPT`. */
   readonly deploys: readonly DeployRecord[];
+  /** SHA-256 (hex) of the API tokens rotated through Raft; null: the one `mill init` made. */
+  readonly tokens: ClusterTokens;
 }
+
+/** The rotated API tokens, by kind, as hashes. */
+export interface ClusterTokens {
+  readonly admin: string | null;
+  readonly join: string | null;
+}
+
+export const NO_ROTATED_TOKENS: ClusterTokens = { admin: null, join: null };
 
 /** The pool host ports are mapped from, on every node (inclusive). */
 export const HOST_PORT_MIN = 20000;
@@ -177,6 +187,7 @@ export function emptyState(): ClusterState {
     secrets: PMap.empty(),
     volumes: PMap.empty(),
     deploys: [],
+    tokens: NO_ROTATED_TOKENS,
   };
 }
 

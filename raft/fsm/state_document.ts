@@ -2,6 +2,7 @@
 import type { ClusterConfig } from "../../config/types.ts";
 import type {
   Alloc,
+  ClusterTokens,
   DeployRecord,
   FsmNode,
   FsmSecret,
@@ -22,4 +23,6 @@ export interface StateDocument {
   readonly secrets: readonly FsmSecret[];
   readonly volumes: readonly FsmVolume[];
   readonly deploys: readonly DeployRecord[];
+  /** Absent while no token was rotated (so such a state's bytes are as before). */
+  readonly tokens?: ClusterTokens;
 }

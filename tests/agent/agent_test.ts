@@ -35,6 +35,32 @@ Deno.test("a one-node agent registers, serves the API, runs a service and restar
       },
     );
 
+    await t.step(
+      "nothing in the data dir can be read by other users (files 0600 or tighter, dirs 0700)",
+      async () => {
+        const loose: string[] = [];
+        const walk = async (dir: string): Promise<void> => {
+          for await (const entry of Deno.readDir(dir)) {
+            const path = `${dir}/${entry.name}`;
+            const info = await Deno.lstat(path);
+            // Only env-exec may be run (never read) by a container's user.
+            const allowed = entry.name === "env-exec" ? 0o011 : 0;
+            if ((info.mode! & 0o077 & ~allowed) !== 0) {
+              loose.push(`${path} ${(info.mode! & 0o777).toString(8)}`);
+            }
+            if (info.isDirectory) await walk(path);
+          }
+        };
+        await waitFor(
+          "the runtime's dirs made",
+          () => bed.agent.runtime !== null,
+        );
+        await walk(bed.dataDir);
+        assertEquals(loose, []);
+        assertEquals((await Deno.stat(bed.dataDir)).mode! & 0o777, 0o700);
+      },
+    );
+
     await t.step("the node registers itself with its resources", async () => {
       await waitFor("registration", () => bed.agent.state().nodes.has(nodeId));
       const node = bed.agent.state().nodes.get(nodeId);
