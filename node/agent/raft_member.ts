@@ -22,6 +22,13 @@ export interface RaftMemberOptions {
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
+/**
+ * Largest Raft request body a member may send (a batch of entries or a
+ * snapshot of the cluster state): far above what a 20-node, 50-service
+ * cluster's state takes, far below what would hurt a node to buffer.
+ */
+export const RAFT_BODY_BYTES_MAX = 64 * 1024 * 1024;
+
 /** What a joined primary was told when it was added as a learner. */
 export interface RaftJoinGrant {
   readonly members: Readonly<Record<string, string>>;
@@ -72,7 +79,10 @@ export class RaftMember implements Service {
         ? { voters: [selfId], learners: [] }
         : { voters: [], learners: [] },
       stateMachine: this.fsm,
-      transport: { client: this.#options.peerClient() },
+      transport: {
+        client: this.#options.peerClient(),
+        bodyBytesMax: RAFT_BODY_BYTES_MAX,
+      },
       ...(this.#options.tickMs === undefined
         ? {}
         : { tickMs: this.#options.tickMs }),

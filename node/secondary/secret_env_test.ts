@@ -24,7 +24,7 @@ Deno.test("SecretEnvFiles.open() closes its directory and writes env-exec", asyn
     assertEquals((await Deno.stat(dir)).mode! & 0o777, 0o700);
     assertEquals(
       (await Deno.stat(`${dir}/${ENV_EXEC_FILE}`)).mode! & 0o777,
-      0o555,
+      0o511,
     );
     assertEquals(files.delivery("web-1", {}), undefined);
     assertEquals(files.delivery("web-1", { DB: "pg://u:pw@db" }), {
