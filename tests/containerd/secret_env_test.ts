@@ -38,11 +38,14 @@ async function filesHolding(
   for (let step = 0; pending.length > 0; step++) {
     assertTrue(step < 100_000, "the scan ends");
     const dir = pending.pop()!;
-    for await (const entry of Deno.readDir(dir)) {
+    // containerd removes snapshots while we scan: what vanished holds nothing.
+    const entries = await entriesOf(dir);
+    for (const entry of entries) {
       const path = `${dir}/${entry.name}`;
       if (entry.isDirectory) pending.push(path);
       if (!entry.isFile) continue; // FIFOs, sockets, symlinks: no content
-      const content = await Deno.readFile(path);
+      const content = await Deno.readFile(path).catch(gone);
+      if (content === null) continue;
       scanned.push(path);
       if (indexOf(content, bytes) >= 0) {
         hits.push({ path, mode: (await Deno.stat(path)).mode! & 0o7777 });
@@ -50,6 +53,22 @@ async function filesHolding(
     }
   }
   return { hits, scanned };
+}
+
+/** Null for a file or directory removed meanwhile; other errors are thrown. */
+function gone(error: unknown): null {
+  if (error instanceof Deno.errors.NotFound) return null;
+  throw error;
+}
+
+async function entriesOf(dir: string): Promise<Deno.DirEntry[]> {
+  const entries: Deno.DirEntry[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) entries.push(entry);
+  } catch (error) {
+    gone(error);
+  }
+  return entries;
 }
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
