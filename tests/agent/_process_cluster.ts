@@ -28,6 +28,8 @@ export interface ProcessNode {
   readonly name: string;
   readonly dataDir: string;
   readonly apiPort: number;
+  /** The peer port (Raft, node RPC), TLS with client certificates. */
+  readonly peerPort: number;
   readonly containerd: ContainerdHandle;
   /** The agent process, null once killed. */
   child: Deno.ChildProcess | null;
@@ -100,6 +102,7 @@ export async function startProcessCluster(options: {
         name,
         dataDir,
         apiPort,
+        peerPort,
         containerd,
         child: null,
         start() {
