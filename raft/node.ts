@@ -7,7 +7,7 @@
  */
 import { RaftCore } from "./core.ts";
 import { SeededRng } from "./rng.ts";
-import { DiskStorage } from "./storage/disk_storage.ts";
+import { DiskStorage, recoveryNotes } from "./storage/disk_storage.ts";
 import type { WalOptions } from "./storage/wal.ts";
 import {
   HttpTransport,
@@ -91,6 +91,11 @@ export interface RaftNodeOptions {
   readonly onFatal?: (err: unknown) => void;
   /** Called after the role, leader or term changed (not for every Ready). Must not throw. */
   readonly onRoleChange?: () => void;
+  /**
+   * The node's log (e.g. a torn WAL tail cut at start-up, with file, offset
+   * and bytes dropped). Must not throw; default: stderr.
+   */
+  readonly log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
 export interface NodeStatus {
@@ -173,6 +178,12 @@ export class RaftNode {
       options.dataDir,
       options.wal ?? {},
     );
+    const log = options.log ??
+      ((level, message) =>
+        console.error(`raft node "${options.id}" ${level}: ${message}`));
+    for (const note of recoveryNotes(options.dataDir, state)) {
+      log(note.level, note.message);
+    }
     const snapshot: Snapshot = state.snapshot ??
       {
         meta: { index: 0, term: 0, membership: options.initialMembership },

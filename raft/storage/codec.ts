@@ -24,9 +24,11 @@ const ENTRY_KINDS_BY_CODE: ReadonlyMap<number, EntryKind> = new Map(
 );
 
 export function writeEntry(w: ByteWriter, entry: Entry): void {
-  w.u64(entry.index).u64(entry.term).u8(ENTRY_KIND_CODES[entry.kind]).bytes(
-    entry.data,
-  );
+  const code: number | undefined = ENTRY_KIND_CODES[entry.kind];
+  if (code === undefined) {
+    throw new RangeError(`Unknown entry kind "${entry.kind}"`);
+  }
+  w.u64(entry.index).u64(entry.term).u8(code).bytes(entry.data);
 }
 
 export function readEntry(r: ByteReader): Entry {

@@ -4,10 +4,15 @@ import {
   rejects,
 } from "node:assert/strict";
 import type { Entry, Snapshot } from "../types.ts";
-import { DiskStorage } from "./disk_storage.ts";
+import {
+  DiskStorage,
+  reconcileHardState,
+  recoveryNotes,
+} from "./disk_storage.ts";
 import { StorageError } from "./errors.ts";
 import { HARD_STATE_FILE } from "./hard_state.ts";
 import { encodeSnapshotFile, snapshotName } from "./snapshot_store.ts";
+import { segmentName } from "./wal.ts";
 
 const MEMBERSHIP = { voters: ["a", "b", "c"], learners: [] };
 
@@ -238,5 +243,184 @@ Deno.test("DiskStorage refuses a corrupt hard state file and a corrupt snapshot"
       (err: unknown) =>
         isCorrupt(err) && String(err).includes(snapshotName(2, 1)),
     );
+  });
+});
+
+Deno.test("DiskStorage refuses a persist it cannot encode and leaves every file as it was", async () => {
+  await withDir(async (dir) => {
+    const { storage } = await DiskStorage.open(dir);
+    await storage.persist({
+      hardState: { term: 2, vote: "a", commit: 1 },
+      entries: entries(1, 2, 2),
+    });
+    const hardBefore = await Deno.readFile(`${dir}/${HARD_STATE_FILE}`);
+    const walPath = `${dir}/wal/${segmentName(1)}`;
+    const walBefore = await Deno.readFile(walPath);
+    // A forged term past 2^53: neither the hard state nor the WAL is touched.
+    await rejects(
+      storage.persist({
+        hardState: { term: 2 ** 53, vote: null, commit: 1 },
+        entries: entries(3, 3, 2 ** 53),
+      }),
+      (err: unknown) =>
+        err instanceof StorageError &&
+        err.code === "raft.storage.invalid_record",
+    );
+    await rejects(
+      storage.persist({
+        hardState: { term: 2, vote: "a", commit: 2 ** 53 },
+        entries: [],
+      }),
+      (err: unknown) =>
+        err instanceof StorageError &&
+        err.code === "raft.storage.invalid_record",
+    );
+    assertEquals(await Deno.readFile(`${dir}/${HARD_STATE_FILE}`), hardBefore);
+    assertEquals(await Deno.readFile(walPath), walBefore);
+    await storage.persist({ entries: entries(3, 3, 2) });
+    await storage.close();
+    const again = await reopen(dir);
+    assertEquals(again.hardState, { term: 2, vote: "a", commit: 1 });
+    assertEquals(again.entries, entries(1, 3, 2));
+  });
+});
+
+Deno.test("DiskStorage reports a cut torn tail with file, offset and bytes for the node's log", async () => {
+  await withDir(async (dir) => {
+    const { storage } = await DiskStorage.open(dir);
+    await storage.persist({
+      hardState: { term: 1, vote: "a", commit: 0 },
+      entries: entries(1, 3),
+    });
+    await storage.close();
+    const walPath = `${dir}/wal/${segmentName(1)}`;
+    const size = (await Deno.stat(walPath)).size;
+    await Deno.truncate(walPath, size - 5);
+    const state = await reopen(dir);
+    assertEquals(state.entries, entries(1, 2));
+    const torn = state.tornTail!;
+    assertEquals(torn.file, segmentName(1));
+    assertEquals(torn.offset + torn.bytes, size - 5);
+    const notes = recoveryNotes(dir, state);
+    assertEquals(notes.length, 1);
+    assertEquals(notes[0]!.level, "warn");
+    for (
+      const part of [
+        `"${dir}/wal/${segmentName(1)}"`,
+        `offset ${torn.offset}`,
+        `${torn.bytes} bytes dropped`,
+      ]
+    ) {
+      assert(notes[0]!.message.includes(part), notes[0]!.message);
+    }
+    assertEquals(recoveryNotes(dir, await reopen(dir)), []);
+  });
+});
+
+Deno.test("DiskStorage raises a term left behind by a crash that kept the WAL write but not the hard state", async () => {
+  await withDir(async (dir) => {
+    const { storage } = await DiskStorage.open(dir);
+    await storage.persist({
+      hardState: { term: 1, vote: "a", commit: 0 },
+      entries: entries(1, 2, 1),
+    });
+    // What a crash leaves when the WAL's fsync completed and the hard state
+    // file's rename did not: entries of term 3 under a term-1 hard state.
+    await storage.persist({ entries: entries(3, 4, 3) });
+    await storage.close();
+    const state = await reopen(dir);
+    assertEquals(state.hardState, { term: 3, vote: null, commit: 0 });
+    assertEquals(state.termRaised, { from: 1, to: 3 });
+    assert(
+      recoveryNotes(dir, state).some((note) =>
+        note.message.includes("continuing at term 3 with no vote")
+      ),
+    );
+  });
+});
+
+Deno.test("reconcileHardState() makes hard state and log agree after a torn persist", async (t) => {
+  const snapshot = { index: 10, term: 2 };
+  const cases: {
+    name: string;
+    stored: { term: number; vote: string | null; commit: number };
+    log: { entries: Entry[]; commit: number };
+    want: { term: number; vote: string | null; commit: number };
+    raised: { from: number; to: number } | null;
+  }[] = [
+    {
+      name: "consistent pair kept as is",
+      stored: { term: 3, vote: "b", commit: 11 },
+      log: { entries: entries(11, 12, 3), commit: 12 },
+      want: { term: 3, vote: "b", commit: 12 },
+      raised: null,
+    },
+    {
+      name: "commit past the log (entries lost with the WAL write) is capped",
+      stored: { term: 3, vote: "b", commit: 15 },
+      log: { entries: entries(11, 12, 3), commit: 0 },
+      want: { term: 3, vote: "b", commit: 12 },
+      raised: null,
+    },
+    {
+      name: "commit never below the snapshot",
+      stored: { term: 3, vote: null, commit: 0 },
+      log: { entries: [], commit: 0 },
+      want: { term: 3, vote: null, commit: 10 },
+      raised: null,
+    },
+    {
+      name: "term behind the last entry is raised, vote dropped",
+      stored: { term: 2, vote: "a", commit: 10 },
+      log: { entries: entries(11, 12, 4), commit: 11 },
+      want: { term: 4, vote: null, commit: 11 },
+      raised: { from: 2, to: 4 },
+    },
+    {
+      name: "term behind a received snapshot is raised",
+      stored: { term: 1, vote: "a", commit: 0 },
+      log: { entries: [], commit: 0 },
+      want: { term: 2, vote: null, commit: 10 },
+      raised: { from: 1, to: 2 },
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const got = reconcileHardState(c.stored, snapshot, c.log);
+      assertEquals(got.hardState, c.want);
+      assertEquals(got.termRaised, c.raised);
+    });
+  }
+});
+
+Deno.test("DiskStorage keeps its files 0600 and its directories 0700", async () => {
+  await withDir(async (dir) => {
+    const raftDir = `${dir}/raft`;
+    await Deno.mkdir(`${raftDir}/snap`, { recursive: true, mode: 0o755 });
+    await Deno.chmod(raftDir, 0o755);
+    await Deno.chmod(`${raftDir}/snap`, 0o755);
+    const { storage } = await DiskStorage.open(raftDir, {
+      segmentBytesMax: 256,
+    });
+    await storage.persist({
+      hardState: { term: 1, vote: "a", commit: 0 },
+      entries: entries(1, 20),
+    });
+    await storage.saveSnapshot(snapshot(5, 1));
+    await storage.close();
+    const modeOf = async (path: string) =>
+      ((await Deno.stat(path)).mode ?? 0) & 0o777;
+    for (const sub of ["", "/snap", "/wal"]) {
+      assertEquals(await modeOf(`${raftDir}${sub}`), 0o700, `dir "${sub}"`);
+    }
+    const files = [
+      HARD_STATE_FILE,
+      ...[...Deno.readDirSync(`${raftDir}/snap`)].map((e) => `snap/${e.name}`),
+      ...[...Deno.readDirSync(`${raftDir}/wal`)].map((e) => `wal/${e.name}`),
+    ];
+    assert(files.length >= 4, files.join(", "));
+    for (const file of files) {
+      assertEquals(await modeOf(`${raftDir}/${file}`), 0o600, file);
+    }
   });
 });

@@ -2,6 +2,8 @@
 export type StorageErrorCode =
   /** A checksum or framing error that is not a torn tail: refuse to start. */
   | "raft.storage.corrupt"
+  /** A batch with a value the WAL cannot encode: refused whole, nothing written. */
+  | "raft.storage.invalid_record"
   /** A record or file beyond a named bound. */
   | "raft.storage.too_large"
   /** The WAL was used after close() or after a failed write. */

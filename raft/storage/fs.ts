@@ -7,6 +7,8 @@ import { assert } from "../_assert.ts";
 
 /** Raft's own files hold the cluster state, secrets included: owner only. */
 export const STORAGE_FILE_MODE = 0o600;
+/** Raft's directories (the data dir, `snap/`, `wal/`): owner only. */
+export const STORAGE_DIR_MODE = 0o700;
 
 /** How the temp files of atomic writes end; `removeTempFiles` deletes them. */
 export const TEMP_FILE_SUFFIX = ".tmp";
@@ -114,6 +116,19 @@ function parentDir(path: string): string {
   const at = path.lastIndexOf("/");
   if (at < 0) return ".";
   return at === 0 ? "/" : path.slice(0, at);
+}
+
+/**
+ * Creates `path` (and missing parents) with `STORAGE_DIR_MODE`, and sets
+ * that mode on it when it already existed more open: the umask does not
+ * apply.
+ */
+export async function ensurePrivateDir(path: string): Promise<void> {
+  await Deno.mkdir(path, { recursive: true, mode: STORAGE_DIR_MODE });
+  const mode = (await Deno.stat(path)).mode;
+  if (mode !== null && (mode & 0o777) !== STORAGE_DIR_MODE) {
+    await Deno.chmod(path, STORAGE_DIR_MODE);
+  }
 }
 
 /** fsyncs a directory so that creates, renames and unlinks in it are durable. */

@@ -17,10 +17,22 @@ const MAGIC = 0x3153484d; // "MHS1" little-endian
 
 export const EMPTY_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
 
+/**
+ * Encodes the file whole, before anything is written: a term or commit
+ * beyond 2^53 throws `StorageError` `raft.storage.invalid_record`.
+ */
 export function encodeHardStateFile(hardState: HardState): Uint8Array {
   const w = new ByteWriter(64);
   w.u32(MAGIC).u32(0);
-  writeHardState(w, hardState);
+  try {
+    writeHardState(w, hardState);
+  } catch (err) {
+    throw new StorageError(
+      "raft.storage.invalid_record",
+      `Hard state term ${hardState.term} commit ${hardState.commit} cannot be encoded; nothing written`,
+      { cause: err },
+    );
+  }
   w.patchU32(4, crc32c(w.viewFrom(8)));
   return w.view();
 }
@@ -59,13 +71,12 @@ export async function loadHardState(dir: string): Promise<HardState | null> {
   }
 }
 
-export async function saveHardState(
+/** Replaces the file atomically with bytes from `encodeHardStateFile`. */
+export async function saveHardStateFile(
   dir: string,
-  hardState: HardState,
+  bytes: Uint8Array,
 ): Promise<void> {
-  await writeFileAtomic(
-    `${dir}/${HARD_STATE_FILE}`,
-    encodeHardStateFile(hardState),
-    { mode: STORAGE_FILE_MODE },
-  );
+  await writeFileAtomic(`${dir}/${HARD_STATE_FILE}`, bytes, {
+    mode: STORAGE_FILE_MODE,
+  });
 }

@@ -1,62 +1,62 @@
 /**
  * The append-only Raft log on disk: segment files `wal-<seq>.log` (seq as 16
- * hex digits), each a sequence of records
- *
- *   u32 payloadLength | u32 crc32c(payload) | payload
- *
- * (little-endian), payload = u8 type + body:
- *   1 entry     u64 index, u64 term, u8 kind, u32 len + data
- *   2 commit    u64 commit index
- *   3 snapshot  u64 index, u64 term (a snapshot at that point was made durable)
+ * hex digits) in the format of `wal_format.ts` (a header, then checksummed
+ * records of entries, commits and snapshot marks).
  *
  * An entry whose index is at or below the last one replaces the log from that
  * index on (the conflicting suffix is cut logically, on replay), so the file
  * is never rewritten in place. Appends are group-committed: one write and one
- * fdatasync cover every append waiting when the previous flush ended.
+ * fdatasync cover every append waiting when the previous flush ended. A batch
+ * is encoded whole before any byte of it is queued, so a batch that cannot
+ * be encoded leaves the queue and the file as they were.
  */
-import type { Entry } from "../types.ts";
-import { ByteReader, ByteWriter } from "./bytes.ts";
-import { readEntry, writeEntry } from "./codec.ts";
-import { crc32c } from "./crc32c.ts";
+import { ByteWriter } from "./bytes.ts";
 import { StorageError } from "./errors.ts";
-import { syncDir, writeAll } from "./fs.ts";
+import {
+  ensurePrivateDir,
+  removeTempFiles,
+  STORAGE_FILE_MODE,
+  syncDir,
+  writeAll,
+  writeFileAtomic,
+} from "./fs.ts";
+import {
+  type EncodedWalBatch,
+  encodeSegmentHeader,
+  encodeWalBatch,
+  type WalBatch,
+  WalReplay,
+  type WalTornTail,
+} from "./wal_format.ts";
+import type { Entry } from "../types.ts";
 
-/** Bytes of a record header (length + CRC). */
-export const WAL_HEADER_BYTES = 8;
-/** Largest record payload; longer lengths read back are framing errors. */
-export const WAL_RECORD_BYTES_MAX = 64 * 1024 * 1024;
+export {
+  encodeWalBatch,
+  WAL_HEADER_BYTES,
+  WAL_RECORD_BYTES_MAX,
+  WAL_SEGMENT_HEADER_BYTES,
+  type WalBatch,
+} from "./wal_format.ts";
+
 /** A segment is closed and a new one started once it grows past this. */
 export const WAL_SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
+/** Capacity the append queue starts with (it grows for large batches). */
+const PENDING_BYTES_INITIAL = 64 * 1024;
 
-const RECORD_ENTRY = 1;
-const RECORD_COMMIT = 2;
-const RECORD_SNAPSHOT = 3;
 const SEGMENT_PATTERN = /^wal-([0-9a-f]{16})\.log$/;
 
 export interface WalOptions {
   readonly segmentBytesMax?: number;
 }
 
-/** What one append makes durable, in this order. */
-export interface WalBatch {
-  /** A snapshot at (index, term) was made durable: the log restarts after it. */
-  readonly snapshot?: { readonly index: number; readonly term: number };
-  readonly entries: readonly Entry[];
-  readonly commit?: number;
-}
-
 /** The log as found on disk by `Wal.open`. */
 export interface WalRecovery {
   /** Contiguous entries after the snapshot's index. */
   readonly entries: Entry[];
-  /** Highest commit index recorded (0 if none). */
+  /** Highest commit index recorded (0 if none), capped at the last index. */
   readonly commit: number;
-  /** Set when a torn last record was cut off. */
-  readonly tornTail: {
-    readonly file: string;
-    readonly offset: number;
-    readonly bytes: number;
-  } | null;
+  /** Set when a torn last record was cut off: file, offset, bytes dropped. */
+  readonly tornTail: WalTornTail | null;
 }
 
 interface Segment {
@@ -74,173 +74,8 @@ export function segmentName(seq: number): string {
   return `wal-${seq.toString(16).padStart(16, "0")}.log`;
 }
 
-/** Frames one record into `w`; the CRC is patched in once the payload is written. */
-function frameRecord(
-  w: ByteWriter,
-  writePayload: (w: ByteWriter) => void,
-): void {
-  const start = w.length;
-  w.u32(0).u32(0);
-  writePayload(w);
-  const payload = w.viewFrom(start + WAL_HEADER_BYTES);
-  if (payload.length > WAL_RECORD_BYTES_MAX) {
-    throw new StorageError(
-      "raft.storage.too_large",
-      `WAL record of ${payload.length} bytes exceeds ${WAL_RECORD_BYTES_MAX}`,
-    );
-  }
-  w.patchU32(start, payload.length);
-  w.patchU32(start + 4, crc32c(payload));
-}
-
-/** Encodes a batch as framed records (exported for tests that build files by hand). */
-export function encodeWalBatch(w: ByteWriter, batch: WalBatch): void {
-  const snapshot = batch.snapshot;
-  if (snapshot !== undefined) {
-    frameRecord(
-      w,
-      (p) => p.u8(RECORD_SNAPSHOT).u64(snapshot.index).u64(snapshot.term),
-    );
-  }
-  for (const entry of batch.entries) {
-    frameRecord(w, (p) => writeEntry(p.u8(RECORD_ENTRY), entry));
-  }
-  const commit = batch.commit;
-  if (commit !== undefined) {
-    frameRecord(w, (p) => p.u8(RECORD_COMMIT).u64(commit));
-  }
-}
-
-/** Replays records into a contiguous log after the snapshot (see module doc). */
-class Replay {
-  entries: Entry[] = [];
-  commit = 0;
-  /** Term of the entry at `base` as last written, if seen. */
-  #termAtBase: number | undefined;
-
-  constructor(readonly base: number, readonly baseTerm: number) {}
-
-  get lastIndex(): number {
-    return this.base + this.entries.length;
-  }
-
-  entry(entry: Entry, where: () => string): void {
-    if (entry.index <= this.base) {
-      // Covered by the snapshot; only remember what sits at its index.
-      this.#termAtBase = entry.index === this.base ? entry.term : undefined;
-      this.entries.length = 0;
-      return;
-    }
-    if (entry.index > this.lastIndex + 1) {
-      throw new StorageError(
-        "raft.storage.corrupt",
-        `WAL gap: entry ${entry.index} follows ${this.lastIndex} at ${where()}; the log is missing records, restore the data directory from a replica`,
-      );
-    }
-    this.entries.length = entry.index - this.base - 1;
-    this.entries.push(entry);
-  }
-
-  snapshot(index: number, term: number): void {
-    if (index !== this.base) return; // an older snapshot, superseded
-    // Entries after a conflicting entry at the snapshot's index are not the
-    // leader's; an unseen entry there was compacted away by this snapshot.
-    if (this.#termAtBase !== undefined && this.#termAtBase !== term) {
-      this.entries.length = 0;
-    }
-    this.#termAtBase = term;
-  }
-
-  finish(): void {
-    // A crash after the snapshot file but before its WAL record: entries
-    // after a conflicting entry at the snapshot's index are not ours.
-    if (this.#termAtBase !== undefined && this.#termAtBase !== this.baseTerm) {
-      this.entries.length = 0;
-    }
-  }
-}
-
-function isAllZero(bytes: Uint8Array): boolean {
-  for (const b of bytes) if (b !== 0) return false;
-  return true;
-}
-
-/**
- * Scans one segment. Returns the length of its valid prefix; a bad record is
- * a torn tail only in the last segment, and only if it is incomplete (runs
- * past the end of the file) or everything from it on is zeros.
- */
-function scanSegment(
-  name: string,
-  bytes: Uint8Array,
-  isLast: boolean,
-  replay: Replay,
-): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  while (pos < bytes.length) {
-    const problem = checkRecord(bytes, view, pos);
-    if (problem !== null) {
-      const torn = problem === "incomplete" || isAllZero(bytes.subarray(pos));
-      if (isLast && torn) return pos;
-      throw new StorageError(
-        "raft.storage.corrupt",
-        `WAL segment "${name}" is corrupt at offset ${pos} (${problem}${
-          isLast ? "" : ", not the last segment"
-        }); refusing to start: restore the data directory from a replica`,
-      );
-    }
-    const length = view.getUint32(pos, true);
-    const payload = bytes.subarray(
-      pos + WAL_HEADER_BYTES,
-      pos + WAL_HEADER_BYTES + length,
-    );
-    applyRecord(payload, replay, () => `"${name}" offset ${pos}`);
-    pos += WAL_HEADER_BYTES + length;
-  }
-  return pos;
-}
-
-function checkRecord(
-  bytes: Uint8Array,
-  view: DataView,
-  pos: number,
-): "incomplete" | "bad length" | "checksum mismatch" | null {
-  if (bytes.length - pos < WAL_HEADER_BYTES) return "incomplete";
-  const length = view.getUint32(pos, true);
-  if (length === 0 || length > WAL_RECORD_BYTES_MAX) return "bad length";
-  const end = pos + WAL_HEADER_BYTES + length;
-  if (end > bytes.length) return "incomplete";
-  const crc = view.getUint32(pos + 4, true);
-  if (crc32c(bytes.subarray(pos + WAL_HEADER_BYTES, end)) !== crc) {
-    // A last record with a bad checksum that ends exactly at EOF is a torn write.
-    return end === bytes.length ? "incomplete" : "checksum mismatch";
-  }
-  return null;
-}
-
-function applyRecord(
-  payload: Uint8Array,
-  replay: Replay,
-  where: () => string,
-): void {
-  try {
-    const r = new ByteReader(payload);
-    const type = r.u8();
-    if (type === RECORD_ENTRY) replay.entry(readEntry(r), where);
-    else if (type === RECORD_COMMIT) {
-      replay.commit = Math.max(replay.commit, r.u64());
-    } else if (type === RECORD_SNAPSHOT) replay.snapshot(r.u64(), r.u64());
-    else throw new Error(`unknown record type ${type}`);
-    r.end();
-  } catch (err) {
-    if (err instanceof StorageError) throw err;
-    throw new StorageError(
-      "raft.storage.corrupt",
-      `WAL record at ${where()} has a valid checksum but cannot be decoded; refusing to start`,
-      { cause: err },
-    );
-  }
+function encoded(batch: WalBatch | EncodedWalBatch): EncodedWalBatch {
+  return "bytes" in batch ? batch : encodeWalBatch(batch);
 }
 
 /** The segmented, group-committed write-ahead log. */
@@ -249,8 +84,9 @@ export class Wal {
   readonly #segmentBytesMax: number;
   readonly #segments: Segment[];
   #file: Deno.FsFile;
+  /** Bytes of the active segment written and fsynced. */
   #size: number;
-  #pending = new ByteWriter(64 * 1024);
+  #pending = new ByteWriter(PENDING_BYTES_INITIAL);
   #pendingMaxIndex = 0;
   #waiters: Waiter[] = [];
   #flushing: Promise<void> | null = null;
@@ -276,49 +112,48 @@ export class Wal {
 
   /**
    * Opens (creating if needed) the WAL in `dir`, replays it after the
-   * snapshot at (`snapshotIndex`, `snapshotTerm`), cuts a torn tail and
-   * refuses corruption with a `StorageError` naming file and offset.
+   * snapshot at (`snapshotIndex`, `snapshotTerm`), cuts a torn tail (and
+   * reports it in `recovery.tornTail`) and refuses corruption with a
+   * `StorageError` `raft.storage.corrupt` naming file and offset.
    */
   static async open(
     dir: string,
     snapshot: { readonly index: number; readonly term: number },
     options: WalOptions = {},
   ): Promise<{ wal: Wal; recovery: WalRecovery }> {
-    await Deno.mkdir(dir, { recursive: true });
+    await ensurePrivateDir(dir);
+    // A crash while a segment was being created leaves its temp file.
+    await removeTempFiles(dir);
     const segments = await listSegments(dir);
-    const replay = new Replay(snapshot.index, snapshot.term);
-    let tornTail: WalRecovery["tornTail"] = null;
+    const replay = new WalReplay(snapshot.index, snapshot.term);
+    let tornTail: WalTornTail | null = null;
     let lastSize = 0;
     for (const [i, segment] of segments.entries()) {
-      const bytes = await Deno.readFile(`${dir}/${segment.name}`);
+      const path = `${dir}/${segment.name}`;
+      const bytes = await Deno.readFile(path);
       const isLast = i === segments.length - 1;
-      const before = replay.lastIndex;
-      const valid = scanSegment(segment.name, bytes, isLast, replay);
-      segment.maxIndex = Math.max(before, replay.lastIndex);
-      if (valid < bytes.length) {
-        tornTail = {
-          file: segment.name,
-          offset: valid,
-          bytes: bytes.length - valid,
-        };
-        await truncateFile(`${dir}/${segment.name}`, valid);
+      const scan = replay.scanSegment(segment.name, bytes, isLast);
+      if (!scan.ok) {
+        throw new StorageError("raft.storage.corrupt", scan.corruption.message);
       }
-      if (isLast) lastSize = valid;
+      segment.maxIndex = scan.maxIndex;
+      if (scan.tornTail !== null) {
+        tornTail = scan.tornTail;
+        await truncateFile(path, scan.validBytes);
+      }
+      if (isLast) lastSize = scan.validBytes;
     }
-    replay.finish();
+    const { entries, commit } = replay.finish();
     if (segments.length === 0) {
-      segments.push({ seq: 1, name: segmentName(1), maxIndex: 0 });
+      const first: Segment = { seq: 1, name: segmentName(1), maxIndex: 0 };
+      lastSize = await createSegment(dir, first.name);
+      segments.push(first);
     }
     const active = segments[segments.length - 1]!;
-    const file = await Deno.open(`${dir}/${active.name}`, {
-      write: true,
-      create: true,
-    });
+    const file = await Deno.open(`${dir}/${active.name}`, { write: true });
     await file.seek(lastSize, Deno.SeekMode.Start);
-    if (segments.length === 1 && lastSize === 0) await syncDir(dir);
     const wal = new Wal(dir, segments, file, lastSize, options);
-    const commit = Math.min(replay.commit, replay.lastIndex);
-    return { wal, recovery: { entries: replay.entries, commit, tornTail } };
+    return { wal, recovery: { entries, commit, tornTail } };
   }
 
   /** Segment file names, oldest first. */
@@ -326,27 +161,18 @@ export class Wal {
     return this.#segments.map((s) => s.name);
   }
 
-  /** Resolves once the batch (and every batch queued before it) is on disk. */
-  append(batch: WalBatch): Promise<void> {
-    if (this.#closed) {
-      return Promise.reject(
-        new StorageError("raft.storage.closed", "The WAL is closed"),
-      );
-    }
-    if (this.#failed !== null) {
-      return Promise.reject(
-        new StorageError(
-          "raft.storage.closed",
-          "A previous WAL write failed; restart the node",
-          {
-            cause: this.#failed,
-          },
-        ),
-      );
-    }
-    encodeWalBatch(this.#pending, batch);
-    for (const entry of batch.entries) {
-      this.#pendingMaxIndex = Math.max(this.#pendingMaxIndex, entry.index);
+  /**
+   * Resolves once the batch (and every batch queued before it) is on disk.
+   * A batch that cannot be encoded rejects (`raft.storage.invalid_record`)
+   * with nothing queued: the WAL stays usable.
+   */
+  append(batch: WalBatch | EncodedWalBatch): Promise<void> {
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
+    try {
+      this.#enqueue(encoded(batch));
+    } catch (err) {
+      return Promise.reject(err);
     }
     const done = new Promise<void>((resolve, reject) =>
       this.#waiters.push({ resolve, reject })
@@ -358,14 +184,32 @@ export class Wal {
   /**
    * Queues a batch that need not be durable now (a commit advance: losing it
    * in a crash only makes a restarted node learn its commit again). It is
-   * written by the next flush, or at close().
+   * written by the next flush, or at close(). Throws `StorageError`
+   * `raft.storage.invalid_record` (nothing queued) for a batch that cannot
+   * be encoded.
    */
-  appendDeferred(batch: WalBatch): void {
-    if (this.#closed || this.#failed !== null) return;
-    encodeWalBatch(this.#pending, batch);
-    for (const entry of batch.entries) {
-      this.#pendingMaxIndex = Math.max(this.#pendingMaxIndex, entry.index);
+  appendDeferred(batch: WalBatch | EncodedWalBatch): void {
+    if (this.#refusal() !== null) return;
+    this.#enqueue(encoded(batch));
+  }
+
+  #refusal(): StorageError | null {
+    if (this.#closed) {
+      return new StorageError("raft.storage.closed", "The WAL is closed");
     }
+    if (this.#failed !== null) {
+      return new StorageError(
+        "raft.storage.closed",
+        "A previous WAL write failed; restart the node",
+        { cause: this.#failed },
+      );
+    }
+    return null;
+  }
+
+  #enqueue(batch: EncodedWalBatch): void {
+    this.#pending.raw(batch.bytes);
+    this.#pendingMaxIndex = Math.max(this.#pendingMaxIndex, batch.maxIndex);
   }
 
   async #flushLoop(): Promise<void> {
@@ -374,7 +218,9 @@ export class Wal {
         const bytes = this.#pending.view();
         const waiters = this.#waiters;
         const maxIndex = this.#pendingMaxIndex;
-        this.#pending = new ByteWriter(Math.max(64 * 1024, bytes.length));
+        this.#pending = new ByteWriter(
+          Math.max(PENDING_BYTES_INITIAL, bytes.length),
+        );
         this.#waiters = [];
         this.#pendingMaxIndex = 0;
         try {
@@ -388,7 +234,7 @@ export class Wal {
         } catch (err) {
           // A failed write or fsync leaves the file in an unknown state
           // (fsyncgate): fail this and every later append.
-          this.#failed = err;
+          this.#failed = await this.#cutUnsynced(err);
           for (const w of [...waiters, ...this.#waiters]) w.reject(err);
           this.#waiters = [];
           return;
@@ -400,6 +246,24 @@ export class Wal {
     }
   }
 
+  /**
+   * After a failed write, cuts the file back to what was fsynced, so that no
+   * part of an unacknowledged batch stays behind. Returns the error to keep.
+   */
+  async #cutUnsynced(err: unknown): Promise<unknown> {
+    try {
+      await this.#file.truncate(this.#size);
+      return err;
+    } catch (truncateError) {
+      // Nothing more to do here: the next open cuts (or refuses) the tail.
+      return new AggregateError(
+        [err, truncateError],
+        "A WAL write failed and the file could not be cut back",
+        { cause: err },
+      );
+    }
+  }
+
   async #roll(): Promise<void> {
     const last = this.#segments[this.#segments.length - 1]!;
     const next: Segment = {
@@ -407,14 +271,12 @@ export class Wal {
       name: segmentName(last.seq + 1),
       maxIndex: 0,
     };
-    const file = await Deno.open(`${this.#dir}/${next.name}`, {
-      write: true,
-      createNew: true,
-    });
-    await syncDir(this.#dir);
+    const size = await createSegment(this.#dir, next.name);
+    const file = await Deno.open(`${this.#dir}/${next.name}`, { write: true });
+    await file.seek(size, Deno.SeekMode.Start);
     this.#file.close();
     this.#file = file;
-    this.#size = 0;
+    this.#size = size;
     this.#segments.push(next);
   }
 
@@ -444,6 +306,20 @@ export class Wal {
     this.#closed = true;
     this.#file.close();
   }
+}
+
+/**
+ * Creates a segment whole, header included (temp file, fsync, link,
+ * directory fsync), mode 0600: a segment file never exists without its
+ * header. Returns its size.
+ */
+async function createSegment(dir: string, name: string): Promise<number> {
+  const header = encodeSegmentHeader();
+  await writeFileAtomic(`${dir}/${name}`, header, {
+    mode: STORAGE_FILE_MODE,
+    createNew: true,
+  });
+  return header.length;
 }
 
 async function listSegments(dir: string): Promise<Segment[]> {
