@@ -35,6 +35,7 @@ export interface Profile {
 
 type FaultKind =
   | "crash"
+  | "corrupt"
   | "restart"
   | "partition"
   | "heal"
@@ -42,8 +43,29 @@ type FaultKind =
   | "snapshot"
   | "transfer";
 
+/**
+ * Chance that a node which just issued hard state and entries together (a
+ * new term learnt from an append) crashes before their fsyncs complete:
+ * such Readies are rare, and this is where a crash keeps one write and not
+ * the other.
+ */
+const SPLIT_CRASH_RATE = 0.25;
+
 /** Members a run may add beyond its first voters (ids are never reused). */
 export const ADDED_MEMBERS_MAX = 2;
+
+function sameIds(a: readonly MemberId[], b: readonly MemberId[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id));
+}
+
+/**
+ * A member whose disk went bad (refused, or corrupted and not started since):
+ * the operator replaces it, so it is removed first and never promoted.
+ */
+function isLost(node: SimNode | undefined): boolean {
+  return node !== undefined &&
+    (node.refused !== null || (node.disk.corrupted && !node.up));
+}
 
 function pick<T>(rng: SeededRng, items: readonly T[]): T {
   return items[rng.nextInt(items.length)]!;
@@ -73,6 +95,7 @@ export function pickProfile(rng: SeededRng): Profile {
     clockSkipRate: pick(rng, [0, 0.1]),
     weights: {
       crash: pick(rng, [0, 2, 6]),
+      corrupt: pick(rng, [0, 1, 2]),
       restart: 4,
       partition: pick(rng, [0, 2, 6]),
       heal: 3,
@@ -87,6 +110,8 @@ export class Faults {
   readonly #sim: FaultedSimulation;
   readonly #rng: SeededRng;
   #added = 0;
+  /** Corruption hits at most one member per run (its id is then retired). */
+  #corrupted = false;
 
   constructor(sim: FaultedSimulation, rng: SeededRng) {
     this.#sim = sim;
@@ -109,32 +134,32 @@ export class Faults {
   #inject(kind: FaultKind): void {
     const sim = this.#sim;
     const up = sim.nodes.filter((node) => node.up);
-    const down = sim.nodes.filter((node) => !node.up);
+    const down = sim.nodes.filter((node) => !node.up && node.refused === null);
     switch (kind) {
       case "crash":
         if (up.length > 1) {
-          // Half the crashes hit a node between its fsync and its sends: the
-          // window where lost writes would hurt.
+          // Half the crashes hit a node between issuing its writes and its
+          // sends: the window where lost or torn writes would hurt; half of
+          // those, when there is one, a node writing hard state and entries
+          // at once, which a crash can split.
           const midReady = up.filter((node) => node.canDeliver());
+          const split = midReady.filter((node) =>
+            node.disk.inFlight?.hardState === true &&
+            node.disk.inFlight.entries
+          );
           const node = midReady.length > 0 && this.#rng.chance(0.5)
-            ? pick(this.#rng, midReady)
+            ? pick(
+              this.#rng,
+              split.length > 0 && this.#rng.chance(0.5) ? split : midReady,
+            )
             : pick(this.#rng, up);
-          node.crash();
-          sim.count("crash");
-          sim.log(`CRASH ${node.id}`);
+          this.#crash(node);
         }
         return;
+      case "corrupt":
+        return this.#corrupt();
       case "restart":
-        if (down.length > 0) {
-          const node = pick(this.#rng, down);
-          node.start();
-          sim.count("restart");
-          sim.log(
-            `RESTART ${node.id} term ${node.core!.term} last ${
-              node.core!.lastIndex
-            } commit ${node.core!.commitIndex}`,
-          );
-        }
+        if (down.length > 0) this.restart(pick(this.#rng, down));
         return;
       case "partition":
         return this.#partition();
@@ -174,6 +199,93 @@ export class Faults {
         return;
       }
     }
+  }
+
+  /** Called once a node issued a Ready's writes (faults on): maybe crash it mid-persist. */
+  afterPersist(node: SimNode): void {
+    const sim = this.#sim;
+    const inFlight = node.disk.inFlight;
+    if (
+      sim.profile.weights.crash === 0 || inFlight === null ||
+      !inFlight.hardState || !inFlight.entries ||
+      sim.nodes.filter((other) => other.up).length < 2 ||
+      !this.#rng.chance(SPLIT_CRASH_RATE)
+    ) return;
+    this.#crash(node);
+  }
+
+  #crash(node: SimNode): void {
+    const sim = this.#sim;
+    const outcome = node.crash(this.#rng);
+    sim.count("crash");
+    if (outcome.kind === "synced") sim.count("crash-after-fsync");
+    if (outcome.kind === "torn") sim.count("crash-torn");
+    if (outcome.walBytesLost > 0 && outcome.walBytesKept > 0) {
+      sim.count("crash-wal-cut-mid-write");
+    }
+    if (outcome.hardStateKept && outcome.walBytesLost > 0) {
+      sim.count("crash-hard-state-without-wal");
+    }
+    sim.log(
+      `CRASH ${node.id} ${outcome.kind}${
+        outcome.kind === "torn"
+          ? ` (hard state ${
+            outcome.hardStateKept ? "kept" : "lost"
+          }, WAL ${outcome.walBytesKept} bytes kept, ${outcome.walBytesLost} lost)`
+          : ""
+      }`,
+    );
+  }
+
+  /** Starts a member from its disk; a corrupt disk refuses and the member stays down. */
+  restart(node: SimNode): void {
+    const sim = this.#sim;
+    if (!node.start()) {
+      sim.count("restart-refused");
+      sim.log(`REFUSED ${node.id}: ${node.refused}`);
+      return;
+    }
+    sim.count("restart");
+    if (node.lastTornBytes > 0) sim.count("torn-tail-cut");
+    if (node.lastTermRaised) sim.count("term-raised");
+    sim.log(
+      `RESTART ${node.id} term ${node.core!.term} last ${
+        node.core!.lastIndex
+      } commit ${node.core!.commitIndex}${
+        node.lastTornBytes > 0 ? ` (cut ${node.lastTornBytes} torn bytes)` : ""
+      }`,
+    );
+  }
+
+  /**
+   * A bit flips in one member's fsynced WAL bytes, then it crashes, so that
+   * its next start reads the bad bit. Only where the cluster can lose that
+   * member for good: every member up, all of them on one committed
+   * configuration of at least three voters (a change in flight could leave
+   * the lost member needed for a quorum).
+   */
+  #corrupt(): void {
+    const sim = this.#sim;
+    if (this.#corrupted || sim.nodes.some((node) => !node.up)) return;
+    const cores = sim.liveCores();
+    const voters = cores[0]?.membership.voters ?? [];
+    const stable = voters.length >= 3 &&
+      cores.every((core) =>
+        sameIds(core.membership.voters, voters) &&
+        core.members().size ===
+          core.membership.voters.length + core.membership.learners.length
+      );
+    if (!stable) return;
+    const node = pick(this.#rng, sim.nodes);
+    // Flipped before the crash: the bit sits in a record already fsynced
+    // (acknowledged), not in the tail the crash may tear.
+    const flip = node.disk.flipBit(this.#rng);
+    this.#crash(node);
+    this.#corrupted = true;
+    sim.count("wal-corrupted");
+    sim.log(
+      `CORRUPT ${node.id}: bit ${flip.bit} of byte ${flip.offset} of ${flip.segment}`,
+    );
   }
 
   #partition(): void {
@@ -219,6 +331,7 @@ export class Faults {
       );
     } else if (roll === 1 && learners.length > 0) {
       const id = pick(this.#rng, learners);
+      if (isLost(sim.nodes.find((node) => node.id === id))) return;
       const caughtUp =
         (leader.progressOf(id)?.match ?? 0) >= leader.commitIndex;
       if (!caughtUp) return;
@@ -230,7 +343,12 @@ export class Faults {
         }`,
       );
     } else if (roll === 2 && voters.length > 2) {
-      const id = pick(this.#rng, voters);
+      // A member whose disk went bad is removed first (the operator
+      // replaces it); no healthy voter goes while it still counts.
+      const lost = voters.filter((id) =>
+        isLost(sim.nodes.find((node) => node.id === id))
+      );
+      const id = lost[0] ?? pick(this.#rng, voters);
       const result = leader.proposeMembership({ type: "remove", id });
       if (result.ok) sim.count("remove-proposed");
       sim.log(
@@ -250,9 +368,9 @@ export class Faults {
       duplicateRate: 0,
       delayTicksMax: sim.network.faults.delayTicksMax,
     };
-    for (const node of sim.nodes) {
-      if (!node.up) node.start();
-    }
     sim.log("HEAL all, restart all");
+    for (const node of sim.nodes) {
+      if (!node.up && node.refused === null) this.restart(node);
+    }
   }
 }

@@ -9,13 +9,14 @@ import type { Broken } from "./run.ts";
 import { runSeeds, SIM_STEPS_DEFAULT } from "./seeds.ts";
 
 const USAGE =
-  "Usage: deno task sim -- [--seeds N] [--start S] [--steps K] [--stats] [--broken stale-reads|forget-votes|ack-before-fsync]";
+  "Usage: deno task sim -- [--seeds N] [--start S] [--steps K] [--stats] [--broken stale-reads|forget-votes|ack-before-fsync|cut-corruption]";
 
 /** Deliberately broken variants, to watch the checkers fail from the command line. */
 const BROKEN_VARIANTS: Readonly<Record<string, Broken>> = {
   "stale-reads": { staleReads: true },
   "forget-votes": { forgetVotes: true },
   "ack-before-fsync": { ackBeforeFsync: true },
+  "cut-corruption": { cutCorruption: true },
 };
 
 export interface SimArgs {

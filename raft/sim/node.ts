@@ -1,8 +1,13 @@
 /**
  * One simulated member: a core, its disk and its key-value machine. Handling
- * a Ready is split in two phases so a crash can fall between the fsync and
- * the sends: `persist()` writes the disk, `deliver()` sends, applies and
- * advances.
+ * a Ready is split in two phases so a crash can fall between them:
+ * `persist()` issues the disk writes, `deliver()` waits for their fsync,
+ * then sends, applies and advances. A crash in between keeps all of the
+ * writes (the fsync had completed) or any subset of them (see `SimDisk`).
+ *
+ * A member whose disk recovery refuses (a corrupt WAL) stays down for the
+ * rest of the run, its id retired: what an operator does before restoring
+ * it from a replica or replacing it by a new member.
  */
 import { RaftCore } from "../core.ts";
 import type { SeededRng } from "../rng.ts";
@@ -15,7 +20,7 @@ import type {
   Ready,
   Snapshot,
 } from "../types.ts";
-import { SimDisk } from "./disk.ts";
+import type { CrashOutcome, SimDisk } from "./disk.ts";
 import { decodeCommand, KvMachine, type KvOutput } from "./kv.ts";
 
 export interface Applied {
@@ -39,6 +44,12 @@ export class SimNode {
   readonly disk: SimDisk;
   core: RaftCore | null = null;
   machine = new KvMachine();
+  /** Why the disk refused to start (the member then stays down), or null. */
+  refused: string | null = null;
+  /** Bytes of the torn tail cut at the last start (0 when none). */
+  lastTornBytes = 0;
+  /** Whether the last start raised a term the hard state left behind. */
+  lastTermRaised = false;
   #pending: Ready | null = null;
   readonly #settings: CoreSettings;
   readonly #rng: SeededRng;
@@ -64,20 +75,37 @@ export class SimNode {
     return this.core !== null;
   }
 
-  /** Boot from disk: the FSM restarts from the snapshot and re-applies the log. */
-  start(): void {
+  /**
+   * Boot from disk: the FSM restarts from the snapshot and re-applies the
+   * log. Returns false when the disk refuses (the member stays down).
+   */
+  start(): boolean {
+    if (this.refused !== null) return false;
+    const recovery = this.disk.recover();
+    if (!recovery.ok) {
+      this.refused = recovery.message;
+      return false;
+    }
+    this.lastTornBytes = recovery.tornBytes;
+    this.lastTermRaised = recovery.termRaised;
     this.core = new RaftCore(
       { ...this.#settings, id: this.id, rng: this.#rng },
-      this.disk.restored(),
+      {
+        hardState: recovery.hardState,
+        snapshot: recovery.snapshot,
+        entries: recovery.entries,
+      },
     );
-    this.machine = KvMachine.deserialize(this.disk.snapshot.data);
+    this.machine = KvMachine.deserialize(recovery.snapshot.data);
     this.#pending = null;
+    return true;
   }
 
-  /** kill -9: everything not persisted is gone, including a Ready half handled. */
-  crash(): void {
+  /** kill -9 or power loss: what was not fsynced may be lost or torn, including a Ready half handled. */
+  crash(rng: SeededRng): CrashOutcome {
     this.core = null;
     this.#pending = null;
+    return this.disk.crash(rng);
   }
 
   canPersist(): boolean {
@@ -88,23 +116,24 @@ export class SimNode {
     return this.#pending !== null;
   }
 
-  /** Phase one: fsync what the Ready asks (or, broken, send first). */
+  /** Phase one: issue the writes the Ready asks for (broken: and send at once). */
   persist(sink: NodeSink): void {
     const ready = this.core!.ready();
     if (this.ackBeforeFsync) {
       for (const message of ready.messages) sink.send(message);
-    } else {
-      this.disk.write(ready.persist);
     }
+    this.disk.stage(ready.persist);
     this.#pending = ready;
   }
 
-  /** Phase two: send, apply, advance (or, broken, fsync late). */
+  /** Phase two: the fsync completes; send, apply, advance. */
   deliver(sink: NodeSink): void {
     const ready = this.#pending!;
     this.#pending = null;
-    if (this.ackBeforeFsync) this.disk.write(ready.persist);
-    else for (const message of ready.messages) sink.send(message);
+    this.disk.sync();
+    if (!this.ackBeforeFsync) {
+      for (const message of ready.messages) sink.send(message);
+    }
     if (ready.persist.snapshot) {
       this.machine = KvMachine.deserialize(ready.persist.snapshot.data);
       sink.snapshotInstalled(this.id, ready.persist.snapshot);

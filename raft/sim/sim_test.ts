@@ -87,6 +87,21 @@ Deno.test("the safety checks catch writes acknowledged before their fsync", () =
   assert(caught !== null, "no seed in 400 caught a lost acknowledged write");
 });
 
+Deno.test("the safety checks catch a corrupt WAL cut at the bad record instead of refused", () => {
+  // A flipped bit taken for a torn tail loses acknowledged entries on one
+  // member; the Raft checkers must see the consequence (the disk's own
+  // durability check is off for a corrupted disk in this variant).
+  let caught: string | null = null;
+  for (let seed = 1; seed <= 600 && caught === null; seed++) {
+    const result = runSeed(seed, {
+      steps: 20_000,
+      broken: { cutCorruption: true },
+    });
+    caught = result.violation?.code ?? null;
+  }
+  assert(caught !== null, "no seed in 600 caught a corrupt WAL cut silently");
+});
+
 Deno.test("the simulation exercises every fault and feature it claims to", () => {
   const seen = new Map<string, number>();
   for (let seed = 1; seed <= 40; seed++) {
@@ -107,6 +122,13 @@ Deno.test("the simulation exercises every fault and feature it claims to", () =>
     "snapshot-taken",
     "snapshot-installed",
     "crash",
+    "crash-after-fsync",
+    "crash-torn",
+    "crash-wal-cut-mid-write",
+    "crash-hard-state-without-wal",
+    "torn-tail-cut",
+    "wal-corrupted",
+    "restart-refused",
     "restart",
     "partition",
     "put-answered",
