@@ -134,6 +134,9 @@ export const agentCommand: CommandSpec = {
     const log = await agentLog(context.output, option("logFile"));
     try {
       const runcRoot = option("runcRoot");
+      // Listening before the agent starts: a SIGTERM during its start stops
+      // it cleanly once started, never kills the process half-way.
+      const stopSignal = untilSignal();
       const agent = await startAgent({
         ...parsed,
         dataDir: option("dataDir") ?? "/var/lib/mill",
@@ -147,7 +150,7 @@ export const agentCommand: CommandSpec = {
         },
         log: log.log,
       });
-      const signal = await untilSignal();
+      const signal = await stopSignal;
       log.log("info", `${signal}: stopping`);
       await agent.stop();
       return EXIT.ok;

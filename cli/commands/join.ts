@@ -161,6 +161,9 @@ export const joinCommand: CommandSpec = {
     const advertise = option("advertise");
     const log = await agentLog(context.output, option("logFile"));
     try {
+      // Listening before the agent starts: a SIGTERM during its start stops
+      // it cleanly once started, never kills the process half-way.
+      const stopSignal = untilSignal();
       const agent = await startAgent({
         dataDir,
         roles,
@@ -180,7 +183,7 @@ export const joinCommand: CommandSpec = {
         },
         log: log.log,
       });
-      const signal = await untilSignal();
+      const signal = await stopSignal;
       log.log("info", `${signal}: stopping`);
       await agent.stop();
       return EXIT.ok;

@@ -90,6 +90,7 @@ export class RaftMember implements Service {
         ? {}
         : { electionTicks: this.#options.electionTicks }),
       onFatal: (error) => this.#options.log("error", `raft stopped: ${error}`),
+      log: (level, message) => this.#options.log(level, `raft: ${message}`),
       onRoleChange: () => {
         for (const listener of this.#roleListeners) listener();
       },
