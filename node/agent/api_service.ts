@@ -37,7 +37,7 @@ export interface ApiServiceOptions {
   isLeader(): boolean;
   commit(command: Command): Promise<CommitResult>;
   runtime(nodeId: string): SecondaryRuntime;
-  coordinator(): Coordinator | null;
+  coordinator(): Promise<Coordinator | null>;
   /** This node's peer `host:port`, for joining nodes. */
   peerEndpoint(): string;
   readonly peerRouter: Router;

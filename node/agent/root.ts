@@ -71,6 +71,8 @@ import { type Service, Supervisor } from "./supervisor.ts";
 
 /** How often the agent checks its Raft role and its leader duties tick. */
 export const AGENT_TICK_MS = 250;
+/** How long a deploy request waits for a leader still catching up. */
+const COORDINATOR_WAIT_MS = 5_000;
 
 /** What a primary's leader duties offer the rest of the process (and tests). */
 export interface LeaderHandle {
@@ -355,6 +357,9 @@ function buildPrimary(context: {
   });
   const leadership = new Leadership({
     role: () => raftMember.raft.status,
+    caughtUp: async () => {
+      await raftMember.raft.readBarrier();
+    },
     duties: [
       messages,
       deploys,
@@ -409,8 +414,8 @@ function buildPrimary(context: {
     commit,
     runtime,
     coordinator: () => {
-      leadership.check(); // a leader of a few ms gets its coordinator now
-      return deploys.current;
+      leadership.check(); // a leader of a few ms starts its duties now
+      return deploys.whenCurrent(COORDINATOR_WAIT_MS);
     },
     peerEndpoint: () => context.peerServer.endpoint,
     peerRouter: context.peerServer.router,

@@ -32,7 +32,8 @@ export interface PrimaryRoutesOptions {
   leaderApiUrl(): string | null;
   commit(command: Command): Promise<CommitResult>;
   runtime(nodeId: string): SecondaryRuntime;
-  coordinator(): Coordinator | null;
+  /** The deploy coordinator; a leader still catching up is waited for a moment. */
+  coordinator(): Promise<Coordinator | null>;
   readonly clusterKey: ClusterKey;
   readonly forwardClient: Deno.HttpClient;
   readonly nowMs: () => number;
@@ -99,12 +100,16 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
     .add(
       "POST",
       "/v1/deploy",
-      lead((request) => coordinatorOf(options).handleDeploy(request)),
+      lead(async (request) =>
+        (await coordinatorOf(options)).handleDeploy(request)
+      ),
     )
     .add(
       "POST",
       "/v1/tasks",
-      lead((request) => coordinatorOf(options).handleTask(request)),
+      lead(async (request) =>
+        (await coordinatorOf(options)).handleTask(request)
+      ),
     );
   if (options.join !== undefined) {
     router.add("POST", "/v1/join", lead(options.join), { scope: "join" });
@@ -139,8 +144,10 @@ const SECRET_ROUTES = [
   ["DELETE", "/v1/secrets/:name"],
 ] as const;
 
-function coordinatorOf(options: PrimaryRoutesOptions): Coordinator {
-  const coordinator = options.coordinator();
+async function coordinatorOf(
+  options: PrimaryRoutesOptions,
+): Promise<Coordinator> {
+  const coordinator = await options.coordinator();
   if (coordinator === null) {
     throw new ApiError(
       503,

@@ -18,6 +18,8 @@ export class DeployDuty implements LeaderService {
   readonly #options: DeployDutyOptions;
   #coordinator: Coordinator | null = null;
   #recovered: Promise<void> = Promise.resolve();
+  /** Woken when a term's coordinator is created. */
+  #waiters: (() => void)[] = [];
 
   constructor(options: DeployDutyOptions) {
     this.#options = options;
@@ -25,6 +27,24 @@ export class DeployDuty implements LeaderService {
 
   /** The coordinator of this term; null while not leading. */
   get current(): Coordinator | null {
+    return this.#coordinator;
+  }
+
+  /**
+   * The coordinator of this term, waiting up to `timeoutMs` for one (a new
+   * leader starts its duties once it caught up with the log); null after.
+   */
+  async whenCurrent(timeoutMs: number): Promise<Coordinator | null> {
+    if (this.#coordinator !== null) return this.#coordinator;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake = () => {};
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      this.#waiters.push(wake);
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    clearTimeout(timer);
+    this.#waiters = this.#waiters.filter((waiter) => waiter !== wake);
     return this.#coordinator;
   }
 
@@ -36,6 +56,7 @@ export class DeployDuty implements LeaderService {
   lead(term: LeaderTerm): void {
     const coordinator = this.#options.create(this.#options.context(term));
     this.#coordinator = coordinator;
+    for (const wake of this.#waiters.splice(0)) wake();
     this.#recovered = coordinator.recoverInFlight().catch((error) =>
       this.#options.log("error", `recovering deploys in flight: ${error}`)
     );

@@ -38,6 +38,14 @@ export interface RaftRole {
 export interface LeadershipOptions {
   /** Raft's current role and term. */
   role(): RaftRole;
+  /**
+   * Settles once this leader's state machine holds every entry committed
+   * before its term (Raft's read barrier); rejects when it cannot tell. A
+   * new leader learns the commit index only by committing in its own term,
+   * and a duty acting on the state before that would act on a past: a
+   * deploy recovered without the allocs the old leader had just scheduled.
+   */
+  caughtUp(): Promise<void>;
   readonly duties: readonly LeaderService[];
   /** How often the role is polled besides Raft's own role-change calls. */
   readonly pollMs: number;
@@ -52,6 +60,8 @@ export class Leadership implements Service {
   #term:
     | { readonly term: number; readonly controller: AbortController }
     | null = null;
+  /** The term whose duties were all started. */
+  #ledTerm: number | null = null;
   #transitions: Promise<void> = Promise.resolve();
   /** Transitions queued and not yet done. */
   #pending = 0;
@@ -66,7 +76,8 @@ export class Leadership implements Service {
   /** True while this node leads and its duties for the term were started. */
   get isLeader(): boolean {
     const role = this.#options.role();
-    return role.role === "leader" && this.#term?.term === role.term;
+    return role.role === "leader" && this.#term?.term === role.term &&
+      this.#ledTerm === role.term;
   }
 
   /** Settles once every transition asked for so far is done. */
@@ -91,18 +102,16 @@ export class Leadership implements Service {
       const previous = this.#term;
       const next = { term: role.term, controller: new AbortController() };
       this.#term = next;
-      if (previous === null && this.#pending === 0) {
-        // Nothing to lay down first: the duties start now, synchronously.
-        this.#lead(next.term, next.controller.signal);
-        return;
-      }
+      // Aborted now, not in the queue: a wait for the barrier ends at once.
+      previous?.controller.abort(new Error("leadership ended"));
       this.#enqueue(async () => {
         if (previous !== null) await this.#stepDown(previous.controller);
-        this.#lead(next.term, next.controller.signal);
+        await this.#lead(next.term, next.controller.signal);
       });
     } else if (!leading && this.#term !== null) {
       const previous = this.#term;
       this.#term = null;
+      previous.controller.abort(new Error("leadership ended"));
       this.#enqueue(() => this.#stepDown(previous.controller));
     }
   }
@@ -113,6 +122,7 @@ export class Leadership implements Service {
     const previous = this.#term;
     this.#term = null;
     if (previous !== null) {
+      previous.controller.abort(new Error("leadership ended"));
       this.#enqueue(() => this.#stepDown(previous.controller));
     }
     await this.#transitions;
@@ -126,8 +136,8 @@ export class Leadership implements Service {
     ).finally(() => this.#pending--);
   }
 
-  #lead(term: number, signal: AbortSignal): void {
-    if (signal.aborted) return;
+  async #lead(term: number, signal: AbortSignal): Promise<void> {
+    if (!await this.#caughtUp(term, signal)) return;
     this.#options.log("info", `leader for term ${term}`);
     for (const duty of this.#options.duties) {
       if (signal.aborted) return;
@@ -141,10 +151,32 @@ export class Leadership implements Service {
         );
       }
     }
+    if (!signal.aborted) this.#ledTerm = term;
+  }
+
+  /** Waits for the barrier, retrying while the term lasts; false once it ended. */
+  async #caughtUp(term: number, signal: AbortSignal): Promise<boolean> {
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        await untilAborted(this.#options.caughtUp(), signal);
+        return !signal.aborted;
+      } catch (error) {
+        if (signal.aborted) return false;
+        if (attempt === 0) {
+          this.#options.log(
+            "warn",
+            `leader for term ${term}, not caught up yet: ${error}`,
+          );
+        }
+        await sleep(Math.min(1_000, 20 * 2 ** attempt), signal);
+      }
+    }
+    return false;
   }
 
   async #stepDown(controller: AbortController): Promise<void> {
     controller.abort(new Error("leadership ended"));
+    this.#ledTerm = null;
     if (this.#led.length > 0) this.#options.log("info", "no longer leader");
     while (this.#led.length > 0) {
       const duty = this.#led.pop()!;
@@ -155,4 +187,28 @@ export class Leadership implements Service {
       }
     }
   }
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }
