@@ -1,5 +1,6 @@
 /** mill-config: the config language, its core types and their validation. */
 export type * from "./types.ts";
+export { FAILURE_THRESHOLD_DEFAULT, UPDATE_DEFAULT } from "./types.ts";
 export { parseConfig, type ParseConfigResult } from "./parse_config.ts";
 export {
   type ConfigDiagnostic,

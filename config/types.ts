@@ -47,7 +47,28 @@ export interface ServiceConfig extends WorkloadConfig {
   readonly health?: HealthConfig;
   readonly routes: readonly RouteConfig[];
   readonly restart: RestartPolicy;
+  /** How a change rolls out; absent means `UPDATE_DEFAULT`. */
+  readonly update?: UpdateConfig;
 }
+
+/**
+ * `update { order = "start-first"; max_parallel = 2 }`: how the replicas of
+ * a changed service are replaced.
+ */
+export interface UpdateConfig {
+  /**
+   * `start-first`: the new replica starts and is healthy before the old one
+   * stops (needs room for one more). `stop-first`: the old one stops first
+   * and its capacity is reused. `auto`: start-first where a node has room,
+   * stop-first where none has.
+   */
+  readonly order: "auto" | "start-first" | "stop-first";
+  /** Replicas replaced at the same time (at least 1). */
+  readonly maxParallel: number;
+}
+
+/** The roll a service gets without an `update` block. */
+export const UPDATE_DEFAULT: UpdateConfig = { order: "auto", maxParallel: 1 };
 
 /** An ephemeral workload: run once, its exit code reported, never restarted. */
 export interface TaskConfig extends WorkloadConfig {
@@ -75,7 +96,17 @@ export interface HealthConfig {
   readonly unhealthyThreshold: number;
   /** How long a new alloc may take to pass its first check before it fails. */
   readonly deadlineMs: number;
+  /**
+   * Consecutive failed checks after which a new alloc fails before its
+   * deadline, counted once the app has answered (an HTTP status, a TCP
+   * connect): a wrong path fails fast, a slow boot still gets the deadline.
+   * Absent means `FAILURE_THRESHOLD_DEFAULT`.
+   */
+  readonly failureThreshold?: number;
 }
+
+/** `health { failure_threshold }` when absent. */
+export const FAILURE_THRESHOLD_DEFAULT = 3;
 
 /** External ingress: `route "app.example.com" { path = "/" }`. */
 export interface RouteConfig {

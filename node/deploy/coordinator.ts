@@ -115,6 +115,8 @@ class DeployCoordinator implements Coordinator {
   async #deploy(config: ClusterConfig, emit: Emit): Promise<DeployOutcome> {
     const context = this.#context;
     const startedAtMs = context.nowMs();
+    const before = context.state();
+    const hadServices = Object.keys(before.config.services).length > 0;
     const elapsed = () => Math.max(0, context.nowMs() - startedAtMs);
     const refuse = (
       error: DeployError,
@@ -127,6 +129,7 @@ class DeployCoordinator implements Coordinator {
         service: null,
         reason: error.message,
         logLines: [],
+        previousServing: hadServices,
         elapsedMs: elapsed(),
       });
       return {
@@ -137,7 +140,6 @@ class DeployCoordinator implements Coordinator {
         elapsedMs: elapsed(),
       };
     };
-    const before = context.state();
     const prepared = prepareDeploy(before, config, context.newId());
     if (prepared instanceof DeployError) return refuse(prepared, null);
     const { deployId, diff, plan } = prepared;
@@ -161,6 +163,11 @@ class DeployCoordinator implements Coordinator {
         changed: diff.services.changed.map((c) => c.name),
         removed: diff.services.removed,
         unchanged: diff.services.unchanged,
+        tasks: {
+          added: diff.tasks.added,
+          changed: diff.tasks.changed.map((c) => c.name),
+          removed: diff.tasks.removed,
+        },
         elapsedMs: elapsed(),
       });
       for (const name of diff.services.unchanged) {
@@ -219,6 +226,7 @@ class DeployCoordinator implements Coordinator {
         service: failure.service,
         reason: failure.reason,
         logLines: failure.logLines,
+        previousServing: hadServices,
         elapsedMs: elapsed(),
       });
       return {

@@ -8,11 +8,15 @@ import type { Endpoint, RouteTarget } from "../../raft/fsm/mod.ts";
 /** Where an alloc (or a whole service) is in a deploy. */
 export type DeployPhase =
   | "unchanged"
+  /** Its turn in a rolling update has not come yet. */
+  | "waiting"
   | "scheduled"
   | "pulling"
   | "pulled"
   | "starting"
   | "running"
+  /** A health check's latest result while it is not healthy yet (message: URL and status or error). */
+  | "checking"
   | "healthy"
   | "stopping"
   | "stopped"
@@ -36,6 +40,12 @@ export type DeployEvent =
     readonly changed: readonly string[];
     readonly removed: readonly string[];
     readonly unchanged: readonly string[];
+    /** The same for the config's tasks (a task runs only when spawned). */
+    readonly tasks: {
+      readonly added: readonly string[];
+      readonly changed: readonly string[];
+      readonly removed: readonly string[];
+    };
     readonly elapsedMs: number;
   }
   /** One alloc (or, with `allocId` null, a whole service) changed phase. */
@@ -78,6 +88,8 @@ export type DeployEvent =
     readonly reason: string;
     /** Its last log lines (oldest first), at most `FAILED_LOG_LINES_MAX`. */
     readonly logLines: readonly string[];
+    /** Whether the config before the deploy had services that serve on. */
+    readonly previousServing: boolean;
     readonly elapsedMs: number;
   };
 
