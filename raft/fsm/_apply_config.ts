@@ -98,8 +98,9 @@ export function applyDeployFinished(
 ): Applied {
   const invalid = invalidTime(command.atMs) ??
     invalidUnless(
-      command.outcome === "succeeded" || command.outcome === "rolled_back",
-      `Deploy outcome must be "succeeded" or "rolled_back", got ${
+      command.outcome === "succeeded" || command.outcome === "rolled_back" ||
+        command.outcome === "cancelled",
+      `Deploy outcome must be "succeeded", "rolled_back" or "cancelled", got ${
         quote(command.outcome)
       }`,
     );
@@ -129,9 +130,9 @@ export function applyDeployFinished(
   };
   const deploys = state.deploys.slice();
   deploys[index] = finished;
-  const config = command.outcome === "rolled_back"
-    ? record.previousConfig
-    : state.config;
+  const config = command.outcome === "succeeded"
+    ? state.config
+    : record.previousConfig;
   return accept({ ...state, config, deploys });
 }
 

@@ -213,7 +213,7 @@ const volume: Parser<FsmVolume> = object({
 
 const deploy: Parser<DeployRecord> = object({
   id: stateText,
-  status: literal("running", "succeeded", "rolled_back"),
+  status: literal("running", "succeeded", "rolled_back", "cancelled"),
   startedAtMs: counted,
   finishedAtMs: nullableCount,
   message: stateText,
@@ -262,7 +262,7 @@ export const commandParsers: {
   Deploy: command("Deploy", { deployId: text, config: configParser }),
   DeployFinished: command("DeployFinished", {
     deployId: text,
-    outcome: literal("succeeded", "rolled_back"),
+    outcome: literal("succeeded", "rolled_back", "cancelled"),
     message: text,
   }),
   NodeRegister: command("NodeRegister", {

@@ -22,11 +22,11 @@ export interface DeployCommand {
   readonly atMs: number;
 }
 
-/** A running deploy ends; `rolled_back` restores the config before it. */
+/** A running deploy ends; `rolled_back` and `cancelled` restore the config before it. */
 export interface DeployFinishedCommand {
   readonly type: "DeployFinished";
   readonly deployId: DeployId;
-  readonly outcome: "succeeded" | "rolled_back";
+  readonly outcome: "succeeded" | "rolled_back" | "cancelled";
   readonly message: string;
   readonly atMs: number;
 }

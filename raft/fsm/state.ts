@@ -140,7 +140,12 @@ export interface FsmVolume {
   readonly updatedAtMs: number;
 }
 
-export type DeployStatus = "running" | "succeeded" | "rolled_back";
+/** `cancelled`: stopped by `mill deploy --cancel` and rolled back like a failure. */
+export type DeployStatus =
+  | "running"
+  | "succeeded"
+  | "rolled_back"
+  | "cancelled";
 
 export interface DeployRecord {
   readonly id: DeployId;
