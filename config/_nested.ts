@@ -72,7 +72,12 @@ function validVolumeName(value: string): boolean {
   return VOLUME_NAME_PATTERN.test(value) && value.length <= NAME_CHARS_MAX;
 }
 
-function nested(reader: BlockReader, block: BlockNode, label?: string): Scope {
+/** The scope of `block` nested in `reader`'s block. */
+export function nested(
+  reader: BlockReader,
+  block: BlockNode,
+  label?: string,
+): Scope {
   const name = label === undefined ? block.type : `${block.type} "${label}"`;
   return {
     label: `${name} of ${reader.scope.label}`,
@@ -88,6 +93,7 @@ const HEALTH_SPEC: BlockSpec = {
     "healthy_threshold",
     "unhealthy_threshold",
     "deadline",
+    "failure_threshold",
   ],
   blocks: [],
 };
@@ -117,12 +123,17 @@ export function readHealth(
       },
     );
   }
-  const intervalMs = reader.duration("interval", 100, DURATION_MS_MAX) ??
-    d.intervalMs;
-  const timeoutMs = reader.duration("timeout", 100, DURATION_MS_MAX) ??
-    d.timeoutMs;
-  checkHealthTimeout(reader, block, intervalMs, timeoutMs);
+  const interval = reader.duration("interval", 100, DURATION_MS_MAX);
+  const intervalMs = interval ?? d.intervalMs;
+  const timeout = reader.duration("timeout", 100, DURATION_MS_MAX);
+  // The default timeout follows a short interval; a written one must fit it.
+  const timeoutMs = timeout ?? Math.min(d.timeoutMs, intervalMs);
+  const intervalBroken = interval === undefined && reader.present("interval");
+  if (timeout !== undefined && !intervalBroken) {
+    checkHealthTimeout(reader, intervalMs, timeout, interval !== undefined);
+  }
   const threshold = { integer: true, min: 1, max: THRESHOLD_MAX };
+  const failureThreshold = reader.number("failure_threshold", threshold);
   const health: HealthConfig = {
     ...(path === undefined ? {} : { path: path.value }),
     intervalMs,
@@ -133,33 +144,42 @@ export function readHealth(
       d.unhealthyThreshold,
     deadlineMs: reader.duration("deadline", 1000, DURATION_MS_MAX) ??
       d.deadlineMs,
+    ...(failureThreshold === undefined ? {} : { failureThreshold }),
   };
   refuseLabels(reader, block);
   reader.finish();
   return health;
 }
 
+/** A written timeout longer than the interval (written or default). */
 function checkHealthTimeout(
   reader: BlockReader,
-  block: BlockNode,
   intervalMs: number,
   timeoutMs: number,
+  intervalWritten: boolean,
 ): void {
   if (timeoutMs <= intervalMs) return;
   const interval = formatDuration(intervalMs);
   const timeout = formatDuration(timeoutMs);
+  const which = intervalWritten
+    ? `the interval ("${interval}")`
+    : `the default interval ("${interval}")`;
+  const pos = reader.attribute("timeout")?.value.pos;
+  if (pos === undefined) return;
   reader.report(
     "config.out_of_range",
     `${
       reader.where("timeout")
-    } must not exceed the interval ("${interval}"), found "${timeout}"; shorten the timeout or lengthen the interval`,
-    reader.attribute("timeout")?.value.pos ?? block.pos,
+    } must not exceed ${which}, found "${timeout}"; shorten the timeout or ${
+      intervalWritten ? "lengthen the interval" : "set a longer interval"
+    }`,
+    pos,
     { field: "timeout", expected: `at most ${interval}`, found: timeout },
   );
 }
 
 /** Blocks such as `health` and `constraint` take no label. */
-function refuseLabels(reader: BlockReader, block: BlockNode): void {
+export function refuseLabels(reader: BlockReader, block: BlockNode): void {
   const label = block.labels[0];
   if (label === undefined) return;
   reader.report(

@@ -40,6 +40,7 @@ import {
   readVolume,
 } from "./_nested.ts";
 import { readEnv, readLabels } from "./_maps.ts";
+import { readUpdate } from "./_update.ts";
 
 /** A read workload plus the source positions cross-checks need. */
 export interface ReadWorkload {
@@ -63,7 +64,7 @@ const COMMON_BLOCKS = ["volume", "constraint", ...MAP_FIELDS] as const;
 
 const SERVICE_SPEC: BlockSpec = {
   attributes: [...COMMON_FIELDS, "port", "replicas", "restart", ...MAP_FIELDS],
-  blocks: [...COMMON_BLOCKS, "health", "route"],
+  blocks: [...COMMON_BLOCKS, "health", "update", "route"],
 };
 
 function taskRefusal(field: string, why: string) {
@@ -87,6 +88,7 @@ const TASK_SPEC: BlockSpec = {
     replicas: taskRefusal("replicas", "a task runs once per spawn"),
     health: taskRefusal("health", "a task is not health checked"),
     restart: taskRefusal("restart", "a task is never restarted"),
+    update: taskRefusal("update", "a task has no replicas to roll"),
   },
 };
 
@@ -225,6 +227,7 @@ function readService(
   const health = healthBlock === undefined
     ? undefined
     : readHealth(reader, healthBlock);
+  const update = readUpdate(reader);
   const routes = reader.blocks("route").flatMap((b) => {
     const route = readRoute(reader, b);
     return route === undefined
@@ -253,6 +256,7 @@ function readService(
     ...(health === undefined ? {} : { health }),
     routes: routes.map((r) => r.route),
     restart: restart ?? DEFAULTS.restart,
+    ...(update === undefined ? {} : { update }),
   };
   return { config, routes };
 }

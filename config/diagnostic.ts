@@ -3,7 +3,10 @@
  * `code` and the position, block and field it concerns.
  */
 
-/** Stable codes; the CLI maps them all to exit status 2. Add, never rename. */
+/**
+ * Stable codes; the CLI maps them all to exit status 2. Add, never rename.
+ * `config.empty` is no longer an error: it is the code of a `ConfigNotice`.
+ */
 export type ConfigErrorCode =
   | "config.syntax"
   | "config.invalid_character"
@@ -54,6 +57,18 @@ export interface ConfigDiagnostic {
   readonly field?: string;
   readonly expected?: string;
   readonly found?: string;
+}
+
+/**
+ * Something worth telling about a valid file, not an error: `config.empty`
+ * (no service or task: valid, and deploying it removes every service).
+ */
+export interface ConfigNotice {
+  readonly code: "config.empty";
+  readonly message: string;
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
 }
 
 /** Thrown where a caller needs an exception rather than a result list. */

@@ -6,6 +6,7 @@ export {
   type ConfigDiagnostic,
   ConfigError,
   type ConfigErrorCode,
+  type ConfigNotice,
   formatDiagnostic,
 } from "./diagnostic.ts";
 export {

@@ -1,19 +1,29 @@
 /** `parseConfig`: a `.mill` file's text to the model or every problem in it. */
 
 import type { ClusterConfig } from "./types.ts";
-import { type ConfigDiagnostic, sortDiagnostics } from "./diagnostic.ts";
+import {
+  type ConfigDiagnostic,
+  type ConfigNotice,
+  sortDiagnostics,
+} from "./diagnostic.ts";
 import { parseSyntax, PROBLEMS_MAX, type SyntaxProblem } from "./parser.ts";
 import { validateTree } from "./validate.ts";
 import { CONFIG_CHARS_MAX } from "./limits.ts";
 
 export type ParseConfigResult =
-  | { readonly ok: true; readonly config: ClusterConfig }
+  | {
+    readonly ok: true;
+    readonly config: ClusterConfig;
+    /** Not errors: e.g. `config.empty` for a file with no service or task. */
+    readonly notices: readonly ConfigNotice[];
+  }
   | { readonly ok: false; readonly diagnostics: readonly ConfigDiagnostic[] };
 
 /**
  * Parses and validates `source`. Syntax errors are reported alone (a broken
  * file's fields cannot be trusted); otherwise every validation error of the
- * file comes out together, in position order.
+ * file comes out together, in position order. A valid file may come with
+ * notices (a file with no service or task is valid, and says so).
  *
  * @example
  * const result = parseConfig('service "web" { image = "web:v1" }', "app.mill");
@@ -43,11 +53,11 @@ export function parseConfig(
       diagnostics: syntaxDiagnostics(tree.problems, fileName),
     };
   }
-  const { config, diagnostics } = validateTree(tree.body, fileName);
+  const { config, diagnostics, notices } = validateTree(tree.body, fileName);
   if (diagnostics.length > 0) {
     return { ok: false, diagnostics: sortDiagnostics(diagnostics) };
   }
-  return { ok: true, config };
+  return { ok: true, config, notices };
 }
 
 export function syntaxDiagnostics(

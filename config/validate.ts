@@ -6,18 +6,29 @@
 
 import type { BodyItem, Position } from "./cst.ts";
 import type { ClusterConfig, ServiceConfig, TaskConfig } from "./types.ts";
-import type { ConfigDiagnostic } from "./diagnostic.ts";
+import type { ConfigDiagnostic, ConfigNotice } from "./diagnostic.ts";
 import { BlockReader, report, type Sink } from "./_reader.ts";
 import { type ReadWorkload, readWorkload } from "./_workload.ts";
 import { WORKLOADS_MAX } from "./limits.ts";
 
 const ROOT = { label: "the file", path: "" };
 
-/** The model of a well-formed tree, or every problem found in it. */
+/** What a file without services or tasks is told: it is valid, and empties the cluster. */
+export const EMPTY_NOTICE =
+  "The file defines no service or task; deploying it removes every service";
+
+/**
+ * The model of a well-formed tree, or every problem found in it, and the
+ * notices of a valid one (a file with no service or task is valid).
+ */
 export function validateTree(
   body: readonly BodyItem[],
   file: string,
-): { config: ClusterConfig; diagnostics: ConfigDiagnostic[] } {
+): {
+  config: ClusterConfig;
+  diagnostics: ConfigDiagnostic[];
+  notices: ConfigNotice[];
+} {
   const sink: Sink = { file, diagnostics: [] };
   const root = new BlockReader(sink, ROOT, body, {
     attributes: [],
@@ -43,19 +54,21 @@ export function validateTree(
     const read = readWorkload(sink, block);
     if (read !== undefined) workloads.push(read);
   }
+  const notices: ConfigNotice[] = [];
   if (body.every((item) => item.kind === "comment")) {
-    report(
-      sink,
-      undefined,
-      "config.empty",
-      'The file defines no service or task; add a block like service "web" { image = "…" }',
-      firstPosition(body),
-    );
+    const pos = firstPosition(body);
+    notices.push({
+      code: "config.empty",
+      message: EMPTY_NOTICE,
+      file,
+      line: pos.line,
+      column: pos.column,
+    });
   }
   const config = collect(sink, workloads);
   checkRoutes(sink, workloads);
   checkSharedVolumes(sink, workloads);
-  return { config, diagnostics: sink.diagnostics };
+  return { config, diagnostics: sink.diagnostics, notices };
 }
 
 function firstPosition(body: readonly BodyItem[]): Position {

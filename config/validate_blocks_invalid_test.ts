@@ -394,18 +394,6 @@ export const BLOCKS_CASES: readonly InvalidCase[] = [
     ],
   },
   {
-    name: "an empty file is refused",
-    source: `# nothing here\n`,
-    errors: [
-      [
-        1,
-        1,
-        "config.empty",
-        'The file defines no service or task; add a block like service "web" { image = "…" }',
-      ],
-    ],
-  },
-  {
     name: "two env blocks are refused",
     source: service(`  env { A = "1" }\n  env { B = "2" }`),
     errors: [

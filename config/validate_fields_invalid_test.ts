@@ -27,7 +27,7 @@ export const FIELDS_CASES: readonly InvalidCase[] = [
         3,
         3,
         "config.unknown_field",
-        'Unknown field "colour" in service "web"; known are image, command, args, cpu, memory, stop_signal, stop_grace_period, port, replicas, restart, env, labels, volume, constraint, health, route',
+        'Unknown field "colour" in service "web"; known are image, command, args, cpu, memory, stop_signal, stop_grace_period, port, replicas, restart, env, labels, volume, constraint, health, update, route',
       ],
     ],
   },
