@@ -2,6 +2,7 @@
 export {
   assertHealthConfig,
   checkDeadline,
+  failureThreshold,
   healthDeadlineMs,
   type HealthState,
   type HealthStatus,

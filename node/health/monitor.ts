@@ -12,6 +12,7 @@ import {
   type HealthStep,
   type HealthTransition,
   nextWakeAtMs,
+  type ProbeResult,
   recordProbe,
   startHealth,
 } from "./tracker.ts";
@@ -24,6 +25,13 @@ export interface HealthMonitorOptions {
     transition: HealthTransition,
     state: HealthState,
   ) => void;
+  /**
+   * Called after every probe with its result (`ok`, `answered`, `detail`:
+   * `GET http://10.0.0.2:8080/h → HTTP 404`, …), before the status change it
+   * causes, if any; for progress while an alloc is not healthy yet. Must not
+   * throw.
+   */
+  readonly onProbe?: (result: ProbeResult, state: HealthState) => void;
   /** The clock; `Date.now` unless a test passes its own. */
   readonly nowMs?: () => number;
 }
@@ -82,7 +90,9 @@ export class HealthMonitor {
         if (signal.aborted) break;
         throw err;
       }
-      this.#apply(recordProbe(this.#state, config, result));
+      const step = recordProbe(this.#state, config, result);
+      this.#options.onProbe?.(result, step.state);
+      this.#apply(step);
     }
     return this.#state;
   }

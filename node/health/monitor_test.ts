@@ -23,16 +23,21 @@ async function within<T>(
   }
 }
 
-/** A server whose /health answers 503 `failFirst` times, then 200 (or hangs on /hang). */
+/**
+ * A server whose /health answers `failStatus` (503) `failFirst` times, then
+ * 200 (or hangs on /hang).
+ */
 async function withHealthServer(
   failFirst: number,
   run: (port: number, hits: () => number) => Promise<void>,
+  failStatus = 503,
+  port = 0,
 ): Promise<void> {
   let count = 0;
   const release = Promise.withResolvers<void>();
   const server = Deno.serve({
     hostname: "127.0.0.1",
-    port: 0,
+    port,
     onListen: () => {},
   }, async (request) => {
     if (new URL(request.url).pathname === "/hang") {
@@ -40,7 +45,9 @@ async function withHealthServer(
       return new Response(null, { status: 200 });
     }
     count += 1;
-    return new Response(null, { status: count <= failFirst ? 503 : 200 });
+    return new Response(null, {
+      status: count <= failFirst ? failStatus : 200,
+    });
   });
   try {
     await run(server.addr.port, () => count);
@@ -94,7 +101,8 @@ Deno.test("HealthMonitor reports healthy after failing checks turn to passing on
   await withHealthServer(3, async (port, hits) => {
     const events = recorder();
     const monitor = new HealthMonitor({
-      config: BASE,
+      // Three failures, under the threshold of four that would fail it fast.
+      config: { ...BASE, failureThreshold: 4 },
       target: { kind: "http", url: `http://127.0.0.1:${port}/health` },
       onTransition: events.onTransition,
     });
@@ -110,7 +118,7 @@ Deno.test("HealthMonitor fails an alloc that never passes within its deadline", 
   await withHealthServer(Infinity, async (port) => {
     const events = recorder();
     const monitor = new HealthMonitor({
-      config: { ...BASE, deadlineMs: 150 },
+      config: { ...BASE, deadlineMs: 150, failureThreshold: 100 },
       target: { kind: "http", url: `http://127.0.0.1:${port}/health` },
       onTransition: events.onTransition,
     });
@@ -119,7 +127,7 @@ Deno.test("HealthMonitor fails an alloc that never passes within its deadline", 
     assertEquals(events.transitions.length, 1);
     assertEquals(
       events.transitions[0]?.reason,
-      "not healthy within 150 ms, last: HTTP 503",
+      `not healthy within 150 ms, last: GET http://127.0.0.1:${port}/health → HTTP 503`,
     );
   });
 });
@@ -155,5 +163,137 @@ Deno.test("HealthMonitor.stop() aborts a probe in flight", async () => {
     });
     const final = await within(monitor.stop(), 5_000, "stop");
     assertEquals(final.status, "starting");
+  });
+});
+
+/** A loopback port with nothing listening: bound, then closed. */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+Deno.test("HealthMonitor fails fast on a wrong path, long before its deadline", async () => {
+  await withHealthServer(Infinity, async (port, hits) => {
+    const events = recorder();
+    const startedAt = Date.now();
+    const monitor = new HealthMonitor({
+      config: { ...BASE, deadlineMs: 600_000 },
+      target: { kind: "http", url: `http://127.0.0.1:${port}/health` },
+      onTransition: events.onTransition,
+    });
+    const final = await within(monitor.done, 10_000, "done");
+    assertEquals(final.status, "failed");
+    assertEquals(hits(), 3);
+    assertEquals(events.transitions.map((t) => t.reason), [
+      `3 checks in a row failed, last: GET http://127.0.0.1:${port}/health → HTTP 404`,
+    ]);
+    assertEquals(Date.now() - startedAt < 600_000, true);
+  }, 404);
+});
+
+Deno.test("HealthMonitor gives an app that does not answer yet its whole deadline", async () => {
+  const port = closedPort();
+  const events = recorder();
+  const startedAt = Date.now();
+  const probes: string[] = [];
+  const monitor = new HealthMonitor({
+    config: { ...BASE, deadlineMs: 400, failureThreshold: 1 },
+    target: { kind: "http", url: `http://127.0.0.1:${port}/health` },
+    onTransition: events.onTransition,
+    onProbe: (result) => probes.push(result.detail),
+  });
+  const final = await within(monitor.done, 10_000, "done");
+  assertEquals(final.status, "failed");
+  assertEquals(Date.now() - startedAt >= 400, true);
+  // Every probe of the 400 ms ran, not just the first.
+  assertEquals(probes.length > 3, true);
+  assertEquals(events.transitions.map((t) => t.reason), [
+    `not healthy within 400 ms, last: GET http://127.0.0.1:${port}/health: connection refused`,
+  ]);
+});
+
+Deno.test("HealthMonitor lets a slow boot become healthy once the app listens", async () => {
+  const port = closedPort();
+  const events = recorder();
+  const monitor = new HealthMonitor({
+    config: { ...BASE, failureThreshold: 1, healthyThreshold: 1 },
+    target: { kind: "http", url: `http://127.0.0.1:${port}/health` },
+    onTransition: events.onTransition,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assertEquals(monitor.state.status, "starting");
+  assertEquals(monitor.state.failures > 1, true);
+  await withHealthServer(
+    0,
+    async () => {
+      await within(events.reach("healthy"), 10_000, "healthy");
+    },
+    503,
+    port,
+  );
+  await monitor.stop();
+  assertEquals(events.transitions.map((t) => t.to), ["healthy"]);
+});
+
+Deno.test("HealthMonitor reports every probe's result to onProbe, before the transition it causes", async () => {
+  await withHealthServer(2, async (port) => {
+    const url = `http://127.0.0.1:${port}/health`;
+    const seen: string[] = [];
+    const monitor = new HealthMonitor({
+      config: { ...BASE, healthyThreshold: 1 },
+      target: { kind: "http", url },
+      onTransition: (transition) => seen.push(`→ ${transition.to}`),
+      onProbe: (result) =>
+        seen.push(`${result.ok} ${result.answered} ${result.detail}`),
+    });
+    await within(
+      new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (seen.length < 4) return;
+          clearInterval(poll);
+          resolve();
+        }, 5);
+      }),
+      10_000,
+      "four events",
+    );
+    await monitor.stop();
+    assertEquals(seen.slice(0, 4), [
+      `false true GET ${url} → HTTP 503`,
+      `false true GET ${url} → HTTP 503`,
+      `true true GET ${url} → HTTP 200`,
+      "→ healthy",
+    ]);
+  });
+});
+
+Deno.test("HealthMonitor reports a refused TCP check as not answered", async () => {
+  const port = closedPort();
+  const results: { ok: boolean; answered: boolean; detail: string }[] = [];
+  const monitor = new HealthMonitor({
+    config: TCP_CONFIG,
+    target: { kind: "tcp", hostname: "127.0.0.1", port },
+    onTransition: () => {},
+    onProbe: ({ ok, answered, detail }) =>
+      results.push({ ok, answered, detail }),
+  });
+  await within(
+    new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (results.length === 0) return;
+        clearInterval(poll);
+        resolve();
+      }, 5);
+    }),
+    10_000,
+    "a probe",
+  );
+  await monitor.stop();
+  assertEquals(results[0], {
+    ok: false,
+    answered: false,
+    detail: `connect 127.0.0.1:${port}: connection refused`,
   });
 });

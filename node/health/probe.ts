@@ -11,7 +11,13 @@
  *
  * TCP: an established connection passes; it is closed at once.
  *
- * A probe never throws for a failed check, it returns `{ ok: false, reason }`.
+ * Every outcome says whether the app answered (an HTTP response of any
+ * status, an established TCP connection) and carries a `detail` naming the
+ * check and its result: `GET http://10.0.0.2:8080/health → HTTP 404`,
+ * `connect 10.0.0.2:5432: connection refused`,
+ * `GET http://…/health: timed out after 2000 ms`.
+ *
+ * A probe never throws for a failed check, it returns `{ ok: false, … }`.
  * It rejects only when the caller's `signal` aborts (with the signal's reason).
  */
 import type { HealthConfig } from "../../config/types.ts";
@@ -29,6 +35,11 @@ export interface ProbeOptions {
 
 export interface ProbeOutcome {
   readonly ok: boolean;
+  /** The app answered: an HTTP response (any status) or a TCP connect. */
+  readonly answered: boolean;
+  /** The check and its result, e.g. `GET http://10.0.0.2:8080/h → HTTP 404`. */
+  readonly detail: string;
+  /** Why it failed, without the check (`HTTP 503`, `connection refused`). */
   readonly reason?: string;
 }
 
@@ -64,7 +75,8 @@ export async function probeHttp(
   url: string,
   options: ProbeOptions,
 ): Promise<ProbeOutcome> {
-  return await withTimeout(options, async (signal) => {
+  const check = `GET ${url}`;
+  return await withTimeout(check, options, async (signal) => {
     const client = Deno.createHttpClient({});
     try {
       const response = await fetch(url, {
@@ -75,8 +87,12 @@ export async function probeHttp(
         headers: { "user-agent": "mill-health" },
       });
       await response.body?.cancel();
-      if (response.status >= 200 && response.status < 400) return { ok: true };
-      return { ok: false, reason: `HTTP ${response.status}` };
+      const status = `HTTP ${response.status}`;
+      const detail = `${check} → ${status}`;
+      if (response.status >= 200 && response.status < 400) {
+        return { ok: true, answered: true, detail };
+      }
+      return { ok: false, answered: true, detail, reason: status };
     } finally {
       client.close();
     }
@@ -89,7 +105,9 @@ export async function probeTcp(
   port: number,
   options: ProbeOptions,
 ): Promise<ProbeOutcome> {
-  return await withTimeout(options, async (signal) => {
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const check = `connect ${host}:${port}`;
+  return await withTimeout(check, options, async (signal) => {
     const conn = await Deno.connect({
       hostname,
       port,
@@ -97,16 +115,17 @@ export async function probeTcp(
       signal,
     });
     conn.close();
-    return { ok: true };
+    return { ok: true, answered: true, detail: `${check}: connected` };
   });
 }
 
 /**
  * Runs `probe` under a signal that aborts on the caller's signal or after
- * `timeoutMs`, turning errors into failed outcomes; the caller's abort
- * rejects instead.
+ * `timeoutMs`, turning errors into failed outcomes of `check` (nothing
+ * answered); the caller's abort rejects instead.
  */
 async function withTimeout(
+  check: string,
   options: ProbeOptions,
   probe: (signal: AbortSignal) => Promise<ProbeOutcome>,
 ): Promise<ProbeOutcome> {
@@ -120,10 +139,15 @@ async function withTimeout(
     return await probe(signal);
   } catch (err) {
     options.signal?.throwIfAborted();
-    if (timeout.signal.aborted) {
-      return { ok: false, reason: `timed out after ${options.timeoutMs} ms` };
-    }
-    return { ok: false, reason: describeError(err) };
+    const reason = timeout.signal.aborted
+      ? `timed out after ${options.timeoutMs} ms`
+      : describeError(err);
+    return {
+      ok: false,
+      answered: false,
+      detail: `${check}: ${reason}`,
+      reason,
+    };
   } finally {
     clearTimeout(timer);
   }

@@ -58,12 +58,14 @@ Deno.test("probeHttp() passes on 2xx and 3xx and fails on the rest", async (t) =
     ];
     for (const [status, ok] of rows) {
       await t.step(`HTTP ${status} ${ok ? "passes" : "fails"}`, async () => {
-        const outcome = await probeHttp(`http://127.0.0.1:${port}/${status}`, {
-          timeoutMs: 5_000,
-        });
+        const url = `http://127.0.0.1:${port}/${status}`;
+        const outcome = await probeHttp(url, { timeoutMs: 5_000 });
+        const detail = `GET ${url} → HTTP ${status}`;
         assertEquals(
           outcome,
-          ok ? { ok: true } : { ok: false, reason: `HTTP ${status}` },
+          ok
+            ? { ok: true, answered: true, detail }
+            : { ok: false, answered: true, detail, reason: `HTTP ${status}` },
         );
       });
     }
@@ -72,19 +74,26 @@ Deno.test("probeHttp() passes on 2xx and 3xx and fails on the rest", async (t) =
 
 Deno.test("probeHttp() fails with a timeout when the server hangs", async () => {
   await withServer(async (port) => {
-    const outcome = await probeHttp(`http://127.0.0.1:${port}/hang`, {
-      timeoutMs: 100,
+    const url = `http://127.0.0.1:${port}/hang`;
+    const outcome = await probeHttp(url, { timeoutMs: 100 });
+    assertEquals(outcome, {
+      ok: false,
+      answered: false,
+      detail: `GET ${url}: timed out after 100 ms`,
+      reason: "timed out after 100 ms",
     });
-    assertEquals(outcome, { ok: false, reason: "timed out after 100 ms" });
   });
 });
 
 Deno.test("probeHttp() fails when the connection is refused", async () => {
-  const outcome = await probeHttp(`http://127.0.0.1:${closedPort()}/health`, {
-    timeoutMs: 5_000,
+  const url = `http://127.0.0.1:${closedPort()}/health`;
+  const outcome = await probeHttp(url, { timeoutMs: 5_000 });
+  assertEquals(outcome, {
+    ok: false,
+    answered: false,
+    detail: `GET ${url}: connection refused`,
+    reason: "connection refused",
   });
-  assertEquals(outcome.ok, false);
-  assertEquals(outcome.reason, "connection refused");
 });
 
 Deno.test("probeHttp() rejects when the caller aborts, before or during the probe", async () => {
@@ -111,18 +120,27 @@ Deno.test("probeTcp() passes on a listening port and fails on a closed one", asy
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const accepted = listener.accept().then((conn) => conn.close());
+    const port = listener.addr.port;
     assertEquals(
-      await probeTcp("127.0.0.1", listener.addr.port, { timeoutMs: 5_000 }),
-      { ok: true },
+      await probeTcp("127.0.0.1", port, { timeoutMs: 5_000 }),
+      {
+        ok: true,
+        answered: true,
+        detail: `connect 127.0.0.1:${port}: connected`,
+      },
     );
     await accepted;
   } finally {
     listener.close();
   }
-  const refused = await probeTcp("127.0.0.1", closedPort(), {
-    timeoutMs: 5_000,
+  const closed = closedPort();
+  const refused = await probeTcp("127.0.0.1", closed, { timeoutMs: 5_000 });
+  assertEquals(refused, {
+    ok: false,
+    answered: false,
+    detail: `connect 127.0.0.1:${closed}: connection refused`,
+    reason: "connection refused",
   });
-  assertEquals(refused, { ok: false, reason: "connection refused" });
 });
 
 Deno.test("probeTcp() rejects when the caller has aborted", async () => {
@@ -181,6 +199,12 @@ Deno.test("runProbe() stamps start and finish with the given clock", async () =>
       timeoutMs: 5_000,
       nowMs: () => (now += 5),
     });
-    assertEquals(result, { ok: true, startedAtMs: 1_005, finishedAtMs: 1_010 });
+    assertEquals(result, {
+      ok: true,
+      answered: true,
+      detail: `GET http://127.0.0.1:${port}/200 → HTTP 200`,
+      startedAtMs: 1_005,
+      finishedAtMs: 1_010,
+    });
   });
 });

@@ -7,9 +7,12 @@
  * Rules (see node/README.md):
  * - the first probe is due at start, not one interval later;
  * - `starting` becomes `healthy` after `healthyThreshold` consecutive passes;
- *   failures while starting do not fail the alloc by themselves, the deadline
- *   does: without a healthy verdict from probes that finished before
+ *   without a healthy verdict from probes that finished before
  *   `startedAtMs + deadlineMs`, the alloc is `failed` (terminal);
+ * - fail fast: once the app has answered a probe (an HTTP response of any
+ *   status, a TCP connect), `failureThreshold` consecutive failures of a
+ *   starting alloc fail it before its deadline; failures before its first
+ *   answer (a slow boot: connection refused) leave only the deadline;
  * - `healthy` becomes `unhealthy` after `unhealthyThreshold` consecutive
  *   failures, and `unhealthy` becomes `healthy` again after
  *   `healthyThreshold` consecutive passes (what to do with an unhealthy alloc
@@ -18,7 +21,10 @@
  *   started, or when it finished if it took longer.
  */
 import assert from "node:assert";
-import type { HealthConfig } from "../../config/types.ts";
+import {
+  FAILURE_THRESHOLD_DEFAULT,
+  type HealthConfig,
+} from "../../config/types.ts";
 
 export type HealthStatus = "starting" | "healthy" | "unhealthy" | "failed";
 
@@ -29,20 +35,31 @@ export interface HealthState {
   readonly passes: number;
   /** Consecutive failing probes. */
   readonly failures: number;
+  /** Whether any probe got an answer from the app (an HTTP status, a connect). */
+  readonly answered: boolean;
+  /** Consecutive failing probes since the app first answered (fail fast). */
+  readonly failuresAnswered: number;
   /** Start time of the last probe counted; null before the first. */
   readonly lastProbeAtMs: number | null;
   /** When the next probe is due; null once failed. */
   readonly nextProbeAtMs: number | null;
-  /** Why the last failing probe failed, for the CLI's "failed because". */
+  /** The last failing probe's detail (`GET … → HTTP 404`), for the CLI's "failed because". */
   readonly lastFailure: string | null;
 }
 
 /** One probe's outcome, as the monitor observed it. */
 export interface ProbeResult {
   readonly ok: boolean;
+  /** The app answered: an HTTP response of any status, or a TCP connect. */
+  readonly answered: boolean;
+  /**
+   * The check and its result: `GET http://10.0.0.2:8080/h → HTTP 404`,
+   * `connect 10.0.0.2:5432: connection refused`, `… timed out after 2000 ms`.
+   */
+  readonly detail: string;
   readonly startedAtMs: number;
   readonly finishedAtMs: number;
-  /** Why it failed (`HTTP 503`, `timed out after 2000 ms`, …). */
+  /** Why it failed, without the check (`HTTP 503`, `connection refused`). */
   readonly reason?: string;
 }
 
@@ -73,6 +90,15 @@ export function assertHealthConfig(config: HealthConfig): void {
       config.unhealthyThreshold >= 1,
     "unhealthy threshold is a positive integer",
   );
+  assert(
+    Number.isInteger(failureThreshold(config)) && failureThreshold(config) >= 1,
+    "failure threshold is a positive integer",
+  );
+}
+
+/** `config.failureThreshold`, or its default when absent. */
+export function failureThreshold(config: HealthConfig): number {
+  return config.failureThreshold ?? FAILURE_THRESHOLD_DEFAULT;
 }
 
 /** The state of an alloc whose container started at `nowMs`. */
@@ -83,6 +109,8 @@ export function startHealth(config: HealthConfig, nowMs: number): HealthState {
     startedAtMs: nowMs,
     passes: 0,
     failures: 0,
+    answered: false,
+    failuresAnswered: 0,
     lastProbeAtMs: null,
     nextProbeAtMs: nowMs,
     lastFailure: null,
@@ -146,13 +174,19 @@ export function recordProbe(
     return fail(
       {
         ...state,
-        lastFailure: result.ok ? state.lastFailure : reasonOf(result),
+        lastFailure: result.ok ? state.lastFailure : result.detail,
       },
       config,
       result.finishedAtMs,
     );
   }
   const counted = countProbe(state, config, result);
+  if (
+    counted.status === "starting" &&
+    counted.failuresAnswered >= failureThreshold(config)
+  ) {
+    return failFast(counted, result.finishedAtMs);
+  }
   const to = nextStatus(counted, config);
   const next: HealthState = { ...counted, status: to };
   assert(next.passes === 0 || next.failures === 0, "streaks are exclusive");
@@ -165,9 +199,7 @@ export function recordProbe(
       atMs: result.finishedAtMs,
       reason: to === "healthy"
         ? `${next.passes} consecutive passing checks`
-        : `${next.failures} consecutive failing checks, last: ${
-          reasonOf(result)
-        }`,
+        : `${next.failures} consecutive failing checks, last: ${result.detail}`,
     },
   };
 }
@@ -181,11 +213,14 @@ function countProbe(
     result.startedAtMs + config.intervalMs,
     result.finishedAtMs,
   );
+  const answered = state.answered || result.answered;
   if (result.ok) {
     return {
       ...state,
       passes: state.passes + 1,
       failures: 0,
+      answered,
+      failuresAnswered: 0,
       lastProbeAtMs: result.startedAtMs,
       nextProbeAtMs,
     };
@@ -194,9 +229,11 @@ function countProbe(
     ...state,
     passes: 0,
     failures: state.failures + 1,
+    answered,
+    failuresAnswered: answered ? state.failuresAnswered + 1 : 0,
     lastProbeAtMs: result.startedAtMs,
     nextProbeAtMs,
-    lastFailure: reasonOf(result),
+    lastFailure: result.detail,
   };
 }
 
@@ -235,6 +272,17 @@ function fail(
   };
 }
 
-function reasonOf(result: ProbeResult): string {
-  return result.reason ?? "check failed";
+/** Fails a starting alloc whose app answered, then failed the threshold's checks in a row. */
+function failFast(state: HealthState, atMs: number): HealthStep {
+  return {
+    state: { ...state, status: "failed", nextProbeAtMs: null },
+    transition: {
+      from: state.status,
+      to: "failed",
+      atMs,
+      reason: `${state.failuresAnswered} checks in a row failed, last: ${
+        state.lastFailure ?? "check failed"
+      }`,
+    },
+  };
 }
