@@ -14,6 +14,7 @@ import type {
   RouteConfig,
   ServiceConfig,
   TaskConfig,
+  UpdateConfig,
   VolumeConfig,
 } from "../../config/types.ts";
 import {
@@ -69,6 +70,7 @@ const text = str({ lengthMax: ENTRY_TEXT_LENGTH_MAX });
 const stateText = str({ lengthMax: STATE_TEXT_LENGTH_MAX });
 const finite = num({ min: -Number.MAX_VALUE, max: Number.MAX_VALUE });
 const counted = count();
+const positive = num({ min: 1, integer: true });
 const flag = bool();
 const texts = array(text, SMALL_LIST_MAX);
 const textMap = record(text, ENTRY_MAP_SIZE_MAX);
@@ -97,6 +99,13 @@ const health: Parser<HealthConfig> = object({
   unhealthyThreshold: counted,
   deadlineMs: counted,
   path: optional(text),
+  failureThreshold: optional(positive),
+}, { unknownKeys: "keep" });
+
+/** Optional: state written before the `update` block existed has none. */
+const update: Parser<UpdateConfig> = object({
+  order: literal("auto", "start-first", "stop-first"),
+  maxParallel: positive,
 }, { unknownKeys: "keep" });
 
 const workloadShape = {
@@ -122,6 +131,7 @@ const serviceConfig: Parser<ServiceConfig> = object({
   args: optional(texts),
   port: optional(counted),
   health: optional(health),
+  update: optional(update),
 }, { unknownKeys: "keep" });
 
 const taskConfig: Parser<TaskConfig> = object({

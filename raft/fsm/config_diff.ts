@@ -3,11 +3,14 @@
  * tasks are added, changed (and in which aspects), removed or unchanged.
  * The deploy pipeline touches only what changed.
  */
-import type {
-  ClusterConfig,
-  ServiceConfig,
-  TaskConfig,
-  Workload,
+import {
+  type ClusterConfig,
+  FAILURE_THRESHOLD_DEFAULT,
+  type HealthConfig,
+  type ServiceConfig,
+  type TaskConfig,
+  UPDATE_DEFAULT,
+  type Workload,
 } from "../../config/types.ts";
 import { canonicalJson } from "./canonical_json.ts";
 
@@ -26,10 +29,16 @@ export type Aspect =
   | "labels"
   | "restart"
   | "stop"
-  | "timeout";
+  | "timeout"
+  /** How a change rolls out: it applies to the next roll, replaces nothing. */
+  | "update";
 
 /** Aspects a deploy applies without replacing running allocs. */
-export const IN_PLACE_ASPECTS: readonly Aspect[] = ["replicas", "routes"];
+export const IN_PLACE_ASPECTS: readonly Aspect[] = [
+  "replicas",
+  "routes",
+  "update",
+];
 
 export interface WorkloadChange {
   readonly name: string;
@@ -60,7 +69,7 @@ const ASPECTS: ReadonlyArray<readonly [Aspect, Picker]> = [
   ["resources", (w) => [w.cpu, w.memoryBytes]],
   ["ports", (w) => (w.kind === "service" ? w.port ?? null : null)],
   ["replicas", (w) => (w.kind === "service" ? w.replicas : null)],
-  ["health", (w) => (w.kind === "service" ? w.health ?? null : null)],
+  ["health", (w) => (w.kind === "service" ? health(w.health) : null)],
   ["volumes", (w) => w.volumes],
   ["routes", (w) => (w.kind === "service" ? w.routes : null)],
   ["constraints", (w) => w.constraints],
@@ -68,7 +77,17 @@ const ASPECTS: ReadonlyArray<readonly [Aspect, Picker]> = [
   ["restart", (w) => (w.kind === "service" ? w.restart : null)],
   ["stop", (w) => [w.stopSignal, w.stopGracePeriodMs]],
   ["timeout", (w) => (w.kind === "task" ? w.timeoutMs ?? null : null)],
+  ["update", (w) => (w.kind === "service" ? w.update ?? UPDATE_DEFAULT : null)],
 ];
+
+/** A health check with its defaults filled: absent and default compare equal. */
+function health(config: HealthConfig | undefined): HealthConfig | null {
+  if (config === undefined) return null;
+  return {
+    ...config,
+    failureThreshold: config.failureThreshold ?? FAILURE_THRESHOLD_DEFAULT,
+  };
+}
 
 /** What changed from `current` to `next`. */
 export function diffConfig(

@@ -1,7 +1,11 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { changedAspects, diffConfig, needsReplacement } from "./config_diff.ts";
 import { config, service, task } from "./testing.ts";
-import type { ServiceConfig } from "../../config/types.ts";
+import {
+  FAILURE_THRESHOLD_DEFAULT,
+  type ServiceConfig,
+  UPDATE_DEFAULT,
+} from "../../config/types.ts";
 
 const web = service("web", {
   replicas: 2,
@@ -52,6 +56,16 @@ Deno.test("changedAspects() names each aspect a change touches", async (t) => {
       "image",
       "replicas",
     ]],
+    ["the update block", { update: { order: "stop-first", maxParallel: 2 } }, [
+      "update",
+    ]],
+    ["an update block equal to the default", { update: UPDATE_DEFAULT }, []],
+    ["the failure threshold", {
+      health: { ...web.health!, failureThreshold: 5 },
+    }, ["health"]],
+    ["a failure threshold equal to the default", {
+      health: { ...web.health!, failureThreshold: FAILURE_THRESHOLD_DEFAULT },
+    }, []],
   ];
   for (const [name, change, aspects] of cases) {
     await t.step(name, () => {
@@ -85,11 +99,30 @@ Deno.test("diffConfig() sorts services and tasks into added, changed, removed an
   });
 });
 
-Deno.test("needsReplacement() is false only for replica and route changes", () => {
+Deno.test("a change of only the update block is recorded but replaces nothing", () => {
+  const before = config([web]);
+  const after = config([
+    { ...web, update: { order: "start-first", maxParallel: 3 } },
+  ]);
+  const diff = diffConfig(before, after);
+  deepStrictEqual(diff.services.changed, [{
+    name: "web",
+    aspects: ["update"],
+  }]);
+  deepStrictEqual(diff.services.unchanged, []);
+  strictEqual(needsReplacement(diff.services.changed[0]!), false);
+  strictEqual(
+    needsReplacement({ name: "web", aspects: ["update", "image"] }),
+    true,
+  );
+});
+
+Deno.test("needsReplacement() is false only for replica, route and update changes", () => {
   strictEqual(
     needsReplacement({ name: "web", aspects: ["replicas", "routes"] }),
     false,
   );
+  strictEqual(needsReplacement({ name: "web", aspects: ["update"] }), false);
   strictEqual(
     needsReplacement({ name: "web", aspects: ["replicas", "env"] }),
     true,
