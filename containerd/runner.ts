@@ -161,12 +161,18 @@ export class ContainerRunner {
       const accounts = userNeedsAccounts(user)
         ? await readAccounts(mounts)
         : undefined;
+      const owner = processUser(request, image.config, accounts);
       if (secretEnv !== undefined) {
         await writeSecretEnv(
           secretEnv,
           encodeSecretEnv(request.id, secretEnv.values),
-          processUser(request, image.config, accounts),
+          owner,
         );
+      }
+      for (const mount of request.mounts ?? []) {
+        if (mount.ownedByUser === true) {
+          await Deno.chown(mount.hostPath, owner.uid, owner.gid);
+        }
       }
       const spec = buildSpec(request, image.config, this.#host, accounts);
       await this.#client.createContainer({
@@ -311,8 +317,12 @@ export class ContainerRunner {
     }
   }
 
-  /** Deletes task, container, snapshot and FIFOs. Safe to call twice. */
-  async remove(id: string): Promise<void> {
+  /**
+   * Deletes task, container, snapshot and FIFOs. Safe to call twice.
+   * Returns the container's last log lines, read to the end of its output
+   * (none when this runner did not track it).
+   */
+  async remove(id: string): Promise<LogEntry[]> {
     await this.#client.deleteTask(id).catch(async (error) => {
       if (isCode(error, "containerd.not_found")) return;
       // Still running (containerd refuses to delete it): kill it first.
@@ -327,6 +337,7 @@ export class ContainerRunner {
       for (const cat of tracked.cats) killQuietly(cat);
       await Promise.allSettled(tracked.readers);
     }
+    const lines = tracked?.logs.entries() ?? [];
     await this.#client.deleteContainer(id).catch((error) => {
       if (!isCode(error, "containerd.not_found")) throw error;
     });
@@ -339,6 +350,7 @@ export class ContainerRunner {
       },
     );
     this.#containers.delete(id);
+    return lines;
   }
 
   /** The container's last log lines, oldest first. */

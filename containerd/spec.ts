@@ -84,6 +84,12 @@ export interface BindMount {
   readonly hostPath: string;
   readonly containerPath: string;
   readonly readonly?: boolean;
+  /**
+   * Scratch space of the container's own (an ephemeral volume): the runner
+   * gives `hostPath` to the container's user before the container is made,
+   * and it is mounted `nosuid,nodev`.
+   */
+  readonly ownedByUser?: boolean;
 }
 
 /** What mill asks for; the image config fills the rest. */
@@ -369,7 +375,11 @@ export function buildSpec(
       destination: m.containerPath,
       type: "bind",
       source: m.hostPath,
-      options: ["rbind", m.readonly === true ? "ro" : "rw"],
+      options: [
+        "rbind",
+        m.readonly === true ? "ro" : "rw",
+        ...(m.ownedByUser === true ? ["nosuid", "nodev"] : []),
+      ],
     });
   }
   let args = processArgs(request, image);

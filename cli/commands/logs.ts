@@ -1,4 +1,7 @@
-/** `mill logs`: a service's output from the nodes' ring buffers. */
+/**
+ * `mill logs`: a service's output from the nodes' ring buffers, and the
+ * last lines the nodes kept of its ended allocs (marked `(ended)`).
+ */
 
 import {
   type CommandSpec,
@@ -14,15 +17,20 @@ interface Line {
   readonly time: string;
   readonly stream: string;
   readonly line: string;
+  /** The alloc has ended: its kept last lines. */
+  readonly ended?: boolean;
 }
 
-function render(line: Line, prefix: boolean): string {
+/** A line as printed: an ended alloc's always name it, marked `(ended)`. */
+export function renderLogLine(line: Line, prefix: boolean): string {
+  if (line.ended === true) return `${line.allocId} (ended) | ${line.line}`;
   return prefix ? `${line.allocId} | ${line.line}` : line.line;
 }
 
 export const logsCommand: CommandSpec = {
   name: "logs",
-  summary: "show the logs of a service, task or allocation",
+  summary:
+    "show the logs of a service, task or allocation (ended ones' last lines too)",
   arguments: [{
     name: "name",
     description: "service, task or allocation id",
@@ -57,7 +65,7 @@ export const logsCommand: CommandSpec = {
         }
         const prefix = new Set(answer.lines.map((l) => l.allocId)).size > 1;
         for (const line of answer.lines) {
-          context.output.line(render(line, prefix));
+          context.output.line(renderLogLine(line, prefix));
         }
         return EXIT.ok;
       }
@@ -70,7 +78,7 @@ export const logsCommand: CommandSpec = {
           return;
         }
         seen.add(line.allocId);
-        context.output.line(render(line, seen.size > 1));
+        context.output.line(renderLogLine(line, seen.size > 1));
       });
       return EXIT.ok;
     });

@@ -180,6 +180,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       containerd: options.containerd!,
       outbox,
       peerRouter: peerServer.router,
+      view,
       // Only primaries tell a node what to run; a node not yet synced (an
       // empty view) cannot tell them apart yet and accepts any member.
       mayCall: (nodeId) =>

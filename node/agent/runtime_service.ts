@@ -14,11 +14,14 @@ import {
 import { ApiError, type Router } from "../api/mod.ts";
 import { createRpcHandler } from "../rpc/mod.ts";
 import { ContainerdRuntime } from "../secondary/runtime.ts";
+import type { ClusterView } from "./fsm_machine.ts";
 import type { ReportOutbox } from "./report_outbox.ts";
 import type { Service } from "./supervisor.ts";
 
 /** How long the heartbeat's "what runs here" question may take. */
 const RUNNING_QUERY_TIMEOUT_MS = 5_000;
+/** How often the kept lines of purged allocs are looked for. */
+export const ENDED_LOGS_SWEEP_MS = 60_000;
 
 export interface ContainerdOptions {
   readonly socketPath: string;
@@ -36,6 +39,8 @@ export interface RuntimeServiceOptions {
   readonly containerd: ContainerdOptions;
   readonly outbox: ReportOutbox;
   readonly peerRouter: Router;
+  /** The cluster state: ended allocs' kept lines go once they are purged. */
+  readonly view: ClusterView;
   /** Whether node `nodeId` may tell this one what to run. */
   mayCall(nodeId: string): boolean;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
@@ -47,6 +52,7 @@ export class RuntimeService implements Service {
   #client: ContainerdClient | null = null;
   #runtime: ContainerdRuntime | null = null;
   #unmount: (() => void) | null = null;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: RuntimeServiceOptions) {
     this.#options = options;
@@ -96,6 +102,8 @@ export class RuntimeService implements Service {
         fifoDir,
         stateDir: `${dataDir}/allocs`,
         secretsDir: `${dataDir}/secrets`,
+        volumesDir: `${dataDir}/volumes`,
+        endedLogsDir: `${dataDir}/ended-logs`,
         onReport: (report) => this.#options.outbox.push(report),
         log: (message) => log("info", message),
       });
@@ -104,6 +112,11 @@ export class RuntimeService implements Service {
       throw error;
     }
     this.#client = client;
+    this.#sweepTimer = setInterval(
+      () => void this.#sweep(),
+      ENDED_LOGS_SWEEP_MS,
+    );
+    Deno.unrefTimer(this.#sweepTimer);
     const handler = createRpcHandler({
       runtime: this.#runtime,
       onError: (error) => log("error", `rpc: ${error}`),
@@ -126,7 +139,25 @@ export class RuntimeService implements Service {
     );
   }
 
+  /** Forgets the kept lines of ended allocs the cluster purged. */
+  async #sweep(): Promise<void> {
+    const { view, log } = this.#options;
+    // An empty view (a replica not synced yet) knows no alloc at all.
+    if (view.index === 0 || this.#runtime === null) return;
+    try {
+      const gone = await this.#runtime.sweepEndedLogs((allocId) =>
+        view.state.allocs.has(allocId)
+      );
+      if (gone.length > 0) {
+        log("info", `dropped the kept lines of ${gone.length} purged allocs`);
+      }
+    } catch (error) {
+      log("warn", `cannot sweep the kept lines of ended allocs: ${error}`);
+    }
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.#sweepTimer);
     this.#unmount?.();
     this.#unmount = null;
     const runtime = this.#runtime;

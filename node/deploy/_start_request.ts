@@ -79,7 +79,20 @@ export function startRequestOf(
     ...(workload.kind === "task" && workload.timeoutMs !== undefined
       ? { timeoutMs: workload.timeoutMs }
       : {}),
+    ...ephemeralVolumesOf(workload),
   };
+}
+
+/** The workload's ephemeral volumes, for its node to make and mount. */
+function ephemeralVolumesOf(
+  workload: ServiceConfig | TaskConfig,
+): Pick<StartRequest, "volumes"> {
+  const volumes = workload.volumes.filter((v) => v.ephemeral).map((v) => ({
+    name: v.name,
+    path: v.path,
+    ...(v.sizeBytes === undefined ? {} : { sizeBytes: v.sizeBytes }),
+  }));
+  return volumes.length === 0 ? {} : { volumes };
 }
 
 const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {

@@ -1,9 +1,12 @@
 /**
  * `GET /v1/services/{name}/logs`: the last lines of every alloc of a service
  * or task (or of one alloc, by id), fetched from the nodes that run them and
- * merged by time. With `follow=1` the answer is an SSE stream of `log`
- * events that keeps polling the nodes (and picks up new allocs, e.g. after
- * a restart or a rolling deploy) until the client goes away.
+ * merged by time. Ended allocs (a finished task, a replica that failed, one
+ * a deploy replaced) are included: their nodes keep their last lines until
+ * they are purged, and those lines say `ended: true`. With `follow=1` the
+ * answer is an SSE stream of `log` events that keeps polling the nodes (and
+ * picks up new allocs, e.g. after a restart or a rolling deploy) until the
+ * client goes away.
  */
 import { type Alloc, type ClusterState, isTerminal } from "../../raft/mod.ts";
 import { ApiError, jsonResponse, type SseHub } from "../api/mod.ts";
@@ -24,6 +27,8 @@ export interface LogLineView {
   readonly timeMs: number;
   readonly stream: "stdout" | "stderr";
   readonly line: string;
+  /** The alloc has ended (stopped or failed): these are its last lines. */
+  readonly ended: boolean;
 }
 
 export interface LogsSource {
@@ -32,9 +37,10 @@ export interface LogsSource {
 }
 
 /**
- * The allocs whose logs a name means: the alloc with that id, else the live
- * allocs of that workload, else its most recent ended ones (a crashed
- * service, a finished task).
+ * The allocs whose logs a name means: the alloc with that id, else the
+ * allocs of that workload: its live ones, then its most recently ended ones
+ * (a crashed replica, a finished task), `LOGS_ALLOCS_MAX` in all, in
+ * scheduling order.
  */
 export function allocsForLogs(state: ClusterState, name: string): Alloc[] {
   const byId = state.allocs.get(name);
@@ -43,9 +49,15 @@ export function allocsForLogs(state: ClusterState, name: string): Alloc[] {
     .sort((a, b) =>
       a.scheduledAtMs - b.scheduledAtMs || (a.id < b.id ? -1 : 1)
     );
-  const live = all.filter((a) => !isTerminal(a.status));
-  if (live.length > 0) return live.slice(-LOGS_ALLOCS_MAX);
-  return all.slice(-1);
+  const live = all.filter((a) => !isTerminal(a.status)).slice(
+    -LOGS_ALLOCS_MAX,
+  );
+  const room = LOGS_ALLOCS_MAX - live.length;
+  const ended = room === 0
+    ? []
+    : all.filter((a) => isTerminal(a.status)).slice(-room);
+  const picked = new Set([...live, ...ended]);
+  return all.filter((a) => picked.has(a));
 }
 
 export function parseTail(raw: string | null): number {
@@ -66,6 +78,7 @@ async function fetchLines(
   alloc: Alloc,
   request: { afterSeq?: number; tailLines: number },
 ): Promise<{ lines: LogLineView[]; lastSeq: number } | null> {
+  const ended = isTerminal(alloc.status);
   try {
     const result = await source.runtime(alloc.nodeId).logs(
       { allocId: alloc.id, ...request },
@@ -80,6 +93,7 @@ async function fetchLines(
         timeMs: l.timeMs,
         stream: l.stream,
         line: l.line,
+        ended,
       })),
     };
   } catch {
@@ -130,8 +144,15 @@ export async function handleLogs(
   const stream = hub.subscribe();
   for (const line of lines) stream.send({ event: "log", data: line });
   const seqs = new Map<string, number>();
-  allocs.forEach((alloc, i) => seqs.set(alloc.id, fetched[i]?.lastSeq ?? 0));
-  void followLogs(source, name, stream, seqs);
+  const done = new Set<string>();
+  allocs.forEach((alloc, i) => {
+    const got = fetched[i];
+    seqs.set(alloc.id, got?.lastSeq ?? 0);
+    if (got !== null && got !== undefined && isTerminal(alloc.status)) {
+      done.add(alloc.id);
+    }
+  });
+  void followLogs(source, name, stream, seqs, done);
   return stream.response;
 }
 
@@ -143,12 +164,16 @@ async function followLogs(
     send(e: { event: string; data: unknown }): boolean;
   },
   seqs: Map<string, number>,
+  /** Ended allocs read since they ended: they print nothing new. */
+  done: Set<string>,
 ): Promise<void> {
   // Runs until the client goes away (the stream closes).
   while (!stream.closed) {
     await new Promise((resolve) => setTimeout(resolve, LOGS_FOLLOW_POLL_MS));
     if (stream.closed) return;
-    const allocs = allocsForLogs(source.state(), name);
+    const allocs = allocsForLogs(source.state(), name).filter((a) =>
+      !done.has(a.id)
+    );
     const fetched = await Promise.all(
       allocs.map((alloc) =>
         fetchLines(source, alloc, {
@@ -161,6 +186,7 @@ async function followLogs(
     allocs.forEach((alloc, i) => {
       const got = fetched[i];
       if (got === null || got === undefined) return;
+      if (isTerminal(alloc.status)) done.add(alloc.id);
       // A restarted ring starts over: follow from its start.
       if (got.lastSeq < (seqs.get(alloc.id) ?? 0)) seqs.set(alloc.id, 0);
       else seqs.set(alloc.id, got.lastSeq);

@@ -27,6 +27,10 @@ export const LOG_LINES_MAX = 10_000;
 export const ALLOCS_PER_CALL_MAX = 1_000;
 /** Most env variables, labels or secrets in one start. */
 export const START_MAP_ENTRIES_MAX = 1_000;
+/** Most ephemeral volumes in one start. */
+export const START_VOLUMES_MAX = 64;
+/** Largest ephemeral volume: 16 TiB, ext4's bound with 4 KiB blocks. */
+export const VOLUME_BYTES_MAX = 16 * 1024 ** 4;
 
 export interface PullRequest {
   /** Image reference as written in the config. */
@@ -66,6 +70,19 @@ export interface StartRequest {
   readonly stopGracePeriodMs: number;
   /** Tasks only: killed after this long. */
   readonly timeoutMs?: number;
+  /**
+   * Ephemeral volumes: scratch directories the node makes, mounts at
+   * `path`, keeps across the alloc's restarts and removes when it ends.
+   */
+  readonly volumes?: readonly EphemeralVolume[];
+}
+/** An ephemeral volume of a start request (persistent ones are not sent). */
+export interface EphemeralVolume {
+  readonly name: string;
+  /** Absolute path inside the container. */
+  readonly path: string;
+  /** Its bound (a filesystem of this size); absent: unbounded. */
+  readonly sizeBytes?: number;
 }
 export interface StartResult {
   readonly allocId: string;
@@ -232,6 +249,20 @@ export const REQUEST_PARSERS: {
     stopSignal: signalName,
     stopGracePeriodMs: timeMs,
     timeoutMs: optional(timeMs),
+    volumes: optional(array(
+      object({
+        name: str({
+          lengthMin: 1,
+          lengthMax: 63,
+          pattern: /^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$/,
+        }),
+        path: str({ lengthMin: 2, lengthMax: 4096, pattern: /^\/[^\0]*$/ }),
+        sizeBytes: optional(
+          num({ min: 1, max: VOLUME_BYTES_MAX, integer: true }),
+        ),
+      }),
+      START_VOLUMES_MAX,
+    )),
   }),
   stop: object({ allocId: id, signal: signalName, gracePeriodMs: timeMs }),
   status: object({ allocIds }),

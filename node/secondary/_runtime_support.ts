@@ -4,7 +4,10 @@
  * redaction.
  */
 import type { RestartPolicy } from "../../config/mod.ts";
-import { ContainerdError } from "../../containerd/mod.ts";
+import {
+  type ContainerdClient,
+  ContainerdError,
+} from "../../containerd/mod.ts";
 import { RpcError, type StartRequest } from "../rpc/mod.ts";
 import {
   redact,
@@ -18,6 +21,17 @@ export function taskContainerId(
   task: { id: string; containerId: string },
 ): string {
   return task.containerId === "" ? task.id : task.containerId;
+}
+
+/** containerd's tasks of the namespace, by container id. */
+export async function tasksByContainer(
+  client: ContainerdClient,
+): Promise<
+  Map<string, Awaited<ReturnType<ContainerdClient["listTasks"]>>[number]>
+> {
+  return new Map(
+    (await client.listTasks()).map((t) => [taskContainerId(t), t]),
+  );
 }
 
 export function isRunning(task: { status: string }): boolean {

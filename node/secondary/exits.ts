@@ -69,6 +69,29 @@ export function reportOfExit(allocId: string, exit: ExitCause): AllocReport {
   };
 }
 
+/**
+ * What an exit that will be restarted becomes in the FSM: `restarting`
+ * (never healthy while nothing runs) with the exit code and when the next
+ * attempt is due.
+ */
+export function reportOfRestart(
+  allocId: string,
+  exit: ExitCause,
+  delayMs: number,
+  nowMs: number,
+): AllocReport {
+  const code = exitCodeOf(exit);
+  const seconds = Math.round(delayMs / 100) / 10;
+  return {
+    allocId,
+    status: "restarting",
+    ...(code === null ? {} : { exitCode: code }),
+    message: `${describeExitCause(exit)}; next attempt in ${seconds} s, at ${
+      new Date(nowMs + delayMs).toISOString()
+    }`,
+  };
+}
+
 /** `exited with code 3`, `killed by SIGKILL`, `out of memory`… */
 export function describeExitCause(exit: ExitCause): string {
   switch (exit.kind) {

@@ -18,6 +18,7 @@ import {
   type ContainerdClient,
   type ContainerRunner,
   type ImageService,
+  type LogEntry,
   type TaskEvent,
   type TaskEventWatch,
   watchTaskEvents,
@@ -27,8 +28,6 @@ import {
   decideRestart,
   type ExitCause,
   recordHealthy,
-  RESTART_STATE_INITIAL,
-  type RestartState,
 } from "../restart/mod.ts";
 import {
   type AllocRuntimeStatus,
@@ -49,6 +48,15 @@ import {
   type StopResult,
 } from "../rpc/mod.ts";
 import { AllocStore } from "./alloc_store.ts";
+import {
+  allocMetricsOf,
+  armTaskTimeout,
+  newTracked,
+  pickLogLines,
+  type Tracked,
+} from "./_tracked.ts";
+import { ENDED_LOGS_GRACE_MS, EndedLogs } from "./ended_logs.ts";
+import { ScratchVolumes } from "./scratch_volumes.ts";
 import { SecretEnvFiles } from "./secret_env.ts";
 import {
   isNotFound,
@@ -57,7 +65,7 @@ import {
   redactFor,
   resolveEnvOf,
   restartPolicyOf,
-  taskContainerId,
+  tasksByContainer,
   wrap,
 } from "./_runtime_support.ts";
 import {
@@ -65,6 +73,7 @@ import {
   describeExitCause,
   exitCauseOf,
   reportOfExit,
+  reportOfRestart,
 } from "./exits.ts";
 
 /** The label a start request carries its restart policy in. */
@@ -84,6 +93,10 @@ export interface ContainerdRuntimeOptions {
   readonly stateDir: string;
   /** env-exec and the secret env files: dir 0700, on a filesystem that allows exec. */
   readonly secretsDir: string;
+  /** Ephemeral volumes (default: `volumes` beside `stateDir`). */
+  readonly volumesDir?: string;
+  /** The last lines of ended allocs (default: `ended-logs` beside `stateDir`). */
+  readonly endedLogsDir?: string;
   /** What the node saw happen to an alloc, for the next heartbeat. */
   readonly onReport: (report: AllocReport) => void;
   /** The node's log; never given a secret value. */
@@ -93,27 +106,14 @@ export interface ContainerdRuntimeOptions {
   readonly restartDelayScale?: number;
 }
 
-interface Tracked {
-  readonly request: StartRequest;
-  readonly containerId: string;
-  state: AllocRuntimeStatus["state"];
-  startedAtMs: number | null;
-  exit: ExitCause | null;
-  restart: RestartState;
-  /** mill is stopping it: its exit is not a crash. */
-  stopping: boolean;
-  restartTimer: ReturnType<typeof setTimeout> | undefined;
-  restarting: Promise<void> | undefined;
-  /** An exit seen while the start was still in progress (a quick exit). */
-  earlyExit: ExitCause | null;
-}
-
 /** `SecondaryRuntime` on this node's containerd. */
 export class ContainerdRuntime implements SecondaryRuntime {
   readonly #options: ContainerdRuntimeOptions;
   readonly #allocs = new Map<string, Tracked>();
   readonly #store: AllocStore;
   readonly #secretEnv: SecretEnvFiles;
+  readonly #volumes: ScratchVolumes;
+  readonly #endedLogs: EndedLogs;
   readonly #nowMs: () => number;
   #watch: TaskEventWatch | undefined;
   #closed = false;
@@ -123,7 +123,15 @@ export class ContainerdRuntime implements SecondaryRuntime {
     this.#options = options;
     this.#store = new AllocStore(options.stateDir);
     this.#secretEnv = new SecretEnvFiles(options.secretsDir);
+    const beside = options.stateDir.replace(/\/[^/]*\/?$/, "");
+    this.#volumes = new ScratchVolumes(
+      options.volumesDir ?? `${beside}/volumes`,
+    );
     this.#nowMs = options.nowMs ?? Date.now;
+    this.#endedLogs = new EndedLogs(
+      options.endedLogsDir ?? `${beside}/ended-logs`,
+      this.#nowMs,
+    );
   }
 
   /**
@@ -137,6 +145,10 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const runtime = new ContainerdRuntime(options);
     await runtime.#store.open();
     await runtime.#secretEnv.open();
+    await runtime.#volumes.open();
+    await runtime.#endedLogs.open((name, error) =>
+      options.log(`dropped unreadable ended-log file ${name}: ${error}`)
+    );
     runtime.#watch = watchTaskEvents(
       options.client,
       (event) => runtime.#onTaskEvent(event),
@@ -215,18 +227,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
         `This node already tracks ${NODE_ALLOCS_MAX} allocs`,
       );
     }
-    const tracked: Tracked = existing ?? {
-      request,
-      containerId: containerIdOf(request.allocId),
-      state: "starting",
-      startedAtMs: null,
-      exit: null,
-      restart: RESTART_STATE_INITIAL,
-      stopping: false,
-      restartTimer: undefined,
-      restarting: undefined,
-      earlyExit: null,
-    };
+    const tracked = existing ?? newTracked(request, "starting", null);
     if (request.hostPort !== undefined && !portIsFree(request.hostPort)) {
       throw new RpcError(
         "runtime.port_in_use",
@@ -254,6 +255,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const tracked = this.#allocs.get(request.allocId);
     if (tracked === undefined) {
       await this.#secretEnv.remove(containerIdOf(request.allocId));
+      await this.#volumes.remove(containerIdOf(request.allocId));
       return { allocId: request.allocId, exit: null };
     }
     tracked.stopping = true;
@@ -275,8 +277,13 @@ export class ContainerdRuntime implements SecondaryRuntime {
       });
       exit = result === null ? null : { kind: "stopped" };
     }
-    await this.#options.runner.remove(tracked.containerId);
+    const lines = await this.#options.runner.remove(tracked.containerId);
     await this.#secretEnv.remove(tracked.containerId);
+    await this.#volumes.remove(tracked.containerId);
+    // A re-attached container has no ring: keep what an earlier save kept.
+    if (lines.length > 0 || !this.#endedLogs.has(request.allocId)) {
+      await this.#endedLogs.save(request.allocId, lines);
+    }
     this.#allocs.delete(request.allocId);
     await this.#store.remove(request.allocId);
     return { allocId: request.allocId, exit };
@@ -299,40 +306,39 @@ export class ContainerdRuntime implements SecondaryRuntime {
     return Promise.resolve({ allocs });
   }
 
-  logs(request: LogsRequest, _signal: AbortSignal): Promise<LogsResult> {
+  async logs(request: LogsRequest, _signal: AbortSignal): Promise<LogsResult> {
     const tracked = this.#allocs.get(request.allocId);
-    if (tracked === undefined) {
+    let entries = tracked === undefined
+      ? undefined
+      : this.#ringOf(tracked.containerId);
+    // Ended (or re-attached, its ring gone with the old agent): what was kept.
+    entries ??= await this.#endedLogs.read(request.allocId);
+    if (entries === undefined && tracked !== undefined) entries = [];
+    if (entries === undefined) {
       throw new RpcError(
         "rpc.not_found",
         `No alloc "${request.allocId}" on this node`,
       );
     }
-    let entries: ReturnType<ContainerRunner["logs"]>;
+    return { allocId: request.allocId, ...pickLogLines(entries, request) };
+  }
+
+  /** The container's ring, or undefined when this runner has none. */
+  #ringOf(containerId: string): LogEntry[] | undefined {
     try {
-      entries = this.#options.runner.logs(tracked.containerId, LOG_LINES_MAX);
+      return this.#options.runner.logs(containerId, LOG_LINES_MAX);
     } catch (error) {
-      // Re-attached after an agent restart: the ring died with the old agent.
       if (!isNotFound(error)) throw error;
-      entries = [];
+      return undefined;
     }
-    // Sequence numbers count from the oldest line the ring still holds
-    // (the ring keeps LOG_LINES_MAX lines; older ones are gone).
-    const lastSeq = entries.length;
-    const lines = entries.map((entry, i) => ({
-      seq: i + 1,
-      timeMs: entry.timeMs,
-      stream: entry.stream,
-      line: entry.line,
-    }));
-    const after = request.afterSeq;
-    const picked = after === undefined
-      ? lines.slice(Math.max(0, lines.length - request.tailLines))
-      : lines.filter((l) => l.seq > after);
-    return Promise.resolve({
-      allocId: request.allocId,
-      lines: picked,
-      lastSeq,
-    });
+  }
+
+  /** Keeps the lines of an alloc that ended and will not restart. */
+  async #keepLines(tracked: Tracked): Promise<void> {
+    const entries = this.#ringOf(tracked.containerId);
+    if (entries !== undefined && entries.length > 0) {
+      await this.#endedLogs.save(tracked.request.allocId, entries);
+    }
   }
 
   async metrics(
@@ -348,18 +354,13 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const metrics = await this.#options.runner.metrics([...byContainer.keys()]);
     return {
       atMs: this.#nowMs(),
-      allocs: metrics.flatMap((m) => {
-        const allocId = byContainer.get(m.containerId);
-        if (allocId === undefined) return [];
-        return [{
-          allocId,
-          cpuUsageNs: Math.round(m.cpuUsageNs),
-          memoryUsageBytes: m.memoryUsageBytes,
-          memoryLimitBytes: m.memoryLimitBytes,
-          pids: m.pids,
-        }];
-      }),
+      allocs: allocMetricsOf(metrics, byContainer),
     };
+  }
+
+  /** Forgets the kept lines of ended allocs `isKnown` no longer names (purged). */
+  sweepEndedLogs(isKnown: (allocId: string) => boolean): Promise<string[]> {
+    return this.#endedLogs.sweep(isKnown, ENDED_LOGS_GRACE_MS);
   }
 
   /** Notes that an alloc passed its health checks (resets the backoff streak later). */
@@ -376,6 +377,15 @@ export class ContainerdRuntime implements SecondaryRuntime {
     for (const tracked of this.#allocs.values()) {
       clearTimeout(tracked.restartTimer);
     }
+    // Ended allocs mill has not removed yet: their rings die with us.
+    for (const tracked of this.#allocs.values()) {
+      if (tracked.state !== "exited" || tracked.restartTimer !== undefined) {
+        continue;
+      }
+      await this.#keepLines(tracked).catch((error) =>
+        this.#options.log(`cannot keep the lines of ended alloc: ${error}`)
+      );
+    }
     await Promise.allSettled(
       [...this.#allocs.values()].map((t) => t.restarting),
     );
@@ -391,6 +401,10 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const runner = this.#options.runner;
     await wrap("runtime.start_failed", async () => {
       await runner.remove(tracked.containerId);
+      const mounts = await this.#volumes.prepare(
+        tracked.containerId,
+        request.volumes ?? [],
+      );
       await runner.create({
         id: tracked.containerId,
         image: request.image,
@@ -400,6 +414,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
         ...(secretEnv === undefined ? {} : { secretEnv }),
         cpu: request.cpu,
         memoryBytes: request.memoryBytes,
+        ...(mounts.length === 0 ? {} : { mounts }),
         labels: {
           ...request.labels,
           [ALLOC_LABEL]: request.allocId,
@@ -450,24 +465,13 @@ export class ContainerdRuntime implements SecondaryRuntime {
       return;
     }
     if (request.kind === "task" && request.timeoutMs !== undefined) {
-      this.#armTaskTimeout(tracked, request.timeoutMs);
+      armTaskTimeout(
+        tracked,
+        request.timeoutMs,
+        this.#options.runner,
+        this.#options.log,
+      );
     }
-  }
-
-  #armTaskTimeout(tracked: Tracked, timeoutMs: number): void {
-    const timer = setTimeout(() => {
-      if (tracked.state !== "running" || tracked.stopping) return;
-      this.#options.log(
-        `task alloc ${tracked.request.allocId} timed out after ${timeoutMs} ms`,
-      );
-      void this.#options.runner.stop(tracked.containerId, {
-        signal: "SIGKILL",
-        gracePeriodMs: 0,
-      }).catch((error) =>
-        this.#options.log(`cannot kill timed-out task: ${error}`)
-      );
-    }, timeoutMs);
-    Deno.unrefTimer(timer);
   }
 
   #onTaskEvent(event: TaskEvent): void {
@@ -497,6 +501,14 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const decision = decided.decision;
     if (!decision.restart) {
       this.#options.onReport(reportOfExit(request.allocId, exit));
+      // Its scratch space goes now; the container stays until mill stops it.
+      void this.#volumes.remove(tracked.containerId).catch((error) =>
+        this.#options.log(
+          `cannot remove the volumes of ${request.allocId}: ${
+            redactFor(request, error)
+          }`,
+        )
+      );
       return;
     }
     const delayMs = Math.round(
@@ -506,6 +518,9 @@ export class ContainerdRuntime implements SecondaryRuntime {
       `alloc ${request.allocId} (${request.name}) ${
         describeExitCause(exit)
       }; restarting in ${delayMs} ms`,
+    );
+    this.#options.onReport(
+      reportOfRestart(request.allocId, exit, delayMs, this.#nowMs()),
     );
     tracked.restartTimer = setTimeout(() => {
       tracked.restartTimer = undefined;
@@ -535,30 +550,20 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const kept = await this.#store.list((name, error) =>
       this.#options.log(`cannot read kept start request ${name}: ${error}`)
     );
+    const keep = new Set(kept.map((request) => containerIdOf(request.allocId)));
     await this.#secretEnv.sweep(
-      new Set(kept.map((request) => containerIdOf(request.allocId))),
+      keep,
       (id) => this.#options.log(`removed the secret env file of gone ${id}`),
     );
-    const tasks = new Map(
-      (await this.#options.client.listTasks()).map((
-        t,
-      ) => [taskContainerId(t), t]),
+    await this.#volumes.sweep(
+      keep,
+      (id) => this.#options.log(`removed the ephemeral volumes of gone ${id}`),
     );
+    const tasks = await tasksByContainer(this.#options.client);
     for (const request of kept) {
       const containerId = containerIdOf(request.allocId);
       const task = tasks.get(containerId);
-      const tracked: Tracked = {
-        request,
-        containerId,
-        state: "running",
-        startedAtMs: this.#nowMs(),
-        exit: null,
-        restart: RESTART_STATE_INITIAL,
-        stopping: false,
-        restartTimer: undefined,
-        restarting: undefined,
-        earlyExit: null,
-      };
+      const tracked = newTracked(request, "running", this.#nowMs());
       this.#allocs.set(request.allocId, tracked);
       if (task === undefined || !isRunning(task)) {
         const exit = task === undefined
@@ -574,11 +579,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
   /** After an event-stream cut: exits we may have missed. */
   async #reconcile(): Promise<void> {
     try {
-      const tasks = new Map(
-        (await this.#options.client.listTasks()).map((
-          t,
-        ) => [taskContainerId(t), t]),
-      );
+      const tasks = await tasksByContainer(this.#options.client);
       for (const tracked of this.#allocs.values()) {
         if (tracked.state !== "running" || tracked.stopping) continue;
         const task = tasks.get(tracked.containerId);

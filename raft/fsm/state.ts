@@ -70,6 +70,7 @@ export const ALLOC_STATUSES = [
   "starting",
   "running",
   "healthy",
+  "restarting",
   "stopped",
   "failed",
 ] as const;
@@ -199,18 +200,22 @@ export function emptyState(): ClusterState {
 /**
  * The legal moves of the lifecycle. Forward: pulling → starting → running →
  * healthy. Any live status may end in stopped or failed (pull failure,
- * kill, exit). Two moves go back, and only these: running/healthy →
- * starting (the node restarted the container under its restart policy;
- * `restarts` counts them) and healthy → running (health checks failing).
- * Stopped and failed are terminal: nothing leaves them.
+ * kill, exit). A container that exited and waits in its restart backoff is
+ * `restarting` (from starting, running or healthy: never healthy while
+ * nothing runs), and leaves it for starting when the node tries again.
+ * Two moves go back besides: running/healthy → starting (the node
+ * restarted the container under its restart policy; `restarts` counts
+ * every move into starting but the first) and healthy → running (health
+ * checks failing). Stopped and failed are terminal: nothing leaves them.
  */
 export const ALLOC_TRANSITIONS: Readonly<
   Record<AllocStatus, readonly AllocStatus[]>
 > = {
   pulling: ["starting", "stopped", "failed"],
-  starting: ["running", "stopped", "failed"],
-  running: ["healthy", "starting", "stopped", "failed"],
-  healthy: ["running", "starting", "stopped", "failed"],
+  starting: ["running", "restarting", "stopped", "failed"],
+  running: ["healthy", "starting", "restarting", "stopped", "failed"],
+  healthy: ["running", "starting", "restarting", "stopped", "failed"],
+  restarting: ["starting", "stopped", "failed"],
   stopped: [],
   failed: [],
 };
