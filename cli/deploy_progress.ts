@@ -5,12 +5,19 @@
  *
  * ```
  *   pulling images...
- *   web: scheduled on node-2
- *   api: scheduled on node-1
- *   web: healthy (2.0s)
+ *   web: web-d2-0 scheduled on node-2 (replaces web-d1-0)
+ *   web: web-d2-1 on node-3 waits its turn (wave 2)
+ *   api: api-d2-0 scheduled on node-1
+ *   web: web-d2-0 on node-2 checking: GET http://10.0.0.2:20001/health → HTTP 503
+ *   web: web-d2-0 on node-2 checking: GET http://10.0.0.2:20001/health → HTTP 200
  *   api: healthy (1.2s)
+ *   web: healthy (2.0s)
  *   deployed (4.8s)
  * ```
+ *
+ * Alloc lines name the alloc and its node. A health check's result is
+ * printed when it differs from that alloc's previous one, so a check failing
+ * the same way every interval prints one line.
  */
 import { paint } from "./output.ts";
 
@@ -36,6 +43,11 @@ function text(value: unknown): string {
   return typeof value === "string" ? value : "";
 }
 
+/** A list of names, or none when `value` is not a list. */
+function names(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : [];
+}
+
 /** Turns a deploy's events into lines; one renderer per deploy. */
 export class DeployRenderer {
   readonly #color: boolean;
@@ -43,6 +55,8 @@ export class DeployRenderer {
   readonly #allocs = new Map<string, Set<string>>();
   readonly #healthy = new Map<string, Set<string>>();
   readonly #phases = new Map<string, string>();
+  /** The last `checking` message printed per alloc. */
+  readonly #checks = new Map<string, string>();
   #pullingShown = false;
 
   constructor(options: { readonly color: boolean }) {
@@ -82,13 +96,29 @@ export class DeployRenderer {
   }
 
   #start(data: Data, lines: string[]): void {
-    const list = (key: string) =>
-      Array.isArray(data[key]) ? (data[key] as unknown[]).map(String) : [];
-    const touched = list("added").length + list("changed").length +
-      list("removed").length;
+    const tasks: Data = typeof data.tasks === "object" && data.tasks !== null
+      ? data.tasks as Data
+      : {};
+    const services = (key: string) => names(data[key]);
+    const taskList = (key: string) => names(tasks[key]);
+    const touched = ["added", "changed", "removed"].reduce(
+      (n, key) => n + services(key).length + taskList(key).length,
+      0,
+    );
     if (touched === 0) lines.push("  nothing to change");
-    for (const name of list("removed")) lines.push(`  ${name}: removing`);
-    for (const name of list("unchanged")) lines.push(`  ${name}: unchanged`);
+    for (const name of services("removed")) lines.push(`  ${name}: removing`);
+    for (const name of services("unchanged")) {
+      lines.push(`  ${name}: unchanged`);
+    }
+    for (const name of taskList("added")) {
+      lines.push(`  task ${name}: added (runs when spawned)`);
+    }
+    for (const name of taskList("changed")) {
+      lines.push(`  task ${name}: changed (runs when spawned)`);
+    }
+    for (const name of taskList("removed")) {
+      lines.push(`  task ${name}: removed`);
+    }
   }
 
   #phase(data: Data, lines: string[]): void {
@@ -96,11 +126,25 @@ export class DeployRenderer {
     const allocId = text(data.allocId);
     const phase = text(data.phase);
     const message = text(data.message);
+    const node = text(data.node);
+    const on = node === "" ? "" : ` on ${node}`;
+    const why = message === "" ? "" : ` (${message})`;
     if (allocId !== "") this.#phases.set(allocId, phase);
     switch (phase) {
+      case "waiting":
+        this.#track(this.#allocs, service, allocId);
+        lines.push(`  ${service}: ${allocId}${on} waits its turn${why}`);
+        break;
       case "scheduled":
         this.#track(this.#allocs, service, allocId);
-        lines.push(`  ${service}: scheduled on ${text(data.node) || "?"}`);
+        lines.push(
+          `  ${service}: ${allocId} scheduled on ${node || "?"}${why}`,
+        );
+        break;
+      case "checking":
+        if (message === "" || this.#checks.get(allocId) === message) break;
+        this.#checks.set(allocId, message);
+        lines.push(`  ${service}: ${allocId}${on} checking: ${message}`);
         break;
       case "pulling":
         if (!this.#pullingShown) lines.push("  pulling images...");
@@ -119,18 +163,14 @@ export class DeployRenderer {
             paint(
               this.#color,
               "red",
-              `  ${service}: ${allocId} failed: ${message}`,
+              `  ${service}: ${allocId}${on} failed: ${message}`,
             ),
           );
         }
         break;
       case "stopped":
         if (!this.#allocs.get(service)?.has(allocId)) {
-          lines.push(
-            `  ${service}: stopped ${allocId}${
-              message === "" ? "" : ` (${message})`
-            }`,
-          );
+          lines.push(`  ${service}: stopped ${allocId}${on}${why}`);
         }
         break;
       default:
@@ -159,10 +199,14 @@ export class DeployRenderer {
       : `  deploy failed: ${service}: ${text(data.reason)}`;
     errors.push(paint(this.#color, "red", `${head} [${text(data.code)}]`));
     if (data.deployId !== null && data.deployId !== undefined) {
+      // A first deploy has no previous version: nothing serves on.
+      const after = data.previousServing === false
+        ? "nothing was serving before this deploy"
+        : "the previous version keeps serving";
       errors.push(
         `  rolled back (${
           seconds(data.elapsedMs)
-        }): every new alloc was stopped; the previous version keeps serving`,
+        }): every new alloc was stopped; ${after}`,
       );
     }
     const logLines = Array.isArray(data.logLines)
@@ -192,7 +236,14 @@ export class DeployRenderer {
     for (const phase of this.#phases.values()) {
       counts.set(phase, (counts.get(phase) ?? 0) + 1);
     }
-    const busy = ["pulling", "starting", "running", "stopping"]
+    const busy = [
+      "waiting",
+      "pulling",
+      "starting",
+      "running",
+      "checking",
+      "stopping",
+    ]
       .map((phase) => [phase, counts.get(phase) ?? 0] as const)
       .filter(([, n]) => n > 0)
       .map(([phase, n]) => `${phase} ${n}`);

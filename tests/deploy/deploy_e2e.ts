@@ -436,7 +436,7 @@ Deno.test("deploys of seed 002 on one node: first deploy, a one-service roll, a 
           const broken = await mill("deploy", "-f", `${dir}/broken.mill`);
           assertEquals(broken.code, 1);
           assertTrue(
-            broken.stdout.includes("  web: scheduled on node-1"),
+            / {2}web: web-\S+ scheduled on node-1/.test(broken.stdout),
             broken.stdout,
           );
           assertTrue(
