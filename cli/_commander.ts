@@ -77,9 +77,10 @@ function build(
   if (run !== undefined) {
     command.action(async (...params: unknown[]) => {
       const count = spec.arguments?.length ?? 0;
-      const args = params.slice(0, count).map((p) =>
-        typeof p === "string" ? p : undefined
-      );
+      // A variadic argument (`services...`) arrives as an array: its items.
+      const args = params.slice(0, count).flatMap((p) =>
+        Array.isArray(p) ? p : [p]
+      ).map((p) => typeof p === "string" ? p : undefined);
       result.code = await run({ args, options: command.opts(), output });
     });
   }

@@ -6,6 +6,7 @@ import { consoleOutput, type Output } from "./output.ts";
 import { MILL_VERSION } from "./version.ts";
 import { agentCommand } from "./commands/agent.ts";
 import { deployCommand } from "./commands/deploy.ts";
+import { downCommand } from "./commands/down.ts";
 import { drainCommand } from "./commands/drain.ts";
 import { fmtCommand } from "./commands/fmt.ts";
 import { initCommand } from "./commands/init.ts";
@@ -18,6 +19,7 @@ import { secretCommand } from "./commands/secret.ts";
 import { tokenCommand } from "./commands/token.ts";
 import { spawnCommand } from "./commands/spawn.ts";
 import { statusCommand } from "./commands/status.ts";
+import { stopCommand } from "./commands/stop.ts";
 import { upCommand } from "./commands/up.ts";
 import { validateCommand } from "./commands/validate.ts";
 import { versionCommand } from "./commands/version.ts";
@@ -35,6 +37,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   validateCommand,
   fmtCommand,
   deployCommand,
+  stopCommand,
+  downCommand,
   statusCommand,
   nodesCommand,
   psCommand,

@@ -8,7 +8,14 @@ import {
   stringOption,
 } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
+import type { Output } from "../output.ts";
 import { withApi } from "../_api.ts";
+import {
+  describeSecretUsers,
+  SecretError,
+  type SecretUsers,
+  validateSecretName,
+} from "../../node/secrets/mod.ts";
 import { table } from "./status_tables.ts";
 
 /** Largest value read from stdin or a file (the API refuses more anyway). */
@@ -48,9 +55,24 @@ async function readValue(context: RunContext): Promise<
     return { ok: false, code: EXIT.usage };
   }
   let value = new TextDecoder().decode(bytes);
-  // A value typed or echoed ends with one newline that is not part of it.
-  if (file === undefined) value = value.replace(/\r?\n$/, "");
+  // A value typed, echoed or saved by an editor ends with one newline that
+  // is not part of it; --keep-newline keeps it.
+  if (!flag(context, "keepNewline")) value = value.replace(/\r?\n$/, "");
   return { ok: true, value };
+}
+
+/** Checks `name` against the secret-name rule before anything is sent. */
+function checkName(name: string, output: Output, json: boolean): boolean {
+  try {
+    validateSecretName(name);
+    return true;
+  } catch (error) {
+    if (!(error instanceof SecretError)) throw error;
+    if (json) {
+      output.line(JSON.stringify({ code: error.code, message: error.message }));
+    } else output.error(`error[${error.code}]: ${error.message}`);
+    return false;
+  }
 }
 
 async function readAll(
@@ -75,6 +97,12 @@ async function readAll(
 const setCommand: CommandSpec = {
   name: "set",
   summary: "store a secret (the value comes from stdin or --from-file)",
+  details: "The value comes from stdin or --from-file (argv only with\n" +
+    "--insecure-value-in-argv). One trailing newline (\\n or \\r\\n), the one an\n" +
+    "editor or echo adds, is dropped unless --keep-newline. An empty value is\n" +
+    "refused unless --allow-empty. Names: 1 to 128 ASCII letters, digits, '.',\n" +
+    "'_' or '-', starting with a letter or digit; any other name is refused\n" +
+    "(secret.invalid_name, exit 2) before anything is sent.",
   arguments: [
     { name: "name", description: "secret name, e.g. db.url", required: true },
     {
@@ -89,6 +117,15 @@ const setCommand: CommandSpec = {
       description: "read the value from this file",
     },
     {
+      flags: "--keep-newline",
+      description:
+        "keep the value's trailing newline (one \\n or \\r\\n is dropped by default)",
+    },
+    {
+      flags: "--allow-empty",
+      description: "store an empty value (refused by default)",
+    },
+    {
       flags: "--insecure-value-in-argv",
       description: "accept the value as an argument",
     },
@@ -97,12 +134,24 @@ const setCommand: CommandSpec = {
   run: async (context) => {
     const json = flag(context, "json");
     const name = context.args[0] ?? "";
+    if (!checkName(name, context.output, json)) return EXIT.usage;
     const read = await readValue(context);
     if (!read.ok) return read.code;
+    const allowEmpty = flag(context, "allowEmpty");
+    if (read.value === "" && !allowEmpty) {
+      context.output.error(
+        `error[secret.empty_value]: the value of secret "${name}" is empty${
+          flag(context, "keepNewline") ? "" : " (after its trailing newline)"
+        }; give a value, or pass --allow-empty to store an empty one`,
+      );
+      return EXIT.usage;
+    }
     return withApi(context.output, json, async (client) => {
       const response = await client.request(
         "PUT",
-        `/v1/secrets/${encodeURIComponent(name)}`,
+        `/v1/secrets/${encodeURIComponent(name)}${
+          allowEmpty ? "?allow_empty=true" : ""
+        }`,
         { body: read.value, contentType: "text/plain; charset=utf-8" },
       );
       await response.body?.cancel();
@@ -138,20 +187,50 @@ const listCommand: CommandSpec = {
 
 const deleteCommand: CommandSpec = {
   name: "delete",
-  summary: "delete a secret",
+  summary: "delete a secret (refused while a deployed service uses it)",
+  details:
+    "Refused (secret.in_use, exit 1) while the deployed config references the\n" +
+    "secret; the error names the services and tasks that do. With --force it is\n" +
+    "deleted anyway and they are named again: each fails to start the next time\n" +
+    "the leader starts it (a deploy, a reschedule, a spawn) until the secret is\n" +
+    "set again; a container its node restarts keeps the values it had.",
   arguments: [{
     name: "name",
     description: "the secret to delete",
     required: true,
   }],
-  options: [JSON_OPTION],
+  options: [
+    {
+      flags: "--force",
+      description: "delete it even though deployed services use it",
+    },
+    JSON_OPTION,
+  ],
   run: (context) => {
     const json = flag(context, "json");
     const name = context.args[0] ?? "";
+    if (!checkName(name, context.output, json)) {
+      return Promise.resolve(EXIT.usage);
+    }
+    const force = flag(context, "force");
     return withApi(context.output, json, async (client) => {
-      await client.json("DELETE", `/v1/secrets/${encodeURIComponent(name)}`);
-      if (json) context.output.line(JSON.stringify({ name, deleted: true }));
-      else context.output.line(`secret "${name}" deleted`);
+      const answer = await client.json(
+        "DELETE",
+        `/v1/secrets/${encodeURIComponent(name)}${force ? "?force=true" : ""}`,
+      ) as { usedBy?: SecretUsers } | null;
+      const usedBy = answer?.usedBy ?? { services: [], tasks: [] };
+      if (json) {
+        context.output.line(JSON.stringify({ name, deleted: true, usedBy }));
+        return EXIT.ok;
+      }
+      context.output.line(`secret "${name}" deleted`);
+      if (usedBy.services.length + usedBy.tasks.length > 0) {
+        context.output.error(
+          `warning: ${
+            describeSecretUsers(usedBy)
+          } still reference it: they fail to start the next time the leader starts them (a deploy, a reschedule, a spawn) until "mill secret set ${name}" or a deploy without it`,
+        );
+      }
       return EXIT.ok;
     });
   },

@@ -2,7 +2,11 @@
  * A small router: method + path pattern (`/v1/services/:name/logs`) to a
  * handler. Patterns match whole paths, segment by segment; `:param`
  * segments capture one URL-decoded segment. A path that matches no pattern is
- * 404, one that matches only for other methods is 405 with `Allow`.
+ * 404, one that matches only for other methods is 405 with `Allow`. A
+ * parameter that does not decode to one plain segment (bad percent-encoding,
+ * an encoded `/` or NUL) is 400 `api.bad_path`, unless the route takes
+ * `rawParams`: then its handler gets the text as sent (decoded where it
+ * decodes) and applies its own rule.
  */
 import type { Caller, RouteScope, TokenScope } from "./auth.ts";
 import { ApiError } from "./errors.ts";
@@ -51,6 +55,15 @@ type Segment = { kind: "literal"; text: string } | {
 interface CompiledRoute {
   readonly route: Route;
   readonly segments: readonly Segment[];
+  readonly rawParams: boolean;
+}
+
+/** How a route is added. */
+export interface RouteOptions {
+  /** Who may call it; `admin` by default. */
+  readonly scope?: RouteScope;
+  /** Parameters reach the handler even when they are not a plain segment (it validates them). */
+  readonly rawParams?: boolean;
 }
 
 export class Router {
@@ -61,7 +74,7 @@ export class Router {
     method: Method,
     pattern: string,
     handler: Handler,
-    options: { readonly scope?: RouteScope } = {},
+    options: RouteOptions = {},
   ): this {
     const segments = compilePattern(pattern);
     for (const existing of this.#routes) {
@@ -75,6 +88,7 @@ export class Router {
     this.#routes.push({
       route: { method, pattern, scope: options.scope ?? "admin", handler },
       segments,
+      rawParams: options.rawParams === true,
     });
     return this;
   }
@@ -87,7 +101,7 @@ export class Router {
     method: Method,
     pattern: string,
     handler: Handler,
-    options: { readonly scope?: RouteScope } = {},
+    options: RouteOptions = {},
   ): () => void {
     this.add(method, pattern, handler, options);
     const compiled = this.#routes[this.#routes.length - 1];
@@ -103,7 +117,11 @@ export class Router {
     const parts = pathname.split("/").slice(1);
     const allow: Method[] = [];
     for (const compiled of this.#routes) {
-      const params = matchSegments(compiled.segments, parts);
+      const params = matchSegments(
+        compiled.segments,
+        parts,
+        compiled.rawParams,
+      );
       if (params === null) continue;
       if (compiled.route.method === method) {
         return { kind: "found", route: compiled.route, params };
@@ -143,6 +161,7 @@ function sameShape(a: readonly Segment[], b: readonly Segment[]): boolean {
 function matchSegments(
   segments: readonly Segment[],
   parts: readonly string[],
+  raw: boolean,
 ): Record<string, string> | null {
   if (segments.length !== parts.length) return null;
   const params: Record<string, string> = {};
@@ -155,9 +174,17 @@ function matchSegments(
       continue;
     }
     if (part === "") return null;
-    params[segment.name] = decodeSegment(part);
+    params[segment.name] = raw ? decodeLoosely(part) : decodeSegment(part);
   }
   return params;
+}
+
+function decodeLoosely(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 function decodeSegment(part: string): string {

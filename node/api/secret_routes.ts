@@ -5,16 +5,24 @@
  * endpoint ever returns a value.
  *
  * - `PUT /v1/secrets/{name}`: the body is the value (`text/plain` or
- *   `application/octet-stream`, UTF-8, at most 65,520 bytes); 204.
+ *   `application/octet-stream`, UTF-8, at most 65,520 bytes); 204. An empty
+ *   value is 400 `secret.empty_value` unless `?allow_empty=true`.
  * - `GET /v1/secrets`: `{ "secrets": [{ "name", "updatedAt" }] }`, by name.
- * - `DELETE /v1/secrets/{name}`: 204, or 404 `secret.not_found`.
+ * - `DELETE /v1/secrets/{name}`: 204, or 404 `secret.not_found`; 409
+ *   `secret.in_use` (with `usedBy`) when a deployed service or task
+ *   references it, unless `?force=true`: then 200 `{ name, deleted, usedBy }`.
+ *
+ * Every name, whatever it holds (a `/`, a NUL, bad percent-encoding), is
+ * judged by the secret-name rule: 400 `secret.invalid_name`.
  */
 import {
   type ClusterKey,
+  describeSecretUsers,
   type EncryptedSecret,
   encryptSecret,
   SECRET_VALUE_BYTES_MAX,
   SecretError,
+  type SecretUsers,
   validateSecretName,
 } from "../secrets/mod.ts";
 import { readTextBody } from "./body.ts";
@@ -34,6 +42,13 @@ export interface SecretStore {
   list(): Promise<readonly SecretEntry[]>;
   /** Commits `SecretDelete(name)`; false when there was no such secret. */
   delete(name: string): Promise<boolean>;
+  /** True when a secret of that name is stored. */
+  has(name: string): Promise<boolean>;
+  /**
+   * The services and tasks whose env references `name`: of the deployed
+   * config, and of the config a running deploy may roll back to.
+   */
+  users(name: string): Promise<SecretUsers>;
 }
 
 export interface SecretRoutesOptions {
@@ -70,21 +85,50 @@ export function addSecretRoutes(
         bytesMax: SECRET_VALUE_BYTES_MAX,
         contentTypes: SECRET_VALUE_CONTENT_TYPES,
       });
+      if (value === "" && !queryFlag(context.url, "allow_empty")) {
+        throw new ApiError(
+          400,
+          "secret.empty_value",
+          `The value of secret "${name}" is empty; send a value, or add ?allow_empty=true ("mill secret set --allow-empty") to store an empty one`,
+        );
+      }
       const encrypted = await encryptSecret(options.key, name, value);
       await options.store.set(name, encrypted, options.nowMs());
       return new Response(null, { status: 204 });
-    })
+    }, { rawParams: true })
     .add("DELETE", "/v1/secrets/:name", async (_request, context) => {
       const name = secretName(context.params.name);
-      if (!await options.store.delete(name)) {
-        throw new ApiError(
-          404,
-          "secret.not_found",
-          `No secret "${name}"; "mill secret list" shows the names`,
-        );
+      if (!await options.store.has(name)) throw notFound(name);
+      const users = await options.store.users(name);
+      const used = users.services.length + users.tasks.length > 0;
+      const force = queryFlag(context.url, "force");
+      if (used && !force) {
+        return jsonResponse({
+          code: "secret.in_use",
+          message: `Secret "${name}" is used by ${
+            describeSecretUsers(users)
+          }; deploy a config without it first, or add ?force=true ("mill secret delete --force") to delete it anyway (the leader cannot start them again until it is set)`,
+          usedBy: users,
+        }, 409);
       }
-      return new Response(null, { status: 204 });
-    });
+      if (!await options.store.delete(name)) throw notFound(name);
+      if (!used) return new Response(null, { status: 204 });
+      return jsonResponse({ name, deleted: true, usedBy: users });
+    }, { rawParams: true });
+}
+
+function notFound(name: string): ApiError {
+  return new ApiError(
+    404,
+    "secret.not_found",
+    `No secret "${name}"; "mill secret list" shows the names`,
+  );
+}
+
+/** A boolean query parameter: `true` or `1` turn it on. */
+function queryFlag(url: URL, name: string): boolean {
+  const value = url.searchParams.get(name);
+  return value === "true" || value === "1";
 }
 
 function secretName(raw: string | undefined): string {

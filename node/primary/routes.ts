@@ -1,11 +1,12 @@
 /**
  * The leader's API endpoints on the node/api frame (see node/API.md):
  * status, nodes, allocs, service logs, secrets, and the deploy helper's
- * `POST /v1/deploy` and `POST /v1/tasks`. A primary that is not the leader
- * forwards every admin request to the leader's API unchanged.
+ * `POST /v1/deploy` and `POST /v1/tasks`, with `POST /v1/stop` and
+ * `POST /v1/down` (stop_routes.ts) deploying less. A primary that is not
+ * the leader forwards every admin request to the leader's API unchanged.
  */
 import type { ClusterState, Command } from "../../raft/mod.ts";
-import { RaftError } from "../../raft/mod.ts";
+import { RaftError, runningDeploy } from "../../raft/mod.ts";
 import {
   addSecretRoutes,
   ApiError,
@@ -18,8 +19,9 @@ import {
 } from "../api/mod.ts";
 import type { CommitResult, Coordinator } from "../deploy/mod.ts";
 import type { SecondaryRuntime } from "../rpc/mod.ts";
-import type { ClusterKey } from "../secrets/mod.ts";
+import { type ClusterKey, secretUsers } from "../secrets/mod.ts";
 import { handleLogs } from "./logs.ts";
+import { downHandler, stopServicesHandler } from "./stop_routes.ts";
 import { allocsView, nodesView, statusView } from "./views.ts";
 
 export interface PrimaryRoutesOptions {
@@ -111,6 +113,13 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
         (await coordinatorOf(options)).handleTask(request)
       ),
     );
+  const taking = {
+    state: options.state,
+    coordinator: () => coordinatorOf(options),
+  };
+  router
+    .add("POST", "/v1/stop", lead(stopServicesHandler(taking)))
+    .add("POST", "/v1/down", lead(downHandler(taking)));
   if (options.join !== undefined) {
     router.add("POST", "/v1/join", lead(options.join), { scope: "join" });
   }
@@ -133,6 +142,8 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
         if (match.kind !== "found") throw new Error("secret route mismatch");
         return match.route.handler(request, context);
       }),
+      // The secret-name rule judges every name, not the router.
+      { rawParams: true },
     );
   }
   return router;
@@ -208,6 +219,19 @@ function secretStore(options: PrimaryRoutesOptions): SecretStore {
           name: s.name,
           updatedAtMs: s.updatedAtMs,
         })),
+      );
+    },
+    has(name) {
+      return Promise.resolve(options.state().secrets.has(name));
+    },
+    users(name) {
+      const state = options.state();
+      const rollbackTo = runningDeploy(state)?.previousConfig ?? null;
+      return Promise.resolve(
+        secretUsers(name, [
+          state.config,
+          ...(rollbackTo === null ? [] : [rollbackTo]),
+        ]),
       );
     },
     async delete(name) {

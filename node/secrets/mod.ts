@@ -39,6 +39,13 @@ export {
   type SecretSplitEnv,
 } from "./resolve.ts";
 export {
+  describeSecretUsers,
+  type SecretUsers,
+  secretUsers,
+  type SecretUsingConfig,
+  type SecretUsingWorkload,
+} from "./usage.ts";
+export {
   redact,
   REDACT_VALUE_LENGTH_MIN,
   REDACTED,
