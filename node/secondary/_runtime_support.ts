@@ -7,8 +7,15 @@ import type { RestartPolicy } from "../../config/mod.ts";
 import {
   type ContainerdClient,
   ContainerdError,
+  type ImageService,
+  type LogEntry,
 } from "../../containerd/mod.ts";
-import { RpcError, type StartRequest } from "../rpc/mod.ts";
+import {
+  type PullRequest,
+  type PullResult,
+  RpcError,
+  type StartRequest,
+} from "../rpc/mod.ts";
 import {
   redact,
   resolveSecretEnv,
@@ -21,6 +28,27 @@ export function taskContainerId(
   task: { id: string; containerId: string },
 ): string {
   return task.containerId === "" ? task.id : task.containerId;
+}
+
+/** The image, pulled unless present (then `cached`, no registry call). */
+export async function pullImage(
+  images: ImageService,
+  request: PullRequest,
+  signal: AbortSignal,
+): Promise<PullResult> {
+  const present = await images.resolve(request.image);
+  if (present !== undefined) {
+    return {
+      image: request.image,
+      digest: present.target.digest,
+      cached: true,
+    };
+  }
+  const image = await wrap(
+    "image.pull_failed",
+    () => images.pull(request.image, { signal }),
+  );
+  return { image: request.image, digest: image.target.digest, cached: false };
 }
 
 /** containerd's tasks of the namespace, by container id. */
@@ -99,6 +127,22 @@ export function redactFor(request: StartRequest, error: unknown): unknown {
     : "runtime.start_failed";
   const message = error instanceof Error ? error.message : String(error);
   return new RpcError(code, redact(message, values));
+}
+
+/**
+ * Log lines fit to outlive the alloc on disk: each value of `request`'s
+ * secrets (4 characters or more) is `[redacted]`.
+ */
+export function redactLines(
+  request: StartRequest,
+  entries: readonly LogEntry[],
+): LogEntry[] {
+  const values = Object.values(request.secretValues);
+  if (values.length === 0) return [...entries];
+  return entries.map((entry) => ({
+    ...entry,
+    line: redact(entry.line, values),
+  }));
 }
 
 /** `error`'s message and its causes', for the check above. */

@@ -4,15 +4,17 @@
  * the leader sent for this alloc; the node holds no cluster key), stops,
  * reports status, logs and metrics, and supervises its services: an exit
  * seen on containerd's event stream restarts the service after the restart
- * policy's backoff (1 s, 5 s, 30 s, then 60 s). Tasks are never restarted;
- * their exit code is kept for the leader.
+ * policy's backoff (1 s, 5 s, 30 s, then 60 s), reported `restarting`
+ * meanwhile. Tasks are never restarted; their exit code is kept for the
+ * leader. Ephemeral volumes: scratch_volumes.ts; an ended alloc's last
+ * lines: ended_logs.ts.
  *
  * Variables that use a secret never enter the OCI spec: they reach the
  * container through a file and env-exec (secret_env.ts). Each start request,
  * secret values included, is kept in the state dir (0700, files 0600), so an
  * agent that restarts re-attaches to the containers it still runs and can
- * restart them later without the leader. Errors and log lines pass through
- * `redact` with the alloc's values first.
+ * restart them later without the leader. Errors and kept log lines pass
+ * through `redact` with the alloc's values first.
  */
 import {
   type ContainerdClient,
@@ -62,7 +64,9 @@ import {
   isNotFound,
   isRunning,
   portIsFree,
+  pullImage,
   redactFor,
+  redactLines,
   resolveEnvOf,
   restartPolicyOf,
   tasksByContainer,
@@ -167,7 +171,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
   }
 
   pull(request: PullRequest, signal: AbortSignal): Promise<PullResult> {
-    return this.#track(() => this.#pull(request, signal));
+    return this.#track(() => pullImage(this.#options.images, request, signal));
   }
 
   start(request: StartRequest, signal: AbortSignal): Promise<StartResult> {
@@ -190,22 +194,6 @@ export class ContainerdRuntime implements SecondaryRuntime {
     this.#inFlight.add(settled);
     void settled.finally(() => this.#inFlight.delete(settled));
     return running;
-  }
-
-  async #pull(request: PullRequest, signal: AbortSignal): Promise<PullResult> {
-    const present = await this.#options.images.resolve(request.image);
-    if (present !== undefined) {
-      return {
-        image: request.image,
-        digest: present.target.digest,
-        cached: true,
-      };
-    }
-    const image = await wrap(
-      "image.pull_failed",
-      () => this.#options.images.pull(request.image, { signal }),
-    );
-    return { image: request.image, digest: image.target.digest, cached: false };
   }
 
   async #start(
@@ -282,7 +270,10 @@ export class ContainerdRuntime implements SecondaryRuntime {
     await this.#volumes.remove(tracked.containerId);
     // A re-attached container has no ring: keep what an earlier save kept.
     if (lines.length > 0 || !this.#endedLogs.has(request.allocId)) {
-      await this.#endedLogs.save(request.allocId, lines);
+      await this.#endedLogs.save(
+        request.allocId,
+        redactLines(tracked.request, lines),
+      );
     }
     this.#allocs.delete(request.allocId);
     await this.#store.remove(request.allocId);
@@ -308,19 +299,19 @@ export class ContainerdRuntime implements SecondaryRuntime {
 
   async logs(request: LogsRequest, _signal: AbortSignal): Promise<LogsResult> {
     const tracked = this.#allocs.get(request.allocId);
-    let entries = tracked === undefined
-      ? undefined
-      : this.#ringOf(tracked.containerId);
+    let entries = tracked && this.#ringOf(tracked.containerId);
     // Ended (or re-attached, its ring gone with the old agent): what was kept.
     entries ??= await this.#endedLogs.read(request.allocId);
-    if (entries === undefined && tracked !== undefined) entries = [];
-    if (entries === undefined) {
+    if (entries === undefined && tracked === undefined) {
       throw new RpcError(
         "rpc.not_found",
         `No alloc "${request.allocId}" on this node`,
       );
     }
-    return { allocId: request.allocId, ...pickLogLines(entries, request) };
+    return {
+      allocId: request.allocId,
+      ...pickLogLines(entries ?? [], request),
+    };
   }
 
   /** The container's ring, or undefined when this runner has none. */
@@ -337,7 +328,10 @@ export class ContainerdRuntime implements SecondaryRuntime {
   async #keepLines(tracked: Tracked): Promise<void> {
     const entries = this.#ringOf(tracked.containerId);
     if (entries !== undefined && entries.length > 0) {
-      await this.#endedLogs.save(tracked.request.allocId, entries);
+      await this.#endedLogs.save(
+        tracked.request.allocId,
+        redactLines(tracked.request, entries),
+      );
     }
   }
 
