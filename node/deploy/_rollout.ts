@@ -6,6 +6,7 @@
  */
 import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
 import type { Alloc, Command } from "../../raft/fsm/mod.ts";
+import { type Placement, placementCommand } from "../scheduler/mod.ts";
 import { HealthMonitor, probeTarget } from "../health/mod.ts";
 import { assert } from "./_assert.ts";
 import { secretValuesOf, startRequestOf } from "./_start_request.ts";
@@ -49,6 +50,10 @@ export interface PhaseReport {
 
 export interface RolloutOptions {
   readonly context: DeployContext;
+  /** The placement of every new alloc, committed when the machine says. */
+  readonly placements: ReadonlyMap<string, Placement>;
+  /** The deploy the placements belong to; null for a repair. */
+  readonly deployId: string | null;
   /** The workload an alloc runs (new config first, then the one before). */
   readonly workloadOf: (alloc: Alloc) => ServiceConfig | TaskConfig | undefined;
   readonly onPhase: (report: PhaseReport) => void;
@@ -57,8 +62,9 @@ export interface RolloutOptions {
 export type RolloutResult =
   | {
     readonly kind: "finished";
-    readonly outcome: "succeeded" | "rolled_back";
+    readonly outcome: "succeeded" | "rolled_back" | "cancelled";
     readonly failures: readonly MachineFailure[];
+    readonly stoppedOld: readonly string[];
   }
   | { readonly kind: "lost"; readonly error: unknown };
 
@@ -82,7 +88,8 @@ export async function runRollout(
   return await new Rollout(machine, options).run();
 }
 
-class Rollout {
+/** One run of a machine; `cancel` rolls an atomic one back. */
+export class Rollout {
   readonly #machine: DeployMachine;
   readonly #options: RolloutOptions;
   readonly #queue: MachineEvent[] = [];
@@ -91,6 +98,8 @@ class Rollout {
   readonly #tasks = new Set<Promise<void>>();
   readonly #startSlots = new Map<string, Slots>();
   #wake = Promise.withResolvers<void>();
+  /** Placements are committed one after another, in the machine's order. */
+  #scheduling: Promise<void> = Promise.resolve();
   #lost: unknown = null;
   #finish: Extract<MachineAction, { type: "finish" }> | null = null;
 
@@ -121,7 +130,13 @@ class Rollout {
       kind: "finished",
       outcome: this.#finish.outcome,
       failures: this.#finish.failures,
+      stoppedOld: this.#finish.stoppedOld,
     };
+  }
+
+  /** Stops the run and rolls it back like a failure (atomic runs). */
+  cancel(reason: string): void {
+    this.#feed({ type: "cancel", reason });
   }
 
   #feed(event: MachineEvent): void {
@@ -141,6 +156,13 @@ class Rollout {
             message: action.message,
           });
           break;
+        case "schedule": {
+          const previous = this.#scheduling;
+          const next = previous.then(() => this.#schedule(action.allocId));
+          this.#scheduling = next.catch(() => {});
+          this.#spawn(() => next);
+          break;
+        }
         case "pull":
           this.#spawn(() => this.#pull(action.nodeId, action.image));
           break;
@@ -185,6 +207,32 @@ class Rollout {
       this.#abort.signal,
       AbortSignal.timeout(timeoutMs),
     ]);
+  }
+
+  /** Commits a placement; a refusal (no room any more, say) fails the alloc. */
+  async #schedule(allocId: string): Promise<void> {
+    const { context } = this.#options;
+    const placement = this.#options.placements.get(allocId);
+    assert(placement !== undefined, "every scheduled alloc has a placement");
+    const result = await commitOrLose(
+      context,
+      placementCommand(placement, {
+        atMs: context.nowMs(),
+        deployId: this.#options.deployId,
+      }),
+    );
+    if (result.ok) {
+      this.#feed({ type: "scheduled", allocId });
+      return;
+    }
+    this.#feed({
+      type: "allocFailed",
+      allocId,
+      reason:
+        `cannot place on ${placement.nodeName}: ${result.rejection.message}`,
+      started: false,
+      logLines: [],
+    });
   }
 
   async #pull(nodeId: string, image: string): Promise<void> {
@@ -289,9 +337,22 @@ class Rollout {
       this.#options.context.probeHost(alloc.nodeId),
       alloc.hostPort,
     );
+    let lastDetail = "";
     const monitor = new HealthMonitor({
       config: health,
       target,
+      // Progress while it is not healthy yet: each new probe result, once.
+      onProbe: (result) => {
+        if (result.ok || result.detail === lastDetail) return;
+        lastDetail = result.detail;
+        this.#options.onPhase({
+          service: alloc.workload,
+          allocId: alloc.id,
+          nodeId: alloc.nodeId,
+          phase: "checking",
+          message: result.detail,
+        });
+      },
       onTransition: (transition) => {
         if (transition.to === "healthy") {
           this.#monitors.delete(alloc.id);

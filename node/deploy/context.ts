@@ -116,8 +116,16 @@ export interface Coordinator {
    * back, so that no alloc stays `pulling` or `starting`.
    */
   recoverInFlight(): Promise<void>;
+  /**
+   * Stops the deploy this coordinator runs (`deployId`, or whichever when
+   * null) and rolls it back like a failure, recorded `cancelled`. Returns
+   * its id, or null when no such deploy runs here.
+   */
+  cancelDeploy(deployId: string | null, reason: string): string | null;
   /** `POST /v1/deploy`: config text in, SSE stream of `DeployEvent`s out. */
   handleDeploy(request: Request): Promise<Response>;
+  /** `POST /v1/deploys/cancel` (`{}` or `{"deployId": ID}`): JSON out. */
+  handleCancel(request: Request): Promise<Response>;
   /** `POST /v1/tasks` (`{"task": NAME}`): SSE stream of `TaskEvent`s out. */
   handleTask(request: Request): Promise<Response>;
   /** Stops every deploy and task watch this coordinator runs; for shutdown. */

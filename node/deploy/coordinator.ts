@@ -17,22 +17,18 @@ import {
   routeTargets,
   runningDeploy,
 } from "../../raft/fsm/mod.ts";
-import {
-  placementCommand,
-  placementsOf,
-  type Plan,
-  schedule,
-  type ScheduleRequest,
-} from "../scheduler/mod.ts";
+import { schedule, type ScheduleRequest } from "../scheduler/mod.ts";
 import { assert } from "./_assert.ts";
 import {
   CommitLost,
   commitOrLose,
   errorText,
   type PhaseReport,
+  Rollout,
   runRollout,
   stopAlloc,
 } from "./_rollout.ts";
+import { deployInput, repairInput } from "./_plan_input.ts";
 import type {
   Coordinator,
   DeployContext,
@@ -42,9 +38,13 @@ import type {
 import { DeployError } from "./errors.ts";
 import { prepareDeploy } from "./prepare.ts";
 import type { DeployEvent, DnsEntry, TaskEvent } from "./events.ts";
-import { DeployMachine, type MachineStop } from "./machine.ts";
+import { DeployMachine } from "./machine.ts";
 import { planRecovery } from "./recover.ts";
-import { handleDeployRequest, handleTaskRequest } from "./http.ts";
+import {
+  handleCancelRequest,
+  handleDeployRequest,
+  handleTaskRequest,
+} from "./http.ts";
 import { runTask } from "./task.ts";
 
 /** The coordinator the agent runs on the leader. */
@@ -58,6 +58,9 @@ class DeployCoordinator implements Coordinator {
   readonly #context: DeployContext;
   readonly #running = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
+  /** The deploy whose rollout runs now, for `cancel`. */
+  #current: { readonly deployId: string; readonly rollout: Rollout } | null =
+    null;
 
   constructor(context: DeployContext) {
     this.#context = context;
@@ -88,12 +91,24 @@ class DeployCoordinator implements Coordinator {
     );
   }
 
+  cancelDeploy(deployId: string | null, reason: string): string | null {
+    const current = this.#current;
+    if (current === null) return null;
+    if (deployId !== null && deployId !== current.deployId) return null;
+    current.rollout.cancel(reason);
+    return current.deployId;
+  }
+
   recoverInFlight(): Promise<void> {
     return this.#track(this.#recover());
   }
 
   handleDeploy(request: Request): Promise<Response> {
     return handleDeployRequest(this, this.#context, request);
+  }
+
+  handleCancel(request: Request): Promise<Response> {
+    return handleCancelRequest(this, this.#context, request);
   }
 
   handleTask(request: Request): Promise<Response> {
@@ -182,30 +197,17 @@ class DeployCoordinator implements Coordinator {
         });
       }
       const workloadOf = workloadLookup(context, before.config);
-      const scheduled = await this.#commitPlacements(plan, deployId);
-      if (!scheduled.ok) {
-        await finishDeploy(context, deployId, "rolled_back", scheduled.message);
-        return refuse(
-          new DeployError("deploy.rejected", scheduled.message),
-          deployId,
-        );
-      }
-      const machine = new DeployMachine({
-        allocs: placementsOf(plan).map((p) => ({
-          allocId: p.allocId,
-          service: p.workload,
-          nodeId: p.nodeId,
-          image: p.image,
-          replacesAllocId: p.replacesAllocId,
-          serial: p.replacesAllocId !== null,
-        })),
-        stopsAfter: stopsOf(before, plan),
-        atomic: true,
-      });
-      const result = await runRollout(machine, {
+      const { input, placements } = deployInput(before, plan);
+      const rollout = new Rollout(new DeployMachine(input), {
         context,
+        placements,
+        deployId,
         workloadOf,
         onPhase: (report) => emit(this.#phaseEvent(report, elapsed())),
+      });
+      this.#current = { deployId, rollout };
+      const result = await rollout.run().finally(() => {
+        this.#current = null;
       });
       if (result.kind === "lost") throw result.error;
       if (result.outcome === "succeeded") {
@@ -217,25 +219,31 @@ class DeployCoordinator implements Coordinator {
       }
       const failure = result.failures[0];
       assert(failure !== undefined, "a rollback has a failure");
-      const message = `${failure.service}: ${failure.reason}`;
-      await finishDeploy(context, deployId, "rolled_back", message);
+      const cancelled = result.outcome === "cancelled";
+      const message = cancelled
+        ? failure.reason
+        : `${failure.service}: ${failure.reason}`;
+      await finishDeploy(context, deployId, result.outcome, message);
+      if (result.stoppedOld.length > 0) {
+        // The old config is back: its services get the replicas the roll
+        // had already stopped.
+        await this.#repair(
+          { type: "repair", idPrefix: "" },
+          (report) => emit(this.#phaseEvent(report, elapsed())),
+        );
+      }
+      const code = cancelled ? "deploy.cancelled" : "deploy.failed";
       emit({
         type: "failed",
         deployId,
-        code: "deploy.failed",
-        service: failure.service,
+        code,
+        service: cancelled ? null : failure.service,
         reason: failure.reason,
         logLines: failure.logLines,
         previousServing: hadServices,
         elapsedMs: elapsed(),
       });
-      return {
-        ok: false,
-        deployId,
-        code: "deploy.failed",
-        message,
-        elapsedMs: elapsed(),
-      };
+      return { ok: false, deployId, code, message, elapsedMs: elapsed() };
     } catch (error) {
       if (!(error instanceof CommitLost)) throw error;
       return refuse(
@@ -247,46 +255,6 @@ class DeployCoordinator implements Coordinator {
         deployId,
       );
     }
-  }
-
-  /** Commits every placement of `plan`; on a refusal, marks the committed ones stopped. */
-  async #commitPlacements(
-    plan: Plan,
-    deployId: string | null,
-  ): Promise<{ ok: true } | { ok: false; message: string }> {
-    const context = this.#context;
-    const placements = placementsOf(plan);
-    const results = await Promise.all(
-      placements.map((placement) =>
-        commitOrLose(
-          context,
-          placementCommand(placement, { atMs: context.nowMs(), deployId }),
-        )
-      ),
-    );
-    const refused = results.findIndex((r) => !r.ok);
-    if (refused === -1) return { ok: true };
-    const result = results[refused];
-    const placement = placements[refused];
-    assert(
-      result !== undefined && !result.ok && placement !== undefined,
-      "the refused placement exists",
-    );
-    for (const [index, other] of results.entries()) {
-      const id = placements[index]?.allocId;
-      if (!other.ok || id === undefined) continue;
-      await commitOrLose(context, {
-        type: "AllocStatus",
-        allocId: id,
-        status: "stopped",
-        message: "deploy refused",
-        atMs: context.nowMs(),
-      });
-    }
-    return {
-      ok: false,
-      message: `${placement.workload}: ${result.rejection.message}`,
-    };
   }
 
   #phaseEvent(report: PhaseReport, elapsedMs: number): DeployEvent {
@@ -305,41 +273,29 @@ class DeployCoordinator implements Coordinator {
   }
 
   /** A plan outside any deploy (node failure, repair): placed, rolled, not atomic. */
-  async #repair(request: ScheduleRequest): Promise<void> {
+  async #repair(
+    request: ScheduleRequest,
+    onPhase: (report: PhaseReport) => void = (report) =>
+      this.#context.log?.(
+        "info",
+        `repair: ${report.allocId} ${report.phase} ${report.message}`,
+      ),
+  ): Promise<void> {
     const context = this.#context;
     const state = context.state();
     const plan = schedule(state, { ...request, idPrefix: context.newId() });
     for (const unplaced of plan.unplaced) {
       context.log?.("warn", `repair: ${unplaced.message}`);
     }
-    const placements = placementsOf(plan);
-    if (placements.length === 0) return;
+    const { input, placements } = repairInput(plan);
+    if (placements.size === 0) return;
     try {
-      const scheduled = await this.#commitPlacements(plan, null);
-      if (!scheduled.ok) {
-        context.log?.("warn", `repair refused: ${scheduled.message}`);
-        return;
-      }
-      const machine = new DeployMachine({
-        allocs: placements.map((p) => ({
-          allocId: p.allocId,
-          service: p.workload,
-          nodeId: p.nodeId,
-          image: p.image,
-          replacesAllocId: p.replacesAllocId,
-          serial: false,
-        })),
-        stopsAfter: [],
-        atomic: false,
-      });
-      const result = await runRollout(machine, {
+      const result = await runRollout(new DeployMachine(input), {
         context,
+        placements,
+        deployId: null,
         workloadOf: workloadLookup(context, EMPTY_CONFIG),
-        onPhase: (report) =>
-          context.log?.(
-            "info",
-            `repair: ${report.allocId} ${report.phase} ${report.message}`,
-          ),
+        onPhase,
       });
       if (result.kind === "lost") throw result.error;
     } catch (error) {
@@ -382,27 +338,6 @@ class DeployCoordinator implements Coordinator {
   }
 }
 
-/** Old allocs the plan stops: plain stops and the allocs replacements take over from. */
-function stopsOf(state: ClusterState, plan: Plan): MachineStop[] {
-  const stops: MachineStop[] = [];
-  for (const step of plan.steps) {
-    if (step.type === "stop") {
-      stops.push({
-        allocId: step.allocId,
-        service: state.allocs.get(step.allocId)?.workload ?? step.allocId,
-        reason: step.reason,
-      });
-    } else if (step.type === "replace") {
-      stops.push({
-        allocId: step.oldAllocId,
-        service: step.placement.workload,
-        reason: `replaced by ${step.placement.allocId}`,
-      });
-    }
-  }
-  return stops;
-}
-
 /** The workload an alloc runs: the current config first, then `fallback`. */
 function workloadLookup(
   context: DeployContext,
@@ -424,7 +359,7 @@ function workloadLookup(
 async function finishDeploy(
   context: DeployContext,
   deployId: string,
-  outcome: "succeeded" | "rolled_back",
+  outcome: "succeeded" | "rolled_back" | "cancelled",
   message: string,
 ): Promise<void> {
   const result = await commitOrLose(context, {

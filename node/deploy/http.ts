@@ -8,6 +8,10 @@
  *   `diagnostics`), 422 `secret.missing`, 422 `deploy.unplaced`, 409
  *   `deploy.in_progress`. Otherwise 200 and a server-sent-event stream of
  *   `DeployEvent`s (event name = `type`), ending with `done` or `failed`.
+ * - `POST /v1/deploys/cancel`: `{}` or `{"deployId": ID}` in; 200
+ *   `{"deployId", "status": "cancelling"}` once the running deploy was told
+ *   to stop (its stream ends with `failed`, code `deploy.cancelled`), 409
+ *   `deploy.not_running` when none runs (or not that one).
  * - `POST /v1/tasks`: `{"task": NAME, "detach"?: bool}` in; a stream of
  *   `TaskEvent`s ending with `exit` or `failed` (`task.unknown`,
  *   `task.unplaced`, …); with `detach` it ends once the task runs. A client
@@ -25,6 +29,7 @@ import {
   type Router,
   SseStream,
 } from "../api/mod.ts";
+import { runningDeploy } from "../../raft/fsm/mod.ts";
 import { prepareDeploy } from "./prepare.ts";
 import type { Coordinator, DeployContext } from "./context.ts";
 
@@ -94,23 +99,83 @@ export async function handleDeployRequest(
   return stream.response;
 }
 
+export async function handleCancelRequest(
+  coordinator: Coordinator,
+  context: DeployContext,
+  request: Request,
+): Promise<Response> {
+  // No body at all means "whichever deploy runs".
+  const empty = request.body === null ||
+    request.headers.get("content-length") === "0";
+  const body = objectBody(
+    empty ? undefined : await readJsonBody(request, { bytesMax: 4096 }),
+    ["deployId"],
+    'The body must be {} or {"deployId": ID}',
+  );
+  const wanted = body.deployId;
+  if (wanted !== undefined && typeof wanted !== "string") {
+    throw new ApiError(400, "api.invalid_json", '"deployId" must be a string');
+  }
+  const running = runningDeploy(context.state());
+  const cancelled = coordinator.cancelDeploy(
+    wanted ?? null,
+    "cancelled by the operator",
+  );
+  if (cancelled === null) {
+    const message = running === null
+      ? "No deploy is running"
+      : wanted !== undefined && wanted !== running.id
+      ? `Deploy "${wanted}" is not running; "${running.id}" is`
+      : `Deploy "${running.id}" is being finished by a new leader; it cannot be cancelled`;
+    throw new ApiError(409, "deploy.not_running", message);
+  }
+  return jsonResponse({ deployId: cancelled, status: "cancelling" }, 200);
+}
+
+/** A JSON object with only the `allowed` keys, or a 400 saying `usage`. */
+function objectBody(
+  body: unknown,
+  allowed: readonly string[],
+  usage: string,
+): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== "object" || Array.isArray(body)) {
+    throw new ApiError(400, "api.invalid_json", usage);
+  }
+  const unknown = Object.keys(body).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0) {
+    throw new ApiError(
+      400,
+      "api.invalid_json",
+      `Unknown field ${JSON.stringify(unknown[0])}; ${usage}`,
+    );
+  }
+  return body as Record<string, unknown>;
+}
+
 export async function handleTaskRequest(
   coordinator: Coordinator,
   request: Request,
 ): Promise<Response> {
-  const body = await readJsonBody(request, { bytesMax: 4096 });
-  const task = typeof body === "object" && body !== null && "task" in body
-    ? body.task
-    : undefined;
+  const usage =
+    'The body must be {"task": NAME, "detach": true|false} with the name of a task of the deployed config';
+  const body = objectBody(
+    await readJsonBody(request, { bytesMax: 4096 }),
+    ["task", "detach"],
+    usage,
+  );
+  const task = body.task;
   if (typeof task !== "string" || task.length === 0 || task.length > 128) {
+    throw new ApiError(400, "api.invalid_json", usage);
+  }
+  if (body.detach !== undefined && typeof body.detach !== "boolean") {
     throw new ApiError(
       400,
       "api.invalid_json",
-      'The body must be {"task": NAME} with the name of a task of the deployed config',
+      `"detach" must be true or false, not ${JSON.stringify(body.detach)}`,
     );
   }
-  const detach = typeof body === "object" && body !== null &&
-    "detach" in body && body.detach === true;
+  const detach = body.detach === true;
   const stream = new SseStream();
   // A client that goes away stops the task, unless it asked to detach
   // (then the stream ends once the task runs, and the task runs on).

@@ -1,52 +1,65 @@
 /**
  * The deploy state machine: the pure core of a rollout. It is fed what
- * happened (a pull finished, a container started, an alloc became healthy
- * or failed, a stop finished) and answers with what to do next (pull,
- * start, stop, report a phase, finish). No clock, no I/O: the shell in
- * `coordinator.ts` runs the actions and feeds their results back, in any
- * order they complete.
+ * happened (a placement was committed, a pull finished, a container
+ * started, an alloc became healthy or failed, a stop finished) and answers
+ * with what to do next (schedule, pull, start, stop, report a phase,
+ * finish). No clock, no I/O: the shell in `_rollout.ts` runs the actions
+ * and feeds their results back, in any order they complete.
  *
- * Rules (seed 002):
+ * Rules (seed 002, and the scheduler's waves):
  * - Every (node, image) pair is pulled once, all pairs in parallel, at once.
- * - An alloc starts when its image is on its node and, for a replacement
- *   (`serial`), when the previous replacement of its service is healthy:
- *   changed services roll one replica at a time.
- * - Atomic (a deploy): the first failure rolls back. Every new alloc is
- *   stopped (those not yet started are just marked stopped), nothing old is
- *   touched. Old allocs (`stopsAfter`) are stopped only once every new alloc
- *   is healthy, so a rollback always finds them serving.
+ * - `first` stops run at once; wave 1 opens when they are done.
+ * - A wave opens by stopping its stop-first old allocs; once they are
+ *   stopped its placements are committed (`schedule`), in plan order, so
+ *   the room each one finds is the room the scheduler counted. An alloc
+ *   starts once it is committed and its image is on its node.
+ * - A start-first old alloc stops as soon as its replacement is healthy:
+ *   a roll never holds more than one extra replica per parallel lane.
+ * - The next wave opens once every alloc of this one is healthy and every
+ *   old alloc it replaces is stopped. After the last wave, the `last`
+ *   stops run (removed services, scale-downs) and the run succeeds.
+ * - Atomic (a deploy): the first failure (or a cancel) rolls back. Every
+ *   new alloc is stopped, placements not yet committed are dropped, and no
+ *   other old alloc is touched; the caller restores the old allocs the run
+ *   had already stopped (`finish.stoppedOld`).
  * - Not atomic (a repair): a failed alloc is stopped alone; the rest go on.
  * - `finish` comes exactly once, when nothing is in flight.
  */
 import { assert } from "./_assert.ts";
 import type { DeployPhase } from "./events.ts";
 
-/** A new alloc of this run, as committed by `AllocScheduled`. */
+/** A new alloc of this run: a placement the shell commits when told. */
 export interface MachineAlloc {
   readonly allocId: string;
   readonly service: string;
   readonly nodeId: string;
   readonly image: string;
-  readonly replacesAllocId: string | null;
-  /** Waits for the previous serial alloc of its service to be healthy. */
-  readonly serial: boolean;
+  /** The wave whose opening commits it (1 or more). */
+  readonly wave: number;
+  /** The old alloc it replaces, and how; null for a plain placement. */
+  readonly replaces: {
+    readonly allocId: string;
+    readonly order: "start-first" | "stop-first";
+  } | null;
 }
 
-/** An old alloc stopped once every new alloc is healthy. */
+/** An old alloc stopped before wave 1 (`first`) or after the last (`last`). */
 export interface MachineStop {
   readonly allocId: string;
   readonly service: string;
   readonly reason: string;
+  readonly when: "first" | "last";
 }
 
 export interface MachineInput {
   readonly allocs: readonly MachineAlloc[];
-  readonly stopsAfter: readonly MachineStop[];
+  readonly stops: readonly MachineStop[];
   readonly atomic: boolean;
 }
 
 /** What happened; fed to `step`. */
 export type MachineEvent =
+  | { readonly type: "scheduled"; readonly allocId: string }
   | {
     readonly type: "pulled";
     readonly nodeId: string;
@@ -69,7 +82,9 @@ export type MachineEvent =
     readonly started: boolean;
     readonly logLines: readonly string[];
   }
-  | { readonly type: "stopped"; readonly allocId: string };
+  | { readonly type: "stopped"; readonly allocId: string }
+  /** Stop the run and roll it back (atomic runs only). */
+  | { readonly type: "cancel"; readonly reason: string };
 
 export interface MachineFailure {
   readonly service: string;
@@ -80,6 +95,8 @@ export interface MachineFailure {
 
 /** What to do; the shell runs actions in the order given. */
 export type MachineAction =
+  /** Commit the alloc's placement (`AllocScheduled`); answer `scheduled` or `allocFailed`. */
+  | { readonly type: "schedule"; readonly allocId: string }
   | { readonly type: "pull"; readonly nodeId: string; readonly image: string }
   | { readonly type: "start"; readonly allocId: string }
   | {
@@ -100,25 +117,37 @@ export type MachineAction =
   }
   | {
     readonly type: "finish";
-    readonly outcome: "succeeded" | "rolled_back";
+    readonly outcome: "succeeded" | "rolled_back" | "cancelled";
     /** Failed allocs (the first one is what a rolled-back deploy reports). */
     readonly failures: readonly MachineFailure[];
+    /** Old allocs this run stopped (a rollback restores their services). */
+    readonly stoppedOld: readonly string[];
   };
 
 type AllocPhase =
   | "waiting"
+  | "scheduling"
+  | "scheduled"
   | "starting"
   | "checking"
   | "healthy"
   | "stopping"
   | "stopped"
-  | "failed";
+  | "failed"
+  | "dropped";
 
 interface AllocSlot {
   readonly alloc: MachineAlloc;
   phase: AllocPhase;
-  /** Set during a rollback while its start is in flight: stop once started. */
-  stopWhenStarted: boolean;
+  /** Set during a rollback while its commit or start is in flight. */
+  stopWhenDone: boolean;
+}
+
+interface OldSlot {
+  readonly allocId: string;
+  readonly service: string;
+  readonly reason: string;
+  phase: "pending" | "stopping" | "stopped";
 }
 
 type PullPhase = "pulling" | "done" | "failed";
@@ -128,9 +157,15 @@ export class DeployMachine {
   readonly #input: MachineInput;
   readonly #slots = new Map<string, AllocSlot>();
   readonly #pulls = new Map<string, PullPhase>();
-  readonly #oldStops = new Map<string, "pending" | "stopping" | "stopped">();
+  /** Every old alloc the run may stop, by id. */
+  readonly #olds = new Map<string, OldSlot>();
+  readonly #lastWave: number;
   readonly #failures: MachineFailure[] = [];
+  #wave = 1;
+  #waveOpened = false;
+  #waveScheduled = false;
   #rollingBack = false;
+  #cancelled = false;
   #committed = false;
   #finished = false;
   #started = false;
@@ -138,20 +173,35 @@ export class DeployMachine {
   constructor(input: MachineInput) {
     const ids = new Set(input.allocs.map((alloc) => alloc.allocId));
     assert(ids.size === input.allocs.length, "alloc ids are unique");
-    for (const stop of input.stopsAfter) {
-      assert(!ids.has(stop.allocId), "an old alloc is not also a new one");
-    }
     this.#input = input;
     for (const alloc of input.allocs) {
+      assert(
+        Number.isInteger(alloc.wave) && alloc.wave >= 1,
+        "waves count from 1",
+      );
       this.#slots.set(alloc.allocId, {
         alloc,
         phase: "waiting",
-        stopWhenStarted: false,
+        stopWhenDone: false,
       });
+      if (alloc.replaces !== null) {
+        this.#addOld(
+          alloc.replaces.allocId,
+          alloc.service,
+          `replaced by ${alloc.allocId}`,
+        );
+      }
     }
-    for (const stop of input.stopsAfter) {
-      this.#oldStops.set(stop.allocId, "pending");
+    for (const stop of input.stops) {
+      this.#addOld(stop.allocId, stop.service, stop.reason);
     }
+    this.#lastWave = Math.max(0, ...input.allocs.map((alloc) => alloc.wave));
+  }
+
+  #addOld(allocId: string, service: string, reason: string): void {
+    assert(!this.#slots.has(allocId), "an old alloc is not also a new one");
+    assert(!this.#olds.has(allocId), "an old alloc is stopped once");
+    this.#olds.set(allocId, { allocId, service, reason, phase: "pending" });
   }
 
   /** True once `finish` was returned. */
@@ -159,30 +209,28 @@ export class DeployMachine {
     return this.#finished;
   }
 
-  /** True after a failure in an atomic run. */
+  /** True after a failure (or a cancel) in an atomic run. */
   get rollingBack(): boolean {
     return this.#rollingBack;
   }
 
-  /** The first actions: every pull, and the starts that need none. */
+  /** The first actions: every pull, the `first` stops, wave 1 if it may open. */
   start(): MachineAction[] {
     assert(!this.#started, "start() is called once");
     this.#started = true;
     const actions: MachineAction[] = [];
     for (const { alloc } of this.#slots.values()) {
-      actions.push(this.#phase(alloc, "scheduled", ""));
+      const reason = waitingFor(alloc);
+      if (reason !== "") actions.push(this.#phase(alloc, "waiting", reason));
     }
     for (const { alloc } of this.#slots.values()) {
       const key = pullKey(alloc.nodeId, alloc.image);
-      if (!this.#pulls.has(key)) {
-        this.#pulls.set(key, "pulling");
-        actions.push({
-          type: "pull",
-          nodeId: alloc.nodeId,
-          image: alloc.image,
-        });
-      }
-      actions.push(this.#phase(alloc, "pulling", alloc.image));
+      if (this.#pulls.has(key)) continue;
+      this.#pulls.set(key, "pulling");
+      actions.push({ type: "pull", nodeId: alloc.nodeId, image: alloc.image });
+    }
+    for (const stop of this.#input.stops) {
+      if (stop.when === "first") this.#stopOld(stop.allocId, actions);
     }
     actions.push(...this.#advance());
     return actions;
@@ -194,6 +242,9 @@ export class DeployMachine {
     if (this.#finished) return [];
     const actions: MachineAction[] = [];
     switch (event.type) {
+      case "scheduled":
+        this.#onScheduled(event.allocId, actions);
+        break;
       case "pulled":
       case "pullFailed":
         this.#onPull(event, actions);
@@ -210,6 +261,9 @@ export class DeployMachine {
       case "stopped":
         this.#onStopped(event.allocId, actions);
         break;
+      case "cancel":
+        this.#onCancel(event.reason, actions);
+        break;
       default: {
         const _exhaustive: never = event;
         throw new Error(`unknown machine event ${JSON.stringify(_exhaustive)}`);
@@ -220,6 +274,28 @@ export class DeployMachine {
     return actions;
   }
 
+  #onScheduled(allocId: string, actions: MachineAction[]): void {
+    const slot = this.#slots.get(allocId);
+    if (slot === undefined || slot.phase !== "scheduling") return;
+    if (slot.stopWhenDone) {
+      this.#stopNew(slot, "stopped", "rolled back", false, actions);
+      return;
+    }
+    slot.phase = "scheduled";
+    actions.push(this.#phase(slot.alloc, "scheduled", ""));
+    const pull = this.#pulls.get(pullKey(slot.alloc.nodeId, slot.alloc.image));
+    if (pull === "failed") {
+      this.#fail(slot, this.#pullFailure(slot.alloc), [], false, actions);
+      return;
+    }
+    actions.push(this.#phase(slot.alloc, "pulling", slot.alloc.image));
+    if (pull === "done") {
+      const key = pullKey(slot.alloc.nodeId, slot.alloc.image);
+      const cached = this.#pullsCached.has(key);
+      actions.push(this.#phase(slot.alloc, "pulled", cached ? "cached" : ""));
+    }
+  }
+
   #onPull(
     event: Extract<MachineEvent, { type: "pulled" | "pullFailed" }>,
     actions: MachineAction[],
@@ -227,25 +303,40 @@ export class DeployMachine {
     const key = pullKey(event.nodeId, event.image);
     if (this.#pulls.get(key) !== "pulling") return;
     this.#pulls.set(key, event.type === "pulled" ? "done" : "failed");
+    if (event.type === "pullFailed") this.#pullReasons.set(key, event.reason);
+    if (event.type === "pulled" && event.cached) this.#pullsCached.add(key);
     for (const slot of this.#slots.values()) {
       const { alloc } = slot;
       if (pullKey(alloc.nodeId, alloc.image) !== key) continue;
-      if (slot.phase !== "waiting") continue;
-      if (event.type === "pulled") {
+      if (event.type === "pullFailed") {
+        if (this.#rollingBack) continue;
+        // Not worth waiting for its turn: the image cannot be had there.
+        if (slot.phase === "waiting" || slot.phase === "scheduled") {
+          if (slot.phase === "waiting") slot.phase = "dropped";
+          this.#fail(slot, this.#pullFailure(alloc), [], false, actions);
+        }
+        continue;
+      }
+      if (slot.phase === "scheduled") {
         actions.push(
           this.#phase(alloc, "pulled", event.cached ? "cached" : ""),
         );
-        continue;
       }
-      const reason = `pull of "${event.image}" failed: ${event.reason}`;
-      this.#fail(slot, reason, [], false, actions);
     }
+  }
+
+  readonly #pullReasons = new Map<string, string>();
+  readonly #pullsCached = new Set<string>();
+
+  #pullFailure(alloc: MachineAlloc): string {
+    const reason = this.#pullReasons.get(pullKey(alloc.nodeId, alloc.image));
+    return `pull of "${alloc.image}" failed: ${reason ?? "unknown error"}`;
   }
 
   #onStarted(allocId: string, actions: MachineAction[]): void {
     const slot = this.#slots.get(allocId);
     if (slot === undefined || slot.phase !== "starting") return;
-    if (slot.stopWhenStarted) {
+    if (slot.stopWhenDone) {
       this.#stopNew(slot, "stopped", "rolled back", true, actions);
       return;
     }
@@ -266,7 +357,12 @@ export class DeployMachine {
   ): void {
     const slot = this.#slots.get(event.allocId);
     if (slot === undefined) return;
-    if (slot.phase !== "starting" && slot.phase !== "checking") return;
+    if (slot.phase === "scheduling") {
+      // The commit was refused: nothing of it exists to stop.
+      slot.phase = "dropped";
+    } else if (slot.phase !== "starting" && slot.phase !== "checking") {
+      return;
+    }
     this.#fail(slot, event.reason, event.logLines, event.started, actions);
   }
 
@@ -280,17 +376,29 @@ export class DeployMachine {
       actions.push(this.#phase(slot.alloc, slot.phase, ""));
       return;
     }
-    if (this.#oldStops.get(allocId) !== "stopping") return;
-    this.#oldStops.set(allocId, "stopped");
-    const stop = this.#input.stopsAfter.find((s) => s.allocId === allocId);
-    assert(stop !== undefined, "an old stop is one of stopsAfter");
+    const old = this.#olds.get(allocId);
+    if (old === undefined || old.phase !== "stopping") return;
+    old.phase = "stopped";
     actions.push({
       type: "phase",
-      service: stop.service,
+      service: old.service,
       allocId,
       phase: "stopped",
-      message: stop.reason,
+      message: old.reason,
     });
+  }
+
+  #onCancel(reason: string, actions: MachineAction[]): void {
+    if (!this.#input.atomic || this.#rollingBack) return;
+    this.#cancelled = true;
+    this.#failures.push({
+      service: "",
+      allocId: null,
+      reason,
+      logLines: [],
+    });
+    this.#rollingBack = true;
+    this.#rollBack(actions);
   }
 
   /** Records a failure of a new alloc and stops it (and, if atomic, all the others). */
@@ -309,7 +417,11 @@ export class DeployMachine {
       logLines,
     });
     actions.push(this.#phase(alloc, "failed", reason));
-    this.#stopNew(slot, "failed", reason, started, actions);
+    if (slot.phase === "dropped") {
+      // Never committed: there is nothing to stop.
+    } else {
+      this.#stopNew(slot, "failed", reason, started, actions);
+    }
     if (this.#input.atomic && !this.#rollingBack) {
       this.#rollingBack = true;
       this.#rollBack(actions);
@@ -320,10 +432,17 @@ export class DeployMachine {
     for (const slot of this.#slots.values()) {
       switch (slot.phase) {
         case "waiting":
-          this.#stopNew(slot, "stopped", "rolled back", false, actions);
+          slot.phase = "dropped";
+          actions.push(
+            this.#phase(slot.alloc, "stopped", "rolled back before its turn"),
+          );
           break;
+        case "scheduling":
         case "starting":
-          slot.stopWhenStarted = true;
+          slot.stopWhenDone = true;
+          break;
+        case "scheduled":
+          this.#stopNew(slot, "stopped", "rolled back", false, actions);
           break;
         case "checking":
         case "healthy":
@@ -356,65 +475,131 @@ export class DeployMachine {
     });
   }
 
-  /** Starts what may start; stops the old allocs at the commit point; finishes. */
+  #stopOld(allocId: string, actions: MachineAction[]): void {
+    const old = this.#olds.get(allocId);
+    assert(old !== undefined, "an old stop is one of the run's");
+    if (old.phase !== "pending") return;
+    old.phase = "stopping";
+    actions.push({
+      type: "phase",
+      service: old.service,
+      allocId,
+      phase: "stopping",
+      message: old.reason,
+    });
+    actions.push({
+      type: "stop",
+      allocId,
+      service: old.service,
+      started: true,
+      finalStatus: "stopped",
+      reason: old.reason,
+    });
+  }
+
+  /** Opens waves, starts what may start, stops old allocs in turn; finishes. */
   #advance(): MachineAction[] {
     const actions: MachineAction[] = [];
     if (!this.#rollingBack) {
+      this.#advanceWaves(actions);
       for (const slot of this.#slots.values()) {
-        if (slot.phase === "waiting" && this.#mayStart(slot)) {
+        if (slot.phase === "scheduled" && this.#pulled(slot.alloc)) {
           slot.phase = "starting";
           actions.push(this.#phase(slot.alloc, "starting", ""));
           actions.push({ type: "start", allocId: slot.alloc.allocId });
         }
+        const replaces = slot.alloc.replaces;
+        if (
+          slot.phase === "healthy" && replaces !== null &&
+          replaces.order === "start-first"
+        ) {
+          this.#stopOld(replaces.allocId, actions);
+        }
       }
-      if (!this.#committed && this.#allNewSettledHealthy()) {
+      if (
+        !this.#committed && this.#wave > this.#lastWave &&
+        this.#allNewSettledHealthy()
+      ) {
         this.#committed = true;
-        for (const stop of this.#input.stopsAfter) {
-          this.#oldStops.set(stop.allocId, "stopping");
-          actions.push({
-            type: "phase",
-            service: stop.service,
-            allocId: stop.allocId,
-            phase: "stopping",
-            message: stop.reason,
-          });
-          actions.push({
-            type: "stop",
-            allocId: stop.allocId,
-            service: stop.service,
-            started: true,
-            finalStatus: "stopped",
-            reason: stop.reason,
-          });
+        for (const stop of this.#input.stops) {
+          if (stop.when === "last") this.#stopOld(stop.allocId, actions);
         }
       }
     }
     if (this.#idle()) {
       this.#finished = true;
-      const outcome = this.#rollingBack ? "rolled_back" : "succeeded";
-      actions.push({ type: "finish", outcome, failures: [...this.#failures] });
+      const outcome = this.#cancelled
+        ? "cancelled"
+        : this.#rollingBack
+        ? "rolled_back"
+        : "succeeded";
+      actions.push({
+        type: "finish",
+        outcome,
+        failures: [...this.#failures],
+        stoppedOld: [...this.#olds.values()]
+          .filter((old) => old.phase !== "pending")
+          .map((old) => old.allocId),
+      });
     }
     return actions;
   }
 
-  #mayStart(slot: AllocSlot): boolean {
-    const { alloc } = slot;
-    if (this.#pulls.get(pullKey(alloc.nodeId, alloc.image)) !== "done") {
-      return false;
+  #advanceWaves(actions: MachineAction[]): void {
+    for (const stop of this.#input.stops) {
+      if (stop.when === "first" && !this.#oldStopped(stop.allocId)) return;
     }
-    if (!alloc.serial) return true;
-    // The earlier serial allocs of the service must be healthy (or, in a
-    // repair, out of the way).
-    for (const other of this.#slots.values()) {
-      if (other === slot) return true;
-      if (!other.alloc.serial || other.alloc.service !== alloc.service) {
-        continue;
+    while (this.#wave <= this.#lastWave) {
+      const wave = this.#slotsOf(this.#wave);
+      if (!this.#waveOpened) {
+        this.#waveOpened = true;
+        for (const { alloc } of wave) {
+          if (alloc.replaces?.order === "stop-first") {
+            this.#stopOld(alloc.replaces.allocId, actions);
+          }
+        }
       }
-      if (other.phase === "healthy") continue;
-      if (!this.#input.atomic && isSettled(other.phase)) continue;
-      return false;
+      if (!this.#waveScheduled) {
+        const ready = wave.every(({ alloc }) =>
+          alloc.replaces?.order !== "stop-first" ||
+          this.#oldStopped(alloc.replaces.allocId)
+        );
+        if (!ready) return;
+        this.#waveScheduled = true;
+        for (const slot of wave) {
+          if (slot.phase !== "waiting") continue;
+          slot.phase = "scheduling";
+          actions.push({ type: "schedule", allocId: slot.alloc.allocId });
+        }
+      }
+      if (!this.#waveDone(wave)) return;
+      this.#wave++;
+      this.#waveOpened = false;
+      this.#waveScheduled = false;
     }
-    return true;
+  }
+
+  #slotsOf(wave: number): AllocSlot[] {
+    return [...this.#slots.values()].filter((slot) => slot.alloc.wave === wave);
+  }
+
+  /** Every alloc of the wave healthy (a repair: or given up on), its old ones stopped. */
+  #waveDone(wave: readonly AllocSlot[]): boolean {
+    return wave.every((slot) => {
+      if (slot.phase === "healthy") {
+        const replaces = slot.alloc.replaces;
+        return replaces === null || this.#oldStopped(replaces.allocId);
+      }
+      return !this.#input.atomic && isSettled(slot.phase);
+    });
+  }
+
+  #oldStopped(allocId: string): boolean {
+    return this.#olds.get(allocId)?.phase === "stopped";
+  }
+
+  #pulled(alloc: MachineAlloc): boolean {
+    return this.#pulls.get(pullKey(alloc.nodeId, alloc.image)) === "done";
   }
 
   /** Every new alloc healthy (or, in a repair, healthy or given up on). */
@@ -431,15 +616,17 @@ export class DeployMachine {
     for (const phase of this.#pulls.values()) {
       if (phase === "pulling") return false;
     }
+    for (const old of this.#olds.values()) {
+      if (old.phase === "stopping") return false;
+    }
     for (const slot of this.#slots.values()) {
-      if (!isSettled(slot.phase)) {
-        if (this.#rollingBack || slot.phase !== "healthy") return false;
-      }
+      if (isSettled(slot.phase)) continue;
+      if (this.#rollingBack || slot.phase !== "healthy") return false;
     }
     if (this.#rollingBack) return true;
     if (!this.#committed) return false;
-    for (const phase of this.#oldStops.values()) {
-      if (phase !== "stopped") return false;
+    for (const old of this.#olds.values()) {
+      if (old.phase !== "stopped") return false;
     }
     return true;
   }
@@ -461,27 +648,37 @@ export class DeployMachine {
   #checkInvariants(): void {
     if (this.#rollingBack) {
       assert(this.#input.atomic, "only an atomic run rolls back");
-      for (const phase of this.#oldStops.values()) {
-        assert(
-          phase === "pending" || !this.#input.atomic,
-          "a rollback never touches an old alloc",
-        );
-      }
     }
     if (this.#committed) {
       for (const slot of this.#slots.values()) {
         assert(
           slot.phase === "healthy" ||
             (!this.#input.atomic && isSettled(slot.phase)),
-          "old allocs stop only once every new one is healthy",
+          "the last stops run only once every new alloc is healthy",
         );
       }
+    }
+    for (const slot of this.#slots.values()) {
+      if (slot.phase === "waiting" || slot.phase === "dropped") continue;
+      assert(
+        slot.alloc.wave <= this.#wave,
+        "no placement is committed before its wave opens",
+      );
     }
   }
 }
 
+/** Why a placement waits at the start of a run. */
+function waitingFor(alloc: MachineAlloc): string {
+  if (alloc.replaces?.order === "stop-first") {
+    return `stops ${alloc.replaces.allocId} first`;
+  }
+  if (alloc.wave > 1) return `wave ${alloc.wave}`;
+  return "";
+}
+
 function isSettled(phase: AllocPhase): boolean {
-  return phase === "stopped" || phase === "failed";
+  return phase === "stopped" || phase === "failed" || phase === "dropped";
 }
 
 function pullKey(nodeId: string, image: string): string {

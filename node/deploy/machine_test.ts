@@ -4,6 +4,7 @@ import {
   DeployMachine,
   type MachineAction,
   type MachineAlloc,
+  type MachineEvent,
   type MachineInput,
 } from "./machine.ts";
 
@@ -17,8 +18,8 @@ function alloc(
     service,
     nodeId: options.nodeId ?? "n1",
     image: options.image ?? `${service}:v1`,
-    replacesAllocId: options.replacesAllocId ?? null,
-    serial: options.serial ?? false,
+    wave: options.wave ?? 1,
+    replaces: options.replaces ?? null,
   };
 }
 
@@ -31,49 +32,74 @@ function ofType<T extends MachineAction["type"]>(
   );
 }
 
-const twoNew: MachineInput = {
-  allocs: [alloc("web-1", "web", { nodeId: "n2" }), alloc("api-1", "api")],
-  stopsAfter: [],
-  atomic: true,
-};
+const ids = (actions: readonly { allocId: string }[]) =>
+  actions.map((a) => a.allocId);
 
-Deno.test("a first deploy pulls every image at once and finishes when all are healthy", () => {
-  const machine = new DeployMachine(twoNew);
+/** Feeds events in order; returns every action they produced. */
+function feed(machine: DeployMachine, events: MachineEvent[]): MachineAction[] {
+  return events.flatMap((event) => machine.step(event));
+}
+
+const pulled = (image: string, nodeId = "n1"): MachineEvent => ({
+  type: "pulled",
+  nodeId,
+  image,
+  cached: false,
+});
+
+/** A start-first roll of web a-0, a-1 → b-0, b-1 in two waves. */
+function rollOf(order: "start-first" | "stop-first"): MachineInput {
+  return {
+    allocs: [
+      alloc("web-b-0", "web", {
+        wave: 1,
+        image: "web:v2",
+        replaces: { allocId: "web-a-0", order },
+      }),
+      alloc("web-b-1", "web", {
+        wave: 2,
+        image: "web:v2",
+        replaces: { allocId: "web-a-1", order },
+      }),
+    ],
+    stops: [],
+    atomic: true,
+  };
+}
+
+Deno.test("a first deploy commits, pulls and starts everything at once and finishes when all are healthy", () => {
+  const machine = new DeployMachine({
+    allocs: [alloc("web-1", "web", { nodeId: "n2" }), alloc("api-1", "api")],
+    stops: [],
+    atomic: true,
+  });
   const first = machine.start();
   assertEquals(ofType(first, "pull").map((a) => `${a.nodeId} ${a.image}`), [
     "n2 web:v1",
     "n1 api:v1",
   ]);
+  assertEquals(ids(ofType(first, "schedule")), ["web-1", "api-1"]);
   assertEquals(ofType(first, "start"), []);
-  const afterWeb = machine.step({
-    type: "pulled",
-    nodeId: "n2",
-    image: "web:v1",
-    cached: true,
-  });
-  assertEquals(ofType(afterWeb, "start").map((a) => a.allocId), ["web-1"]);
-  const pulled = ofType(afterWeb, "phase").find((a) => a.phase === "pulled");
-  assertEquals(pulled?.message, "cached");
-  machine.step({
-    type: "pulled",
-    nodeId: "n1",
-    image: "api:v1",
-    cached: false,
-  });
-  machine.step({ type: "started", allocId: "web-1" });
-  machine.step({ type: "started", allocId: "api-1" });
-  assertEquals(machine.step({ type: "healthy", allocId: "web-1" }).at(-1), {
-    type: "phase",
-    service: "web",
-    allocId: "web-1",
-    phase: "healthy",
-    message: "",
-  });
+  const cached = feed(machine, [
+    { type: "pulled", nodeId: "n2", image: "web:v1", cached: true },
+    { type: "scheduled", allocId: "web-1" },
+  ]);
+  assertEquals(ids(ofType(cached, "start")), ["web-1"]);
+  const phase = ofType(cached, "phase").find((a) => a.phase === "pulled");
+  assertEquals(phase?.message, "cached");
+  feed(machine, [
+    { type: "scheduled", allocId: "api-1" },
+    pulled("api:v1"),
+    { type: "started", allocId: "web-1" },
+    { type: "started", allocId: "api-1" },
+    { type: "healthy", allocId: "web-1" },
+  ]);
   const last = machine.step({ type: "healthy", allocId: "api-1" });
   assertEquals(last.at(-1), {
     type: "finish",
     outcome: "succeeded",
     failures: [],
+    stoppedOld: [],
   });
   assert(machine.finished);
   assertEquals(machine.step({ type: "healthy", allocId: "api-1" }), []);
@@ -82,188 +108,230 @@ Deno.test("a first deploy pulls every image at once and finishes when all are he
 Deno.test("two allocs of one image on one node share one pull", () => {
   const machine = new DeployMachine({
     allocs: [alloc("web-1", "web"), alloc("web-2", "web")],
-    stopsAfter: [],
+    stops: [],
     atomic: true,
   });
   assertEquals(ofType(machine.start(), "pull").length, 1);
-  const actions = machine.step({
-    type: "pulled",
-    nodeId: "n1",
-    image: "web:v1",
-    cached: false,
-  });
-  assertEquals(ofType(actions, "start").map((a) => a.allocId), [
-    "web-1",
-    "web-2",
+  const actions = feed(machine, [
+    { type: "scheduled", allocId: "web-1" },
+    { type: "scheduled", allocId: "web-2" },
+    pulled("web:v1"),
   ]);
+  assertEquals(ids(ofType(actions, "start")), ["web-1", "web-2"]);
 });
 
-Deno.test("a changed service rolls one replica at a time and stops old allocs only at the end", () => {
+Deno.test("a start-first roll: one replica at a time, each old one stopped once its replacement is healthy", () => {
+  const machine = new DeployMachine(rollOf("start-first"));
+  const first = machine.start();
+  assertEquals(ids(ofType(first, "schedule")), ["web-b-0"]);
+  assertEquals(
+    ofType(first, "phase").filter((p) => p.phase === "waiting").map((p) =>
+      `${p.allocId} ${p.message}`
+    ),
+    ["web-b-1 wave 2"],
+  );
+  feed(machine, [pulled("web:v2"), { type: "scheduled", allocId: "web-b-0" }]);
+  machine.step({ type: "started", allocId: "web-b-0" });
+  const healthy = machine.step({ type: "healthy", allocId: "web-b-0" });
+  assertEquals(ids(ofType(healthy, "stop")), ["web-a-0"]);
+  assertEquals(ofType(healthy, "schedule"), [], "wave 2 waits for the stop");
+  const stopped = machine.step({ type: "stopped", allocId: "web-a-0" });
+  assertEquals(ids(ofType(stopped, "schedule")), ["web-b-1"]);
+  feed(machine, [
+    { type: "scheduled", allocId: "web-b-1" },
+    { type: "started", allocId: "web-b-1" },
+  ]);
+  const second = machine.step({ type: "healthy", allocId: "web-b-1" });
+  assertEquals(ids(ofType(second, "stop")), ["web-a-1"]);
+  const done = machine.step({ type: "stopped", allocId: "web-a-1" });
+  assertEquals(ofType(done, "finish")[0]?.outcome, "succeeded");
+  assertEquals(ofType(done, "finish")[0]?.stoppedOld, ["web-a-0", "web-a-1"]);
+});
+
+Deno.test("a stop-first roll stops the old replica before its replacement is committed", () => {
+  const machine = new DeployMachine(rollOf("stop-first"));
+  const first = machine.start();
+  assertEquals(ids(ofType(first, "stop")), ["web-a-0"]);
+  assertEquals(ofType(first, "schedule"), []);
+  const stopped = machine.step({ type: "stopped", allocId: "web-a-0" });
+  assertEquals(ids(ofType(stopped, "schedule")), ["web-b-0"]);
+  feed(machine, [
+    pulled("web:v2"),
+    { type: "scheduled", allocId: "web-b-0" },
+    { type: "started", allocId: "web-b-0" },
+  ]);
+  const healthy = machine.step({ type: "healthy", allocId: "web-b-0" });
+  assertEquals(ids(ofType(healthy, "stop")), ["web-a-1"], "wave 2 opens");
+});
+
+Deno.test("a failure during a stop-first roll rolls back and reports the old replicas it had stopped", () => {
+  const machine = new DeployMachine(rollOf("stop-first"));
+  machine.start();
+  feed(machine, [
+    { type: "stopped", allocId: "web-a-0" },
+    pulled("web:v2"),
+    { type: "scheduled", allocId: "web-b-0" },
+    { type: "started", allocId: "web-b-0" },
+  ]);
+  const failed = machine.step({
+    type: "allocFailed",
+    allocId: "web-b-0",
+    reason: "unhealthy",
+    started: true,
+    logLines: ["bind: address in use"],
+  });
+  assertEquals(ids(ofType(failed, "stop")), ["web-b-0"]);
+  assert(machine.rollingBack);
+  const done = machine.step({ type: "stopped", allocId: "web-b-0" });
+  const finish = ofType(done, "finish")[0];
+  assertEquals(finish?.outcome, "rolled_back");
+  assertEquals(finish?.stoppedOld, ["web-a-0"], "web-a-1 was never touched");
+  assertEquals(finish?.failures[0]?.logLines, ["bind: address in use"]);
+});
+
+Deno.test("first stops run before any placement, last stops once everything new is healthy", () => {
   const machine = new DeployMachine({
-    allocs: [
-      alloc("web-b-0", "web", { serial: true, replacesAllocId: "web-a-0" }),
-      alloc("web-b-1", "web", { serial: true, replacesAllocId: "web-a-1" }),
-    ],
-    stopsAfter: [
-      { allocId: "web-a-0", service: "web", reason: "replaced by web-b-0" },
-      { allocId: "web-a-1", service: "web", reason: "replaced by web-b-1" },
+    allocs: [alloc("new-1", "new")],
+    stops: [
+      {
+        allocId: "old-1",
+        service: "old",
+        reason: "service removed",
+        when: "first",
+      },
+      {
+        allocId: "gone-1",
+        service: "gone",
+        reason: "service removed",
+        when: "last",
+      },
     ],
     atomic: true,
   });
-  machine.start();
-  const pulled = machine.step({
-    type: "pulled",
-    nodeId: "n1",
-    image: "web:v1",
-    cached: true,
-  });
-  assertEquals(ofType(pulled, "start").map((a) => a.allocId), ["web-b-0"]);
-  assertEquals(
-    ofType(machine.step({ type: "started", allocId: "web-b-0" }), "start"),
-    [],
-  );
-  const healthy = machine.step({ type: "healthy", allocId: "web-b-0" });
-  assertEquals(ofType(healthy, "start").map((a) => a.allocId), ["web-b-1"]);
-  assertEquals(ofType(healthy, "stop"), []);
-  machine.step({ type: "started", allocId: "web-b-1" });
-  const all = machine.step({ type: "healthy", allocId: "web-b-1" });
-  assertEquals(ofType(all, "stop").map((a) => a.allocId), [
-    "web-a-0",
-    "web-a-1",
+  const first = machine.start();
+  assertEquals(ids(ofType(first, "stop")), ["old-1"]);
+  assertEquals(ofType(first, "schedule"), []);
+  const opened = machine.step({ type: "stopped", allocId: "old-1" });
+  assertEquals(ids(ofType(opened, "schedule")), ["new-1"]);
+  feed(machine, [
+    pulled("new:v1"),
+    { type: "scheduled", allocId: "new-1" },
+    { type: "started", allocId: "new-1" },
   ]);
-  assertEquals(ofType(all, "finish"), []);
-  machine.step({ type: "stopped", allocId: "web-a-0" });
-  const done = machine.step({ type: "stopped", allocId: "web-a-1" });
+  const healthy = machine.step({ type: "healthy", allocId: "new-1" });
+  assertEquals(ids(ofType(healthy, "stop")), ["gone-1"]);
+  const done = machine.step({ type: "stopped", allocId: "gone-1" });
   assertEquals(ofType(done, "finish")[0]?.outcome, "succeeded");
 });
 
-Deno.test("a health failure rolls back every new alloc and leaves the old ones alone", () => {
+Deno.test("a refused placement drops the alloc and rolls back the rest", () => {
   const machine = new DeployMachine({
-    allocs: [
-      alloc("web-b-0", "web", { serial: true, replacesAllocId: "web-a-0" }),
-      alloc("api-b-0", "api"),
-      alloc("db-b-0", "db"),
-    ],
-    stopsAfter: [{ allocId: "web-a-0", service: "web", reason: "replaced" }],
+    allocs: [alloc("web-1", "web"), alloc("web-2", "web")],
+    stops: [],
     atomic: true,
   });
   machine.start();
-  machine.step({ type: "pulled", nodeId: "n1", image: "web:v1", cached: true });
-  machine.step({ type: "pulled", nodeId: "n1", image: "api:v1", cached: true });
-  machine.step({ type: "started", allocId: "web-b-0" });
-  machine.step({ type: "started", allocId: "api-b-0" });
-  machine.step({ type: "healthy", allocId: "web-b-0" });
-  const failed = machine.step({
+  machine.step({ type: "scheduled", allocId: "web-1" });
+  const refused = machine.step({
     type: "allocFailed",
-    allocId: "api-b-0",
-    reason: "not healthy within 2000 ms, last: HTTP 503",
-    started: true,
-    logLines: ["boom"],
-  });
-  const stops = ofType(failed, "stop");
-  assertEquals(stops.map((s) => [s.allocId, s.started, s.finalStatus]), [
-    ["api-b-0", true, "failed"],
-    ["web-b-0", true, "stopped"],
-    ["db-b-0", false, "stopped"],
-  ]);
-  assert(machine.rollingBack);
-  machine.step({ type: "stopped", allocId: "api-b-0" });
-  machine.step({ type: "stopped", allocId: "web-b-0" });
-  machine.step({ type: "stopped", allocId: "db-b-0" });
-  // The db pull still runs: the rollback waits for it.
-  const end = machine.step({
-    type: "pulled",
-    nodeId: "n1",
-    image: "db:v1",
-    cached: false,
-  });
-  const finish = ofType(end, "finish")[0];
-  assertEquals(finish?.outcome, "rolled_back");
-  assertEquals(finish?.failures, [{
-    service: "api",
-    allocId: "api-b-0",
-    reason: "not healthy within 2000 ms, last: HTTP 503",
-    logLines: ["boom"],
-  }]);
-  assertEquals(ofType(end, "start"), []);
-});
-
-Deno.test("a pull failure fails its allocs before they start", () => {
-  const machine = new DeployMachine(twoNew);
-  machine.start();
-  const actions = machine.step({
-    type: "pullFailed",
-    nodeId: "n2",
-    image: "web:v1",
-    reason: "manifest unknown",
-  });
-  assertEquals(ofType(actions, "stop").map((s) => [s.allocId, s.started]), [
-    ["web-1", false],
-    ["api-1", false],
-  ]);
-  assertEquals(
-    ofType(actions, "phase").find((p) => p.phase === "failed")?.message,
-    'pull of "web:v1" failed: manifest unknown',
-  );
-});
-
-Deno.test("an alloc starting during a rollback is stopped once its start returns", () => {
-  const machine = new DeployMachine(twoNew);
-  machine.start();
-  machine.step({ type: "pulled", nodeId: "n2", image: "web:v1", cached: true });
-  machine.step({ type: "pulled", nodeId: "n1", image: "api:v1", cached: true });
-  machine.step({ type: "started", allocId: "api-1" });
-  const failed = machine.step({
-    type: "allocFailed",
-    allocId: "api-1",
-    reason: "exit code 3",
-    started: true,
-    logLines: [],
-  });
-  assertEquals(ofType(failed, "stop").map((s) => s.allocId), ["api-1"]);
-  const started = machine.step({ type: "started", allocId: "web-1" });
-  assertEquals(ofType(started, "stop").map((s) => [s.allocId, s.started]), [[
-    "web-1",
-    true,
-  ]]);
-});
-
-Deno.test("a repair stops only the alloc that failed and finishes with the rest", () => {
-  const machine = new DeployMachine({ ...twoNew, atomic: false });
-  machine.start();
-  machine.step({ type: "pulled", nodeId: "n2", image: "web:v1", cached: true });
-  machine.step({ type: "pulled", nodeId: "n1", image: "api:v1", cached: true });
-  machine.step({ type: "started", allocId: "web-1" });
-  const failed = machine.step({
-    type: "allocFailed",
-    allocId: "api-1",
-    reason: "start failed",
+    allocId: "web-2",
+    reason: "cannot place on n1: no room",
     started: false,
     logLines: [],
   });
-  assertEquals(ofType(failed, "stop").map((s) => s.allocId), ["api-1"]);
-  machine.step({ type: "stopped", allocId: "api-1" });
-  const end = machine.step({ type: "healthy", allocId: "web-1" });
-  assertEquals(ofType(end, "finish")[0]?.outcome, "succeeded");
-  assertEquals(ofType(end, "finish")[0]?.failures.length, 1);
+  // The refused one has nothing to stop; the committed one is marked stopped.
+  assertEquals(
+    ofType(refused, "stop").map((s) => `${s.allocId} ${s.started}`),
+    ["web-1 false"],
+  );
+  const done = feed(machine, [
+    pulled("web:v1"),
+    { type: "stopped", allocId: "web-1" },
+  ]);
+  assertEquals(ofType(done, "finish")[0]?.outcome, "rolled_back");
+});
+
+Deno.test("a cancel rolls back like a failure, drops what waits its turn and finishes cancelled", () => {
+  const machine = new DeployMachine(rollOf("start-first"));
+  machine.start();
+  feed(machine, [
+    pulled("web:v2"),
+    { type: "scheduled", allocId: "web-b-0" },
+    { type: "started", allocId: "web-b-0" },
+  ]);
+  const cancelled = machine.step({
+    type: "cancel",
+    reason: "cancelled by the operator",
+  });
+  assertEquals(ids(ofType(cancelled, "stop")), ["web-b-0"]);
+  assertEquals(ofType(cancelled, "schedule"), []);
+  assertEquals(machine.step({ type: "cancel", reason: "again" }), []);
+  const done = machine.step({ type: "stopped", allocId: "web-b-0" });
+  const finish = ofType(done, "finish")[0];
+  assertEquals(finish?.outcome, "cancelled");
+  assertEquals(finish?.failures[0]?.reason, "cancelled by the operator");
+  assertEquals(finish?.stoppedOld, []);
+});
+
+Deno.test("an alloc whose commit or start is in flight during a rollback is stopped once it lands", () => {
+  const machine = new DeployMachine({
+    allocs: [alloc("web-1", "web"), alloc("api-1", "api")],
+    stops: [],
+    atomic: true,
+  });
+  machine.start();
+  feed(machine, [
+    { type: "scheduled", allocId: "web-1" },
+    pulled("web:v1"),
+  ]);
+  machine.step({
+    type: "pullFailed",
+    nodeId: "n1",
+    image: "api:v1",
+    reason: "not found",
+  });
+  // api-1 was still being committed: once it is, it is marked stopped.
+  const landed = machine.step({ type: "scheduled", allocId: "api-1" });
+  assertEquals(ofType(landed, "stop").map((s) => s.allocId), ["api-1"]);
+  const started = machine.step({ type: "started", allocId: "web-1" });
+  assertEquals(ofType(started, "stop").map((s) => s.allocId), ["web-1"]);
+});
+
+Deno.test("a repair stops only the alloc that failed and finishes with the rest", () => {
+  const machine = new DeployMachine({
+    allocs: [alloc("web-1", "web"), alloc("web-2", "web", { nodeId: "n2" })],
+    stops: [],
+    atomic: false,
+  });
+  machine.start();
+  feed(machine, [
+    { type: "scheduled", allocId: "web-1" },
+    { type: "scheduled", allocId: "web-2" },
+    pulled("web:v1"),
+    { type: "pullFailed", nodeId: "n2", image: "web:v1", reason: "x" },
+    { type: "started", allocId: "web-1" },
+  ]);
+  assert(!machine.rollingBack);
+  const done = feed(machine, [
+    { type: "stopped", allocId: "web-2" },
+    { type: "healthy", allocId: "web-1" },
+  ]);
+  assertEquals(ofType(done, "finish")[0]?.outcome, "succeeded");
 });
 
 Deno.test("the machine refuses duplicate alloc ids", () => {
-  let threw = false;
-  try {
+  assert.throws(() =>
     new DeployMachine({
       allocs: [alloc("a", "web"), alloc("a", "web")],
-      stopsAfter: [],
+      stops: [],
       atomic: true,
-    });
-  } catch {
-    threw = true;
-  }
-  assert(threw);
+    })
+  );
 });
 
 // Seeded simulation: operations complete in random order with random
-// failures; late events are delivered too. Checked against the rules.
+// failures and cancels; late events are delivered too. Checked against the
+// rules of the machine's header.
 
 /** mulberry32: a small seeded generator. */
 function rng(seed: number): () => number {
@@ -277,68 +345,134 @@ function rng(seed: number): () => number {
   };
 }
 
+function randomInput(random: () => number): MachineInput {
+  const atomic = random() < 0.8;
+  const allocs: MachineAlloc[] = [];
+  const stops: MachineInput["stops"][number][] = [];
+  const services = 1 + Math.floor(random() * 4);
+  for (let s = 0; s < services; s++) {
+    const service = `svc${s}`;
+    const replicas = 1 + Math.floor(random() * 4);
+    const rolled = atomic && random() < 0.6;
+    const maxParallel = 1 + Math.floor(random() * 2);
+    for (let r = 0; r < replicas; r++) {
+      const order = random() < 0.5 ? "start-first" : "stop-first";
+      allocs.push(alloc(`${service}-new-${r}`, service, {
+        nodeId: `n${Math.floor(random() * 3)}`,
+        image: `${service}:${random() < 0.8 ? "v2" : "v3"}`,
+        wave: rolled ? 1 + Math.floor(r / maxParallel) : 1,
+        replaces: rolled ? { allocId: `${service}-old-${r}`, order } : null,
+      }));
+    }
+    if (atomic && random() < 0.3) {
+      stops.push({
+        allocId: `${service}-gone`,
+        service,
+        reason: "service removed",
+        when: random() < 0.5 ? "first" : "last",
+      });
+    }
+  }
+  return { allocs, stops, atomic };
+}
+
 type Op =
+  | { kind: "schedule"; allocId: string }
   | { kind: "pull"; nodeId: string; image: string }
   | { kind: "start"; allocId: string }
   | { kind: "health"; allocId: string }
   | { kind: "stop"; allocId: string };
 
-function randomInput(random: () => number): MachineInput {
-  const services = 1 + Math.floor(random() * 4);
-  const allocs: MachineAlloc[] = [];
-  const stopsAfter: { allocId: string; service: string; reason: string }[] = [];
-  for (let s = 0; s < services; s++) {
-    const service = `svc${s}`;
-    const replicas = 1 + Math.floor(random() * 3);
-    const changed = random() < 0.5;
-    for (let r = 0; r < replicas; r++) {
-      const nodeId = `n${Math.floor(random() * 3)}`;
-      const image = `${service}:${random() < 0.8 ? "v2" : "v3"}`;
-      allocs.push(
-        alloc(`${service}-new-${r}`, service, {
-          nodeId,
-          image,
-          serial: changed,
-          replacesAllocId: changed ? `${service}-old-${r}` : null,
-        }),
-      );
-      if (changed) {
-        stopsAfter.push({
-          allocId: `${service}-old-${r}`,
-          service,
-          reason: "replaced",
-        });
+/** What the simulated cluster saw, for the checks. */
+class Observed {
+  readonly scheduled = new Set<string>();
+  readonly started = new Set<string>();
+  readonly healthy = new Set<string>();
+  readonly stopIssued = new Set<string>();
+  readonly stopped = new Set<string>();
+  readonly pulled = new Set<string>();
+}
+
+function checkAction(
+  input: MachineInput,
+  seen: Observed,
+  action: MachineAction,
+  rollingBack: boolean,
+): void {
+  const byId = (id: string) => input.allocs.find((a) => a.allocId === id);
+  if (action.type === "schedule") {
+    const a = byId(action.allocId)!;
+    assert(!rollingBack, "nothing is committed during a rollback");
+    for (const stop of input.stops) {
+      if (stop.when === "first") {
+        assert(seen.stopped.has(stop.allocId), "first stops come first");
       }
     }
+    for (const earlier of input.allocs) {
+      if (earlier.wave >= a.wave) continue;
+      assert(
+        seen.healthy.has(earlier.allocId) || !input.atomic,
+        "a wave opens once the one before is healthy",
+      );
+      if (earlier.replaces !== null) {
+        assert(
+          seen.stopped.has(earlier.replaces.allocId),
+          "a wave opens once the old allocs of the one before are stopped",
+        );
+      }
+    }
+    if (a.replaces?.order === "stop-first") {
+      assert(seen.stopped.has(a.replaces.allocId), "stop-first stops first");
+    }
   }
-  return { allocs, stopsAfter, atomic: random() < 0.8 };
+  if (action.type === "start") {
+    const a = byId(action.allocId)!;
+    assert(seen.scheduled.has(a.allocId), "start after the commit");
+    assert(seen.pulled.has(`${a.nodeId} ${a.image}`), "start after the pull");
+  }
+  if (action.type === "stop") {
+    assert(!seen.stopIssued.has(action.allocId), "stopped once");
+    const replacing = input.allocs.find((a) =>
+      a.replaces?.allocId === action.allocId
+    );
+    if (replacing?.replaces?.order === "start-first") {
+      assert(
+        seen.healthy.has(replacing.allocId),
+        "a start-first old alloc stops once its replacement is healthy",
+      );
+    }
+    const last = input.stops.find((s) =>
+      s.allocId === action.allocId && s.when === "last"
+    );
+    if (last !== undefined) {
+      assert(
+        input.allocs.every((a) => seen.healthy.has(a.allocId)),
+        "last stops once every new alloc is healthy",
+      );
+    }
+  }
 }
 
 function simulate(seed: number): void {
   const random = rng(seed);
   const input = randomInput(random);
-  const failRate = random() < 0.5 ? 0 : random() * 0.3;
+  const failRate = random() < 0.5 ? 0 : random() * 0.2;
+  const cancelAt = input.atomic && random() < 0.2
+    ? Math.floor(random() * 30)
+    : -1;
   const machine = new DeployMachine(input);
   const pending: Op[] = [];
-  const started = new Set<string>();
-  const healthy = new Set<string>();
-  const stopped = new Set<string>();
-  const pulled = new Set<string>();
-  let injected = 0;
-  let finishes: Extract<MachineAction, { type: "finish" }>[] = [];
-  const serialOrder = new Map<string, string[]>();
-  for (const a of input.allocs) {
-    if (!a.serial) continue;
-    serialOrder.set(a.service, [
-      ...serialOrder.get(a.service) ?? [],
-      a.allocId,
-    ]);
-  }
+  const seen = new Observed();
+  const finishes: Extract<MachineAction, { type: "finish" }>[] = [];
 
   const run = (actions: MachineAction[]) => {
     for (const action of actions) {
       assertEquals(finishes.length, 0, "no action after finish");
+      checkAction(input, seen, action, machine.rollingBack);
       switch (action.type) {
+        case "schedule":
+          pending.push({ kind: "schedule", allocId: action.allocId });
+          break;
         case "pull":
           pending.push({
             kind: "pull",
@@ -346,40 +480,15 @@ function simulate(seed: number): void {
             image: action.image,
           });
           break;
-        case "start": {
-          assert(!started.has(action.allocId), "started once");
-          const a = input.allocs.find((x) => x.allocId === action.allocId);
-          assert(a !== undefined);
-          assert(pulled.has(`${a.nodeId} ${a.image}`), "start after pull");
-          for (const earlier of serialOrder.get(a.service) ?? []) {
-            if (earlier === a.allocId) break;
-            assert(
-              healthy.has(earlier) || !input.atomic,
-              "a replacement starts after the previous one is healthy",
-            );
-          }
-          started.add(action.allocId);
+        case "start":
           pending.push({ kind: "start", allocId: action.allocId });
           break;
-        }
-        case "stop": {
-          assert(!stopped.has(action.allocId), "stopped once");
-          stopped.add(action.allocId);
-          const isOld = input.stopsAfter.some((s) =>
-            s.allocId === action.allocId
-          );
-          if (isOld) {
-            assert(
-              input.allocs.every((a) => healthy.has(a.allocId)) ||
-                !input.atomic,
-              "old allocs stop after every new one is healthy",
-            );
-          }
+        case "stop":
+          seen.stopIssued.add(action.allocId);
           pending.push({ kind: "stop", allocId: action.allocId });
           break;
-        }
         case "finish":
-          finishes = [...finishes, action];
+          finishes.push(action);
           break;
         case "phase":
           break;
@@ -390,14 +499,27 @@ function simulate(seed: number): void {
   run(machine.start());
   for (let round = 0; pending.length > 0; round++) {
     assert(round < 10_000, "the simulation ends");
-    const index = Math.floor(random() * pending.length);
-    const [op] = pending.splice(index, 1);
+    if (round === cancelAt) run(machine.step({ type: "cancel", reason: "c" }));
+    const [op] = pending.splice(Math.floor(random() * pending.length), 1);
     assert(op !== undefined);
     const fail = random() < failRate;
-    if (fail) injected++;
     switch (op.kind) {
+      case "schedule":
+        if (!fail) seen.scheduled.add(op.allocId);
+        run(machine.step(
+          fail
+            ? {
+              type: "allocFailed",
+              allocId: op.allocId,
+              reason: "refused",
+              started: false,
+              logLines: [],
+            }
+            : { type: "scheduled", allocId: op.allocId },
+        ));
+        break;
       case "pull":
-        if (!fail) pulled.add(`${op.nodeId} ${op.image}`);
+        if (!fail) seen.pulled.add(`${op.nodeId} ${op.image}`);
         run(machine.step(
           fail
             ? {
@@ -406,12 +528,7 @@ function simulate(seed: number): void {
               image: op.image,
               reason: "x",
             }
-            : {
-              type: "pulled",
-              nodeId: op.nodeId,
-              image: op.image,
-              cached: false,
-            },
+            : pulled(op.image, op.nodeId),
         ));
         break;
       case "start":
@@ -424,12 +541,13 @@ function simulate(seed: number): void {
             logLines: [],
           }));
         } else {
+          seen.started.add(op.allocId);
           run(machine.step({ type: "started", allocId: op.allocId }));
           pending.push({ kind: "health", allocId: op.allocId });
         }
         break;
       case "health":
-        if (!fail) healthy.add(op.allocId);
+        if (!fail) seen.healthy.add(op.allocId);
         run(machine.step(
           fail
             ? {
@@ -443,32 +561,43 @@ function simulate(seed: number): void {
         ));
         break;
       case "stop":
+        seen.stopped.add(op.allocId);
         run(machine.step({ type: "stopped", allocId: op.allocId }));
         break;
     }
   }
   assertEquals(finishes.length, 1, "finish exactly once");
-  const finish = finishes[0];
-  assert(finish !== undefined);
-  const anyFailure = finish.failures.length > 0;
-  if (input.atomic) {
-    assertEquals(finish.outcome, anyFailure ? "rolled_back" : "succeeded");
-    if (anyFailure) {
-      for (const a of input.allocs) {
-        assert(stopped.has(a.allocId), `new alloc ${a.allocId} stopped`);
-      }
-      for (const s of input.stopsAfter) {
-        assert(!stopped.has(s.allocId), "old allocs keep serving");
-      }
-    } else {
-      for (const s of input.stopsAfter) assert(stopped.has(s.allocId));
-    }
+  const finish = finishes[0]!;
+  const olds = new Set([
+    ...input.allocs.flatMap((a) =>
+      a.replaces === null ? [] : [a.replaces.allocId]
+    ),
+    ...input.stops.map((s) => s.allocId),
+  ]);
+  assertEquals(
+    new Set(finish.stoppedOld),
+    new Set([...seen.stopped].filter((id) => olds.has(id))),
+    "stoppedOld names exactly the old allocs stopped",
+  );
+  if (finish.outcome === "succeeded") {
+    assert(finish.failures.length === 0 || !input.atomic);
+    if (input.atomic) { for (const id of olds) assert(seen.stopped.has(id)); }
   } else {
-    assertEquals(finish.outcome, "succeeded");
+    assert(input.atomic, "only an atomic run rolls back");
+    for (const id of seen.scheduled) {
+      assert(seen.stopped.has(id), `committed alloc ${id} stopped`);
+    }
+    for (const stop of input.stops) {
+      if (stop.when === "last") {
+        assert(
+          !seen.stopped.has(stop.allocId),
+          "a rollback keeps last stops serving",
+        );
+      }
+    }
   }
-  if (injected === 0) assertEquals(finish.failures, []);
 }
 
-Deno.test("random completion orders and failures keep the rollout rules", () => {
-  for (const seed of testSeeds(300)) withSeed(seed, simulate);
+Deno.test("random completion orders, failures and cancels keep the rollout rules", () => {
+  for (const seed of testSeeds(400)) withSeed(seed, simulate);
 });

@@ -5,8 +5,12 @@
  * - A deploy still `running` is finished when it had reached its commit
  *   point (every new alloc healthy, every added or replaced service at full
  *   strength): the old allocs it replaces are stopped and it succeeds.
- *   Otherwise it is rolled back: its live allocs are stopped and the config
- *   before it restored. Either way nothing stays `pulling` or `starting`.
+ *   Otherwise it is rolled back: its live allocs are stopped, the config
+ *   before it restored, and a repair gives the old services back the
+ *   replicas a roll had already stopped. Either way nothing stays
+ *   `pulling` or `starting`.
+ * - An alloc whose stop the old leader had begun (`stopRequested`) is
+ *   stopped for good.
  * - Allocs of no running deploy stuck in `pulling` or `starting` (a repair
  *   or a spawn the old leader drove) are failed; a repair plan replaces the
  *   services among them.
@@ -82,9 +86,18 @@ export function planRecovery(state: ClusterState): RecoveryPlan {
       }
     }
   }
-  let repair = false;
+  let repair = deploy?.outcome === "rolled_back";
+  const stopping = new Set(stops.map((stop) => stop.allocId));
   for (const alloc of sortedAllocs(state)) {
-    if (inDeploy.has(alloc.id)) continue;
+    if (inDeploy.has(alloc.id) || stopping.has(alloc.id)) continue;
+    if (alloc.stopRequested && !isTerminal(alloc.status)) {
+      stops.push({
+        allocId: alloc.id,
+        finalStatus: "stopped",
+        reason: "its stop was finished by a new leader",
+      });
+      continue;
+    }
     if (alloc.status !== "pulling" && alloc.status !== "starting") continue;
     if (alloc.kind === "service") repair = true;
     stops.push({

@@ -88,7 +88,8 @@ Deno.test("planRecovery() finishes or rolls back what the old leader left", asyn
       ] as Command[],
       deploy: "rolled_back",
       stops: ["web-b-0", "web-b-1"],
-      repair: false,
+      // The restored config gets back any replica a roll had stopped.
+      repair: true,
     },
     {
       name: "a deploy past its commit point succeeds and stops the old allocs",
@@ -103,6 +104,22 @@ Deno.test("planRecovery() finishes or rolls back what the old leader left", asyn
       repair: false,
     },
     {
+      name:
+        "a stop-first roll cut after its old replica stopped: rolled back, the old replica's stop finished, a repair restores it",
+      commands: [
+        {
+          type: "AllocStopRequested",
+          allocId: "web-a-0",
+          reason: "replaced by web-b-0",
+          atMs: 4100,
+        },
+        scheduled("web-b-0", "n1", "web", "d2", v2Image),
+      ] as Command[],
+      deploy: "rolled_back",
+      stops: ["web-b-0", "web-a-0"],
+      repair: true,
+    },
+    {
       name: "a deploy with a replica never scheduled is rolled back",
       commands: [
         scheduled("web-b-0", "n1", "web", "d2", v2Image),
@@ -110,7 +127,7 @@ Deno.test("planRecovery() finishes or rolls back what the old leader left", asyn
       ] as Command[],
       deploy: "rolled_back",
       stops: ["web-b-0"],
-      repair: false,
+      repair: true,
     },
   ];
   for (const c of cases) {

@@ -108,6 +108,13 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
     )
     .add(
       "POST",
+      "/v1/deploys/cancel",
+      lead(async (request) =>
+        (await coordinatorOf(options)).handleCancel(request)
+      ),
+    )
+    .add(
+      "POST",
       "/v1/tasks",
       lead(async (request) =>
         (await coordinatorOf(options)).handleTask(request)

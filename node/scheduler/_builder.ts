@@ -14,6 +14,7 @@ import type {
   Placement,
   Plan,
   PlanStep,
+  ReplaceOrder,
   Unplaced,
   UnplacedCode,
 } from "./plan.ts";
@@ -27,10 +28,22 @@ export interface PlaceOptions {
   /** The alloc this one takes over from. */
   readonly replaces: Alloc | null;
   /**
-   * `replace`: place, wait healthy, stop `replaces` (zero downtime).
+   * `replace`: the new alloc takes over from `replaces` (see `order`).
    * `place`: just place (`replaces` is already gone or stopped earlier).
    */
   readonly mode: "place" | "replace";
+  /**
+   * For `replace`: `start-first` needs room for both, `stop-first` reuses
+   * the old alloc's room, `auto` (the default) is start-first where it
+   * fits and stop-first where it does not.
+   */
+  readonly order?: "auto" | ReplaceOrder;
+  /**
+   * The deploy wave the step belongs to. With a wave, a start-first old
+   * alloc keeps its room until the caller `release`s it at the wave's end;
+   * without one (drain, node failure) it is given back at once.
+   */
+  readonly wave?: number;
 }
 
 /** A volume step waiting for the node the alloc lands on. */
@@ -109,16 +122,25 @@ export class PlanBuilder {
         this.#stopped.has(options.replaces.id)
       ? null
       : options.replaces;
-    const picked = this.#pickNode(workload.name, ask, volumes.pinned, {
-      spread: options.spread,
-      replaces: options.mode === "replace" ? replaces : null,
-    });
+    const rolling = options.mode === "replace" && replaces !== null &&
+      volumes.pinned === null;
+    const picked = rolling
+      ? this.#pickRollNode(workload.name, ask, {
+        spread: options.spread,
+        replaces: replaces!,
+        order: options.order ?? "auto",
+      })
+      : this.#pickNode(workload.name, ask, volumes.pinned, {
+        spread: options.spread,
+        replaces: options.mode === "replace" ? replaces : null,
+      });
     if (picked === null) return null;
     const { index } = picked;
-    if (picked.stopFirst && replaces !== null) {
+    if (!rolling && picked.stopFirst && replaces !== null) {
       this.stop(
         replaces,
         "replaced on its volume's node, which has no room for both",
+        "first",
       );
       replaces = null;
     }
@@ -141,14 +163,62 @@ export class PlanBuilder {
       hostPort,
       replacesAllocId: options.replaces?.id ?? null,
     };
+    const wave = options.wave ?? 1;
     if (options.mode === "replace" && replaces !== null && !moves) {
-      this.#steps.push({ type: "replace", oldAllocId: replaces.id, placement });
-      this.release(replaces);
+      const order: ReplaceOrder = picked.stopFirst
+        ? "stop-first"
+        : "start-first";
+      this.#steps.push({
+        type: "replace",
+        oldAllocId: replaces.id,
+        placement,
+        order,
+        wave,
+      });
+      // A stop-first old alloc gave its room back before the pick.
+      if (order === "start-first" && options.wave === undefined) {
+        this.release(replaces);
+      }
       this.#stopped.add(replaces.id);
     } else {
-      this.#steps.push({ type: "place", placement });
+      this.#steps.push({ type: "place", placement, wave });
     }
     return placement;
+  }
+
+  /**
+   * The node for one replacement of a roll: start-first where some node has
+   * room for the new alloc beside the old one, else (when the order allows)
+   * stop-first, with the old alloc's room given back (it stays given back).
+   */
+  #pickRollNode(
+    workload: string,
+    ask: Ask,
+    options: {
+      spread: ReadonlyMap<number, number>;
+      replaces: Alloc;
+      order: "auto" | ReplaceOrder;
+    },
+  ): { index: number; stopFirst: boolean } | null {
+    if (options.order !== "stop-first") {
+      const index = chooseNode(this.view, ask, options.spread);
+      if (index >= 0) return { index, stopFirst: false };
+      if (options.order === "start-first") {
+        const refusal = explainRefusal(this.view, ask);
+        this.#refuse(workload, {
+          code: refusal.code,
+          message:
+            `${refusal.message}; a start-first roll needs room for one more replica (update { order = "stop-first" } reuses the old one's)`,
+        });
+        return null;
+      }
+    }
+    this.release(options.replaces);
+    const index = chooseNode(this.view, ask, options.spread);
+    if (index >= 0) return { index, stopFirst: true };
+    this.#refuse(workload, explainRefusal(this.view, ask));
+    this.reserveAgain(options.replaces);
+    return null;
   }
 
   /**
@@ -187,12 +257,16 @@ export class PlanBuilder {
     return null;
   }
 
-  /** A stop step; its reservation is given back for later placements. */
-  stop(alloc: Alloc, reason: string): void {
+  /**
+   * A stop step. `first`: before any placement, its reservation given back
+   * for them. `last`: once everything new is healthy; its room is not
+   * counted on (the caller may `release` it to plan with it stopped first).
+   */
+  stop(alloc: Alloc, reason: string, when: "first" | "last" = "first"): void {
     if (this.#stopped.has(alloc.id)) return;
     this.#stopped.add(alloc.id);
-    this.#steps.push({ type: "stop", allocId: alloc.id, reason });
-    this.release(alloc);
+    this.#steps.push({ type: "stop", allocId: alloc.id, reason, when });
+    if (when === "first") this.release(alloc);
   }
 
   /**
@@ -247,6 +321,31 @@ export class PlanBuilder {
     if (index !== undefined) {
       this.view.release(index, alloc.cpuMillis, alloc.memoryBytes);
     }
+  }
+
+  /** A wave is planned: its start-first old allocs give their room back. */
+  endWave(wave: number): void {
+    for (const step of this.#steps) {
+      if (
+        step.type !== "replace" || step.wave !== wave ||
+        step.order !== "start-first"
+      ) continue;
+      const old = this.state.allocs.get(step.oldAllocId);
+      if (old !== undefined) this.release(old);
+    }
+  }
+
+  /** Undoes `release` (a pick that needed the room failed anyway). */
+  reserveAgain(alloc: Alloc): void {
+    const index = this.view.indexOf(alloc.nodeId);
+    if (index !== undefined) {
+      this.view.reserve(index, alloc.cpuMillis, alloc.memoryBytes);
+    }
+  }
+
+  /** Whether the plan so far could not place something. */
+  get hasUnplaced(): boolean {
+    return this.#unplaced.length > 0;
   }
 
   step(step: PlanStep): void {

@@ -87,25 +87,71 @@ function stopCommands(
   ];
 }
 
-/** Applies every step's commands in order, collecting rejections. */
+/**
+ * Applies every step's commands, collecting rejections: in plan order, or
+ * with `waves` in the order a deploy runs them (`first` stops and volume
+ * steps, then per wave its stop-first old allocs, its placements, its
+ * start-first old allocs; then the `last` stops).
+ */
 export function commitPlan(
   state: ClusterState,
   plan: Plan,
   atMs: number,
+  options: { readonly waves?: boolean } = {},
 ): Committed {
   let current = state;
   let placed = 0;
   const rejections: { command: Command; rejection: Rejection }[] = [];
-  for (const step of plan.steps) {
-    for (const command of stepCommands(step, atMs)) {
-      const applied = apply(current, command);
-      if (!applied.ok) {
-        rejections.push({ command, rejection: applied.rejection });
-        continue;
-      }
-      current = applied.state;
-      if (command.type === "AllocScheduled") placed++;
+  const commands = options.waves === true
+    ? deployOrder(plan, atMs)
+    : plan.steps.flatMap((step) => stepCommands(step, atMs));
+  for (const command of commands) {
+    const applied = apply(current, command);
+    if (!applied.ok) {
+      rejections.push({ command, rejection: applied.rejection });
+      continue;
     }
+    current = applied.state;
+    if (command.type === "AllocScheduled") placed++;
   }
   return { state: current, placed, rejections };
+}
+
+/** A deploy plan's commands in the order the deploy machine commits them. */
+function deployOrder(plan: Plan, atMs: number): Command[] {
+  const commands: Command[] = [];
+  const waves = new Map<number, PlanStep[]>();
+  for (const step of plan.steps) {
+    if (step.type === "place" || step.type === "replace") {
+      waves.set(step.wave, [...waves.get(step.wave) ?? [], step]);
+    } else if (step.type !== "stop" || step.when === "first") {
+      commands.push(...stepCommands(step, atMs));
+    }
+  }
+  for (const wave of [...waves.keys()].sort((a, b) => a - b)) {
+    const steps = waves.get(wave)!;
+    for (const step of steps) {
+      if (step.type === "replace" && step.order === "stop-first") {
+        commands.push(...stopCommands(step.oldAllocId, "replaced", atMs));
+      }
+    }
+    for (const step of steps) {
+      if (step.type === "place" || step.type === "replace") {
+        commands.push(
+          placementCommand(step.placement, { atMs, deployId: null }),
+        );
+      }
+    }
+    for (const step of steps) {
+      if (step.type === "replace" && step.order === "start-first") {
+        commands.push(...stopCommands(step.oldAllocId, "replaced", atMs));
+      }
+    }
+  }
+  for (const step of plan.steps) {
+    if (step.type === "stop" && step.when === "last") {
+      commands.push(...stopCommands(step.allocId, step.reason, atMs));
+    }
+  }
+  return commands;
 }

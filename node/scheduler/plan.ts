@@ -24,18 +24,41 @@ export interface Placement {
 }
 
 /**
- * Steps run in order. `place` steps of one plan that share no volume may run
- * in parallel; `replace` means: place the new alloc, wait until it is
- * healthy, then stop the old one (zero downtime), before the next step.
+ * How one replacement of a roll goes: `start-first` places the new alloc,
+ * waits until it is healthy, then stops the old one (a surge of one, no
+ * gap); `stop-first` stops the old one first and reuses its room.
+ */
+export type ReplaceOrder = "start-first" | "stop-first";
+
+/**
+ * Steps, in order. A deploy runs in waves: wave 1 holds the new services'
+ * placements and the first replacement of each rolled service, wave `n + 1`
+ * starts once every alloc of wave `n` is healthy and every old alloc it
+ * replaces is stopped (so each wave's room is what the plan counted).
+ * Within a wave, `stop-first` old allocs stop before any placement of the
+ * wave is committed; then the placements are committed in plan order.
+ * `stop` steps run `first` (before wave 1: their room is needed) or `last`
+ * (once everything new is healthy, so a rollback finds them serving).
  */
 export type PlanStep =
-  | { readonly type: "place"; readonly placement: Placement }
+  | {
+    readonly type: "place";
+    readonly placement: Placement;
+    readonly wave: number;
+  }
   | {
     readonly type: "replace";
     readonly oldAllocId: string;
     readonly placement: Placement;
+    readonly order: ReplaceOrder;
+    readonly wave: number;
   }
-  | { readonly type: "stop"; readonly allocId: string; readonly reason: string }
+  | {
+    readonly type: "stop";
+    readonly allocId: string;
+    readonly reason: string;
+    readonly when: "first" | "last";
+  }
   | {
     readonly type: "createVolume";
     readonly volume: string;

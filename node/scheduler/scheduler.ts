@@ -11,14 +11,18 @@
  * to; draining and down nodes get nothing; `node.name`, `node.id` and
  * `node.label.<key>` constraints with `==`/`!=` are honoured.
  */
-import type { ClusterConfig, ServiceConfig } from "../../config/types.ts";
+import {
+  type ClusterConfig,
+  type ServiceConfig,
+  UPDATE_DEFAULT,
+} from "../../config/types.ts";
 import {
   type Alloc,
   type ClusterState,
   type ConfigDiff,
   needsReplacement,
 } from "../../raft/fsm/mod.ts";
-import type { Plan } from "./plan.ts";
+import type { Plan, UnplacedCode } from "./plan.ts";
 import { PlanBuilder } from "./_builder.ts";
 import { planDrain, planNodeFailure, planRepair } from "./_repair.ts";
 
@@ -79,17 +83,49 @@ export function schedule(state: ClusterState, request: ScheduleRequest): Plan {
   }
 }
 
+/**
+ * Removed services and scale-downs stop last (a rollback finds them still
+ * serving) unless the new allocs need their room: then they stop first.
+ */
 function planDeploy(
   state: ClusterState,
   config: ClusterConfig,
   diff: ConfigDiff,
   idPrefix: string,
 ): Plan {
+  const late = buildDeploy(state, config, diff, idPrefix, "last");
+  if (!late.unplaced.some((u) => ROOM_CODES.has(u.code))) return late;
+  return buildDeploy(state, config, diff, idPrefix, "first");
+}
+
+/** Refusals that stopping what the deploy drops anyway may cure. */
+const ROOM_CODES: ReadonlySet<UnplacedCode> = new Set([
+  "insufficient_cpu",
+  "insufficient_memory",
+  "insufficient_resources",
+  "no_free_port",
+]);
+
+function buildDeploy(
+  state: ClusterState,
+  config: ClusterConfig,
+  diff: ConfigDiff,
+  idPrefix: string,
+  dropped: "first" | "last",
+): Plan {
   const builder = new PlanBuilder(state, idPrefix);
   for (const name of diff.services.removed) {
     for (const alloc of builder.live(name)) {
-      builder.stop(alloc, "service removed");
+      builder.stop(alloc, "service removed", dropped);
     }
+  }
+  const rolls: Roll[] = [];
+  for (const change of diff.services.changed) {
+    const service = config.services[change.name];
+    if (service === undefined) continue;
+    if (needsReplacement(change)) {
+      rolls.push(startRoll(builder, service, dropped));
+    } else scaleService(builder, service, dropped);
   }
   for (const name of diff.services.added) {
     const service = config.services[name];
@@ -99,33 +135,81 @@ function planDeploy(
       builder.place(service, { spread, replaces: null, mode: "place" });
     }
   }
-  for (const change of diff.services.changed) {
-    const service = config.services[change.name];
-    if (service === undefined) continue;
-    if (needsReplacement(change)) replaceService(builder, service);
-    else scaleService(builder, service);
+  for (const roll of rolls) {
+    for (
+      let replica = roll.old.length;
+      replica < roll.service.replicas;
+      replica++
+    ) {
+      builder.place(roll.service, {
+        spread: roll.spread,
+        replaces: null,
+        mode: "place",
+      });
+    }
   }
+  rollInWaves(builder, rolls);
   return builder.build();
 }
 
-/** New allocs for every old one, rolling: each new one healthy before its old one stops. */
-function replaceService(builder: PlanBuilder, service: ServiceConfig): void {
+/** One changed service's replacements, still to be planned. */
+interface Roll {
+  readonly service: ServiceConfig;
+  /** The old allocs that get a replacement, in order. */
+  readonly old: readonly Alloc[];
+  /** Spread of the new version only: the old allocs are all going away. */
+  readonly spread: Map<number, number>;
+}
+
+/** The surplus of a shrinking changed service stops; the rest is rolled. */
+function startRoll(
+  builder: PlanBuilder,
+  service: ServiceConfig,
+  dropped: "first" | "last",
+): Roll {
   const old = builder.live(service.name);
   for (const alloc of old.slice(service.replicas)) {
-    builder.stop(alloc, "scaled down");
+    builder.stop(alloc, "scaled down", dropped);
   }
-  // Spread counts only the new version: the old allocs are all going away.
-  const spread = new Map<number, number>();
-  for (const alloc of old.slice(0, service.replicas)) {
-    builder.place(service, { spread, replaces: alloc, mode: "replace" });
-  }
-  for (let replica = old.length; replica < service.replicas; replica++) {
-    builder.place(service, { spread, replaces: null, mode: "place" });
+  return { service, old: old.slice(0, service.replicas), spread: new Map() };
+}
+
+/**
+ * Wave `w` replaces the next `max_parallel` old allocs of every rolled
+ * service; a start-first old alloc's room comes back only after its wave
+ * (it serves until its replacement is healthy), a stop-first one's at once.
+ */
+function rollInWaves(builder: PlanBuilder, rolls: readonly Roll[]): void {
+  for (let wave = 1;; wave++) {
+    let placed = false;
+    for (const roll of rolls) {
+      const { maxParallel, order } = roll.service.update ?? UPDATE_DEFAULT;
+      const batch = roll.old.slice(
+        (wave - 1) * maxParallel,
+        wave * maxParallel,
+      );
+      for (const alloc of batch) {
+        placed = true;
+        builder.place(roll.service, {
+          spread: roll.spread,
+          replaces: alloc,
+          mode: "replace",
+          order,
+          wave,
+        });
+      }
+    }
+    if (!placed) return;
+    builder.endWave(wave);
   }
 }
 
 /** Only the replica count (or routes) changed: add or stop the difference. */
-function scaleService(builder: PlanBuilder, service: ServiceConfig): void {
+function scaleService(
+  builder: PlanBuilder,
+  service: ServiceConfig,
+  dropped: "first" | "last",
+): void {
   const live = builder.live(service.name);
   const spread = builder.spreadOf(live);
   for (let replica = live.length; replica < service.replicas; replica++) {
@@ -141,7 +225,7 @@ function scaleService(builder: PlanBuilder, service: ServiceConfig): void {
   for (const alloc of surplus.slice(0, live.length - service.replicas)) {
     const index = builder.view.indexOf(alloc.nodeId);
     if (index !== undefined) spread.set(index, (spread.get(index) ?? 1) - 1);
-    builder.stop(alloc, "scaled down");
+    builder.stop(alloc, "scaled down", dropped);
   }
 }
 

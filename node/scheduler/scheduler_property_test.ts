@@ -100,7 +100,7 @@ function deployAndCommit(state: ClusterState, next: ClusterConfig, id: string) {
     diff: diffConfig(before, next),
     idPrefix: id,
   });
-  const result = commitPlan(deployed, plan, 10);
+  const result = commitPlan(deployed, plan, 10, { waves: true });
   if (result.rejections.length > 0) {
     const first = result.rejections[0]!;
     throw new Error(

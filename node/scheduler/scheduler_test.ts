@@ -62,7 +62,7 @@ function nodesOf(plan: Plan): string[] {
 }
 
 function committed(state: ClusterState, plan: Plan): ClusterState {
-  const result = commitPlan(state, plan, 100);
+  const result = commitPlan(state, plan, 100, { waves: true });
   deepStrictEqual(result.rejections, []);
   return result.state;
 }

@@ -40,6 +40,8 @@ export interface AgentBed {
 export async function startAgentBed(
   options: {
     heartbeatTimeoutMs?: number;
+    /** The node's size (default 4 cores, 4 GiB). */
+    resources?: { cpuMillis: number; memoryBytes: number };
   } = {},
 ): Promise<AgentBed> {
   const bed = await startTestBed();
@@ -73,7 +75,8 @@ export async function startAgentBed(
           ? {}
           : { timeoutMs: options.heartbeatTimeoutMs }),
       },
-      resources: { cpuMillis: 4000, memoryBytes: 4 * 1024 ** 3 },
+      resources: options.resources ??
+        { cpuMillis: 4000, memoryBytes: 4 * 1024 ** 3 },
       raft: { tickMs: 20 },
       log: (level, message) => logs.push(`${level} ${message}`),
     };
