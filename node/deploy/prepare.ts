@@ -1,16 +1,19 @@
 /**
  * The checks a deploy passes before it commits anything: no other deploy
- * running, every referenced secret present, every replica placeable,
- * nothing the build cannot do. Pure: a refusal here starts nothing.
+ * running, every referenced secret present, every replica placeable (and
+ * the plan accepted by `apply` when replayed in the deploy's order, so the
+ * scheduler and the commit check never disagree), nothing the build cannot
+ * do. Pure: a refusal here starts nothing.
  */
 import type { ClusterConfig } from "../../config/types.ts";
 import {
+  apply,
   type ClusterState,
   type ConfigDiff,
   diffWithCurrent,
   runningDeploy,
 } from "../../raft/fsm/mod.ts";
-import { type Plan, schedule } from "../scheduler/mod.ts";
+import { type Plan, replayDeploy, schedule } from "../scheduler/mod.ts";
 import { checkSecretRefs, MissingSecretsError } from "../secrets/mod.ts";
 import { DeployError } from "./errors.ts";
 
@@ -53,7 +56,32 @@ export function prepareDeploy(
       "This config needs persistent volumes, which this build cannot manage yet; use ephemeral volumes",
     );
   }
+  const refused = replayAfterDeploy(state, config, deployId, plan);
+  if (refused !== null) {
+    return new DeployError(
+      "deploy.unplaced",
+      `Cannot place every replica; nothing was started: ${refused}`,
+    );
+  }
   return { deployId, diff, plan };
+}
+
+/** Why `apply` would refuse the plan once the deploy is committed, or null. */
+function replayAfterDeploy(
+  state: ClusterState,
+  config: ClusterConfig,
+  deployId: string,
+  plan: Plan,
+): string | null {
+  const deployed = apply(state, {
+    type: "Deploy",
+    deployId,
+    config,
+    atMs: 0,
+  });
+  if (!deployed.ok) return deployed.rejection.message;
+  const refused = replayDeploy(deployed.state, plan, 0);
+  return refused === null ? null : refused.rejection.message;
 }
 
 function missingSecrets(
