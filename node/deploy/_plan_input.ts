@@ -3,7 +3,7 @@
  * wave and the old alloc it replaces, and the plan's plain stops.
  */
 import type { ClusterState } from "../../raft/fsm/mod.ts";
-import type { Placement, Plan } from "../scheduler/mod.ts";
+import type { Placement, Plan, PlanStep } from "../scheduler/mod.ts";
 import type { MachineAlloc, MachineInput, MachineStop } from "./machine.ts";
 
 export interface PlanInput {
@@ -12,35 +12,26 @@ export interface PlanInput {
   readonly placements: ReadonlyMap<string, Placement>;
 }
 
+type PlacingStep = Extract<PlanStep, { type: "place" | "replace" }>;
+
 /** A deploy's plan: waves, replacements and stops as the scheduler laid them out. */
 export function deployInput(state: ClusterState, plan: Plan): PlanInput {
-  const allocs: MachineAlloc[] = [];
   const stops: MachineStop[] = [];
-  const placements = new Map<string, Placement>();
   for (const step of plan.steps) {
-    if (step.type === "place" || step.type === "replace") {
-      const { placement } = step;
-      placements.set(placement.allocId, placement);
-      allocs.push({
-        allocId: placement.allocId,
-        service: placement.workload,
-        nodeId: placement.nodeId,
-        image: placement.image,
-        wave: step.wave,
-        replaces: step.type === "replace"
-          ? { allocId: step.oldAllocId, order: step.order }
-          : null,
-      });
-    } else if (step.type === "stop") {
-      stops.push({
-        allocId: step.allocId,
-        service: state.allocs.get(step.allocId)?.workload ?? step.allocId,
-        reason: step.reason,
-        when: step.when,
-      });
-    }
+    if (step.type !== "stop") continue;
+    stops.push({
+      allocId: step.allocId,
+      service: state.allocs.get(step.allocId)?.workload ?? step.allocId,
+      reason: step.reason,
+      when: step.when,
+    });
   }
-  return { input: { allocs, stops, atomic: true }, placements };
+  return inputOf(plan, (step) => ({
+    wave: step.wave,
+    replaces: step.type === "replace"
+      ? { allocId: step.oldAllocId, order: step.order }
+      : null,
+  }), { stops, atomic: true });
 }
 
 /**
@@ -49,6 +40,17 @@ export function deployInput(state: ClusterState, plan: Plan): PlanInput {
  * already, so nothing old is stopped.
  */
 export function repairInput(plan: Plan): PlanInput {
+  return inputOf(plan, () => ({ wave: 1, replaces: null }), {
+    stops: [],
+    atomic: false,
+  });
+}
+
+function inputOf(
+  plan: Plan,
+  turn: (step: PlacingStep) => Pick<MachineAlloc, "wave" | "replaces">,
+  rest: Pick<MachineInput, "stops" | "atomic">,
+): PlanInput {
   const placements = new Map<string, Placement>();
   const allocs: MachineAlloc[] = [];
   for (const step of plan.steps) {
@@ -60,9 +62,8 @@ export function repairInput(plan: Plan): PlanInput {
       service: placement.workload,
       nodeId: placement.nodeId,
       image: placement.image,
-      wave: 1,
-      replaces: null,
+      ...turn(step),
     });
   }
-  return { input: { allocs, stops: [], atomic: false }, placements };
+  return { input: { allocs, ...rest }, placements };
 }

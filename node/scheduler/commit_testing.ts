@@ -10,7 +10,11 @@ import {
   type Command,
   type Rejection,
 } from "../../raft/fsm/mod.ts";
+import type { ClusterConfig } from "../../config/types.ts";
+import { diffConfig } from "../../raft/fsm/mod.ts";
+import { stateFrom } from "../../raft/fsm/testing.ts";
 import type { Plan } from "./plan.ts";
+import { schedule } from "./scheduler.ts";
 import { deployCommands, stepCommands } from "./replay.ts";
 
 export interface Committed {
@@ -48,4 +52,36 @@ export function commitPlan(
     if (command.type === "AllocScheduled") placed++;
   }
   return { state: current, placed, rejections };
+}
+
+/** Deploys `next` on `state` (finishing any running deploy) and plans it. */
+export function deployPlan(
+  state: ClusterState,
+  next: ClusterConfig,
+  id = "d1",
+): { state: ClusterState; plan: Plan } {
+  const before = state.config;
+  const running = state.deploys.at(-1)?.status === "running"
+    ? state.deploys.at(-1)?.id
+    : undefined;
+  const finish: Command[] = running === undefined ? [] : [{
+    type: "DeployFinished",
+    deployId: running,
+    outcome: "succeeded",
+    message: "",
+    atMs: 1,
+  }];
+  const deployed = stateFrom([...finish, {
+    type: "Deploy",
+    deployId: id,
+    config: next,
+    atMs: 2,
+  }], state);
+  const plan = schedule(deployed, {
+    type: "deploy",
+    config: next,
+    diff: diffConfig(before, next),
+    idPrefix: id,
+  });
+  return { state: deployed, plan };
 }

@@ -4,12 +4,8 @@
  * order the deploy runs it (the scheduler and the commit check agree).
  */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import type { ClusterConfig, ServiceConfig } from "../../config/types.ts";
-import {
-  type ClusterState,
-  diffConfig,
-  isTerminal,
-} from "../../raft/fsm/mod.ts";
+import type { ServiceConfig } from "../../config/types.ts";
+import { type ClusterState, isTerminal } from "../../raft/fsm/mod.ts";
 import {
   config,
   GIB,
@@ -17,29 +13,12 @@ import {
   service,
   stateFrom,
 } from "../../raft/fsm/testing.ts";
-import { commitPlan } from "./commit_testing.ts";
+import { commitPlan, deployPlan as deploy } from "./commit_testing.ts";
 import type { Plan, PlanStep } from "./plan.ts";
-import { schedule } from "./scheduler.ts";
 
 /** One node with 2 cores and 8 GiB, like the `mill up` machine of the report. */
 const oneNode = () =>
   stateFrom([registerNode(1, { cpuMillis: 2000, memoryBytes: 8 * GIB })]);
-
-function deploy(state: ClusterState, next: ClusterConfig, id: string) {
-  const deployed = stateFrom([{
-    type: "Deploy",
-    deployId: id,
-    config: next,
-    atMs: 2,
-  }], state);
-  const plan = schedule(deployed, {
-    type: "deploy",
-    config: next,
-    diff: diffConfig(state.config, next),
-    idPrefix: id,
-  });
-  return { state: deployed, plan };
-}
 
 /** Commits the plan in deploy order and finishes the deploy. */
 function landed(state: ClusterState, plan: Plan, id: string): ClusterState {
@@ -57,6 +36,15 @@ function landed(state: ClusterState, plan: Plan, id: string): ClusterState {
 const storefront = (overrides: Partial<ServiceConfig> = {}) =>
   service("storefront", { replicas: 3, cpu: 0.25, port: 3000, ...overrides });
 const other = service("worker", { replicas: 1, cpu: 1 });
+
+/** A cluster where `services` were deployed (as d1) and are running. */
+function runningAfterFirst(
+  services: ServiceConfig[],
+  node: ClusterState = oneNode(),
+): ClusterState {
+  const first = deploy(node, config(services), "d1");
+  return landed(first.state, first.plan, "d1");
+}
 
 function rollSteps(plan: Plan): string[] {
   return plan.steps.map((step: PlanStep) =>
@@ -78,8 +66,7 @@ function running(state: ClusterState, workload: string) {
 
 Deno.test("a roll on a node with room for one more goes start-first, one replica per wave", () => {
   // 1.75 of 2 cores reserved: room for exactly one more 0.25 replica.
-  const first = deploy(oneNode(), config([storefront(), other]), "d1");
-  const before = landed(first.state, first.plan, "d1");
+  const before = runningAfterFirst([storefront(), other]);
   const changed = config([storefront({ env: { MODE: "b" } }), other]);
   const roll = deploy(before, changed, "d2");
   deepStrictEqual(roll.plan.unplaced, []);
@@ -97,8 +84,7 @@ Deno.test("a roll on a node with room for one more goes start-first, one replica
 
 Deno.test("a roll on a full node goes stop-first and reuses each old replica's room", () => {
   const full = service("worker", { replicas: 1, cpu: 1.25 });
-  const first = deploy(oneNode(), config([storefront(), full]), "d1");
-  const before = landed(first.state, first.plan, "d1");
+  const before = runningAfterFirst([storefront(), full]);
   strictEqual(before.nodes.get("n1")?.cpuMillisReserved, 2000);
   const roll = deploy(
     before,
@@ -116,8 +102,7 @@ Deno.test("a roll on a full node goes stop-first and reuses each old replica's r
 
 Deno.test("update { order = start-first } without room is refused with the way out", () => {
   const full = service("worker", { replicas: 1, cpu: 1.25 });
-  const first = deploy(oneNode(), config([storefront(), full]), "d1");
-  const before = landed(first.state, first.plan, "d1");
+  const before = runningAfterFirst([storefront(), full]);
   const roll = deploy(
     before,
     config([
@@ -137,8 +122,7 @@ Deno.test("update { order = start-first } without room is refused with the way o
 
 Deno.test("update { order = stop-first; max_parallel = 2 } replaces two at a time, stopping first even with room", () => {
   const big = stateFrom([registerNode(1, { cpuMillis: 16000 })]);
-  const first = deploy(big, config([storefront()]), "d1");
-  const before = landed(first.state, first.plan, "d1");
+  const before = runningAfterFirst([storefront()], big);
   const roll = deploy(
     before,
     config([
@@ -157,40 +141,43 @@ Deno.test("update { order = stop-first; max_parallel = 2 } replaces two at a tim
   landed(roll.state, roll.plan, "d2");
 });
 
-Deno.test("a service that replaces another on a full node gets the dropped one's room, stopped first", () => {
-  const web = service("web", { replicas: 2, cpu: 1, port: 3000 });
-  const first = deploy(oneNode(), config([web]), "d1");
-  const before = landed(first.state, first.plan, "d1");
-  const shop = service("shop", { replicas: 2, cpu: 1, port: 3000 });
-  const swap = deploy(before, config([shop]), "d2");
-  deepStrictEqual(swap.plan.unplaced, []);
-  deepStrictEqual(rollSteps(swap.plan), [
-    "stop first web-d1-1",
-    "stop first web-d1-2",
-    "wave 1 place shop",
-    "wave 1 place shop",
-  ]);
-  const after = landed(swap.state, swap.plan, "d2");
-  strictEqual(running(after, "shop").length, 2);
-});
-
-Deno.test("with room, a dropped service stops last so a rollback finds it serving", () => {
-  const web = service("web", { replicas: 1, cpu: 0.5, port: 3000 });
-  const first = deploy(oneNode(), config([web]), "d1");
-  const before = landed(first.state, first.plan, "d1");
-  const shop = service("shop", { replicas: 1, cpu: 0.5, port: 3000 });
-  const swap = deploy(before, config([shop]), "d2");
-  deepStrictEqual(rollSteps(swap.plan), [
-    "stop last web-d1-1",
-    "wave 1 place shop",
-  ]);
-  landed(swap.state, swap.plan, "d2");
+Deno.test("a service that replaces another gets the dropped one's room: stopped first on a full node, last with room", async (t) => {
+  const cases = [
+    {
+      name: "full node: stopped first",
+      cpu: 1,
+      replicas: 2,
+      steps: [
+        "stop first web-d1-1",
+        "stop first web-d1-2",
+        "wave 1 place shop",
+        "wave 1 place shop",
+      ],
+    },
+    {
+      name: "room for both: stopped last, a rollback finds it serving",
+      cpu: 0.5,
+      replicas: 1,
+      steps: ["stop last web-d1-1", "wave 1 place shop"],
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const shape = { replicas: c.replicas, cpu: c.cpu, port: 3000 };
+      const before = runningAfterFirst([service("web", shape)]);
+      const swap = deploy(before, config([service("shop", shape)]), "d2");
+      deepStrictEqual(swap.plan.unplaced, []);
+      deepStrictEqual(rollSteps(swap.plan), c.steps);
+      const after = landed(swap.state, swap.plan, "d2");
+      strictEqual(running(after, "shop").length, c.replicas);
+      strictEqual(running(after, "web").length, 0);
+    });
+  }
 });
 
 Deno.test("an empty config stops every service last", () => {
   const web = service("web", { replicas: 2, cpu: 0.5, port: 3000 });
-  const first = deploy(oneNode(), config([web]), "d1");
-  const before = landed(first.state, first.plan, "d1");
+  const before = runningAfterFirst([web]);
   const down = deploy(before, config([]), "d2");
   deepStrictEqual(rollSteps(down.plan), [
     "stop last web-d1-1",

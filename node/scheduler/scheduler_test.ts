@@ -15,7 +15,7 @@ import {
   stateFrom,
   task,
 } from "../../raft/fsm/testing.ts";
-import { commitPlan } from "./commit_testing.ts";
+import { commitPlan, deployPlan as deploy } from "./commit_testing.ts";
 import { placementsOf, type Plan } from "./plan.ts";
 import { schedule } from "./scheduler.ts";
 
@@ -24,38 +24,6 @@ const threeNodes: Command[] = [
   registerNode(2),
   registerNode(3),
 ];
-
-/** Deploys `next` on `state` (finishing any running deploy) and plans it. */
-function deploy(
-  state: ClusterState,
-  next: ClusterConfig,
-  id = "d1",
-): { state: ClusterState; plan: Plan } {
-  const before = state.config;
-  const running = state.deploys.at(-1)?.status === "running"
-    ? state.deploys.at(-1)?.id
-    : undefined;
-  const finish: Command[] = running === undefined ? [] : [{
-    type: "DeployFinished",
-    deployId: running,
-    outcome: "succeeded",
-    message: "",
-    atMs: 1,
-  }];
-  const deployed = stateFrom([...finish, {
-    type: "Deploy",
-    deployId: id,
-    config: next,
-    atMs: 2,
-  }], state);
-  const plan = schedule(deployed, {
-    type: "deploy",
-    config: next,
-    diff: diffConfig(before, next),
-    idPrefix: id,
-  });
-  return { state: deployed, plan };
-}
 
 function nodesOf(plan: Plan): string[] {
   return placementsOf(plan).map((p) => p.nodeName);

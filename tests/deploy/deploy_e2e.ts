@@ -15,6 +15,7 @@ import { placementCommand, placementsOf } from "../../node/scheduler/mod.ts";
 import { isTerminal } from "../../raft/mod.ts";
 import { type AgentBed, startAgentBed, waitFor } from "../agent/_bed.ts";
 import { type ReadEvent, readEvents } from "./_sse.ts";
+import { answers, liveAllocs } from "./_allocs.ts";
 
 function appConfig(
   bed: AgentBed,
@@ -78,23 +79,6 @@ async function deploy(
   }
   const events = await readEvents(response, onEvent);
   return { status: 200, events, error: null };
-}
-
-function liveAllocs(bed: AgentBed, workload: string) {
-  return [...bed.agent.state().allocs.values()].filter((a) =>
-    a.workload === workload && !isTerminal(a.status)
-  ).sort((a, b) => a.id < b.id ? -1 : 1);
-}
-
-async function answers(port: number): Promise<boolean> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/health`, {
-      signal: AbortSignal.timeout(2_000),
-    });
-    return response.ok && (await response.text()).trim() === "ok";
-  } catch {
-    return false;
-  }
 }
 
 async function tagImage(from: string, to: string): Promise<void> {

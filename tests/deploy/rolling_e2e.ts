@@ -8,9 +8,9 @@
  * namespace of its own.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { isTerminal } from "../../raft/mod.ts";
 import { type AgentBed, startAgentBed, waitFor } from "../agent/_bed.ts";
 import { type ReadEvent, readEvents } from "./_sse.ts";
+import { answers, liveAllocs } from "./_allocs.ts";
 
 function web(
   bed: AgentBed,
@@ -55,23 +55,6 @@ async function deploy(
   return await readEvents(response, onEvent);
 }
 
-function live(bed: AgentBed, workload: string) {
-  return [...bed.agent.state().allocs.values()].filter((a) =>
-    a.workload === workload && !isTerminal(a.status)
-  ).sort((a, b) => a.id < b.id ? -1 : 1);
-}
-
-async function answers(port: number): Promise<boolean> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/health`, {
-      signal: AbortSignal.timeout(1_000),
-    });
-    return response.ok && (await response.text()).trim() === "ok";
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Probes the service's healthy allocs (as DNS would hand them out) until
  * stopped; counts the rounds in which none answered.
@@ -83,7 +66,7 @@ function watchService(bed: AgentBed, workload: string) {
   const loop = (async () => {
     while (running) {
       rounds++;
-      const ports = live(bed, workload)
+      const ports = liveAllocs(bed, workload)
         .filter((a) => a.status === "healthy" && !a.stopRequested)
         .map((a) => a.hostPort!);
       const up = await Promise.all(ports.map(answers));
@@ -117,7 +100,7 @@ Deno.test("rolling updates on a node without room for twice the service", async 
     const first = await deploy(bed, web(bed));
     assertEquals(first.at(-1)?.event, "done", JSON.stringify(first.slice(-3)));
     assertEquals(
-      bed.agent.state().nodes.get(live(bed, "web")[0]!.nodeId)
+      bed.agent.state().nodes.get(liveAllocs(bed, "web")[0]!.nodeId)
         ?.cpuMillisReserved,
       900,
     );
@@ -125,7 +108,7 @@ Deno.test("rolling updates on a node without room for twice the service", async 
     await t.step(
       "an env change rolls stop-first, one replica at a time, the service never dark",
       async () => {
-        const before = live(bed, "web").map((a) => a.id);
+        const before = liveAllocs(bed, "web").map((a) => a.id);
         const watch = watchService(bed, "web");
         const events = await deploy(bed, web(bed, { env: "b" }));
         const seen = await watch.stop();
@@ -136,7 +119,7 @@ Deno.test("rolling updates on a node without room for twice the service", async 
         );
         assertTrue(seen.rounds > 5, JSON.stringify(seen));
         assertEquals(seen.dark, 0);
-        const after = live(bed, "web");
+        const after = liveAllocs(bed, "web");
         assertEquals(after.length, 3);
         assertTrue(after.every((a) => !before.includes(a.id)));
         assertTrue(after.every((a) => a.status === "healthy"));
@@ -156,7 +139,7 @@ Deno.test("rolling updates on a node without room for twice the service", async 
     await t.step(
       "a broken image fails the stop-first roll; the rollback brings the stopped replica back",
       async () => {
-        const before = live(bed, "web").map((a) => a.id);
+        const before = liveAllocs(bed, "web").map((a) => a.id);
         const events = await deploy(
           bed,
           web(bed, { image: bed.bed.images.crash, env: "b" }),
@@ -166,10 +149,10 @@ Deno.test("rolling updates on a node without room for twice the service", async 
         assertEquals(failed?.data.code, "deploy.failed");
         assertEquals(failed?.data.previousServing, true);
         await waitFor("three healthy replicas again", () => {
-          const now = live(bed, "web");
+          const now = liveAllocs(bed, "web");
           return now.length === 3 && now.every((a) => a.status === "healthy");
         });
-        const now = live(bed, "web");
+        const now = liveAllocs(bed, "web");
         assertTrue(now.every((a) => a.image === bed.bed.images.http));
         // Two untouched, one restored in place of the one the roll stopped.
         assertEquals(now.filter((a) => before.includes(a.id)).length, 2);
@@ -188,7 +171,7 @@ Deno.test("rolling updates on a node without room for twice the service", async 
     await t.step(
       "a deploy in flight is cancelled: rolled back, recorded cancelled, the old version serving",
       async () => {
-        const before = live(bed, "web").map((a) => a.id).sort();
+        const before = liveAllocs(bed, "web").map((a) => a.id).sort();
         let cancelled: Response | null = null;
         const events = await deploy(
           bed,
@@ -224,11 +207,11 @@ Deno.test("rolling updates on a node without room for twice the service", async 
         );
         assertEquals(bed.agent.state().deploys.at(-1)?.status, "cancelled");
         await waitFor("three healthy replicas of the old version", () => {
-          const now = live(bed, "web");
+          const now = liveAllocs(bed, "web");
           return now.length === 3 && now.every((a) => a.status === "healthy");
         });
         assertTrue(
-          live(bed, "web").every((a) =>
+          liveAllocs(bed, "web").every((a) =>
             bed.agent.state().config.services.web?.env.MODE === "b" &&
             a.image === bed.bed.images.http
           ),
@@ -256,8 +239,8 @@ Deno.test("rolling updates on a node without room for twice the service", async 
           "done",
           JSON.stringify(events.slice(-3)),
         );
-        assertEquals(live(bed, "web").length, 0);
-        const shop = live(bed, "shop");
+        assertEquals(liveAllocs(bed, "web").length, 0);
+        const shop = liveAllocs(bed, "shop");
         assertEquals(shop.length, 3);
         assertTrue(shop.every((a) => a.status === "healthy"));
         assertTrue(phases(events, "stopped").length >= 3);
