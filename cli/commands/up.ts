@@ -9,7 +9,7 @@ import {
   loadClusterIdentity,
   saveCliContext,
 } from "../../node/cluster_init/mod.ts";
-import { type CommandSpec, stringOption } from "../command.ts";
+import { type CommandSpec, flag, stringOption } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
 import { readConfigFile } from "../_files.ts";
 import { renderDiagnostics } from "../render.ts";
@@ -19,6 +19,8 @@ import { OptionError, parseList } from "./agent_options.ts";
 import { type Agent, startAgent } from "../../node/agent/mod.ts";
 import { agentLog, untilSignal } from "./agent_run.ts";
 import { deployConfigText } from "./deploy.ts";
+import { YES_OPTION } from "./_confirm.ts";
+import { cleanUp } from "./up_clean.ts";
 
 /** How long `mill up` waits for its node to lead and register. */
 export const UP_READY_TIMEOUT_MS = 30_000;
@@ -41,7 +43,12 @@ export const upCommand: CommandSpec = {
     "unless --containerd-socket names one, and runs the agent (primary and\n" +
     "secondary) in the foreground until Ctrl-C; containers keep running and the\n" +
     "next `mill up` re-attaches to them. With -f it deploys the file once the\n" +
-    "node is ready. If this cluster is already up, `mill up -f` only deploys.",
+    "node is ready. If this cluster is already up, `mill up -f` only deploys.\n" +
+    "With --clean it starts nothing: once this cluster's agent is stopped, it\n" +
+    "kills its containers, their shims and its private containerd, and removes\n" +
+    "the data dir (cluster state, secrets, images), so that the next `mill up`\n" +
+    "creates a new cluster. It asks first on a terminal; --yes skips that and is\n" +
+    "needed without one.",
   options: [
     {
       flags: "-f, --file <path>",
@@ -71,6 +78,12 @@ export const upCommand: CommandSpec = {
       flags: "--log-file <path>",
       description: "the agent's log (default: stderr)",
     },
+    {
+      flags: "--clean",
+      description:
+        "stop this cluster's containers, shims and containerd and remove its data dir",
+    },
+    YES_OPTION,
   ],
   run: async (context) => {
     const output = context.output;
@@ -79,6 +92,15 @@ export const upCommand: CommandSpec = {
     const apiPort = Number(option("apiPort") ?? "7443");
     const peerPort = Number(option("peerPort") ?? "7946");
     const file = option("file");
+    if (flag(context, "clean")) {
+      return await cleanUp({
+        dataDir,
+        file,
+        socket: option("containerdSocket"),
+        yes: flag(context, "yes"),
+        output,
+      });
+    }
     let configText: string | null = null;
     if (file !== undefined) {
       const read = await readConfigFile(file, output);
