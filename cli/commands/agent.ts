@@ -155,7 +155,11 @@ export const agentCommand: CommandSpec = {
       await agent.stop();
       return EXIT.ok;
     } catch (error) {
-      log.log("error", `agent failed: ${(error as Error).message}`);
+      const message = error instanceof Error ? error.message : String(error);
+      log.log("error", `agent failed: ${message}`);
+      if (option("logFile") !== undefined) {
+        context.output.error(`error[agent.failed]: ${message}`);
+      }
       return EXIT.failure;
     } finally {
       log.close();

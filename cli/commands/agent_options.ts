@@ -10,11 +10,16 @@ export class OptionError extends Error {
   override name = "OptionError";
 }
 
+export interface HostPort {
+  readonly hostname: string;
+  readonly port: number;
+}
+
 /** `HOST:PORT` (IPv6 in brackets); port 0 picks a free one. */
 export function parseHostPort(
   text: string,
   what: string,
-): { hostname: string; port: number } {
+): HostPort {
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(
     text,
   );

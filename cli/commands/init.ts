@@ -2,7 +2,6 @@
 
 import { formatJoinToken } from "../../node/agent/join.ts";
 import {
-  apiUrl,
   initCluster,
   InitError,
   readCertificate,
@@ -18,6 +17,11 @@ import { EXIT } from "../exit_codes.ts";
 import { contextPath } from "../_api.ts";
 import { OptionError, parseList } from "./agent_options.ts";
 import { agentCommand } from "./agent.ts";
+import {
+  type ApiEndpoint,
+  formatHostPort,
+  resolveApiEndpoint,
+} from "./api_listen.ts";
 
 /** The agent's options `mill init --start` passes on to the first primary. */
 const START_OPTION_FLAGS = [
@@ -45,8 +49,10 @@ export const initCommand: CommandSpec = {
     "admin, join and RPC tokens, CA and API certificate) and saves a CLI context\n" +
     "(~/.mill/config.json) for it. With --start it then runs the first\n" +
     "primary in the foreground (as `mill agent`, whose options it takes);\n" +
-    "without, it prints the `mill agent` command to start it with. The cloud\n" +
-    "provider drives persistent volumes (create, attach, migrate).",
+    "without, it prints the `mill agent` command to start it with. The API\n" +
+    "listens where the context points: the first --api-address (every\n" +
+    "interface when it is a DNS name), else 127.0.0.1; --api-listen sets it.\n" +
+    "The cloud provider drives persistent volumes (create, attach, migrate).",
   options: [
     {
       flags: "--provider <name>",
@@ -69,8 +75,12 @@ export const initCommand: CommandSpec = {
     },
     {
       flags: "--api-port <port>",
-      description: "the HTTPS API port",
-      defaultValue: "7443",
+      description: "the HTTPS API port (default 7443)",
+    },
+    {
+      flags: "--api-listen <host:port>",
+      description:
+        "where the API listens (default: the first --api-address, else 127.0.0.1, on --api-port)",
     },
     {
       flags: "--context <name>",
@@ -86,20 +96,30 @@ export const initCommand: CommandSpec = {
   ],
   run: async (context) => {
     const json = flag(context, "json");
+    const start = flag(context, "start");
     const dataDir = stringOption(context, "dataDir") ?? "/var/lib/mill";
-    const apiPort = Number(stringOption(context, "apiPort") ?? "7443");
-    const addresses = parseList(stringOption(context, "apiAddress"));
     const name = stringOption(context, "name") ?? Deno.hostname();
+    const fail = (error: OptionError | InitError) => {
+      const code = error instanceof InitError ? error.code : "cli.usage";
+      if (json) {
+        context.output.line(JSON.stringify({ code, message: error.message }));
+      } else context.output.error(`error[${code}]: ${error.message}`);
+      return error instanceof OptionError ? EXIT.usage : EXIT.failure;
+    };
     try {
-      if (!Number.isInteger(apiPort) || apiPort < 1 || apiPort > 65535) {
-        throw new OptionError("--api-port must be a port number");
-      }
+      const api = resolveApiEndpoint(
+        parseList(stringOption(context, "apiAddress")),
+        stringOption(context, "apiPort"),
+        stringOption(context, "apiListen"),
+      );
+      // The agent would fail to listen after the context is saved.
+      if (start) await checkCanListen(api);
       const path = contextPath();
       const cluster = await initCluster({
         dataDir,
         nodeName: name,
-        apiAddresses: addresses,
-        apiPort,
+        apiAddresses: api.addresses,
+        apiPort: api.port,
         contextPath: path,
         contextName: stringOption(context, "context") ?? "default",
         nowMs: Date.now(),
@@ -113,14 +133,19 @@ export const initCommand: CommandSpec = {
         cluster.adminToken,
         ca.fingerprintSha256,
       );
+      const apiListen = formatHostPort(api.listen);
       const startCommandLine =
-        `mill agent --data-dir ${dataDir} --name ${name} --role primary,secondary`;
+        `mill agent --data-dir ${dataDir} --name ${name} --role primary,secondary` +
+        (apiListen === `127.0.0.1:${api.port}`
+          ? ""
+          : ` --api-listen ${apiListen}`);
       if (json) {
         context.output.line(JSON.stringify({
           clusterId: cluster.clusterId,
           dataDir,
           contextPath: path,
-          apiUrl: apiUrl(addresses[0] ?? "127.0.0.1", apiPort),
+          apiUrl: api.url,
+          apiListen,
           start: startCommandLine,
           joinToken,
           primaryJoinToken: primaryToken,
@@ -129,8 +154,10 @@ export const initCommand: CommandSpec = {
         context.output.line(
           `cluster ${cluster.clusterId} created in ${dataDir}`,
         );
-        context.output.line(`CLI context saved to ${path}`);
-        if (flag(context, "start")) {
+        context.output.line(
+          `CLI context saved to ${path} (API ${api.url}, listening on ${apiListen})`,
+        );
+        if (start) {
           context.output.line(`starting the first primary (Ctrl-C stops it)`);
         } else {
           context.output.line(`start the first primary with:`);
@@ -147,32 +174,48 @@ export const initCommand: CommandSpec = {
           `  mill join <peer address> --role primary,secondary --listen <host:port> --token ${primaryToken}`,
         );
       }
-      if (!flag(context, "start")) return EXIT.ok;
-      return await startFirstPrimary(context, dataDir, name);
+      if (!start) return EXIT.ok;
+      return await startFirstPrimary(context, dataDir, name, apiListen);
     } catch (error) {
       if (error instanceof OptionError || error instanceof InitError) {
-        const code = error instanceof InitError ? error.code : "cli.usage";
-        if (json) {
-          context.output.line(JSON.stringify({ code, message: error.message }));
-        } else context.output.error(`error[${code}]: ${error.message}`);
-        return error instanceof OptionError ? EXIT.usage : EXIT.failure;
+        return fail(error);
       }
       throw error;
     }
   },
 };
 
+/** Refuses an API address this machine cannot listen on, before anything is written. */
+async function checkCanListen(api: ApiEndpoint): Promise<void> {
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen(api.listen);
+  } catch (error) {
+    throw new OptionError(
+      `The API cannot listen on ${formatHostPort(api.listen)} (${
+        (error as Error).message
+      }); the CLI context would point at ${api.url} with nothing there. ` +
+        `Give --api-address an address of this machine, or --api-listen one`,
+    );
+  }
+  listener.close();
+  // Closing frees the port for the agent at once.
+  await Promise.resolve();
+}
+
 /** `mill init --start`: the new cluster's first primary, as `mill agent` runs it. */
 function startFirstPrimary(
   context: RunContext,
   dataDir: string,
   name: string,
+  apiListen: string,
 ): Promise<number> {
   const options = {
     ...context.options,
     role: "primary,secondary",
     dataDir,
     name,
+    apiListen,
   };
   return agentCommand.run!({ ...context, options });
 }

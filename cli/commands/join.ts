@@ -5,7 +5,6 @@ import { advertiseHostOf } from "../../node/agent/peer_server.ts";
 import { joinAsPrimary } from "../../node/agent/join_primary.ts";
 import {
   joinAsSecondary,
-  JoinError,
   loadJoinedIdentity,
   parseJoinToken,
 } from "../../node/agent/join.ts";
@@ -20,6 +19,7 @@ import {
 } from "./agent_options.ts";
 import { startAgent } from "../../node/agent/mod.ts";
 import { agentLog, untilSignal } from "./agent_run.ts";
+import { reportJoinFailure } from "./join_errors.ts";
 
 export const joinCommand: CommandSpec = {
   name: "join",
@@ -115,13 +115,7 @@ export const joinCommand: CommandSpec = {
         interval = parseDurationOption(heartbeat, "--heartbeat-interval");
       }
     } catch (error) {
-      if (error instanceof JoinError) {
-        context.output.error(`error[${error.code}]: ${error.message}`);
-        return EXIT.usage;
-      }
-      if (!(error instanceof OptionError)) throw error;
-      context.output.error(`error: ${error.message}`);
-      return EXIT.usage;
+      return reportJoinFailure(context.output, error);
     }
     try {
       const advertiseHost = advertiseHostOf({
@@ -154,12 +148,15 @@ export const joinCommand: CommandSpec = {
         context.output.error(`joined cluster ${clusterId}`);
       }
     } catch (error) {
-      if (!(error instanceof JoinError)) throw error;
-      context.output.error(`error[${error.code}]: ${error.message}`);
-      return error.code === "join.invalid_token" ? EXIT.usage : EXIT.failure;
+      return reportJoinFailure(context.output, error);
     }
     const advertise = option("advertise");
-    const log = await agentLog(context.output, option("logFile"));
+    let log;
+    try {
+      log = await agentLog(context.output, option("logFile"));
+    } catch (error) {
+      return reportJoinFailure(context.output, error);
+    }
     try {
       // Listening before the agent starts: a SIGTERM during its start stops
       // it cleanly once started, never kills the process half-way.
@@ -188,7 +185,11 @@ export const joinCommand: CommandSpec = {
       await agent.stop();
       return EXIT.ok;
     } catch (error) {
-      log.log("error", `agent failed: ${(error as Error).message}`);
+      const message = error instanceof Error ? error.message : String(error);
+      log.log("error", `agent failed: ${message}`);
+      if (option("logFile") !== undefined) {
+        context.output.error(`error[join.agent_failed]: ${message}`);
+      }
       return EXIT.failure;
     } finally {
       log.close();

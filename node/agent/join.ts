@@ -255,6 +255,9 @@ function fetchBootstrap(
       port,
       path: "/peer/v1/bootstrap",
       rejectUnauthorized: false,
+      // No CA list of its own would make node:tls load the system's roots,
+      // which needs a sys permission the binary's scoped set cannot grant.
+      ca: [],
       timeout: JOIN_TIMEOUT_MS,
     }, (response) => {
       let text = "";

@@ -239,7 +239,8 @@ function isDnsName(name: string): boolean {
   return DNS_NAME_PATTERN.test(name) && !/(^|\.)\d+$/.test(name);
 }
 
-function isIpAddress(address: string): boolean {
+/** An IPv4 or IPv6 address (no brackets). */
+export function isIpAddress(address: string): boolean {
   return IPV4_PATTERN.test(address) ||
     (IPV6_PATTERN.test(address) && URL.canParse(`http://[${address}]/`));
 }

@@ -25,6 +25,7 @@ export {
   DATA_DIR_MODE,
   initCluster,
   type InitClusterOptions,
+  isIpAddress,
   loadClusterIdentity,
 } from "./init.ts";
 export {
