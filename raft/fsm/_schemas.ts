@@ -31,7 +31,12 @@ import {
   type Shape,
   str,
 } from "../../config/schema.ts";
-import type { AllocReport, Command, CommandType } from "./command.ts";
+import type {
+  AllocReport,
+  Command,
+  CommandType,
+  ScheduledPlacement,
+} from "./command.ts";
 import type { NodeRecord, StateDocument } from "./state_document.ts";
 import type {
   Alloc,
@@ -41,7 +46,7 @@ import type {
   FsmVolume,
   WorkloadKind,
 } from "./state.ts";
-import { COMMAND_BYTES_MAX } from "./limits.ts";
+import { COMMAND_BYTES_MAX, SCHEDULE_PLACEMENTS_MAX } from "./limits.ts";
 import { ALLOC_STATUSES, legacyEndpoints } from "./state.ts";
 
 /** Bound on lists inside a workload. */
@@ -265,6 +270,19 @@ const allocReport: Parser<AllocReport> = object({
   message: optional(text),
 }, { unknownKeys: "refuse" });
 
+/** One placement of an `AllocsScheduled` (an `AllocScheduled`'s alloc fields). */
+const scheduledPlacement: Parser<ScheduledPlacement> = object({
+  allocId: text,
+  nodeId: text,
+  workload: text,
+  kind: workloadKind,
+  image: text,
+  cpuMillis: counted,
+  memoryBytes: counted,
+  hostPort: optional(counted),
+  replacesAllocId: optional(text),
+}, { unknownKeys: "refuse" });
+
 /** The parser of each command type; decoding picks by `type`. */
 export const commandParsers: {
   readonly [T in CommandType]: Parser<Extract<Command, { readonly type: T }>>;
@@ -306,6 +324,10 @@ export const commandParsers: {
     hostPort: optional(counted),
     deployId: optional(text),
     replacesAllocId: optional(text),
+  }),
+  AllocsScheduled: command("AllocsScheduled", {
+    placements: array(scheduledPlacement, SCHEDULE_PLACEMENTS_MAX),
+    deployId: optional(text),
   }),
   AllocStatus: command("AllocStatus", {
     allocId: text,

@@ -22,6 +22,7 @@ import {
   applyAllocStatus,
   applyAllocStopRequested,
 } from "./_apply_allocs.ts";
+import { applyAllocsScheduled } from "./_apply_allocs_batch.ts";
 import {
   applyDeploy,
   applyDeployFinished,
@@ -67,6 +68,8 @@ export function apply(state: ClusterState, command: Command): Applied {
       return applyNodeRemove(state, command);
     case "AllocScheduled":
       return applyAllocScheduled(state, command);
+    case "AllocsScheduled":
+      return applyAllocsScheduled(state, command);
     case "AllocStatus":
       return applyAllocStatus(state, command);
     case "AllocRunning":

@@ -113,6 +113,32 @@ export interface AllocScheduledCommand {
   readonly atMs: number;
 }
 
+/** One placement of an `AllocsScheduled`: an `AllocScheduled`'s alloc fields. */
+export interface ScheduledPlacement {
+  readonly allocId: AllocId;
+  readonly nodeId: NodeId;
+  readonly workload: string;
+  readonly kind: WorkloadKind;
+  readonly image: string;
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+  readonly hostPort?: number;
+  readonly replacesAllocId?: AllocId;
+}
+
+/**
+ * The placements a plan commits together (a deploy's wave), as one entry:
+ * each is checked as an `AllocScheduled` against the state the ones before
+ * it left, and either all are applied or none is (the rejection names the
+ * placement refused, in `allocId` and its message).
+ */
+export interface AllocsScheduledCommand {
+  readonly type: "AllocsScheduled";
+  readonly placements: readonly ScheduledPlacement[];
+  readonly deployId?: DeployId;
+  readonly atMs: number;
+}
+
 /** An alloc moves along its lifecycle (see the transition table). */
 export interface AllocStatusCommand {
   readonly type: "AllocStatus";
@@ -224,6 +250,7 @@ export type Command =
   | NodeDrainCommand
   | NodeRemoveCommand
   | AllocScheduledCommand
+  | AllocsScheduledCommand
   | AllocStatusCommand
   | AllocRunningCommand
   | AllocStopRequestedCommand
@@ -250,6 +277,7 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   "NodeDrain",
   "NodeRemove",
   "AllocScheduled",
+  "AllocsScheduled",
   "AllocStatus",
   "AllocRunning",
   "AllocStopRequested",
@@ -302,6 +330,8 @@ export type RejectionCode =
 export interface Rejection {
   readonly code: RejectionCode;
   readonly message: string;
+  /** Set by a refused `AllocsScheduled`: the placement that was refused. */
+  readonly allocId?: AllocId;
 }
 
 /** What `apply` returns: the next state, or why the command was refused. */

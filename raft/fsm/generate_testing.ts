@@ -4,7 +4,7 @@
  * invalid, ids drawn from small pools so that they collide.
  */
 import type { ClusterConfig } from "../../config/types.ts";
-import type { Command } from "./command.ts";
+import type { AllocScheduledCommand, Command } from "./command.ts";
 import {
   ALLOC_STATUSES,
   type AllocStatus,
@@ -75,7 +75,8 @@ export function randomCommand(
       atMs,
     });
   }
-  if (roll < 30) return randomSchedule(rng, state, nodeId, atMs);
+  if (roll < 25) return randomSchedule(rng, state, nodeId, atMs);
+  if (roll < 30) return randomBatch(rng, state, atMs);
   if (roll < 55) {
     return { type: "AllocStatus", allocId, status: rng.pick(STATUSES), atMs };
   }
@@ -145,12 +146,36 @@ export function randomCommand(
   };
 }
 
+/** An `AllocsScheduled` of 1–4 random placements on random nodes. */
+function randomBatch(
+  rng: Rng,
+  state: ClusterState,
+  atMs: number,
+): Command {
+  const placements = Array.from({ length: rng.int(1, 4) }, () => {
+    const nodeId = pickKey(rng, state.nodes.keys(), `n${rng.int(1, 6)}`);
+    const { type: _type, atMs: _atMs, ...placement } = randomSchedule(
+      rng,
+      state,
+      nodeId,
+      atMs,
+    );
+    return placement;
+  });
+  return {
+    type: "AllocsScheduled",
+    placements,
+    ...(rng.bool(0.5) ? { deployId: `d${rng.int(1, 3)}` } : {}),
+    atMs,
+  };
+}
+
 function randomSchedule(
   rng: Rng,
   state: ClusterState,
   nodeId: string,
   atMs: number,
-): Command {
+): AllocScheduledCommand {
   const workloads = [
     ...Object.values(state.config.services),
     ...Object.values(state.config.tasks),

@@ -4,6 +4,12 @@
 export const ID_LENGTH_MAX = 253;
 /** Most allocs one `AllocsPurged` may name. */
 export const PURGE_ALLOCS_MAX = 10_000;
+/**
+ * Most placements one `AllocsScheduled` may hold: at a few hundred bytes
+ * each, an entry stays well under `COMMAND_BYTES_MAX`. A bigger wave is
+ * committed as several entries.
+ */
+export const SCHEDULE_PLACEMENTS_MAX = 4_096;
 /** Most alloc reports one heartbeat may carry. */
 export const HEARTBEAT_REPORTS_MAX = 10_000;
 /** Most labels a node may register with. */
