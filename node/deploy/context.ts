@@ -93,6 +93,8 @@ export interface Coordinator {
     config: ClusterConfig,
     onEvent: (event: DeployEvent) => void,
     signal?: AbortSignal,
+    /** What the deploy record says once it succeeds (default "deployed"). */
+    note?: string,
   ): Promise<DeployOutcome>;
   /**
    * Places, pulls and starts one alloc of task `name` of the current

@@ -70,8 +70,11 @@ class DeployCoordinator implements Coordinator {
     config: ClusterConfig,
     onEvent: Emit,
     signal?: AbortSignal,
+    note = "deployed",
   ): Promise<DeployOutcome> {
-    return this.#track(this.#deploy(config, detachable(onEvent, signal)));
+    return this.#track(
+      this.#deploy(config, detachable(onEvent, signal), note),
+    );
   }
 
   spawnTask(
@@ -127,7 +130,11 @@ class DeployCoordinator implements Coordinator {
     return promise;
   }
 
-  async #deploy(config: ClusterConfig, emit: Emit): Promise<DeployOutcome> {
+  async #deploy(
+    config: ClusterConfig,
+    emit: Emit,
+    note: string,
+  ): Promise<DeployOutcome> {
     const context = this.#context;
     const startedAtMs = context.nowMs();
     const before = context.state();
@@ -211,7 +218,7 @@ class DeployCoordinator implements Coordinator {
       });
       if (result.kind === "lost") throw result.error;
       if (result.outcome === "succeeded") {
-        await finishDeploy(context, deployId, "succeeded", "deployed");
+        await finishDeploy(context, deployId, "succeeded", note);
         emit(routesEvent(context.state(), elapsed()));
         const elapsedMs = elapsed();
         emit({ type: "done", deployId, elapsedMs });

@@ -29,7 +29,8 @@ import {
   type Router,
   SseStream,
 } from "../api/mod.ts";
-import { runningDeploy } from "../../raft/fsm/mod.ts";
+import type { ClusterConfig } from "../../config/types.ts";
+import { type ClusterState, runningDeploy } from "../../raft/fsm/mod.ts";
 import { prepareDeploy } from "./prepare.ts";
 import type { Coordinator, DeployContext } from "./context.ts";
 
@@ -80,8 +81,23 @@ export async function handleDeployRequest(
       diagnostics: parsed.diagnostics,
     }, 422);
   }
+  return deployResponse(coordinator, context.state(), parsed.config);
+}
+
+/**
+ * Starts the deploy of `config` now and answers with its event stream, or
+ * with the JSON refusal its precheck gives (409 `deploy.in_progress`, 422
+ * `secret.missing`, `deploy.unplaced`, …) when it cannot start. `state` is
+ * read in the same step, so nothing changes between check and start.
+ */
+export function deployResponse(
+  coordinator: Coordinator,
+  state: ClusterState,
+  config: ClusterConfig,
+  note?: string,
+): Response {
   // The same checks run again inside deploy(); here they give a status code.
-  const precheck = prepareDeploy(context.state(), parsed.config, "precheck");
+  const precheck = prepareDeploy(state, config, "precheck");
   if (!("plan" in precheck)) {
     const status = precheck.code === "deploy.in_progress" ? 409 : 422;
     return errorResponse(new ApiError(status, precheck.code, precheck.message));
@@ -92,10 +108,15 @@ export async function handleDeployRequest(
   const detached = new AbortController();
   void stream.done.then(() => detached.abort());
   let id = 0;
-  void coordinator.deploy(parsed.config, (event) => {
-    stream.send({ event: event.type, data: event, id: String(++id) });
-    if (event.type === "done" || event.type === "failed") stream.close();
-  }, detached.signal).finally(() => stream.close());
+  void coordinator.deploy(
+    config,
+    (event) => {
+      stream.send({ event: event.type, data: event, id: String(++id) });
+      if (event.type === "done" || event.type === "failed") stream.close();
+    },
+    detached.signal,
+    note,
+  ).finally(() => stream.close());
   return stream.response;
 }
 

@@ -17,6 +17,7 @@ export {
   addDeployRoutes,
   DEPLOY_BODY_BYTES_MAX,
   DEPLOY_CONTENT_TYPES,
+  deployResponse,
 } from "./http.ts";
 export { DeployError, type DeployErrorCode } from "./errors.ts";
 export { prepareDeploy } from "./prepare.ts";

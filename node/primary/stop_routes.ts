@@ -15,14 +15,8 @@
  */
 import type { ClusterConfig } from "../../config/types.ts";
 import { type ClusterState, EMPTY_CONFIG } from "../../raft/mod.ts";
-import {
-  ApiError,
-  errorResponse,
-  type Handler,
-  readJsonBody,
-  SseStream,
-} from "../api/mod.ts";
-import { type Coordinator, prepareDeploy } from "../deploy/mod.ts";
+import { ApiError, type Handler, readJsonBody } from "../api/mod.ts";
+import { type Coordinator, deployResponse } from "../deploy/mod.ts";
 
 /** Most names one `POST /v1/stop` takes. */
 export const STOP_SERVICES_MAX = 256;
@@ -48,7 +42,12 @@ export function stopServicesHandler(options: StopRoutesOptions): Handler {
     const services = Object.fromEntries(
       Object.entries(config.services).filter(([n]) => !names.includes(n)),
     );
-    return deployStream(options, coordinator, { ...config, services });
+    return deployResponse(
+      coordinator,
+      options.state(),
+      { ...config, services },
+      `stopped ${names.map((n) => `"${n}"`).join(", ")} (mill stop)`,
+    );
   };
 }
 
@@ -57,7 +56,12 @@ export function downHandler(options: StopRoutesOptions): Handler {
   return async (request) => {
     await request.body?.cancel();
     const coordinator = await options.coordinator();
-    return deployStream(options, coordinator, EMPTY_CONFIG);
+    return deployResponse(
+      coordinator,
+      options.state(),
+      EMPTY_CONFIG,
+      "every service stopped (mill down)",
+    );
   };
 }
 
@@ -96,30 +100,4 @@ function notDeployed(unknown: readonly string[], config: ClusterConfig) {
         : `its services are ${deployed.map((n) => `"${n}"`).join(", ")}`
     }`,
   );
-}
-
-/**
- * Starts the deploy of `config` now (no await between reading the state and
- * the coordinator taking it) and streams its events.
- */
-function deployStream(
-  options: StopRoutesOptions,
-  coordinator: Coordinator,
-  config: ClusterConfig,
-): Response {
-  // The same checks run again inside deploy(); here they give a status code.
-  const precheck = prepareDeploy(options.state(), config, "precheck");
-  if (!("plan" in precheck)) {
-    const status = precheck.code === "deploy.in_progress" ? 409 : 422;
-    return errorResponse(new ApiError(status, precheck.code, precheck.message));
-  }
-  const stream = new SseStream();
-  const detached = new AbortController();
-  void stream.done.then(() => detached.abort());
-  let id = 0;
-  void coordinator.deploy(config, (event) => {
-    stream.send({ event: event.type, data: event, id: String(++id) });
-    if (event.type === "done" || event.type === "failed") stream.close();
-  }, detached.signal).finally(() => stream.close());
-  return stream.response;
 }

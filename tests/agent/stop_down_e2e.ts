@@ -125,6 +125,7 @@ Deno.test("mill stop takes services out of the running config and mill down stop
       assertEquals(Object.keys(state.config.services), ["api"]);
       assertEquals(Object.keys(state.config.tasks), ["hello"]);
       assertEquals(state.deploys.at(-1)?.status, "succeeded");
+      assertEquals(state.deploys.at(-1)?.message, 'stopped "web" (mill stop)');
       assertEquals(liveAllocs(bed, "web"), []);
       assertEquals(liveAllocs(bed, "api").map((a) => a.id), [api.id]);
       await waitFor(
@@ -160,6 +161,10 @@ Deno.test("mill stop takes services out of the running config and mill down stop
         assertEquals(state.config.services, {});
         assertEquals(state.config.tasks, {});
         assertEquals(state.deploys.at(-1)?.status, "succeeded");
+        assertEquals(
+          state.deploys.at(-1)?.message,
+          "every service stopped (mill down)",
+        );
         assertEquals(liveAllocs(bed), []);
         await waitFor(
           "every container gone",
