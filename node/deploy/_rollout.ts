@@ -6,9 +6,10 @@
  */
 import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
 import type { Alloc, Command } from "../../raft/fsm/mod.ts";
-import { type Placement, placementCommand } from "../scheduler/mod.ts";
+import type { Placement } from "../scheduler/mod.ts";
 import { HealthMonitor, probeTarget } from "../health/mod.ts";
 import { assert } from "./_assert.ts";
+import { commitPlacements } from "./_commit_placements.ts";
 import { secretValuesOf, startRequestOf } from "./_start_request.ts";
 import type { CommitResult, DeployContext } from "./context.ts";
 import { type DeployPhase, FAILED_LOG_LINES_MAX } from "./events.ts";
@@ -98,7 +99,7 @@ export class Rollout {
   readonly #tasks = new Set<Promise<void>>();
   readonly #startSlots = new Map<string, Slots>();
   #wake = Promise.withResolvers<void>();
-  /** Placements are committed one after another, in the machine's order. */
+  /** Waves' placements are committed one entry after another, in order. */
   #scheduling: Promise<void> = Promise.resolve();
   #lost: unknown = null;
   #finish: Extract<MachineAction, { type: "finish" }> | null = null;
@@ -145,6 +146,9 @@ export class Rollout {
   }
 
   #dispatch(actions: readonly MachineAction[]): void {
+    // The machine asks for a wave's placements in one step: they are
+    // committed together, as one entry (see `_commit_placements.ts`).
+    const placing: string[] = [];
     for (const action of actions) {
       switch (action.type) {
         case "phase":
@@ -156,13 +160,9 @@ export class Rollout {
             message: action.message,
           });
           break;
-        case "schedule": {
-          const previous = this.#scheduling;
-          const next = previous.then(() => this.#schedule(action.allocId));
-          this.#scheduling = next.catch(() => {});
-          this.#spawn(() => next);
+        case "schedule":
+          placing.push(action.allocId);
           break;
-        }
         case "pull":
           this.#spawn(() => this.#pull(action.nodeId, action.image));
           break;
@@ -180,6 +180,11 @@ export class Rollout {
           throw new Error(`unknown action ${JSON.stringify(_exhaustive)}`);
         }
       }
+    }
+    if (placing.length > 0) {
+      const next = this.#scheduling.then(() => this.#schedule(placing));
+      this.#scheduling = next.catch(() => {});
+      this.#spawn(() => next);
     }
   }
 
@@ -209,30 +214,24 @@ export class Rollout {
     ]);
   }
 
-  /** Commits a placement; a refusal (no room any more, say) fails the alloc. */
-  async #schedule(allocId: string): Promise<void> {
+  /**
+   * Commits placements asked for together as whole entries; each alloc
+   * learns the outcome (`scheduled`, or `allocFailed` with the refusal).
+   */
+  async #schedule(allocIds: readonly string[]): Promise<void> {
     const { context } = this.#options;
-    const placement = this.#options.placements.get(allocId);
-    assert(placement !== undefined, "every scheduled alloc has a placement");
-    const result = await commitOrLose(
-      context,
-      placementCommand(placement, {
-        atMs: context.nowMs(),
-        deployId: this.#options.deployId,
-      }),
-    );
-    if (result.ok) {
-      this.#feed({ type: "scheduled", allocId });
-      return;
-    }
-    this.#feed({
-      type: "allocFailed",
-      allocId,
-      reason:
-        `cannot place on ${placement.nodeName}: ${result.rejection.message}`,
-      started: false,
-      logLines: [],
+    const placements = allocIds.map((allocId) => {
+      const placement = this.#options.placements.get(allocId);
+      assert(placement !== undefined, "every scheduled alloc has a placement");
+      return placement;
     });
+    const events = await commitPlacements(placements, {
+      commit: (command) => commitOrLose(context, command),
+      atMs: context.nowMs(),
+      deployId: this.#options.deployId,
+      atomic: this.#machine.atomic,
+    });
+    for (const event of events) this.#feed(event);
   }
 
   async #pull(nodeId: string, image: string): Promise<void> {

@@ -10,9 +10,12 @@
  * - Every (node, image) pair is pulled once, all pairs in parallel, at once.
  * - `first` stops run at once; wave 1 opens when they are done.
  * - A wave opens by stopping its stop-first old allocs; once they are
- *   stopped its placements are committed (`schedule`), in plan order, so
- *   the room each one finds is the room the scheduler counted. An alloc
- *   starts once it is committed and its image is on its node.
+ *   stopped its placements are committed (`schedule`, one action per alloc,
+ *   all of a wave in one step: the shell commits them as one entry, whole
+ *   or not at all), in plan order, so the room each one finds is the room
+ *   the scheduler counted. Each alloc then learns the outcome: `scheduled`,
+ *   or `allocFailed` with the refusal. An alloc starts once it is committed
+ *   and its image is on its node.
  * - A start-first old alloc stops as soon as its replacement is healthy:
  *   a roll never holds more than one extra replica per parallel lane.
  * - The next wave opens once every alloc of this one is healthy and every
@@ -95,7 +98,11 @@ export interface MachineFailure {
 
 /** What to do; the shell runs actions in the order given. */
 export type MachineAction =
-  /** Commit the alloc's placement (`AllocScheduled`); answer `scheduled` or `allocFailed`. */
+  /**
+   * Commit the alloc's placement; the `schedule` actions of one step are a
+   * wave, committed together (`AllocsScheduled`). Answer `scheduled` or
+   * `allocFailed` for each.
+   */
   | { readonly type: "schedule"; readonly allocId: string }
   | { readonly type: "pull"; readonly nodeId: string; readonly image: string }
   | { readonly type: "start"; readonly allocId: string }
@@ -207,6 +214,11 @@ export class DeployMachine {
   /** True once `finish` was returned. */
   get finished(): boolean {
     return this.#finished;
+  }
+
+  /** A deploy (true: the first failure rolls back) or a repair. */
+  get atomic(): boolean {
+    return this.#input.atomic;
   }
 
   /** True after a failure (or a cancel) in an atomic run. */

@@ -19,7 +19,7 @@ import { deployCommands, stepCommands } from "./replay.ts";
 
 export interface Committed {
   readonly state: ClusterState;
-  /** `AllocScheduled` commands accepted. */
+  /** Placements accepted (`AllocScheduled`, and each of an `AllocsScheduled`). */
   readonly placed: number;
   readonly rejections: readonly { command: Command; rejection: Rejection }[];
 }
@@ -50,6 +50,7 @@ export function commitPlan(
     }
     current = applied.state;
     if (command.type === "AllocScheduled") placed++;
+    if (command.type === "AllocsScheduled") placed += command.placements.length;
   }
   return { state: current, placed, rejections };
 }

@@ -3,9 +3,12 @@
  * re-check, commit through Raft and dispatch, and what it could not place
  * with the exact reason.
  */
-import type {
-  AllocScheduledCommand,
-  WorkloadKind,
+import {
+  type AllocScheduledCommand,
+  type AllocsScheduledCommand,
+  SCHEDULE_PLACEMENTS_MAX,
+  type ScheduledPlacement,
+  type WorkloadKind,
 } from "../../raft/fsm/mod.ts";
 
 /** One new alloc on one node. */
@@ -36,7 +39,8 @@ export type ReplaceOrder = "start-first" | "stop-first";
  * starts once every alloc of wave `n` is healthy and every old alloc it
  * replaces is stopped (so each wave's room is what the plan counted).
  * Within a wave, `stop-first` old allocs stop before any placement of the
- * wave is committed; then the placements are committed in plan order.
+ * wave is committed; then the wave's placements are committed together, in
+ * plan order, as one `AllocsScheduled` (`placementBatches`).
  * `stop` steps run `first` (before wave 1: their room is needed) or `last`
  * (once everything new is healthy, so a rollback finds them serving).
  */
@@ -121,13 +125,54 @@ export function placementsOf(plan: Plan): Placement[] {
   return placements;
 }
 
-/** The command that commits a placement through Raft. */
+/** When and for which deploy a placement is committed. */
+export interface CommitOptions {
+  readonly atMs: number;
+  readonly deployId: string | null;
+}
+
+/** The command that commits one placement through Raft (a task's). */
 export function placementCommand(
   placement: Placement,
-  options: { readonly atMs: number; readonly deployId: string | null },
+  options: CommitOptions,
 ): AllocScheduledCommand {
   return {
     type: "AllocScheduled",
+    ...scheduledPlacement(placement),
+    ...(options.deployId === null ? {} : { deployId: options.deployId }),
+    atMs: options.atMs,
+  };
+}
+
+/**
+ * The commands that commit placements meant to land together (a wave) as
+ * whole Raft entries: one `AllocsScheduled` each, applied whole or not at
+ * all, in order. More than `SCHEDULE_PLACEMENTS_MAX` placements take
+ * several entries, cut in plan order; none when there are none.
+ */
+export function placementBatches(
+  placements: readonly Placement[],
+  options: CommitOptions,
+): AllocsScheduledCommand[] {
+  const batches: AllocsScheduledCommand[] = [];
+  for (
+    let start = 0;
+    start < placements.length;
+    start += SCHEDULE_PLACEMENTS_MAX
+  ) {
+    batches.push({
+      type: "AllocsScheduled",
+      placements: placements.slice(start, start + SCHEDULE_PLACEMENTS_MAX)
+        .map(scheduledPlacement),
+      ...(options.deployId === null ? {} : { deployId: options.deployId }),
+      atMs: options.atMs,
+    });
+  }
+  return batches;
+}
+
+function scheduledPlacement(placement: Placement): ScheduledPlacement {
+  return {
     allocId: placement.allocId,
     nodeId: placement.nodeId,
     workload: placement.workload,
@@ -136,10 +181,8 @@ export function placementCommand(
     cpuMillis: placement.cpuMillis,
     memoryBytes: placement.memoryBytes,
     ...(placement.hostPort === null ? {} : { hostPort: placement.hostPort }),
-    ...(options.deployId === null ? {} : { deployId: options.deployId }),
     ...(placement.replacesAllocId === null
       ? {}
       : { replacesAllocId: placement.replacesAllocId }),
-    atMs: options.atMs,
   };
 }

@@ -1,8 +1,9 @@
 /**
  * A deploy plan replayed through the FSM's own `apply`, in the order the
  * deploy commits it (`first` stops and volume steps, then per wave its
- * stop-first old allocs, its placements, its start-first old allocs, then
- * the `last` stops), each replacement assumed healthy. The deploy's
+ * stop-first old allocs, its placements as one `AllocsScheduled`, its
+ * start-first old allocs, then the `last` stops), each replacement assumed
+ * healthy. The deploy's
  * precheck runs it so the scheduler and the commit check can never
  * disagree: a plan `apply` would refuse is refused before anything starts.
  */
@@ -12,7 +13,12 @@ import {
   type Command,
   type Rejection,
 } from "../../raft/fsm/mod.ts";
-import { placementCommand, type Plan, type PlanStep } from "./plan.ts";
+import {
+  placementBatches,
+  placementCommand,
+  type Plan,
+  type PlanStep,
+} from "./plan.ts";
 
 /** The first command of the replay `apply` refuses, or null. */
 export function replayDeploy(
@@ -51,13 +57,10 @@ export function deployCommands(plan: Plan, atMs: number): Command[] {
         commands.push(...stopCommands(step.oldAllocId, "replaced", atMs));
       }
     }
-    for (const step of steps) {
-      if (step.type === "place" || step.type === "replace") {
-        commands.push(
-          placementCommand(step.placement, { atMs, deployId: null }),
-        );
-      }
-    }
+    const placements = steps.flatMap((step) =>
+      step.type === "place" || step.type === "replace" ? [step.placement] : []
+    );
+    commands.push(...placementBatches(placements, { atMs, deployId: null }));
     for (const step of steps) {
       if (step.type === "replace" && step.order === "start-first") {
         commands.push(...stopCommands(step.oldAllocId, "replaced", atMs));
