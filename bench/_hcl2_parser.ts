@@ -1,8 +1,10 @@
 /**
- * The adapter to npm:hcl2-parser (HashiCorp's HCL compiled to JavaScript),
- * the only module that imports it. Used as context in bench/config.ts: it
- * rejects the `.mill` dialect (`;`-joined attributes), so it is timed on a
- * standard-HCL rendering of the same file.
+ * The adapter to npm:hcl2-parser (HashiCorp's HCL, through hcl2json, compiled
+ * to JavaScript by GopherJS), the only module that imports it. bench/config.ts
+ * times it against mill on one text both accept: it rejects the `.mill`
+ * dialect (`;`-joined attributes), so both read a standard-HCL rendering.
+ * `parseToObject` parses and converts to a JavaScript object, the nearest
+ * counterpart of mill's parse to a model.
  */
 
 import hcl2 from "hcl2-parser";
