@@ -213,6 +213,8 @@ export async function withApi(
   try {
     return await work(client);
   } catch (error) {
+    // Stdout closed under a streaming command: nobody reads any more.
+    if (output.closed?.aborted === true) return EXIT.ok;
     return cliFailure(error, output, json);
   } finally {
     client.close();

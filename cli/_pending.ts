@@ -33,7 +33,7 @@ export function needsClusterWithConfig(
       if (file !== undefined) {
         const read = await readConfigFile(file, context.output);
         if (!read.ok) return read.code;
-        const result = parseConfig(read.text, file);
+        const result = parseConfig(read.text, read.name);
         if (!result.ok) {
           const lines = renderDiagnostics(
             result.diagnostics,

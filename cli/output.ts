@@ -24,6 +24,12 @@ export interface Output {
   writeErr(text: string): void;
   readonly colorOut: boolean;
   readonly colorErr: boolean;
+  /**
+   * Aborted once stdout is closed (its reader, such as `head`, went away):
+   * from then on writes to it are dropped, and a command that streams
+   * stops and exits quietly. Absent on outputs that cannot close.
+   */
+  readonly closed?: AbortSignal;
 }
 
 /** Wraps `text` in the ANSI codes of `style` when `enabled`. */
@@ -51,23 +57,45 @@ function noColorVariable(): string | undefined {
   }
 }
 
-/** Output to the process's stdout and stderr. */
-export function consoleOutput(): Output {
+/**
+ * A writer to `stream` that drops every write once the stream is closed
+ * (a broken pipe), calling `onClosed` the first time, instead of throwing.
+ */
+export function closableWriter(
+  stream: { writeSync(bytes: Uint8Array): number },
+  onClosed: () => void,
+): (text: string) => void {
   const encoder = new TextEncoder();
-  const write = (stream: typeof Deno.stdout, text: string) => {
+  let closed = false;
+  return (text) => {
+    if (closed) return;
     const bytes = encoder.encode(text);
-    for (let written = 0; written < bytes.length;) {
-      written += stream.writeSync(bytes.subarray(written));
+    try {
+      for (let written = 0; written < bytes.length;) {
+        written += stream.writeSync(bytes.subarray(written));
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
+      closed = true;
+      onClosed();
     }
   };
+}
+
+/** Output to the process's stdout and stderr; a closed one is no error. */
+export function consoleOutput(): Output {
+  const closed = new AbortController();
+  const out = closableWriter(Deno.stdout, () => closed.abort());
+  const err = closableWriter(Deno.stderr, () => {});
   const noColor = noColorVariable();
   return {
-    line: (text) => write(Deno.stdout, text + "\n"),
-    error: (text) => write(Deno.stderr, text + "\n"),
-    writeOut: (text) => write(Deno.stdout, text),
-    writeErr: (text) => write(Deno.stderr, text),
+    line: (text) => out(text + "\n"),
+    error: (text) => err(text + "\n"),
+    writeOut: out,
+    writeErr: err,
     colorOut: colorAllowed(Deno.stdout.isTerminal(), noColor),
     colorErr: colorAllowed(Deno.stderr.isTerminal(), noColor),
+    closed: closed.signal,
   };
 }
 

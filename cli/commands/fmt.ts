@@ -34,9 +34,15 @@ export const fmtCommand: CommandSpec = {
 async function fmt(context: RunContext): Promise<number> {
   const { output } = context;
   const file = stringOption(context, "file") ?? "";
+  if (file === "-" && flag(context, "write")) {
+    output.error(
+      "--write needs a file: -f - reads stdin, whose result goes to stdout",
+    );
+    return EXIT.usage;
+  }
   const read = await readConfigFile(file, output);
   if (!read.ok) return read.code;
-  const result = formatConfig(read.text, file);
+  const result = formatConfig(read.text, read.name);
   if (!result.ok) {
     for (
       const line of renderDiagnostics(
@@ -51,7 +57,11 @@ async function fmt(context: RunContext): Promise<number> {
   }
   if (flag(context, "check")) {
     if (!result.changed) return EXIT.ok;
-    output.error(`${file} is not formatted; run mill fmt --write -f ${file}`);
+    output.error(
+      file === "-"
+        ? `${read.name} is not formatted`
+        : `${file} is not formatted; run mill fmt --write -f ${file}`,
+    );
     return EXIT.failure;
   }
   if (!flag(context, "write")) {

@@ -70,7 +70,9 @@ export const logsCommand: CommandSpec = {
         return EXIT.ok;
       }
       const seen = new Set<string>();
-      await client.events("GET", path, {}, (event) => {
+      // A closed stdout (\`mill logs -f web | head\`) ends the follow.
+      const signal = context.output.closed;
+      await client.events("GET", path, signal ? { signal } : {}, (event) => {
         if (event.event !== "log") return;
         const line = event.data as Line;
         if (json) {

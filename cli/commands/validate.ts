@@ -15,7 +15,7 @@ import { summarize } from "../summary.ts";
 
 export const FILE_OPTION = {
   flags: "-f, --file <path>",
-  description: "the .mill config file",
+  description: "the .mill config file (- reads stdin)",
   required: true,
 } as const;
 
@@ -36,7 +36,7 @@ async function validate(context: RunContext): Promise<number> {
   const file = stringOption(context, "file") ?? "";
   const read = await readConfigFile(file, output);
   if (!read.ok) return read.code;
-  const result = parseConfig(read.text, file);
+  const result = parseConfig(read.text, read.name);
   const json = flag(context, "json");
   if (!result.ok) {
     if (json) {
@@ -59,7 +59,11 @@ async function validate(context: RunContext): Promise<number> {
     return EXIT.ok;
   }
   for (
-    const line of renderSummary(file, summarize(result.config), output.colorOut)
+    const line of renderSummary(
+      read.name,
+      summarize(result.config),
+      output.colorOut,
+    )
   ) {
     output.line(line);
   }
