@@ -1,4 +1,4 @@
-/** `mill deploy -f FILE`: roll a config out to the cluster. */
+/** `mill deploy -f FILE`: roll a config out to the cluster; `--cancel` stops the one running. */
 
 import { parseConfig } from "../../config/mod.ts";
 import {
@@ -9,6 +9,12 @@ import {
   stringOption,
 } from "../command.ts";
 import { DeployRenderer } from "../deploy_progress.ts";
+import { DETACHED_EXIT } from "../deploy_interrupt.ts";
+import {
+  type DeployAttach,
+  Interrupts,
+  processAttach,
+} from "../deploy_attach.ts";
 import { EXIT } from "../exit_codes.ts";
 import type { Output } from "../output.ts";
 import { readConfigFile } from "../_files.ts";
@@ -26,12 +32,20 @@ export const deployCommand: CommandSpec = {
     "new alloc is stopped and the old ones keep serving; the failing service, the\n" +
     "reason and its last log lines are printed and the exit status is 1.\n" +
     "With --json each event is printed as one JSON line.\n" +
-    "Exit status: 0 deployed, 1 failed or refused, 2 invalid config, 3 no cluster.",
+    "Ctrl-C on a terminal asks whether to cancel the deploy (y: it rolls back\n" +
+    "and the command follows the rollback; anything else detaches and the deploy\n" +
+    "goes on); without a terminal SIGINT detaches. --cancel cancels the deploy\n" +
+    "that is running and prints its id.\n" +
+    "Exit status: 0 deployed or cancel asked, 1 failed, refused or cancelled,\n" +
+    "2 invalid config, 3 no cluster, 130 detached (the deploy goes on).",
   options: [
     {
       flags: "-f, --file <path>",
-      description: "the .mill config file",
-      required: true,
+      description: "the .mill config file (- reads stdin)",
+    },
+    {
+      flags: "--cancel",
+      description: "cancel the deploy that is running (it rolls back)",
     },
     JSON_OPTION,
   ],
@@ -40,10 +54,28 @@ export const deployCommand: CommandSpec = {
 
 async function deploy(context: RunContext): Promise<number> {
   const { output } = context;
-  const file = stringOption(context, "file") ?? "";
+  const file = stringOption(context, "file");
+  const json = flag(context, "json");
+  if (flag(context, "cancel")) {
+    if (file !== undefined) {
+      output.error("error: give either -f FILE or --cancel, not both");
+      return EXIT.usage;
+    }
+    return await withApi(
+      output,
+      json,
+      (client) => cancel(client, output, json),
+    );
+  }
+  if (file === undefined) {
+    output.error(
+      "error: mill deploy needs -f FILE (or -f - for stdin), or --cancel",
+    );
+    return EXIT.usage;
+  }
   const read = await readConfigFile(file, output);
   if (!read.ok) return read.code;
-  const parsed = parseConfig(read.text, file);
+  const parsed = parseConfig(read.text, read.name);
   if (!parsed.ok) {
     for (
       const line of renderDiagnostics(
@@ -56,17 +88,51 @@ async function deploy(context: RunContext): Promise<number> {
     }
     return EXIT.usage;
   }
-  const json = flag(context, "json");
   return await withApi(
     output,
     json,
-    (client) => deployConfigText(client, read.text, file, output, json),
+    (client) =>
+      deployConfigText(client, read.text, read.name, output, json, {
+        attach: processAttach(),
+      }),
   );
+}
+
+/** `POST /v1/deploys/cancel` (`{}` or `{"deployId"}`): the id of the deploy told to stop. */
+export async function requestCancel(
+  client: ApiClient,
+  deployId: string | null,
+): Promise<string> {
+  const answer = await client.json(
+    "POST",
+    "/v1/deploys/cancel",
+    deployId === null ? {} : { deployId },
+  ) as { deployId?: unknown };
+  return typeof answer?.deployId === "string"
+    ? answer.deployId
+    : deployId ?? "?";
+}
+
+async function cancel(
+  client: ApiClient,
+  output: Output,
+  json: boolean,
+): Promise<number> {
+  const deployId = await requestCancel(client, null);
+  if (json) {
+    output.line(JSON.stringify({ deployId, status: "cancelling" }));
+  } else {
+    output.line(
+      `cancelling deploy ${deployId}: it rolls back; "mill status" shows when it ends`,
+    );
+  }
+  return EXIT.ok;
 }
 
 /**
  * Sends `text` to `POST /v1/deploy` and renders its event stream; the exit
- * status (0 deployed, 1 failed). Also used by `mill up -f`.
+ * status (0 deployed, 1 failed, 130 detached). Also used by `mill up -f`.
+ * With `attach`, SIGINT asks to cancel or detaches (deploy_interrupt.ts).
  */
 export async function deployConfigText(
   client: ApiClient,
@@ -74,6 +140,7 @@ export async function deployConfigText(
   fileName: string,
   output: Output,
   json: boolean,
+  options: { readonly attach?: DeployAttach } = {},
 ): Promise<number> {
   const renderer = new DeployRenderer({ color: output.colorOut });
   // A progress line only on a terminal (colour is our sign of one).
@@ -83,30 +150,61 @@ export async function deployConfigText(
     if (progressShown) output.writeOut("\r\x1b[2K");
     progressShown = false;
   };
+  const stop = new AbortController();
+  const signals = [stop.signal, ...(output.closed ? [output.closed] : [])];
+  const interrupts = options.attach === undefined ? null : new Interrupts({
+    attach: options.attach,
+    output,
+    cancel: (deployId) => requestCancel(client, deployId),
+    detach: () => {
+      clearProgress();
+      stop.abort();
+    },
+  });
   let status: number = EXIT.failure;
   let ended = false;
-  await client.events(
-    "POST",
-    `/v1/deploy?file=${encodeURIComponent(baseName(fileName))}`,
-    { body: text, contentType: "text/plain; charset=utf-8" },
-    (event) => {
-      const data = isRecord(event.data) ? event.data : {};
-      if (event.event === "done") status = EXIT.ok;
-      if (event.event === "done" || event.event === "failed") ended = true;
-      if (json) {
-        output.line(JSON.stringify({ ...data, type: event.event }));
-        return;
-      }
-      const rendered = renderer.render(event.event, data);
-      clearProgress();
-      for (const line of rendered.lines) output.line(line);
-      for (const line of rendered.errors) output.error(line);
-      if (interactive && rendered.progress !== null) {
-        output.writeOut(rendered.progress);
-        progressShown = true;
-      }
-    },
-  );
+  try {
+    await client.events(
+      "POST",
+      `/v1/deploy?file=${encodeURIComponent(baseName(fileName))}`,
+      {
+        body: text,
+        contentType: "text/plain; charset=utf-8",
+        signal: AbortSignal.any(signals),
+      },
+      (event) => {
+        const data = isRecord(event.data) ? event.data : {};
+        if (event.event === "done") status = EXIT.ok;
+        if (event.event === "done" || event.event === "failed") ended = true;
+        if (
+          interrupts !== null && event.event === "start" &&
+          typeof data.deployId === "string"
+        ) interrupts.deployId = data.deployId;
+        const write = () => {
+          if (json) {
+            output.line(JSON.stringify({ ...data, type: event.event }));
+            return;
+          }
+          const rendered = renderer.render(event.event, data);
+          clearProgress();
+          for (const line of rendered.lines) output.line(line);
+          for (const line of rendered.errors) output.error(line);
+          if (interactive && rendered.progress !== null) {
+            output.writeOut(rendered.progress);
+            progressShown = true;
+          }
+        };
+        if (interrupts === null) write();
+        else interrupts.emit(write);
+      },
+    );
+  } catch (error) {
+    if (interrupts?.detached === true) return DETACHED_EXIT;
+    if (output.closed?.aborted === true) return status;
+    throw error;
+  } finally {
+    interrupts?.close();
+  }
   clearProgress();
   if (!ended) {
     const message =
