@@ -118,6 +118,12 @@ export class EtcdKvChannel {
         "grpc.keepalive_timeout_ms": 5_000,
         "grpc.keepalive_permit_without_calls": 1,
         "grpc.http2.min_time_between_pings_ms": 10_000,
+        // Per-call bookkeeping a benchmark client does not need: channelz's
+        // call tracking and the retry buffer (no hidden retries either: a
+        // failed write is counted). Together about a fifth less client CPU
+        // per write here.
+        "grpc.enable_channelz": 0,
+        "grpc.enable_retries": 0,
       },
     );
   }
