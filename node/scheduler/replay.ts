@@ -41,7 +41,9 @@ export function deployCommands(plan: Plan, atMs: number): Command[] {
   const waves = new Map<number, PlanStep[]>();
   for (const step of plan.steps) {
     if (step.type === "place" || step.type === "replace") {
-      waves.set(step.wave, [...waves.get(step.wave) ?? [], step]);
+      const wave = waves.get(step.wave);
+      if (wave === undefined) waves.set(step.wave, [step]);
+      else wave.push(step);
     } else if (step.type === "stop") {
       if (step.when === "first") {
         commands.push(...stopCommands(step.allocId, step.reason, atMs));
