@@ -83,3 +83,16 @@ Deno.test("scripts/mill version and --help exit 0; a cluster command exits 3", a
   deepStrictEqual(status?.code, 3);
   match(status?.stderr ?? "", /cli\.no_context/);
 });
+
+Deno.test("scripts/mill validate accepts an empty file and says what deploying it does", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mill-empty-" });
+  try {
+    await Deno.writeTextFile(`${dir}/down.mill`, "# nothing runs here\n");
+    const result = await mill("validate", "-f", `${dir}/down.mill`);
+    deepStrictEqual(result.code, 0, result.stderr);
+    match(result.stdout, /^valid: /);
+    match(result.stdout, /note: .*deploying it removes every service/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -67,5 +67,7 @@ async function validate(context: RunContext): Promise<number> {
   ) {
     output.line(line);
   }
+  // Valid, but worth a word: an empty file takes every service down.
+  for (const notice of result.notices) output.line(`  note: ${notice.message}`);
   return EXIT.ok;
 }
