@@ -6,31 +6,16 @@
  * network namespace of its own (host ports are shared otherwise).
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { bufferOutput, runCli } from "../../cli/mod.ts";
 import { CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { ContainerdClient } from "../../containerd/mod.ts";
 import { containerIdOf } from "../../node/secondary/exits.ts";
-import { startAgentBed, waitFor } from "./_bed.ts";
-
-async function mill(...args: string[]) {
-  const output = bufferOutput();
-  const code = await runCli(args, output);
-  return { code, stdout: output.stdout(), stderr: output.stderr() };
-}
+import { waitFor } from "./_bed.ts";
+import { mill, startCliBed } from "./_cli_bed.ts";
 
 Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs of a one-node cluster", async (t) => {
-  const bed = await startAgentBed();
-  const previous = Deno.env.get(CONTEXT_PATH_ENV);
-  Deno.env.set(CONTEXT_PATH_ENV, bed.contextPath);
-  const work = await Deno.makeTempDir({ prefix: "mill-cli-" });
+  const cli = await startCliBed("mill-cli-");
+  const { bed, work } = cli;
   try {
-    await waitFor(
-      "the node registered and leading",
-      () =>
-        bed.agent.state().nodes.size === 1 &&
-        bed.agent.leader?.isLeader === true,
-    );
-
     await t.step(
       "mill secret set reads the value from a file, never argv",
       async () => {
@@ -181,9 +166,6 @@ Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs 
       assertTrue(status.stderr.includes("cli.unreachable"));
     });
   } finally {
-    if (previous === undefined) Deno.env.delete(CONTEXT_PATH_ENV);
-    else Deno.env.set(CONTEXT_PATH_ENV, previous);
-    await Deno.remove(work, { recursive: true });
-    await bed.stop();
+    await cli.stop();
   }
 });

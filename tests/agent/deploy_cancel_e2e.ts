@@ -8,25 +8,18 @@
  * deploy_cancel_test.ts in a network namespace of its own.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { bufferOutput, runCli } from "../../cli/mod.ts";
+import { bufferOutput } from "../../cli/mod.ts";
 import { ApiClient, CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { deployConfigText } from "../../cli/commands/deploy.ts";
 import type { DeployAttach } from "../../cli/deploy_attach.ts";
-import { startAgentBed, waitFor } from "./_bed.ts";
+import { waitFor } from "./_bed.ts";
+import { mill, startCliBed } from "./_cli_bed.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-async function mill(...args: string[]) {
-  const output = bufferOutput();
-  const code = await runCli(args, output);
-  return { code, stdout: output.stdout(), stderr: output.stderr() };
-}
-
 Deno.test("mill deploy --cancel, SIGINT detaches, y at the prompt cancels; unknown names are not found", async (t) => {
-  const bed = await startAgentBed();
-  const previous = Deno.env.get(CONTEXT_PATH_ENV);
-  Deno.env.set(CONTEXT_PATH_ENV, bed.contextPath);
-  const work = await Deno.makeTempDir({ prefix: "mill-cancel-" });
+  const cli = await startCliBed("mill-cancel-");
+  const { bed, work } = cli;
   const lastDeploy = async () =>
     (await (await bed.api("/v1/status")).json()).lastDeploy as {
       id: string;
@@ -48,13 +41,6 @@ Deno.test("mill deploy --cancel, SIGINT detaches, y at the prompt cancels; unkno
 }
 `;
   try {
-    await waitFor(
-      "the node registered and leading",
-      () =>
-        bed.agent.state().nodes.size === 1 &&
-        bed.agent.leader?.isLeader === true,
-    );
-
     await t.step(
       "unknown names: ps and logs both say not found, exit 1",
       async () => {
@@ -200,9 +186,6 @@ Deno.test("mill deploy --cancel, SIGINT detaches, y at the prompt cancels; unkno
       },
     );
   } finally {
-    if (previous === undefined) Deno.env.delete(CONTEXT_PATH_ENV);
-    else Deno.env.set(CONTEXT_PATH_ENV, previous);
-    await Deno.remove(work, { recursive: true });
-    await bed.stop();
+    await cli.stop();
   }
 });

@@ -8,17 +8,10 @@
  * namespace of its own (host ports are shared otherwise).
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { bufferOutput, runCli } from "../../cli/mod.ts";
-import { CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { ContainerdClient } from "../../containerd/mod.ts";
 import { containerIdOf } from "../../node/secondary/exits.ts";
-import { type AgentBed, startAgentBed, waitFor } from "./_bed.ts";
-
-async function mill(...args: string[]) {
-  const output = bufferOutput();
-  const code = await runCli(args, output);
-  return { code, stdout: output.stdout(), stderr: output.stderr() };
-}
+import type { AgentBed } from "./_bed.ts";
+import { mill, startCliBed } from "./_cli_bed.ts";
 
 async function secretNames(): Promise<string[]> {
   const list = await mill("secret", "list", "--json");
@@ -41,18 +34,9 @@ async function containerEnv(bed: AgentBed, workload: string) {
 }
 
 Deno.test("mill secret strips a file's newline, names the rule for bad names, refuses empty values and deleting a secret in use", async (t) => {
-  const bed = await startAgentBed();
-  const previous = Deno.env.get(CONTEXT_PATH_ENV);
-  Deno.env.set(CONTEXT_PATH_ENV, bed.contextPath);
-  const work = await Deno.makeTempDir({ prefix: "mill-secret-" });
+  const cli = await startCliBed("mill-secret-");
+  const { bed, work } = cli;
   try {
-    await waitFor(
-      "the node registered and leading",
-      () =>
-        bed.agent.state().nodes.size === 1 &&
-        bed.agent.leader?.isLeader === true,
-    );
-
     await t.step(
       "a value from a file loses one trailing newline, unless --keep-newline",
       async () => {
@@ -245,9 +229,6 @@ Deno.test("mill secret strips a file's newline, names the rule for bad names, re
       },
     );
   } finally {
-    if (previous === undefined) Deno.env.delete(CONTEXT_PATH_ENV);
-    else Deno.env.set(CONTEXT_PATH_ENV, previous);
-    await Deno.remove(work, { recursive: true });
-    await bed.stop();
+    await cli.stop();
   }
 });

@@ -8,18 +8,11 @@
  * of its own (host ports are shared otherwise).
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { bufferOutput, runCli } from "../../cli/mod.ts";
-import { CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { ContainerdClient } from "../../containerd/mod.ts";
 import { isTerminal } from "../../raft/mod.ts";
 import { containerIdOf } from "../../node/secondary/exits.ts";
-import { type AgentBed, startAgentBed, waitFor } from "./_bed.ts";
-
-async function mill(...args: string[]) {
-  const output = bufferOutput();
-  const code = await runCli(args, output);
-  return { code, stdout: output.stdout(), stderr: output.stderr() };
-}
+import { type AgentBed, waitFor } from "./_bed.ts";
+import { mill, startCliBed } from "./_cli_bed.ts";
 
 function liveAllocs(bed: AgentBed, workload?: string) {
   return [...bed.agent.state().allocs.values()].filter((a) =>
@@ -57,18 +50,10 @@ function appConfig(bed: AgentBed): string {
 }
 
 Deno.test("mill stop takes services out of the running config and mill down stops them all", async (t) => {
-  const bed = await startAgentBed();
-  const previous = Deno.env.get(CONTEXT_PATH_ENV);
-  Deno.env.set(CONTEXT_PATH_ENV, bed.contextPath);
-  const work = await Deno.makeTempDir({ prefix: "mill-stop-" });
+  const cli = await startCliBed("mill-stop-");
+  const { bed, work } = cli;
   const file = `${work}/app.mill`;
   try {
-    await waitFor(
-      "the node registered and leading",
-      () =>
-        bed.agent.state().nodes.size === 1 &&
-        bed.agent.leader?.isLeader === true,
-    );
     await Deno.writeTextFile(file, appConfig(bed));
     const deployed = await mill("deploy", "-f", file);
     assertEquals(deployed.code, 0, deployed.stdout + deployed.stderr);
@@ -182,9 +167,6 @@ Deno.test("mill stop takes services out of the running config and mill down stop
       },
     );
   } finally {
-    if (previous === undefined) Deno.env.delete(CONTEXT_PATH_ENV);
-    else Deno.env.set(CONTEXT_PATH_ENV, previous);
-    await Deno.remove(work, { recursive: true });
-    await bed.stop();
+    await cli.stop();
   }
 });
