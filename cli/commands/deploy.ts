@@ -8,7 +8,7 @@ import {
   type RunContext,
   stringOption,
 } from "../command.ts";
-import { DeployRenderer } from "../deploy_progress.ts";
+import { DeployPrinter, eventData } from "./_deploy_stream.ts";
 import { DETACHED_EXIT } from "../deploy_interrupt.ts";
 import {
   type DeployAttach,
@@ -142,14 +142,7 @@ export async function deployConfigText(
   json: boolean,
   options: { readonly attach?: DeployAttach } = {},
 ): Promise<number> {
-  const renderer = new DeployRenderer({ color: output.colorOut });
-  // A progress line only on a terminal (colour is our sign of one).
-  const interactive = output.colorOut && !json;
-  let progressShown = false;
-  const clearProgress = () => {
-    if (progressShown) output.writeOut("\r\x1b[2K");
-    progressShown = false;
-  };
+  const printer = new DeployPrinter(output, json);
   const stop = new AbortController();
   const signals = [stop.signal, ...(output.closed ? [output.closed] : [])];
   const interrupts = options.attach === undefined ? null : new Interrupts({
@@ -157,12 +150,10 @@ export async function deployConfigText(
     output,
     cancel: (deployId) => requestCancel(client, deployId),
     detach: () => {
-      clearProgress();
+      printer.clearProgress();
       stop.abort();
     },
   });
-  let status: number = EXIT.failure;
-  let ended = false;
   try {
     await client.events(
       "POST",
@@ -173,53 +164,27 @@ export async function deployConfigText(
         signal: AbortSignal.any(signals),
       },
       (event) => {
-        const data = isRecord(event.data) ? event.data : {};
-        if (event.event === "done") status = EXIT.ok;
-        if (event.event === "done" || event.event === "failed") ended = true;
+        const data = eventData(event.data);
+        printer.note(event.event);
         if (
           interrupts !== null && event.event === "start" &&
           typeof data.deployId === "string"
         ) interrupts.deployId = data.deployId;
-        const write = () => {
-          if (json) {
-            output.line(JSON.stringify({ ...data, type: event.event }));
-            return;
-          }
-          const rendered = renderer.render(event.event, data);
-          clearProgress();
-          for (const line of rendered.lines) output.line(line);
-          for (const line of rendered.errors) output.error(line);
-          if (interactive && rendered.progress !== null) {
-            output.writeOut(rendered.progress);
-            progressShown = true;
-          }
-        };
+        const write = () => printer.write(event.event, data);
         if (interrupts === null) write();
         else interrupts.emit(write);
       },
     );
   } catch (error) {
     if (interrupts?.detached === true) return DETACHED_EXIT;
-    if (output.closed?.aborted === true) return status;
+    if (output.closed?.aborted === true) return printer.status;
     throw error;
   } finally {
     interrupts?.close();
   }
-  clearProgress();
-  if (!ended) {
-    const message =
-      'The deploy stream ended before the deploy did; run "mill status" to see where it stands';
-    if (json) {
-      output.line(JSON.stringify({ code: "cli.stream_cut", message }));
-    } else output.error(`error[cli.stream_cut]: ${message}`);
-  }
-  return status;
+  return printer.finish();
 }
 
 function baseName(path: string): string {
   return path.split("/").at(-1) || path;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
