@@ -1,126 +1,126 @@
 /**
- * Time from `POST /v1/deploy` to its `done` event for 1, 10 and 50 services
- * (one replica each, the `http` test image already cached) on a real
- * one-node agent, against the same containers started one after another by
- * `ctr run -d` on the same containerd, in the same run. Both sides give the
- * containers the same cpu and memory ceilings and host networking; the bench
- * services have no health block (running counts as healthy), since `ctr run
- * -d` waits for nothing either. Median of `ROUNDS` per size.
+ * Deploy bench: mill against two anchors on one real node, in the same run.
  *
- * Runs itself in a network namespace of its own so that the host ports its
- * containers take cannot collide with anything else on the machine.
- * Last line: JSON with the medians and `ratio_1`, `ratio_10`, `ratio_50`
- * (ours / ctr serial). Goals: ratio_1 ≤ 1.5, ratio_50 < 1.
+ * - **Deploy** of 1, 10 and 50 one-replica services (the `http` test image,
+ *   cached; 0.05 cpu, 32 MiB, a 2 s stop grace) until every replica answers
+ *   its health check (HTTP GET /health every 100 ms, mill's minimum
+ *   interval): mill from `POST /v1/deploy` to its `done` event (the services
+ *   carry that health block); the same containers by hand with `ctr run -d`
+ *   on the same containerd, each probed until it answers, 8 at once (mill's
+ *   `STARTS_PER_NODE_MAX`: the fair anchor) and one after another (context);
+ *   and a single-node Docker Swarm (Debian's `docker.io`, installed when
+ *   missing, on a dockerd of its own that trusts the same local registry):
+ *   one `docker stack deploy` until every service has a running task that
+ *   answers the same check over its published port.
+ * - **Rolling update** of a 3-replica service with that health check (its env
+ *   changed), with a request loop counting failed requests meanwhile (one
+ *   client, a request every 20 ms at most, the endpoint list fetched afresh
+ *   each time: for mill the healthy allocs of `GET /v1/allocs`, as DNS hands
+ *   them out, there being no proxy yet; for swarm the running tasks it wants
+ *   running, as its DNS round robin does). mill rolls one replica at a time,
+ *   start-first when the node has room (its default here) and, as context,
+ *   stop-first; swarm with `docker service update`, its default stop-first
+ *   and `--update-order start-first`, until it reports the update completed
+ *   and the new tasks answer.
+ *
+ * Medians of ROUNDS deploys per size and of ROLL_ROUNDS rolls per variant;
+ * failed and total requests are summed over a variant's rolls. Runs itself
+ * in a network namespace of its own (host ports, dockerd's bridges and
+ * iptables stay there); dockerd, its swarm and services are removed
+ * afterwards, also on failure. Last line: one JSON object. `ratio_N` = mill /
+ * parallel ctr, `ratio_swarm_N` = mill / swarm, `ratio_swarm_roll` = mill's
+ * roll / swarm's start-first roll. Goals: ratio_1 ≤ 1.5, ratio_50 < 1,
+ * ratio_swarm_50 < 1, no failed request during mill's start-first roll.
  */
 import { startAgentBed, waitFor } from "../tests/agent/_bed.ts";
-import { readEvents } from "../tests/deploy/_sse.ts";
+import { runAnchor } from "./_anchor.ts";
+import { type Docker, ensureDockerInstalled, startDocker } from "./_docker.ts";
+import { median, round1 } from "./_measure.ts";
+import {
+  CPU,
+  MEMORY_BYTES,
+  millDeploy,
+  millEndpoints,
+  rollConfig,
+  servicesConfig,
+  teardownConfig,
+} from "./_mill.ts";
+import { inOwnNetwork, runInOwnNetwork } from "./_netns.ts";
+import { type LoopCount, withRequestLoop } from "./_roll.ts";
+import {
+  createRollService,
+  initSwarm,
+  removeService,
+  swarmDeploy,
+  swarmEndpoints,
+  swarmRoll,
+  swarmTeardown,
+} from "./_swarm.ts";
+
+if (!inOwnNetwork()) {
+  Deno.exit(await runInOwnNetwork(new URL(import.meta.url)));
+}
 
 const SIZES = [1, 10, 50] as const;
 const ROUNDS = 3;
-const CPU = 0.05;
-const MEMORY_BYTES = 32 * 1024 * 1024;
-/** ctr's containers listen here (ours come from the pool at 20000). */
-const CTR_PORT_BASE = 30000;
-const NETNS_ENV = "MILL_BENCH_IN_NETNS";
+const ROLL_ROUNDS = 3;
+/** mill's STARTS_PER_NODE_MAX (node/deploy/_rollout.ts). */
+const ANCHOR_PARALLEL = 8;
 
-if (Deno.env.get(NETNS_ENV) !== "1") {
-  Deno.exit(await runInOwnNetwork());
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[mid]!
-    : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function config(image: string, services: number): string {
-  const blocks: string[] = [];
-  for (let i = 0; i < services; i++) {
-    blocks.push(`service "s${i}" {
-  image = "${image}"
-  port = 8080
-  cpu = ${CPU}
-  memory = "32M"
-  stop_grace_period = "2s"
-}`);
-  }
-  return blocks.join("\n");
-}
-
-/** A config with no service: deploying it stops every bench service. */
-function teardownConfig(image: string): string {
-  return `task "idle" {\n  image = "${image}"\n}`;
-}
+const log = (line: string) => console.error(`bench: ${line}`);
 
 const bed = await startAgentBed();
 const image = bed.bed.images.http;
-const socket = bed.bed.containerd.socketPath;
 const teardown = teardownConfig(image);
+const anchor = {
+  socket: bed.bed.containerd.socketPath,
+  runcRoot: bed.bed.containerd.runcRoot,
+  cgroupParent: bed.bed.containerd.cgroupParent,
+  image,
+  cpu: CPU,
+  memoryBytes: MEMORY_BYTES,
+};
+let docker: Docker | null = null;
+let cleaned: Promise<void> | null = null;
+const cleanup = () =>
+  cleaned ??= (async () => {
+    await docker?.stop().catch((e) => log(`docker stop: ${e}`));
+    await bed.stop();
+  })();
+const onSignal = () => {
+  log("interrupted: cleaning up");
+  cleanup().finally(() => Deno.exit(130));
+};
+Deno.addSignalListener("SIGINT", onSignal);
+Deno.addSignalListener("SIGTERM", onSignal);
 
-async function deploy(text: string): Promise<number> {
-  const t0 = performance.now();
-  const response = await bed.api("/v1/deploy?file=bench.mill", {
-    method: "POST",
-    headers: { "content-type": "text/plain" },
-    body: text,
-  });
-  if (response.status !== 200) {
-    throw new Error(
-      `deploy answered ${response.status}: ${await response.text()}`,
-    );
-  }
-  const events = await readEvents(response);
-  const elapsed = performance.now() - t0;
-  const last = events.at(-1);
-  if (last?.event !== "done") {
-    throw new Error(`deploy did not finish: ${JSON.stringify(last)}`);
-  }
-  return elapsed;
+interface RollFigures {
+  ms: number;
+  count: LoopCount;
 }
 
-async function ctr(args: string[]): Promise<void> {
-  const result = await new Deno.Command("ctr", {
-    args: ["-a", socket, "-n", "mill", ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!result.success) {
-    throw new Error(
-      `ctr ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`,
+async function rolls(
+  endpoints: () => Promise<string[]>,
+  roll: (version: number) => Promise<number>,
+  what: string,
+): Promise<RollFigures> {
+  const times: number[] = [];
+  const count: LoopCount = { requests: 0, failed: 0 };
+  for (let version = 1; version <= ROLL_ROUNDS; version++) {
+    const { result, count: one } = await withRequestLoop(
+      endpoints,
+      () => roll(version),
     );
+    log(
+      `${what} roll ${version}: ${
+        round1(result)
+      } ms, ${one.failed}/${one.requests} failed`,
+    );
+    times.push(result);
+    count.requests += one.requests;
+    count.failed += one.failed;
   }
-}
-
-async function ctrSerial(services: number, tag: string): Promise<number> {
-  const ids = Array.from({ length: services }, (_, i) => `bench-${tag}-${i}`);
-  const t0 = performance.now();
-  for (const [i, id] of ids.entries()) {
-    await ctr([
-      "run",
-      "-d",
-      "--net-host",
-      "--runc-root",
-      bed.bed.containerd.runcRoot,
-      "--cgroup",
-      `${bed.bed.containerd.cgroupParent}/${id}`,
-      "--cpus",
-      String(CPU),
-      "--memory-limit",
-      String(MEMORY_BYTES),
-      "--env",
-      `PORT=${CTR_PORT_BASE + i}`,
-      image,
-      id,
-    ]);
-  }
-  const elapsed = performance.now() - t0;
-  for (const id of ids) {
-    await ctr(["task", "rm", "-f", id]);
-    await ctr(["container", "rm", id]);
-  }
-  return elapsed;
+  return { ms: median(times), count };
 }
 
 try {
@@ -130,64 +130,105 @@ try {
       (bed.agent.leader?.coordinator ?? null) !== null &&
       bed.agent.state().nodes.size === 1,
   );
-  // Warm-up: the image pulled (cached from here on), every path exercised once.
-  await deploy(config(image, 1));
-  await deploy(teardown);
-  await ctrSerial(1, "warm");
-  const ours = new Map<number, number[]>();
-  const theirs = new Map<number, number[]>();
+  if (await ensureDockerInstalled()) log("installed docker.io");
+  const swarm = docker = await startDocker(bed.bed.registry.host);
+  await initSwarm(swarm, image);
+  // Warm-up: every path exercised once, the image cached on both runtimes.
+  await millDeploy(bed, servicesConfig(image, 1));
+  await millDeploy(bed, teardown);
+  await runAnchor(anchor, 1, ANCHOR_PARALLEL, "warm");
+  await swarmDeploy(swarm, image, 1);
+  await swarmTeardown(swarm);
+
+  const times = new Map<string, number[]>();
+  const add = (key: string, ms: number) => {
+    times.set(key, [...times.get(key) ?? [], ms]);
+    log(`${key}: ${round1(ms)}`);
+  };
   for (let round = 0; round < ROUNDS; round++) {
     for (const size of SIZES) {
-      ours.set(size, [
-        ...ours.get(size) ?? [],
-        await deploy(config(image, size)),
-      ]);
-      await deploy(teardown);
-      theirs.set(size, [
-        ...theirs.get(size) ?? [],
-        await ctrSerial(size, `${round}-${size}`),
-      ]);
+      add(
+        `deploy_ms_${size}`,
+        await millDeploy(bed, servicesConfig(image, size)),
+      );
+      await millDeploy(bed, teardown);
+      add(
+        `anchor_parallel_ms_${size}`,
+        await runAnchor(anchor, size, ANCHOR_PARALLEL, `p${round}-${size}`),
+      );
+      add(
+        `anchor_serial_ms_${size}`,
+        await runAnchor(anchor, size, 1, `s${round}-${size}`),
+      );
+      add(`swarm_ms_${size}`, await swarmDeploy(swarm, image, size));
+      await swarmTeardown(swarm);
     }
   }
-  const result: Record<string, number> = { rounds: ROUNDS };
+
+  await millDeploy(bed, rollConfig(image, "web", 0));
+  const mill = await rolls(
+    () => millEndpoints(bed, "web"),
+    (v) => millDeploy(bed, rollConfig(image, "web", v)),
+    "mill",
+  );
+  await millDeploy(bed, rollConfig(image, "webx", 0, "stop-first"));
+  const millStopFirst = await rolls(
+    () => millEndpoints(bed, "webx"),
+    (v) => millDeploy(bed, rollConfig(image, "webx", v, "stop-first")),
+    "mill stop-first",
+  );
+  await millDeploy(bed, teardown);
+  await createRollService(swarm, image, "web", "stop-first");
+  const swarmStopFirst = await rolls(
+    () => swarmEndpoints(swarm, "web"),
+    (v) => swarmRoll(swarm, "web", v),
+    "swarm",
+  );
+  await removeService(swarm, "web");
+  await createRollService(swarm, image, "webs", "start-first");
+  const swarmStartFirst = await rolls(
+    () => swarmEndpoints(swarm, "webs"),
+    (v) => swarmRoll(swarm, "webs", v),
+    "swarm start-first",
+  );
+  await removeService(swarm, "webs");
+
+  const result: Record<string, number> = {
+    rounds: ROUNDS,
+    anchor_parallel: ANCHOR_PARALLEL,
+  };
+  const med = (key: string) => median(times.get(key) ?? []);
   for (const size of SIZES) {
-    const mine = median(ours.get(size) ?? []);
-    const serial = median(theirs.get(size) ?? []);
-    result[`deploy_ms_${size}`] = Number(mine.toFixed(1));
-    result[`ctr_serial_ms_${size}`] = Number(serial.toFixed(1));
-    result[`ratio_${size}`] = Number((mine / serial).toFixed(3));
+    const mine = med(`deploy_ms_${size}`);
+    for (const key of ["deploy", "anchor_parallel", "anchor_serial", "swarm"]) {
+      result[`${key}_ms_${size}`] = round1(med(`${key}_ms_${size}`));
+    }
+    result[`ratio_${size}`] = Number(
+      (mine / med(`anchor_parallel_ms_${size}`)).toFixed(3),
+    );
+    result[`ratio_serial_${size}`] = Number(
+      (mine / med(`anchor_serial_ms_${size}`)).toFixed(3),
+    );
+    result[`ratio_swarm_${size}`] = Number(
+      (mine / med(`swarm_ms_${size}`)).toFixed(3),
+    );
   }
+  const rollKeys: [string, RollFigures][] = [
+    ["roll", mill],
+    ["roll_stop_first", millStopFirst],
+    ["swarm_roll", swarmStopFirst],
+    ["swarm_roll_start_first", swarmStartFirst],
+  ];
+  result.roll_rounds = ROLL_ROUNDS;
+  for (const [key, figures] of rollKeys) {
+    result[`${key}_ms`] = round1(figures.ms);
+    result[`${key}_failed_requests`] = figures.count.failed;
+    result[`${key}_requests`] = figures.count.requests;
+  }
+  result.ratio_swarm_roll = Number((mill.ms / swarmStartFirst.ms).toFixed(3));
   console.log(JSON.stringify(result));
 } finally {
-  await bed.stop();
-}
-
-/** Re-runs this script inside a fresh network namespace; its exit status. */
-async function runInOwnNetwork(): Promise<number> {
-  const name = `mill-b-${crypto.randomUUID().slice(0, 8)}`;
-  const ip = (...args: string[]) =>
-    new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
-  const added = await ip("netns", "add", name);
-  if (!added.success) {
-    throw new Error(`ip netns add: ${new TextDecoder().decode(added.stderr)}`);
-  }
-  try {
-    await ip("netns", "exec", name, "ip", "link", "set", "lo", "up");
-    // nsenter, not `ip netns exec`, which remounts /sys and hides cgroups.
-    const child = await new Deno.Command("nsenter", {
-      args: [
-        `--net=/var/run/netns/${name}`,
-        Deno.execPath(),
-        "run",
-        "-A",
-        new URL(import.meta.url).pathname,
-      ],
-      env: { [NETNS_ENV]: "1" },
-      stdout: "inherit",
-      stderr: "inherit",
-    }).output();
-    return child.code;
-  } finally {
-    await ip("netns", "delete", name);
-  }
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  await cleanup();
 }
