@@ -96,6 +96,10 @@ async function benchScale(
       await cluster.reset();
       if (round > 0) runs.push(result);
     }
+    const syncs = await cluster.walSyncs();
+    if (syncs.some((count) => count < rounds)) {
+      throw new Error(`a member did not fsync its WAL: ${syncs.join(", ")}`);
+    }
     const of = (pick: (run: CommittedDeploy) => number) =>
       median(runs.map(pick));
     const figures: CommittedScale = {

@@ -92,6 +92,16 @@ export class FsmCluster {
     }
   }
 
+  /** Each member's WAL fsyncs so far (the figures claim real fsync). */
+  async walSyncs(): Promise<number[]> {
+    const syncs: number[] = [];
+    for (const url of this.#urls.values()) {
+      const response = await fetch(`${url}/status`, { client: this.#client });
+      syncs.push((await response.json() as { walSyncs: number }).walSyncs);
+    }
+    return syncs;
+  }
+
   async #findLeader(): Promise<string | null> {
     for (const [id, url] of this.#urls) {
       try {
