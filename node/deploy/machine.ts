@@ -29,107 +29,18 @@
  * - `finish` comes exactly once, when nothing is in flight.
  */
 import { assert } from "./_assert.ts";
+import { PullBook } from "./_pulls.ts";
 import type { DeployPhase } from "./events.ts";
 
-/** A new alloc of this run: a placement the shell commits when told. */
-export interface MachineAlloc {
-  readonly allocId: string;
-  readonly service: string;
-  readonly nodeId: string;
-  readonly image: string;
-  /** The wave whose opening commits it (1 or more). */
-  readonly wave: number;
-  /** The old alloc it replaces, and how; null for a plain placement. */
-  readonly replaces: {
-    readonly allocId: string;
-    readonly order: "start-first" | "stop-first";
-  } | null;
-}
+import type {
+  MachineAction,
+  MachineAlloc,
+  MachineEvent,
+  MachineFailure,
+  MachineInput,
+} from "./_machine_types.ts";
 
-/** An old alloc stopped before wave 1 (`first`) or after the last (`last`). */
-export interface MachineStop {
-  readonly allocId: string;
-  readonly service: string;
-  readonly reason: string;
-  readonly when: "first" | "last";
-}
-
-export interface MachineInput {
-  readonly allocs: readonly MachineAlloc[];
-  readonly stops: readonly MachineStop[];
-  readonly atomic: boolean;
-}
-
-/** What happened; fed to `step`. */
-export type MachineEvent =
-  | { readonly type: "scheduled"; readonly allocId: string }
-  | {
-    readonly type: "pulled";
-    readonly nodeId: string;
-    readonly image: string;
-    readonly cached: boolean;
-  }
-  | {
-    readonly type: "pullFailed";
-    readonly nodeId: string;
-    readonly image: string;
-    readonly reason: string;
-  }
-  | { readonly type: "started"; readonly allocId: string }
-  | { readonly type: "healthy"; readonly allocId: string }
-  | {
-    readonly type: "allocFailed";
-    readonly allocId: string;
-    readonly reason: string;
-    /** Whether its container was started (and so must be stopped). */
-    readonly started: boolean;
-    readonly logLines: readonly string[];
-  }
-  | { readonly type: "stopped"; readonly allocId: string }
-  /** Stop the run and roll it back (atomic runs only). */
-  | { readonly type: "cancel"; readonly reason: string };
-
-export interface MachineFailure {
-  readonly service: string;
-  readonly allocId: string | null;
-  readonly reason: string;
-  readonly logLines: readonly string[];
-}
-
-/** What to do; the shell runs actions in the order given. */
-export type MachineAction =
-  /**
-   * Commit the alloc's placement; the `schedule` actions of one step are a
-   * wave, committed together (`AllocsScheduled`). Answer `scheduled` or
-   * `allocFailed` for each.
-   */
-  | { readonly type: "schedule"; readonly allocId: string }
-  | { readonly type: "pull"; readonly nodeId: string; readonly image: string }
-  | { readonly type: "start"; readonly allocId: string }
-  | {
-    readonly type: "stop";
-    readonly allocId: string;
-    readonly service: string;
-    /** False: never started, only its status is committed. */
-    readonly started: boolean;
-    readonly finalStatus: "stopped" | "failed";
-    readonly reason: string;
-  }
-  | {
-    readonly type: "phase";
-    readonly service: string;
-    readonly allocId: string;
-    readonly phase: DeployPhase;
-    readonly message: string;
-  }
-  | {
-    readonly type: "finish";
-    readonly outcome: "succeeded" | "rolled_back" | "cancelled";
-    /** Failed allocs (the first one is what a rolled-back deploy reports). */
-    readonly failures: readonly MachineFailure[];
-    /** Old allocs this run stopped (a rollback restores their services). */
-    readonly stoppedOld: readonly string[];
-  };
+export type * from "./_machine_types.ts";
 
 type AllocPhase =
   | "waiting"
@@ -157,13 +68,11 @@ interface OldSlot {
   phase: "pending" | "stopping" | "stopped";
 }
 
-type PullPhase = "pulling" | "done" | "failed";
-
 /** One rollout. Feed it `start()` once, then every event; run what it returns. */
 export class DeployMachine {
   readonly #input: MachineInput;
   readonly #slots = new Map<string, AllocSlot>();
-  readonly #pulls = new Map<string, PullPhase>();
+  readonly #pulls = new PullBook();
   /** Every old alloc the run may stop, by id. */
   readonly #olds = new Map<string, OldSlot>();
   readonly #lastWave: number;
@@ -236,9 +145,7 @@ export class DeployMachine {
       if (reason !== "") actions.push(this.#phase(alloc, "waiting", reason));
     }
     for (const { alloc } of this.#slots.values()) {
-      const key = pullKey(alloc.nodeId, alloc.image);
-      if (this.#pulls.has(key)) continue;
-      this.#pulls.set(key, "pulling");
+      if (!this.#pulls.begin(alloc)) continue;
       actions.push({ type: "pull", nodeId: alloc.nodeId, image: alloc.image });
     }
     for (const stop of this.#input.stops) {
@@ -295,16 +202,15 @@ export class DeployMachine {
     }
     slot.phase = "scheduled";
     actions.push(this.#phase(slot.alloc, "scheduled", ""));
-    const pull = this.#pulls.get(pullKey(slot.alloc.nodeId, slot.alloc.image));
+    const pull = this.#pulls.phase(slot.alloc);
     if (pull === "failed") {
-      this.#fail(slot, this.#pullFailure(slot.alloc), [], false, actions);
+      this.#fail(slot, this.#pulls.failure(slot.alloc), [], false, actions);
       return;
     }
     actions.push(this.#phase(slot.alloc, "pulling", slot.alloc.image));
     if (pull === "done") {
-      const key = pullKey(slot.alloc.nodeId, slot.alloc.image);
-      const cached = this.#pullsCached.has(key);
-      actions.push(this.#phase(slot.alloc, "pulled", cached ? "cached" : ""));
+      const cached = this.#pulls.cached(slot.alloc) ? "cached" : "";
+      actions.push(this.#phase(slot.alloc, "pulled", cached));
     }
   }
 
@@ -312,20 +218,19 @@ export class DeployMachine {
     event: Extract<MachineEvent, { type: "pulled" | "pullFailed" }>,
     actions: MachineAction[],
   ): void {
-    const key = pullKey(event.nodeId, event.image);
-    if (this.#pulls.get(key) !== "pulling") return;
-    this.#pulls.set(key, event.type === "pulled" ? "done" : "failed");
-    if (event.type === "pullFailed") this.#pullReasons.set(key, event.reason);
-    if (event.type === "pulled" && event.cached) this.#pullsCached.add(key);
+    const outcome = event.type === "pulled"
+      ? { ok: true as const, cached: event.cached }
+      : { ok: false as const, reason: event.reason };
+    if (!this.#pulls.end(event, outcome)) return;
     for (const slot of this.#slots.values()) {
       const { alloc } = slot;
-      if (pullKey(alloc.nodeId, alloc.image) !== key) continue;
+      if (!this.#pulls.same(alloc, event)) continue;
       if (event.type === "pullFailed") {
         if (this.#rollingBack) continue;
         // Not worth waiting for its turn: the image cannot be had there.
         if (slot.phase === "waiting" || slot.phase === "scheduled") {
           if (slot.phase === "waiting") slot.phase = "dropped";
-          this.#fail(slot, this.#pullFailure(alloc), [], false, actions);
+          this.#fail(slot, this.#pulls.failure(alloc), [], false, actions);
         }
         continue;
       }
@@ -335,14 +240,6 @@ export class DeployMachine {
         );
       }
     }
-  }
-
-  readonly #pullReasons = new Map<string, string>();
-  readonly #pullsCached = new Set<string>();
-
-  #pullFailure(alloc: MachineAlloc): string {
-    const reason = this.#pullReasons.get(pullKey(alloc.nodeId, alloc.image));
-    return `pull of "${alloc.image}" failed: ${reason ?? "unknown error"}`;
   }
 
   #onStarted(allocId: string, actions: MachineAction[]): void {
@@ -401,7 +298,9 @@ export class DeployMachine {
   }
 
   #onCancel(reason: string, actions: MachineAction[]): void {
-    if (!this.#input.atomic || this.#rollingBack) return;
+    // Past the commit point the deploy has succeeded in all but its last
+    // stops: too late to cancel.
+    if (!this.#input.atomic || this.#rollingBack || this.#committed) return;
     this.#cancelled = true;
     this.#failures.push({
       service: "",
@@ -515,7 +414,9 @@ export class DeployMachine {
     if (!this.#rollingBack) {
       this.#advanceWaves(actions);
       for (const slot of this.#slots.values()) {
-        if (slot.phase === "scheduled" && this.#pulled(slot.alloc)) {
+        if (
+          slot.phase === "scheduled" && this.#pulls.phase(slot.alloc) === "done"
+        ) {
           slot.phase = "starting";
           actions.push(this.#phase(slot.alloc, "starting", ""));
           actions.push({ type: "start", allocId: slot.alloc.allocId });
@@ -610,10 +511,6 @@ export class DeployMachine {
     return this.#olds.get(allocId)?.phase === "stopped";
   }
 
-  #pulled(alloc: MachineAlloc): boolean {
-    return this.#pulls.get(pullKey(alloc.nodeId, alloc.image)) === "done";
-  }
-
   /** Every new alloc healthy (or, in a repair, healthy or given up on). */
   #allNewSettledHealthy(): boolean {
     for (const slot of this.#slots.values()) {
@@ -625,9 +522,7 @@ export class DeployMachine {
   }
 
   #idle(): boolean {
-    for (const phase of this.#pulls.values()) {
-      if (phase === "pulling") return false;
-    }
+    if (this.#pulls.anyRunning) return false;
     for (const old of this.#olds.values()) {
       if (old.phase === "stopping") return false;
     }
@@ -691,8 +586,4 @@ function waitingFor(alloc: MachineAlloc): string {
 
 function isSettled(phase: AllocPhase): boolean {
   return phase === "stopped" || phase === "failed" || phase === "dropped";
-}
-
-function pullKey(nodeId: string, image: string): string {
-  return `${nodeId}\u0000${image}`;
 }
