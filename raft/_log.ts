@@ -291,6 +291,16 @@ export class RaftLog {
     );
   }
 
+  /**
+   * The last index the shell acknowledged durable (`advance()`): what a
+   * leader may count for itself toward commit. 0 while a received snapshot
+   * is not yet durable.
+   */
+  stableIndex(): number {
+    if (this.#unstableSnapshot !== null) return 0;
+    return Math.min(this.#unstableFrom - 1, this.lastIndex());
+  }
+
   unstableSnapshot(): Snapshot | null {
     return this.#unstableSnapshot;
   }

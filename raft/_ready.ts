@@ -74,13 +74,19 @@ export class ReadyTracker {
     const hardChanged = !sameHardState(hardState, this.#previousHardState);
     const softChanged = !sameSoftState(softState, this.#previousSoftState);
     this.#previousSoftState = softState;
+    const { early, late } = splitMessages(
+      pending.messages,
+      hardState.term === this.#previousHardState.term &&
+        hardState.vote === this.#previousHardState.vote,
+    );
     return {
       persist: {
         entries,
         ...(hardChanged ? { hardState } : {}),
         ...(snapshot ? { snapshot } : {}),
       },
-      messages: pending.messages,
+      earlyMessages: early,
+      messages: late,
       committed,
       readStates: pending.readStates,
       ...(softChanged ? { softState } : {}),
@@ -98,6 +104,35 @@ export class ReadyTracker {
     this.#outstanding = null;
   }
 }
+
+/**
+ * A leader's appends, heartbeats, snapshots and TimeoutNow promise nothing
+ * about its own disk (it counts itself toward commit only once its entries
+ * are durable), so they may leave while the fsync runs — as long as the
+ * term and vote they are sent under are already durable (a single voter
+ * wins its election in the very Ready that raises its term). Votes and
+ * answers promise what the Ready persists: they wait for it.
+ */
+function splitMessages(
+  messages: Message[],
+  termDurable: boolean,
+): { early: Message[]; late: Message[] } {
+  if (!termDurable) return { early: [], late: messages };
+  let early: Message[] | null = null;
+  let late: Message[] | null = null;
+  for (const message of messages) {
+    if (LEADER_MESSAGE_TYPES.has(message.type)) (early ??= []).push(message);
+    else (late ??= []).push(message);
+  }
+  return { early: early ?? [], late: late ?? [] };
+}
+
+const LEADER_MESSAGE_TYPES: ReadonlySet<Message["type"]> = new Set([
+  "append",
+  "heartbeat",
+  "snapshot",
+  "timeout-now",
+]);
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;

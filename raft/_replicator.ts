@@ -77,7 +77,8 @@ export class Replicator {
     for (const member of members) {
       if (this.progress.has(member)) continue;
       const progress = new Progress(log.lastIndex() + 1, config.maxInflight);
-      if (member === id) progress.maybeUpdate(log.lastIndex());
+      // The leader counts only what its own disk holds (see selfStable).
+      if (member === id) progress.maybeUpdate(log.stableIndex());
       this.progress.set(member, progress);
     }
   }
@@ -142,10 +143,21 @@ export class Replicator {
     return log.term(log.commit) === term;
   }
 
-  /** The leader appended an entry itself. */
-  selfAppended(index: number): void {
-    this.progress.get(this.#host.id)?.maybeUpdate(index);
+  /**
+   * The leader appended an entry itself. It goes to the followers at once
+   * (while the leader's own fsync runs), but the leader counts itself toward
+   * commit only once the entry is durable here (`selfStable`).
+   */
+  selfAppended(): void {
     this.needBroadcast = true;
+  }
+
+  /** The leader's own log is durable up to `index`; returns whether the commit index advanced. */
+  selfStable(index: number): boolean {
+    if (!this.progress.get(this.#host.id)?.maybeUpdate(index)) return false;
+    const committed = this.maybeCommit();
+    if (committed) this.needBroadcast = true;
+    return committed;
   }
 
   /** Leader completeness: only entries of the current term commit by counting. */

@@ -109,8 +109,8 @@ export class TestCluster {
     for (const [id, core] of this.nodes) {
       while (core.hasReady()) {
         const ready = core.ready();
-        this.queue.push(...ready.messages);
-        this.sent.push(...ready.messages);
+        this.queue.push(...ready.earlyMessages, ...ready.messages);
+        this.sent.push(...ready.earlyMessages, ...ready.messages);
         this.applied.get(id)!.push(...ready.committed);
         this.reads.get(id)!.push(...ready.readStates);
         core.advance();

@@ -246,6 +246,9 @@ export class RaftCore {
   /** The last Ready was persisted, sent and applied. */
   advance(): void {
     this.#ready.advance(this.#log);
+    if (this.#replicator?.selfStable(this.#log.stableIndex())) {
+      this.#afterCommit();
+    }
     this.#checkInvariants();
   }
 
@@ -530,8 +533,7 @@ export class RaftCore {
     this.#log.append([entry]);
     this.#syncMembership();
     const replicator = this.#replicator!;
-    replicator.selfAppended(entry.index);
-    if (replicator.maybeCommit()) this.#afterCommit();
+    replicator.selfAppended();
     return { ok: true, index: entry.index, term: entry.term };
   }
 

@@ -175,7 +175,7 @@ Deno.test("a follower in replicate mode gets several appends in flight before an
   for (let i = 0; i < 10; i++) a.propose(bytes(`v${i}`));
   const ready = a.ready();
   a.advance();
-  const toB = ready.messages.filter((message) =>
+  const toB = ready.earlyMessages.filter((message) =>
     message.to === "b" && message.type === "append"
   );
   assertEquals(toB.length, 4, "the inflight window caps the pipeline");

@@ -422,6 +422,9 @@ export class RaftNode {
     const { persist } = ready;
     const needsPersist = persist.entries.length > 0 ||
       persist.hardState !== undefined || persist.snapshot !== undefined;
+    // A leader's appends promise nothing about its own disk: they go out
+    // while its fsync runs, and it counts itself toward commit only after.
+    this.#transport.send(ready.earlyMessages);
     if (persist.snapshot !== undefined) {
       // The FSM is restored from the snapshot only once the file is durable.
       await this.#storage.persist(persist);

@@ -1,9 +1,9 @@
 /**
  * The contract between the pure Raft core (`core.ts`, stepped, no I/O) and
  * its shell (disk, network, clock). Modelled on etcd-io/raft: the shell feeds
- * messages and ticks in, takes a `Ready` out, persists `Ready.persist` (fsync)
- * before it sends `Ready.messages`, applies `Ready.committed`, then calls
- * `advance()`.
+ * messages and ticks in, takes a `Ready` out, sends `Ready.earlyMessages`,
+ * persists `Ready.persist` (fsync) before it sends `Ready.messages`, applies
+ * `Ready.committed`, then calls `advance()`.
  *
  * Everything here is plain data so it can be framed on disk and on the wire.
  * `type`/`kind` strings are persisted: add new ones, never rename or reuse.
@@ -78,6 +78,14 @@ export interface ReadState {
 
 export interface Ready {
   readonly persist: Persist;
+  /**
+   * Messages that promise nothing `persist` writes (a leader's appends,
+   * heartbeats, snapshots and TimeoutNow, sent under a term and vote that
+   * are already durable): send them at once, while the fsync runs. The
+   * leader counts its own entries toward commit only after `advance()`.
+   */
+  readonly earlyMessages: readonly Message[];
+  /** Messages to send only once `persist` is durable (votes, answers). */
   readonly messages: readonly Message[];
   /** Committed entries, in order, to apply to the FSM (after `persist`). */
   readonly committed: readonly Entry[];

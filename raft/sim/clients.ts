@@ -5,7 +5,13 @@
  */
 import type { SeededRng } from "../rng.ts";
 import type { MemberId, ReadState } from "../types.ts";
-import { encodeCommand, type KvOp, type KvOutput, type KvWrite } from "./kv.ts";
+import {
+  decodeCommand,
+  encodeCommand,
+  type KvOp,
+  type KvOutput,
+  type KvWrite,
+} from "./kv.ts";
 import type { HistoryOp } from "./linearizability.ts";
 import type { Applied, SimNode } from "./node.ts";
 
@@ -194,9 +200,16 @@ export class SimClients {
     const pending = this.#writesByIndex.get(applied.entry.index);
     if (!pending) return;
     this.#writesByIndex.delete(applied.entry.index);
+    const command = applied.entry.kind === "command"
+      ? decodeCommand(applied.entry.data)
+      : null;
     for (const write of pending) {
-      const ours = applied.entry.kind === "command" &&
-        applied.entry.term === write.term;
+      // (index, term) alone does not name our entry: a lone voter whose
+      // hard state a crash lost leads the same term again and reuses its
+      // indices for other commands (nothing of the first time was durable
+      // or acknowledged). The client knows its own command.
+      const ours = command !== null && applied.entry.term === write.term &&
+        command.client === write.client && command.seq === write.seq;
       if (ours) this.#complete(write.record, now, applied.output);
       else if (write.record.returnedAt === null) write.record.void = true;
       const attempt = this.#attempts[write.client];

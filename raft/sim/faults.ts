@@ -73,8 +73,11 @@ function pick<T>(rng: SeededRng, items: readonly T[]): T {
 
 export function pickProfile(rng: SeededRng): Profile {
   const electionTicks = pick(rng, [10, 10, 20]);
+  // One voter in six: it commits on its own fsync alone. It gets no
+  // learners: they would trail a leader that commits alone without bound.
+  const voters = pick(rng, [1, 3, 3, 3, 5, 5]);
   return {
-    voters: pick(rng, [3, 3, 5]),
+    voters,
     // Safety must hold with every option off too; liveness is checked with them as drawn.
     core: {
       electionTicks,
@@ -99,7 +102,8 @@ export function pickProfile(rng: SeededRng): Profile {
       restart: 4,
       partition: pick(rng, [0, 2, 6]),
       heal: 3,
-      membership: pick(rng, [0, 2, 4]),
+      // Drawn either way, so that the draws after it stay in step.
+      membership: pick(rng, [0, 2, 4]) * (voters === 1 ? 0 : 1),
       snapshot: pick(rng, [1, 4]),
       transfer: pick(rng, [0, 1, 3]),
     },
@@ -137,7 +141,8 @@ export class Faults {
     const down = sim.nodes.filter((node) => !node.up && node.refused === null);
     switch (kind) {
       case "crash":
-        if (up.length > 1) {
+        // One member stays up, except a lone voter: its crash is the point.
+        if (up.length > 1 || (up.length === 1 && sim.nodes.length === 1)) {
           // Half the crashes hit a node between issuing its writes and its
           // sends: the window where lost or torn writes would hurt; half of
           // those, when there is one, a node writing hard state and entries
@@ -208,7 +213,8 @@ export class Faults {
     if (
       sim.profile.weights.crash === 0 || inFlight === null ||
       !inFlight.hardState || !inFlight.entries ||
-      sim.nodes.filter((other) => other.up).length < 2 ||
+      (sim.nodes.length > 1 &&
+        sim.nodes.filter((other) => other.up).length < 2) ||
       !this.#rng.chance(SPLIT_CRASH_RATE)
     ) return;
     this.#crash(node);
@@ -291,6 +297,8 @@ export class Faults {
   #partition(): void {
     const sim = this.#sim;
     const ids = sim.nodes.map((node) => node.id);
+    // A lone voter (until it adds a learner) has no link to cut.
+    if (ids.length < 2) return;
     const shape = this.#rng.nextInt(3);
     if (shape === 0) {
       const side = ids.filter(() => this.#rng.chance(0.5));

@@ -1,6 +1,7 @@
 /**
  * `deno task sim -- --seeds N --start S [--steps K]`: run N simulation seeds
- * from S and print one JSON line `{"seeds","steps","violations","elapsed_s"}`.
+ * from S and print one JSON line `{"seeds","steps","violations","unknown",
+ * "elapsed_s"}` (`unknown`: seeds whose linearizability search hit its bound).
  * A violation prints its seed and a shortened trace (stderr) and exits 1;
  * bad arguments exit 2.
  */
@@ -98,6 +99,7 @@ if (import.meta.main) {
     seeds: summary.seeds,
     steps: summary.steps,
     violations: summary.violations,
+    unknown: summary.unknown,
     elapsed_s: summary.elapsedS,
   }));
   Deno.exit(summary.violations > 0 ? 1 : 0);

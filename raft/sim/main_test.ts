@@ -106,6 +106,7 @@ Deno.test("the sim task prints one JSON line and exits 0 on a clean run", async 
     "seeds",
     "steps",
     "violations",
+    "unknown",
     "elapsed_s",
   ]);
   assertEquals([summary.seeds, summary.violations], [2, 0]);

@@ -51,6 +51,8 @@ export class SimNode {
   /** Whether the last start raised a term the hard state left behind. */
   lastTermRaised = false;
   #pending: Ready | null = null;
+  /** Whether the pending Ready's committed entries were applied in phase one. */
+  #appliedEarly = false;
   readonly #settings: CoreSettings;
   readonly #rng: SeededRng;
 
@@ -116,17 +118,26 @@ export class SimNode {
     return this.#pending !== null;
   }
 
-  /** Phase one: issue the writes the Ready asks for (broken: and send at once). */
+  /**
+   * Phase one, as `RaftNode` does it: issue the writes the Ready asks for,
+   * send its early messages (a leader's appends go out while its own fsync
+   * runs) and, unless it carries a snapshot, apply its committed entries
+   * (durable on a quorum already; clients may hear back before our own
+   * fsync). Broken: every message leaves at once.
+   */
   persist(sink: NodeSink): void {
     const ready = this.core!.ready();
+    for (const message of ready.earlyMessages) sink.send(message);
     if (this.ackBeforeFsync) {
       for (const message of ready.messages) sink.send(message);
     }
     this.disk.stage(ready.persist);
     this.#pending = ready;
+    this.#appliedEarly = ready.persist.snapshot === undefined;
+    if (this.#appliedEarly) this.#apply(ready, sink);
   }
 
-  /** Phase two: the fsync completes; send, apply, advance. */
+  /** Phase two: the fsync completes; send, restore a snapshot and apply, advance. */
   deliver(sink: NodeSink): void {
     const ready = this.#pending!;
     this.#pending = null;
@@ -138,6 +149,11 @@ export class SimNode {
       this.machine = KvMachine.deserialize(ready.persist.snapshot.data);
       sink.snapshotInstalled(this.id, ready.persist.snapshot);
     }
+    if (!this.#appliedEarly) this.#apply(ready, sink);
+    this.core!.advance();
+  }
+
+  #apply(ready: Ready, sink: NodeSink): void {
     for (const entry of ready.committed) {
       const output = entry.kind === "command"
         ? this.machine.apply(decodeCommand(entry.data))
@@ -145,7 +161,6 @@ export class SimNode {
       sink.applied({ node: this.id, entry, output });
     }
     for (const read of ready.readStates) sink.readState(this.id, read);
-    this.core!.advance();
   }
 
   /** Write an FSM snapshot at the applied index and let the core compact. */

@@ -9,7 +9,11 @@ import { SeededRng } from "../rng.ts";
 import type { MemberId, Message, Snapshot } from "../types.ts";
 import { SimClients } from "./clients.ts";
 import { SimDisk } from "./disk.ts";
-import { checkLinearizable, type HistoryOp } from "./linearizability.ts";
+import {
+  checkLinearizable,
+  type HistoryOp,
+  LINEARIZABILITY_STEPS_MAX,
+} from "./linearizability.ts";
 import { SimNetwork } from "./network.ts";
 import { type Applied, type NodeSink, SimNode } from "./node.ts";
 import { SafetyChecker, SafetyViolation } from "./safety.ts";
@@ -33,6 +37,8 @@ export interface RunOptions {
   readonly broken?: Broken;
   /** Keep every trace line (debugging one seed), not only the last ones. */
   readonly fullTrace?: boolean;
+  /** Search steps per key for the linearizability check (default `LINEARIZABILITY_STEPS_MAX`). */
+  readonly linearizabilityStepsMax?: number;
 }
 
 export interface RunResult {
@@ -46,7 +52,12 @@ export interface RunResult {
   readonly completedOps: number;
   /** Events seen (elections, snapshots installed, membership committed…): coverage, not correctness. */
   readonly counts: Readonly<Record<string, number>>;
-  readonly linearizability: "ok" | "unknown" | "violation";
+  /**
+   * The history check's outcome: "unknown" when its search hit the step
+   * bound (the seed then proves nothing about linearizability), "unchecked"
+   * when a violation ended the run before it.
+   */
+  readonly linearizability: "ok" | "unknown" | "violation" | "unchecked";
 }
 
 /** Trace lines kept for a violation report. */
@@ -300,7 +311,7 @@ export class Simulation implements NodeSink {
 /** Run one seed to the end; a violation is returned, never thrown. */
 export function runSeed(seed: number, options: RunOptions): RunResult {
   const sim = new Simulation(seed, options);
-  let linearizability: RunResult["linearizability"] = "ok";
+  let linearizability: RunResult["linearizability"] = "unchecked";
   let violation: RunResult["violation"] = null;
   try {
     for (let i = 0; i < options.steps; i++) sim.runStep(true);
@@ -310,7 +321,10 @@ export function runSeed(seed: number, options: RunOptions): RunResult {
     for (const op of history) {
       if (op.returnedAt !== null) sim.count(`${op.op.op}-answered`);
     }
-    const result = checkLinearizable(history);
+    const result = checkLinearizable(
+      history,
+      options.linearizabilityStepsMax ?? LINEARIZABILITY_STEPS_MAX,
+    );
     linearizability = result.outcome;
     if (result.outcome === "violation") {
       throw new SafetyViolation(

@@ -3,6 +3,12 @@ import { type Broken, type RunResult, runSeed } from "./run.ts";
 
 /** Steps per seed: sized so 2,000 seeds fit CI's budget on one core. */
 export const SIM_STEPS_DEFAULT = 20_000;
+/**
+ * The share of checked seeds whose linearizability search may hit its step
+ * bound ("unknown": such a seed proves nothing about linearizability) before
+ * the CI test fails: past it the bound or the histories need resizing.
+ */
+export const LINEARIZABILITY_UNKNOWN_SHARE_MAX = 0.01;
 /** Violations reported in full before the rest are only counted. */
 const REPORTED_VIOLATIONS_MAX = 3;
 
@@ -10,6 +16,10 @@ export interface SeedsSummary {
   readonly seeds: number;
   readonly steps: number;
   readonly violations: number;
+  /** Seeds whose linearizability check hit its step bound. */
+  readonly unknown: number;
+  /** `unknown` over the seeds whose history was checked (0 when none was). */
+  readonly unknownShare: number;
   readonly elapsedS: number;
   readonly failed: readonly RunResult[];
   /** Events summed over all seeds (coverage), plus each seed's linearizability outcome. */
@@ -23,6 +33,7 @@ export function runSeeds(
     steps: number;
     report: (line: string) => void;
     broken?: Broken | null;
+    linearizabilityStepsMax?: number;
   },
 ): SeedsSummary {
   const started = performance.now();
@@ -33,6 +44,9 @@ export function runSeeds(
     const result = runSeed(seed, {
       steps: options.steps,
       ...(options.broken ? { broken: options.broken } : {}),
+      ...(options.linearizabilityStepsMax === undefined
+        ? {}
+        : { linearizabilityStepsMax: options.linearizabilityStepsMax }),
     });
     steps += result.steps;
     for (const [event, count] of Object.entries(result.counts)) {
@@ -48,10 +62,14 @@ export function runSeeds(
     }
   }
   const elapsedS = Math.round((performance.now() - started) / 10) / 100;
+  const unknown = counts["linearizability-unknown"] ?? 0;
+  const checked = options.seeds - (counts["linearizability-unchecked"] ?? 0);
   return {
     seeds: options.seeds,
     steps,
     violations: failed.length,
+    unknown,
+    unknownShare: checked === 0 ? 0 : unknown / checked,
     elapsedS,
     failed,
     counts,

@@ -1,0 +1,123 @@
+/**
+ * The leader's own durability: its appends leave while its fsync runs
+ * (`Ready.earlyMessages`), and it counts itself toward commit only once the
+ * shell acknowledged its entries durable (`advance()`).
+ */
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+} from "node:assert/strict";
+import {
+  bytes,
+  fresh,
+  makeCore,
+  TEST_CONFIG,
+  TestCluster,
+} from "./_testing.ts";
+import type { RaftCore } from "./core.ts";
+import type { AppendRequest, Message, Ready } from "./types.ts";
+
+/** Tick `core` until it has a Ready, and take it. */
+function tickToReady(core: RaftCore): Ready {
+  for (let i = 0; i < 3 * TEST_CONFIG.electionTicks; i++) {
+    if (core.hasReady()) return core.ready();
+    core.tick();
+  }
+  throw new Error(`${core.id} produced no Ready`);
+}
+
+function appendsTo(messages: readonly Message[], to: string): AppendRequest[] {
+  return messages.filter((message): message is AppendRequest =>
+    message.type === "append" && message.to === to
+  );
+}
+
+Deno.test("a lone voter commits an entry only once its own disk holds it", () => {
+  const a = makeCore("a", fresh(["a"]));
+  tickToReady(a);
+  a.advance();
+  assertEquals(a.role, "leader");
+  while (a.hasReady()) {
+    a.ready();
+    a.advance();
+  }
+  const { index } = a.propose(bytes("x")) as { index: number };
+  const first = a.ready();
+  assertEquals(first.persist.entries.map((entry) => entry.index), [index]);
+  assertEquals(first.committed.length, 0, "committed before its fsync");
+  assertEquals(a.commitIndex, index - 1);
+  a.advance();
+  assertEquals(a.commitIndex, index);
+  const second = a.ready();
+  assertEquals(second.committed.map((entry) => entry.index), [index]);
+  a.advance();
+});
+
+Deno.test("a leader sends its appends before its fsync and counts itself only after it", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.elect("a");
+  const a = cluster.node("a");
+  const b = cluster.node("b");
+  const { index } = a.propose(bytes("x")) as { index: number };
+  const ready = a.ready();
+  assertEquals(ready.persist.entries.map((entry) => entry.index), [index]);
+  const toB = appendsTo(ready.earlyMessages, "b");
+  assertEquals(toB.flatMap((m) => m.entries.map((e) => e.index)), [index]);
+  assertEquals(appendsTo(ready.messages, "b"), []);
+  // b holds the entry durably and says so; c never hears of it.
+  b.step(toB[0]!);
+  const answer = b.ready();
+  assertEquals(answer.earlyMessages, [], "a follower's answer waits");
+  b.advance();
+  for (const message of answer.messages) a.step(message);
+  assertEquals(
+    a.commitIndex,
+    index - 1,
+    "one follower and a leader whose own write is not durable are no quorum",
+  );
+  a.advance();
+  assertEquals(a.commitIndex, index, "the leader's durable write completes it");
+});
+
+Deno.test("messages of a Ready that changes the term or vote all wait for its fsync", () => {
+  // A lone voter with a learner wins its election in the very Ready that
+  // raises its term: its first append must not leave before that term is
+  // durable (else a crash could let it lead that term twice).
+  const a = makeCore("a", fresh(["a"], ["l"]));
+  const ready = tickToReady(a);
+  assertEquals(a.role, "leader");
+  assert(ready.persist.hardState !== undefined, "the term rose");
+  assertEquals(ready.earlyMessages, []);
+  assert(appendsTo(ready.messages, "l").length > 0, "the append waits");
+  a.advance();
+  // The learner answers (probe done); the next append may leave early.
+  const l = makeCore("l", fresh(["a"], ["l"]));
+  for (const message of ready.messages) if (message.to === "l") l.step(message);
+  for (const message of l.ready().messages) a.step(message);
+  l.advance();
+  while (a.hasReady()) {
+    a.ready();
+    a.advance();
+  }
+  a.propose(bytes("x"));
+  const next = a.ready();
+  assert(appendsTo(next.earlyMessages, "l").length > 0, "now it leaves early");
+  a.advance();
+});
+
+Deno.test("a candidate's vote requests and a voter's grant wait for the fsync", () => {
+  const cluster = new TestCluster(["a", "b", "c"], { preVote: false });
+  const a = cluster.node("a");
+  const campaign = tickToReady(a);
+  assertEquals(a.role, "candidate");
+  assertEquals(campaign.earlyMessages, []);
+  const request = campaign.messages.find((m) => m.to === "b");
+  assert(request?.type === "vote", JSON.stringify(campaign.messages));
+  a.advance();
+  const b = cluster.node("b");
+  b.step(request);
+  const grant = b.ready();
+  assertEquals(grant.earlyMessages, []);
+  assertEquals(grant.messages.map((m) => m.type), ["vote-response"]);
+  b.advance();
+});
