@@ -122,8 +122,13 @@ async function unmountUnder(dir: string): Promise<void> {
 
 /** Removes `parent` (and any cgroup left under it) from every hierarchy. */
 async function removeCgroups(parent: string): Promise<void> {
-  for await (const hierarchy of Deno.readDir("/sys/fs/cgroup")) {
-    const root = `/sys/fs/cgroup/${hierarchy.name}${parent}`;
+  // cgroup v2 keeps it at the top; v1 in each hierarchy.
+  const hierarchies = [""];
+  for await (const entry of Deno.readDir("/sys/fs/cgroup")) {
+    if (entry.isDirectory) hierarchies.push(`/${entry.name}`);
+  }
+  for (const hierarchy of hierarchies) {
+    const root = `/sys/fs/cgroup${hierarchy}${parent}`;
     const dirs: string[] = [];
     const walk = async (dir: string) => {
       dirs.push(dir);
