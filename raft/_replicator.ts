@@ -44,8 +44,16 @@ export class Replicator {
   readonly progress = new Map<MemberId, Progress>();
   /** Leadership transfer target; proposals are refused while set. */
   transferee: MemberId | null = null;
-  /** New entries or commit to send with the next Ready. */
+  /** New entries to send with the next Ready. */
   needBroadcast = false;
+  /**
+   * The commit index advanced since the last broadcast. It rides on the next
+   * append (the next proposal's, under load) or goes out on its own when the
+   * shell calls `flushCommit` (shortly after, when idle) or at the next tick:
+   * one empty append per commit per follower would double the messages at
+   * low concurrency.
+   */
+  commitPending = false;
   #readsAwaitingCommit: string[] = [];
   #pendingReads: PendingRead[] = [];
   #readRound = 0;
@@ -111,6 +119,7 @@ export class Replicator {
       // in this term; a restarted follower learns the rest from an append.
       this.broadcastAppend();
     }
+    if (this.commitPending) this.broadcastAppend();
     this.#tickSnapshots();
     this.#tickTransfer();
     if (this.#heartbeatElapsed >= config.heartbeatTicks) {
@@ -155,9 +164,7 @@ export class Replicator {
   /** The leader's own log is durable up to `index`; returns whether the commit index advanced. */
   selfStable(index: number): boolean {
     if (!this.progress.get(this.#host.id)?.maybeUpdate(index)) return false;
-    const committed = this.maybeCommit();
-    if (committed) this.needBroadcast = true;
-    return committed;
+    return this.maybeCommit();
   }
 
   /** Leader completeness: only entries of the current term commit by counting. */
@@ -170,6 +177,7 @@ export class Replicator {
     if (index <= log.commit || log.term(index) !== term) return false;
     const hadCommittedInTerm = this.committedInTerm();
     log.commitTo(index);
+    this.commitPending = true;
     if (!hadCommittedInTerm && this.#readsAwaitingCommit.length > 0) {
       const reads = this.#readsAwaitingCommit;
       this.#readsAwaitingCommit = [];
@@ -181,6 +189,7 @@ export class Replicator {
   /** Send what each member lacks: one append even if empty (it carries commit), then fill the window. */
   broadcastAppend(): void {
     this.needBroadcast = false;
+    this.commitPending = false;
     for (const member of this.progress.keys()) {
       if (member === this.#host.id) continue;
       if (!this.sendAppend(member, "broadcast")) continue;
@@ -284,7 +293,6 @@ export class Replicator {
     if (progress.mode === "probe") progress.becomeReplicate();
     else progress.freeInflightTo(progress.match);
     const committed = this.maybeCommit();
-    if (committed) this.needBroadcast = true;
     for (let sent = 0; sent < this.#host.config.maxInflight; sent++) {
       if (!this.sendAppend(message.from, "fill")) break;
     }

@@ -90,10 +90,18 @@ export class TestCluster {
     return core;
   }
 
-  /** Handle every Ready, then deliver queued messages, until quiet (bounded). */
+  /**
+   * Handle every Ready, then deliver queued messages, until quiet (bounded).
+   * Once nothing else moves, a leader's pending commit is flushed, as the
+   * node does when idle.
+   */
   settle(roundsMax = 1000): void {
     for (let round = 0; round < roundsMax; round++) {
       this.drainReady();
+      if (this.queue.length === 0) {
+        for (const core of this.nodes.values()) core.flushCommit();
+        this.drainReady();
+      }
       if (this.queue.length === 0) return;
       const batch = this.queue;
       this.queue = [];

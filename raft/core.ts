@@ -224,6 +224,15 @@ export class RaftCore {
     this.#checkInvariants();
   }
 
+  /** A leader's commit advanced and no append carried it yet: call `flushCommit` soon. */
+  get commitPending(): boolean {
+    return this.#replicator?.commitPending ?? false;
+  }
+  /** Send a pending commit now (an empty append to each follower). */
+  flushCommit(): void {
+    if (this.#replicator?.commitPending) this.#replicator.broadcastAppend();
+  }
+
   // ---- output --------------------------------------------------------------
 
   hasReady(): boolean {

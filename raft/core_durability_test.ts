@@ -121,3 +121,54 @@ Deno.test("a candidate's vote requests and a voter's grant wait for the fsync", 
   assertEquals(grant.messages.map((m) => m.type), ["vote-response"]);
   b.advance();
 });
+
+Deno.test("a new commit rides on the next append, or leaves alone on flushCommit", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.elect("a");
+  const a = cluster.node("a");
+  const commitsTo = (messages: readonly Message[], to: string) =>
+    appendsTo(messages, to).map((m) => m.commit);
+  // x commits once b answers; no empty append goes out for it alone.
+  const x = a.propose(bytes("x")) as { index: number };
+  const first = a.ready();
+  a.advance();
+  cluster.queue = [];
+  const b = cluster.node("b");
+  for (const message of appendsTo(first.earlyMessages, "b")) b.step(message);
+  const answer = b.ready();
+  b.advance();
+  for (const message of answer.messages) a.step(message);
+  assertEquals(a.commitIndex, x.index);
+  assert(a.commitPending);
+  if (a.hasReady()) {
+    const quiet = a.ready();
+    a.advance();
+    assertEquals(commitsTo(quiet.earlyMessages, "b"), []);
+  }
+  // The next proposal's append carries it.
+  a.propose(bytes("y"));
+  const next = a.ready();
+  a.advance();
+  assertEquals(commitsTo(next.earlyMessages, "b"), [x.index]);
+  assertEquals(a.commitPending, false);
+  // Idle, the shell flushes it: an empty append to each follower.
+  cluster.queue = [];
+  for (const message of next.earlyMessages) {
+    if (message.to === "b") b.step(message);
+  }
+  const answer2 = b.ready();
+  b.advance();
+  for (const message of answer2.messages) a.step(message);
+  assert(a.commitPending);
+  a.flushCommit();
+  const flushed = a.ready();
+  a.advance();
+  for (const to of ["b", "c"]) {
+    const appends = appendsTo(flushed.earlyMessages, to);
+    assertEquals(appends.map((m) => [m.entries.length, m.commit]), [[
+      0,
+      a.commitIndex,
+    ]]);
+  }
+  assertEquals(a.commitPending, false);
+});

@@ -67,6 +67,11 @@ export const NODE_DEFAULTS = {
   maxUncommittedEntries: 65_536,
   maxPendingReads: 4096,
   snapshotEveryEntries: 10_000,
+  /**
+   * How long a leader with nothing else to send waits before it sends a
+   * commit on its own: under load the next proposal's append carries it.
+   */
+  commitFlushDelayMs: 5,
 } as const;
 
 export interface RaftNodeOptions {
@@ -138,6 +143,7 @@ export class RaftNode {
   #applied: number;
   #snapshotIndex: number;
   #ticker: ReturnType<typeof setInterval> | undefined;
+  #commitFlush: ReturnType<typeof setTimeout> | undefined;
   #looping = false;
   #loopDone: Promise<void> = Promise.resolve();
   #stopped = false;
@@ -411,6 +417,7 @@ export class RaftNode {
         this.#core.advance();
         await this.#maybeSnapshot();
       }
+      if (!this.#stopped && this.#core.commitPending) this.#flushCommitSoon();
     } catch (err) {
       this.#fail(err);
     } finally {
@@ -418,33 +425,42 @@ export class RaftNode {
     }
   }
 
+  #flushCommitSoon(): void {
+    if (this.#commitFlush !== undefined) return;
+    this.#commitFlush = setTimeout(() => {
+      this.#commitFlush = undefined;
+      if (this.#stopped) return;
+      this.#core.flushCommit();
+      this.#kick();
+    }, NODE_DEFAULTS.commitFlushDelayMs);
+  }
+
   async #handleReady(ready: Ready): Promise<void> {
     const { persist } = ready;
     const needsPersist = persist.entries.length > 0 ||
       persist.hardState !== undefined || persist.snapshot !== undefined;
-    // A leader's appends promise nothing about its own disk: they go out
-    // while its fsync runs, and it counts itself toward commit only after.
-    this.#transport.send(ready.earlyMessages);
-    if (persist.snapshot !== undefined) {
-      // The FSM is restored from the snapshot only once the file is durable.
-      await this.#storage.persist(persist);
-      if (this.#stopped) return;
-      this.#transport.send(ready.messages);
-      this.#installSnapshot(persist.snapshot);
-      this.#applyReady(ready);
-      return;
-    }
-    // Committed entries are already durable on a quorum, so they are applied
-    // while our own fsync runs (as etcd does); only the messages, which
-    // promise what we persist, wait for it.
+    // The writes are issued first (their fsync is the longest wait), then a
+    // leader's appends go out while the fsync runs: they promise nothing
+    // about its own disk, and it counts itself toward commit only after.
     const persisting = needsPersist ? this.#storage.persist(persist) : null;
     try {
-      this.#applyReady(ready);
+      this.#transport.send(ready.earlyMessages);
+      if (persist.snapshot === undefined) {
+        // Committed entries are already durable on a quorum, so they are
+        // applied while our own fsync runs (as etcd does); only the
+        // messages, which promise what we persist, wait for it.
+        this.#applyReady(ready);
+      }
     } finally {
       if (persisting !== null) await persisting;
     }
     if (this.#stopped) return;
     this.#transport.send(ready.messages);
+    if (persist.snapshot !== undefined) {
+      // The FSM is restored from the snapshot only once the file is durable.
+      this.#installSnapshot(persist.snapshot);
+      this.#applyReady(ready);
+    }
   }
 
   #applyReady(ready: Ready): void {
@@ -543,6 +559,7 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#ticker);
+    clearTimeout(this.#commitFlush);
     this.#failPending("raft.stopped", null);
     await this.#loopDone;
     await this.#transport.close();

@@ -118,6 +118,11 @@ export class SimNode {
     return this.#pending !== null;
   }
 
+  /** A leader whose commit no append carried yet (`RaftNode` sends it shortly when idle). */
+  canFlushCommit(): boolean {
+    return this.core !== null && this.core.commitPending;
+  }
+
   /**
    * Phase one, as `RaftNode` does it: issue the writes the Ready asks for,
    * send its early messages (a leader's appends go out while its own fsync

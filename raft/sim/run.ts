@@ -188,7 +188,7 @@ export class Simulation implements NodeSink {
     } else {
       const canDeliver = this.network.hasDue(this.tick);
       const ready = this.nodes.filter((node) =>
-        node.canPersist() || node.canDeliver()
+        node.canPersist() || node.canDeliver() || node.canFlushCommit()
       );
       if (!canDeliver && ready.length === 0) this.#tickAll();
       else if (canDeliver && (ready.length === 0 || this.rng.chance(0.6))) {
@@ -225,6 +225,7 @@ export class Simulation implements NodeSink {
   #handleReady(ready: readonly SimNode[], faultsOn: boolean): void {
     const node = ready[this.rng.nextInt(ready.length)]!;
     if (node.canDeliver()) node.deliver(this);
+    else if (!node.canPersist()) node.core!.flushCommit();
     else {
       node.persist(this);
       if (faultsOn) this.faults.afterPersist(node);
