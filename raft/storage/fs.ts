@@ -153,6 +153,17 @@ export async function writeAll(
   }
 }
 
+/**
+ * `writeAll` without the round trip through the blocking-op pool: a write
+ * to the page cache is short, and the fsync after it (async) is the wait.
+ */
+export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += file.writeSync(bytes.subarray(written));
+  }
+}
+
 /** Removes stray `*.tmp` files left by a crash in the middle of an atomic write. */
 export async function removeTempFiles(dir: string): Promise<string[]> {
   const removed: string[] = [];

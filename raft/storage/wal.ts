@@ -17,7 +17,7 @@ import {
   removeTempFiles,
   STORAGE_FILE_MODE,
   syncDir,
-  writeAll,
+  writeAllSync,
   writeFileAtomic,
 } from "./fs.ts";
 import {
@@ -224,7 +224,9 @@ export class Wal {
         this.#waiters = [];
         this.#pendingMaxIndex = 0;
         try {
-          await writeAll(this.#file, bytes);
+          // The write lands in the page cache (short, done in place); the
+          // fdatasync is the wait, off the event loop.
+          writeAllSync(this.#file, bytes);
           await this.#file.syncData();
           this.syncs++;
           this.#size += bytes.length;
