@@ -5,6 +5,7 @@
 import { assert } from "./_assert.ts";
 import type { RaftLog } from "./_log.ts";
 import type {
+  Entry,
   HardState,
   Message,
   ReadState,
@@ -19,7 +20,7 @@ type Outstanding = {
   readonly stableIndex: number;
   readonly stableTerm: number;
   readonly snapshotIndex: number | null;
-  readonly appliedTo: number;
+  appliedTo: number;
   readonly hardState: HardState;
 };
 
@@ -91,6 +92,37 @@ export class ReadyTracker {
       readStates: pending.readStates,
       ...(softChanged ? { softState } : {}),
     };
+  }
+
+  /**
+   * While a Ready is out (its fsync running), the entries committed since it
+   * was built, which the shell applies at once: they are durable on a quorum
+   * already, and waiting for this fsync and the next Ready only adds latency.
+   * None while a received snapshot waits to be installed (the FSM is
+   * restored from it first).
+   */
+  takeCommitted(log: RaftLog): Entry[] {
+    const out = this.#outstanding;
+    if (out === null || out.snapshotIndex !== null) return [];
+    // A snapshot received since: the FSM is restored from it first.
+    if (log.unstableSnapshot() !== null) return [];
+    if (out.appliedTo < log.snapshotIndex()) return [];
+    // Only what will be durable here once this Ready is: a snapshot of the
+    // FSM must never cover entries our own disk lacks (a follower may have
+    // taken newer entries, and a commit covering them, since).
+    const high = Math.min(
+      log.commit,
+      Math.max(log.stableIndex(), out.stableIndex),
+    );
+    if (out.appliedTo >= high) return [];
+    const entries = log.slice(
+      out.appliedTo + 1,
+      high,
+      Number.MAX_SAFE_INTEGER,
+      COMMITTED_BYTES_MAX_PER_READY,
+    );
+    out.appliedTo = entries.at(-1)?.index ?? out.appliedTo;
+    return entries;
   }
 
   /** The last Ready was persisted, sent and applied. */

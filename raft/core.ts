@@ -185,11 +185,7 @@ export class RaftCore {
     return result;
   }
 
-  /**
-   * Ask for a linearizable read point. Once a quorum confirmed this leader,
-   * `Ready.readStates` carries `{ requestId, index }`: serve the read after
-   * applying up to `index`.
-   */
+  /** A linearizable read point: `Ready.readStates` brings `{ requestId, index }` once a quorum confirmed us; read after applying `index`. */
   readIndex(requestId: string): ProposeResult {
     const replicator = this.#replicator;
     if (!replicator) return this.#refused("raft.not_leader");
@@ -224,11 +220,10 @@ export class RaftCore {
     this.#checkInvariants();
   }
 
-  /** A leader's commit advanced and no append carried it yet: call `flushCommit` soon. */
+  /** A leader's commit no append carried yet: call `flushCommit` soon (it sends an empty append to each follower). */
   get commitPending(): boolean {
     return this.#replicator?.commitPending ?? false;
   }
-  /** Send a pending commit now (an empty append to each follower). */
   flushCommit(): void {
     if (this.#replicator?.commitPending) this.#replicator.broadcastAppend();
   }
@@ -250,6 +245,11 @@ export class RaftCore {
     this.#messages = [];
     this.#readStates = [];
     return ready;
+  }
+
+  /** Entries committed since the outstanding Ready was built: apply them now, in order (see `ReadyTracker`). */
+  takeCommitted(): readonly Entry[] {
+    return this.#ready.takeCommitted(this.#log);
   }
 
   /** The last Ready was persisted, sent and applied. */

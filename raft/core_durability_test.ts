@@ -172,3 +172,37 @@ Deno.test("a new commit rides on the next append, or leaves alone on flushCommit
   }
   assertEquals(a.commitPending, false);
 });
+
+Deno.test("entries committed while a Ready's fsync runs are handed out at once, and only once", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.elect("a");
+  const a = cluster.node("a");
+  const b = cluster.node("b");
+  const c = cluster.node("c");
+  const x = a.propose(bytes("x")) as { index: number };
+  const first = a.ready();
+  a.advance();
+  // y's Ready is out (its fsync running) when the answers for it arrive.
+  const y = a.propose(bytes("y")) as { index: number };
+  const second = a.ready();
+  assertEquals(a.takeCommitted(), [], "nothing committed yet");
+  for (const follower of [b, c]) {
+    for (const ready of [first, second]) {
+      for (const m of appendsTo(ready.earlyMessages, follower.id)) {
+        follower.step(m);
+      }
+    }
+    const answer = follower.ready();
+    follower.advance();
+    for (const message of answer.messages) a.step(message);
+  }
+  // b and c hold both durably: a quorum without a's own unfinished write.
+  assertEquals(a.commitIndex, y.index);
+  const taken = a.takeCommitted().map((entry) => entry.index);
+  assertEquals(taken, [x.index, y.index]);
+  assertEquals(a.takeCommitted(), [], "handed out once");
+  a.advance();
+  assertEquals(a.appliedIndex, y.index);
+  assert(!a.ready().committed.some((entry) => entry.index <= y.index));
+  a.advance();
+});

@@ -397,7 +397,22 @@ export class RaftNode {
       this.#fail(err);
       return;
     }
+    // While a Ready's fsync runs, what this message committed (an answer
+    // completing a quorum, a leader's commit index) is applied at once
+    // rather than after that fsync and the next Ready.
+    if (this.#looping) this.#applyCommittedNow();
     this.#kick();
+  }
+
+  #applyCommittedNow(): void {
+    const entries = this.#core.takeCommitted();
+    if (entries.length === 0) return;
+    try {
+      for (const entry of entries) this.#applyEntry(entry);
+      this.#releaseReads();
+    } catch (err) {
+      this.#fail(err);
+    }
   }
 
   #kick(): void {

@@ -158,13 +158,25 @@ export class SimNode {
     this.core!.advance();
   }
 
-  #apply(ready: Ready, sink: NodeSink): void {
-    for (const entry of ready.committed) {
-      const output = entry.kind === "command"
-        ? this.machine.apply(decodeCommand(entry.data))
-        : undefined;
-      sink.applied({ node: this.id, entry, output });
+  /**
+   * Between the phases, as `RaftNode` does when a message arrives while the
+   * fsync runs: apply what was committed since the Ready was built.
+   */
+  applyCommittedNow(sink: NodeSink): void {
+    for (const entry of this.core!.takeCommitted()) {
+      this.#applyEntry(entry, sink);
     }
+  }
+
+  #applyEntry(entry: Entry, sink: NodeSink): void {
+    const output = entry.kind === "command"
+      ? this.machine.apply(decodeCommand(entry.data))
+      : undefined;
+    sink.applied({ node: this.id, entry, output });
+  }
+
+  #apply(ready: Ready, sink: NodeSink): void {
+    for (const entry of ready.committed) this.#applyEntry(entry, sink);
     for (const read of ready.readStates) sink.readState(this.id, read);
   }
 

@@ -224,8 +224,11 @@ export class Simulation implements NodeSink {
 
   #handleReady(ready: readonly SimNode[], faultsOn: boolean): void {
     const node = ready[this.rng.nextInt(ready.length)]!;
-    if (node.canDeliver()) node.deliver(this);
-    else if (!node.canPersist()) node.core!.flushCommit();
+    if (node.canDeliver()) {
+      // Now and then the fsync is still running: apply what committed since.
+      if (this.rng.chance(0.25)) node.applyCommittedNow(this);
+      else node.deliver(this);
+    } else if (!node.canPersist()) node.core!.flushCommit();
     else {
       node.persist(this);
       if (faultsOn) this.faults.afterPersist(node);
