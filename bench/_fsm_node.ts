@@ -40,6 +40,7 @@ import {
   placementBatches,
   schedule,
 } from "../node/scheduler/mod.ts";
+import { parsePeerList } from "../tests/raft/_peers.ts";
 
 function option(args: string[], name: string, fallback?: string): string {
   const at = args.indexOf(`--${name}`);
@@ -196,14 +197,7 @@ async function main(): Promise<void> {
   const args = Deno.args;
   const id = option(args, "id");
   const port = Number(option(args, "port"));
-  const peers = new Map<string, string>();
-  for (const pair of option(args, "peers").split(",")) {
-    const [member, url] = pair.split("=");
-    if (member === undefined || url === undefined) {
-      throw new Error(`Bad --peers entry "${pair}"`);
-    }
-    peers.set(member, url);
-  }
+  const peers = parsePeerList(option(args, "peers"));
   const fsm = new FsmMachine();
   const raft = await RaftNode.start({
     id,

@@ -15,6 +15,7 @@
  */
 import { RaftError, RaftNode } from "../../raft/node.ts";
 import { encodeKvWrite, KvStateMachine } from "./kv_fsm.ts";
+import { parsePeerList } from "./_peers.ts";
 
 function parseArgs(args: string[]): Map<string, string> {
   const options = new Map<string, string>();
@@ -60,14 +61,7 @@ async function main(): Promise<void> {
   const options = parseArgs(Deno.args);
   const id = required(options, "id");
   const port = Number(required(options, "port"));
-  const peers = new Map<string, string>();
-  for (const pair of required(options, "peers").split(",")) {
-    const [member, url] = pair.split("=");
-    if (member === undefined || url === undefined) {
-      throw new Error(`Bad --peers entry "${pair}"`);
-    }
-    peers.set(member, url);
-  }
+  const peers = parsePeerList(required(options, "peers"));
   const fsm = new KvStateMachine();
   const node = await RaftNode.start({
     id,
