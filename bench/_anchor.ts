@@ -5,6 +5,7 @@
  * serial figure, mill's STARTS_PER_NODE_MAX the fair one.
  */
 import { pool, waitAnswering } from "./_measure.ts";
+import { ctr } from "./_ctr.ts";
 
 /** The anchor's containers listen here (mill's come from the pool at 20000). */
 const CTR_PORT_BASE = 30000;
@@ -16,19 +17,6 @@ export interface AnchorOptions {
   readonly image: string;
   readonly cpu: number;
   readonly memoryBytes: number;
-}
-
-async function ctr(socket: string, args: string[]): Promise<void> {
-  const result = await new Deno.Command("ctr", {
-    args: ["-a", socket, "-n", "mill", ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!result.success) {
-    throw new Error(
-      `ctr ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`,
-    );
-  }
 }
 
 /**

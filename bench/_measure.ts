@@ -9,14 +9,7 @@ export const PROBE_MS = 100;
 /** How long any side may take to get one container answering. */
 export const ANSWER_DEADLINE_MS = 120_000;
 
-export function median(values: readonly number[]): number {
-  if (values.length === 0) throw new Error("median of no values");
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[mid]!
-    : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
+export { median } from "./_stats.ts";
 
 export function round1(value: number): number {
   return Number(value.toFixed(1));

@@ -51,12 +51,4 @@ export function nodeRegister(
   };
 }
 
-/** The median (the mean of the middle two for an even count). */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) throw new Error("median of nothing");
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? sorted[middle]!
-    : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
+export { median } from "./_stats.ts";

@@ -1,4 +1,4 @@
-/** Small figures helpers shared by bench/raft's modules. */
+/** Small figures helpers shared by the benches. */
 
 /** The value at quantile `p` (0..1) of an ascending array; NaN when empty. */
 export function percentile(sorted: readonly number[], p: number): number {
@@ -23,4 +23,14 @@ export function intArg(name: string, fallback: number): number {
     );
   }
   return value;
+}
+
+/** The median (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error("median of no values");
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? sorted[mid]!
+    : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

@@ -26,6 +26,8 @@ import {
   packLayoutArchive,
   startContainerd,
 } from "../tests/containerd/testbed.ts";
+import { ctr } from "./_ctr.ts";
+import { median } from "./_stats.ts";
 
 function arg(name: string, fallback: number): number {
   const i = Deno.args.indexOf(`--${name}`);
@@ -43,27 +45,6 @@ const VERSION_CALLS_PER_ROUND = 3;
 /** ctr calls on each side of the comparison. */
 const CTR_CALLS = { start: 1, stop: 2 } as const;
 const IMAGE = "bench.local/mill-test/sleeper:1";
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[mid]!
-    : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-async function ctr(socketPath: string, args: string[]): Promise<void> {
-  const result = await new Deno.Command("ctr", {
-    args: ["--address", socketPath, "--namespace", "mill", ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!result.success) {
-    throw new Error(
-      `ctr ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`,
-    );
-  }
-}
 
 const containerd = await startContainerd();
 const built = await buildTestImages();

@@ -54,19 +54,37 @@ function planned(): { state: ClusterState; placements: Placement[] } {
   return { state, placements: placementsOf(plan) };
 }
 
+/**
+ * Commits `placements` through an FSM log over `state` (a deploy's wave
+ * when `deployId` is set and atomic, else a repair's).
+ */
+async function commitOn(
+  state: ClusterState,
+  placements: readonly Placement[],
+  deployId: string | null,
+) {
+  const log = new FsmLog(state);
+  const events = await commitPlacements(placements, {
+    commit: log.commit,
+    atMs: 50,
+    deployId,
+    atomic: deployId !== null,
+  });
+  return { log, events };
+}
+
+/** `state` after `nodeId` started draining: its room went elsewhere. */
+function drainedFrom(state: ClusterState, nodeId: string): ClusterState {
+  return stateFrom([{ type: "NodeDrain", nodeId, atMs: 40 }], state);
+}
+
 function kinds(events: readonly MachineEvent[]): string[] {
   return events.map((e) => `${e.type} ${"allocId" in e ? e.allocId : ""}`);
 }
 
 Deno.test("a wave's placements are committed as one entry and each alloc is scheduled", async () => {
   const { state, placements } = planned();
-  const log = new FsmLog(state);
-  const events = await commitPlacements(placements, {
-    commit: log.commit,
-    atMs: 50,
-    deployId: "d1",
-    atomic: true,
-  });
+  const { log, events } = await commitOn(state, placements, "d1");
   strictEqual(log.entries.length, 1);
   strictEqual(log.entries[0]?.type, "AllocsScheduled");
   deepStrictEqual(
@@ -84,17 +102,8 @@ Deno.test("a deploy's refused wave fails every alloc of it, the refused one firs
   const { state, placements } = planned();
   const victim = placements[1]!;
   // The room went to something else meanwhile: the node started draining.
-  const drained = stateFrom(
-    [{ type: "NodeDrain", nodeId: victim.nodeId, atMs: 40 }],
-    state,
-  );
-  const log = new FsmLog(drained);
-  const events = await commitPlacements(placements, {
-    commit: log.commit,
-    atMs: 50,
-    deployId: "d1",
-    atomic: true,
-  });
+  const drained = drainedFrom(state, victim.nodeId);
+  const { log, events } = await commitOn(drained, placements, "d1");
   strictEqual(log.entries.length, 1);
   strictEqual(log.state, drained, "nothing was applied");
   strictEqual(events.length, placements.length);
@@ -122,17 +131,8 @@ Deno.test("a deploy's refused wave fails every alloc of it, the refused one firs
 Deno.test("a repair's refused placement fails alone; the others are committed in the next entry", async () => {
   const { state, placements } = planned();
   const victim = placements[0]!;
-  const drained = stateFrom(
-    [{ type: "NodeDrain", nodeId: victim.nodeId, atMs: 40 }],
-    state,
-  );
-  const log = new FsmLog(drained);
-  const events = await commitPlacements(placements, {
-    commit: log.commit,
-    atMs: 50,
-    deployId: null,
-    atomic: false,
-  });
+  const drained = drainedFrom(state, victim.nodeId);
+  const { log, events } = await commitOn(drained, placements, null);
   strictEqual(log.entries.length, 2);
   deepStrictEqual(kinds(events), [
     `allocFailed ${victim.allocId}`,
@@ -157,13 +157,7 @@ Deno.test("a wave past the entry bound takes several entries, in plan order", as
   );
   const placements = placementsOf(plan);
   strictEqual(placements.length, count);
-  const log = new FsmLog(state);
-  const events = await commitPlacements(placements, {
-    commit: log.commit,
-    atMs: 50,
-    deployId: "d1",
-    atomic: true,
-  });
+  const { log, events } = await commitOn(state, placements, "d1");
   deepStrictEqual(
     log.entries.map((e) => e.type === "AllocsScheduled" && e.placements.length),
     [SCHEDULE_PLACEMENTS_MAX, 10],

@@ -3,7 +3,10 @@
  * directory for files, and `mill(...args)` runs the CLI in-process. `stop`
  * puts the environment back and removes everything.
  */
+import { assertTrue } from "../../containerd/_assert_test.ts";
 import { bufferOutput, runCli } from "../../cli/mod.ts";
+import { ContainerdClient } from "../../containerd/mod.ts";
+import { containerIdOf } from "../../node/secondary/exits.ts";
 import { CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { type AgentBed, startAgentBed, waitFor } from "./_bed.ts";
 
@@ -52,4 +55,21 @@ export async function startCliBed(workPrefix: string): Promise<CliBed> {
     throw error;
   }
   return { bed, work, mill, stop };
+}
+
+/** The env of the running container of `workload`'s healthy alloc. */
+export async function containerEnv(
+  bed: AgentBed,
+  workload: string,
+): Promise<string[]> {
+  const alloc = [...bed.agent.state().allocs.values()].find((a) =>
+    a.workload === workload && a.status === "healthy"
+  );
+  assertTrue(alloc !== undefined, `a healthy ${workload} alloc`);
+  const containerd = new ContainerdClient(bed.bed.containerd.socketPath, {
+    namespace: "mill",
+  });
+  const task = await containerd.getTask(containerIdOf(alloc!.id))
+    .finally(() => containerd.close());
+  return (await Deno.readTextFile(`/proc/${task!.pid}/environ`)).split("\0");
 }

@@ -10,7 +10,7 @@ import { CONTEXT_PATH_ENV } from "../../cli/_api.ts";
 import { ContainerdClient } from "../../containerd/mod.ts";
 import { containerIdOf } from "../../node/secondary/exits.ts";
 import { waitFor } from "./_bed.ts";
-import { mill, startCliBed } from "./_cli_bed.ts";
+import { containerEnv, mill, startCliBed } from "./_cli_bed.ts";
 
 Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs of a one-node cluster", async (t) => {
   const cli = await startCliBed("mill-cli-");
@@ -71,14 +71,7 @@ Deno.test("the CLI sets a secret, deploys, and shows status, nodes, ps and logs 
         );
         assertEquals((await answer.text()).trim(), "ok");
         // The secret was resolved on the node, and PORT is the host port.
-        const containerd = new ContainerdClient(
-          bed.bed.containerd.socketPath,
-          { namespace: "mill" },
-        );
-        const task = await containerd.getTask(containerIdOf(alloc!.id))
-          .finally(() => containerd.close());
-        const environ = (await Deno.readTextFile(`/proc/${task!.pid}/environ`))
-          .split("\0");
+        const environ = await containerEnv(bed, "web");
         assertTrue(environ.includes("GREETING=s3cr3t-value"));
         assertTrue(environ.includes(`PORT=${alloc!.hostPort}`));
       },

@@ -8,29 +8,12 @@
  * namespace of its own (host ports are shared otherwise).
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { ContainerdClient } from "../../containerd/mod.ts";
-import { containerIdOf } from "../../node/secondary/exits.ts";
-import type { AgentBed } from "./_bed.ts";
-import { mill, startCliBed } from "./_cli_bed.ts";
+import { containerEnv, mill, startCliBed } from "./_cli_bed.ts";
 
 async function secretNames(): Promise<string[]> {
   const list = await mill("secret", "list", "--json");
   assertEquals(list.code, 0, list.stderr);
   return JSON.parse(list.stdout).secrets.map((s: { name: string }) => s.name);
-}
-
-/** The env of the running container of `workload`'s healthy alloc. */
-async function containerEnv(bed: AgentBed, workload: string) {
-  const alloc = [...bed.agent.state().allocs.values()].find((a) =>
-    a.workload === workload && a.status === "healthy"
-  );
-  assertTrue(alloc !== undefined, `a healthy ${workload} alloc`);
-  const containerd = new ContainerdClient(bed.bed.containerd.socketPath, {
-    namespace: "mill",
-  });
-  const task = await containerd.getTask(containerIdOf(alloc!.id))
-    .finally(() => containerd.close());
-  return (await Deno.readTextFile(`/proc/${task!.pid}/environ`)).split("\0");
 }
 
 Deno.test("mill secret strips a file's newline, names the rule for bad names, refuses empty values and deleting a secret in use", async (t) => {

@@ -15,6 +15,7 @@ import {
   startRegistry,
 } from "../containerd/testbed.ts";
 import { waitFor } from "./_bed.ts";
+import { pidsMentioning } from "./_procs.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** Deno's module cache: the user's, not the test HOME's (that one is empty, and this netns has no network). */
@@ -64,20 +65,6 @@ function startUp(home: string, args: string[]) {
       return { code, stderr: await stderr };
     },
   };
-}
-
-async function pidsMentioning(text: string): Promise<number[]> {
-  const pids: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes(text)) pids.push(Number(entry.name));
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  return pids;
 }
 
 function alive(pid: number): boolean {

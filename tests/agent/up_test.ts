@@ -7,6 +7,7 @@
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { freePort } from "../containerd/testbed.ts";
 import { waitFor } from "./_bed.ts";
+import { pidsMentioning } from "./_procs.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -19,20 +20,6 @@ function mill(home: string, args: string[]) {
     stdout: "piped",
     stderr: "piped",
   });
-}
-
-async function pidsMentioning(text: string): Promise<number[]> {
-  const pids: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes(text)) pids.push(Number(entry.name));
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  return pids;
 }
 
 Deno.test("scripts/mill up starts a one-node cluster with its own containerd and stops on SIGTERM", async () => {
