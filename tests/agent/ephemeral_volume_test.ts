@@ -147,6 +147,11 @@ Deno.test("ephemeral volumes are mounted, bounded, kept across restarts and remo
           "the second run",
           async () => (await linesOf(bed, "api-1")).includes("run 2"),
         );
+        // The node tells the leader with its next heartbeat.
+        await waitFor(
+          "the restart counted in the FSM",
+          () => bed.agent.state().allocs.get("api-1")?.restarts === 1,
+        );
         assertEquals(bed.agent.state().allocs.get("api-1")?.restarts, 1);
       },
     );
