@@ -32,6 +32,7 @@ const ALLOC: Alloc = {
   exitCode: null,
   restarts: 0,
   address: null,
+  ip: null,
   stopRequested: false,
   scheduledAtMs: 1,
   startedAtMs: null,

@@ -1,4 +1,12 @@
 /** `applyX` for the alloc commands, and the alloc lifecycle. */
+import {
+  ALLOC_HOST_MIN,
+  allocHostMax,
+  type Cidr,
+  contains,
+  parseCidr,
+  parseIpv4,
+} from "../../config/cidr.ts";
 import type {
   AllocReport,
   AllocRunningCommand,
@@ -61,6 +69,7 @@ export function applyAllocScheduled(
     exitCode: null,
     restarts: 0,
     address: null,
+    ip: command.ip ?? null,
     stopRequested: false,
     scheduledAtMs: command.atMs,
     startedAtMs: null,
@@ -157,6 +166,8 @@ function checkNodeTakes(
       }`,
     );
   }
+  const address = checkAddress(node, command, what);
+  if (address) return address;
   for (const volume of workload.volumes) {
     if (volume.ephemeral) continue;
     const held = state.volumes.get(volume.name);
@@ -168,6 +179,53 @@ function checkNodeTakes(
         } is not attached to node ${quote(node.name)}; attach it first`,
       );
     }
+  }
+  return null;
+}
+
+/** A networked node's allocs each take a free address of its subnet; others none. */
+function checkAddress(
+  node: FsmNode,
+  command: AllocScheduledCommand,
+  what: string,
+): Applied | null {
+  if (node.subnet === null) {
+    return command.ip === undefined ? null : reject(
+      "alloc.address_invalid",
+      `Cannot place ${what} at ${quote(command.ip)}: node ${
+        quote(node.name)
+      } runs containers on its host's network`,
+    );
+  }
+  if (command.ip === undefined) {
+    return reject(
+      "alloc.address_required",
+      `Cannot place ${what}: node ${
+        quote(node.name)
+      } gives every alloc an address of ${node.subnet}, and none was chosen`,
+    );
+  }
+  const subnet = parseCidr(node.subnet) as Cidr;
+  const address = parseIpv4(command.ip);
+  const host = address === null ? -1 : address - subnet.network;
+  if (
+    address === null || !contains(subnet, address) ||
+    host < ALLOC_HOST_MIN || host > allocHostMax(subnet)
+  ) {
+    return reject(
+      "alloc.address_invalid",
+      `Cannot place ${what} at ${quote(command.ip)}: not an alloc address of ${
+        quote(node.name)
+      }'s subnet ${node.subnet}`,
+    );
+  }
+  if (node.allocHosts.includes(host)) {
+    return reject(
+      "alloc.address_in_use",
+      `Cannot place ${what}: address ${command.ip} is in use on node ${
+        quote(node.name)
+      }`,
+    );
   }
   return null;
 }

@@ -1,4 +1,5 @@
 /** Helpers shared by the `applyX` functions: results, field checks, usage. */
+import { parseCidr, parseIpv4 } from "../../config/cidr.ts";
 import type { Applied, RejectionCode } from "./command.ts";
 import type { Alloc, ClusterState, FsmNode } from "./state.ts";
 import { ID_LENGTH_MAX } from "./limits.ts";
@@ -73,6 +74,9 @@ export function reserveOn(node: FsmNode, alloc: Alloc): FsmNode {
     hostPorts: alloc.hostPort === null
       ? node.hostPorts
       : insertSorted(node.hostPorts, alloc.hostPort),
+    allocHosts: alloc.ip === null
+      ? node.allocHosts
+      : insertSorted(node.allocHosts, allocHostOf(node, alloc.ip)),
   };
   assert(reserved.cpuMillisReserved <= node.cpuMillis, "cpu over-committed");
   assert(
@@ -92,10 +96,24 @@ export function releaseOn(node: FsmNode, alloc: Alloc): FsmNode {
     hostPorts: alloc.hostPort === null
       ? node.hostPorts
       : node.hostPorts.filter((port) => port !== alloc.hostPort),
+    allocHosts: alloc.ip === null
+      ? node.allocHosts
+      : node.allocHosts.filter((host) => host !== allocHostOf(node, alloc.ip!)),
   };
   assert(released.activeAllocs >= 0, "released more allocs than reserved");
   assert(released.cpuMillisReserved >= 0, "released more cpu than reserved");
   return released;
+}
+
+/** The host number of `ip` on the node's subnet (validated on placement). */
+export function allocHostOf(node: FsmNode, ip: string): number {
+  const subnet = node.subnet === null ? null : parseCidr(node.subnet);
+  const address = parseIpv4(ip);
+  assert(
+    subnet !== null && typeof subnet !== "string" && address !== null,
+    "an alloc address lies on its node's subnet",
+  );
+  return address - subnet.network;
 }
 
 function insertSorted(values: readonly number[], value: number): number[] {

@@ -25,6 +25,7 @@ import {
   unknownNode,
 } from "./_apply_common.ts";
 import { applyAllocReport, failAlloc } from "./_apply_allocs.ts";
+import { registerNetwork } from "./_apply_node_network.ts";
 
 export function applyNodeRegister(
   state: ClusterState,
@@ -43,6 +44,9 @@ export function applyNodeRegister(
     }
   }
   const existing = state.nodes.get(command.nodeId);
+  const networked = registerNetwork(state, command, existing);
+  if ("ok" in networked) return networked;
+  const { network, subnet, mesh } = networked;
   if (existing === undefined) {
     const node: FsmNode = {
       id: command.nodeId,
@@ -62,8 +66,15 @@ export function applyNodeRegister(
       memoryBytesReserved: 0,
       activeAllocs: 0,
       hostPorts: [],
+      allocHosts: [],
+      subnet,
+      mesh,
     };
-    return accept({ ...state, nodes: state.nodes.set(node.id, node) });
+    return accept({
+      ...state,
+      network,
+      nodes: state.nodes.set(node.id, node),
+    });
   }
   const refused = checkReRegister(existing, command);
   if (refused) return refused;
@@ -80,8 +91,10 @@ export function applyNodeRegister(
     statusChangedAtMs: existing.status === "ready"
       ? existing.statusChangedAtMs
       : command.atMs,
+    subnet,
+    mesh,
   };
-  return accept({ ...state, nodes: state.nodes.set(node.id, node) });
+  return accept({ ...state, network, nodes: state.nodes.set(node.id, node) });
 }
 
 function endpointsOf(command: NodeRegisterCommand): NodeEndpoints {

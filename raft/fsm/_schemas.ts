@@ -37,9 +37,12 @@ import type {
   CommandType,
   ScheduledPlacement,
 } from "./command.ts";
-import type { NodeRecord, StateDocument } from "./state_document.ts";
 import type {
-  Alloc,
+  AllocRecord,
+  NodeRecord,
+  StateDocument,
+} from "./state_document.ts";
+import type {
   AllocStatus,
   DeployRecord,
   FsmSecret,
@@ -163,6 +166,11 @@ const nodeEndpoints = object({
   api: nullableStateText,
 }, { unknownKeys: "refuse" });
 
+const nodeMesh = object({
+  publicKey: stateText,
+  endpoint: stateText,
+}, { unknownKeys: "refuse" });
+
 const nodeRecordFields = object({
   id: stateText,
   millId: stateText,
@@ -173,6 +181,9 @@ const nodeRecordFields = object({
   labels: record(stateText, ENTRY_MAP_SIZE_MAX),
   // Absent from snapshots taken before endpoints were typed.
   endpoints: optional(nodeEndpoints),
+  // Absent on nodes without networking (and in older snapshots).
+  subnet: optional(stateText),
+  mesh: optional(nodeMesh),
   status: literal("ready", "down"),
   draining: flag,
   registeredAtMs: counted,
@@ -185,7 +196,7 @@ const nodeRecord: Parser<NodeRecord> = (value, path) => {
   return { ...record, endpoints: endpoints ?? legacyEndpoints(record.labels) };
 };
 
-const alloc: Parser<Alloc> = object({
+const alloc: Parser<AllocRecord> = object({
   id: stateText,
   nodeId: stateText,
   workload: stateText,
@@ -201,6 +212,7 @@ const alloc: Parser<Alloc> = object({
   exitCode: nullable(finite),
   restarts: counted,
   address: nullableStateText,
+  ip: optional(stateText),
   stopRequested: flag,
   scheduledAtMs: counted,
   startedAtMs: nullableCount,
@@ -249,6 +261,9 @@ export const stateDocumentParser: Parser<StateDocument> = object({
       join: nullableStateText,
     }, { unknownKeys: "refuse" }),
   ),
+  network: optional(
+    object({ clusterRange: stateText }, { unknownKeys: "refuse" }),
+  ),
 }, { unknownKeys: "refuse" });
 
 /** A command's parser: `type` and `atMs`, then the fields of `shape`. */
@@ -280,6 +295,7 @@ const scheduledPlacement: Parser<ScheduledPlacement> = object({
   cpuMillis: counted,
   memoryBytes: counted,
   hostPort: optional(counted),
+  ip: optional(text),
   replacesAllocId: optional(text),
 }, { unknownKeys: "refuse" });
 
@@ -304,6 +320,16 @@ export const commandParsers: {
     endpoints: optional(
       object({ peer: text, api: nullable(text) }, { unknownKeys: "refuse" }),
     ),
+    network: optional(
+      object({
+        clusterRange: optional(text),
+        mesh: optional(
+          object({ publicKey: text, endpoint: text }, {
+            unknownKeys: "refuse",
+          }),
+        ),
+      }, { unknownKeys: "refuse" }),
+    ),
   }),
   NodeHeartbeat: command("NodeHeartbeat", {
     nodeId: text,
@@ -322,6 +348,7 @@ export const commandParsers: {
     cpuMillis: counted,
     memoryBytes: counted,
     hostPort: optional(counted),
+    ip: optional(text),
     deployId: optional(text),
     replacesAllocId: optional(text),
   }),

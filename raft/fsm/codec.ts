@@ -6,14 +6,22 @@
  */
 import type { Command, Rejection } from "./command.ts";
 import { COMMAND_TYPES } from "./command.ts";
-import type { ClusterState, FsmNode } from "./state.ts";
+import type { Alloc, ClusterState, FsmNode } from "./state.ts";
 import { PMap } from "./pmap.ts";
 import { COMMAND_BYTES_MAX } from "./limits.ts";
 import { canonicalJson } from "./canonical_json.ts";
 import { NO_ROTATED_TOKENS } from "./state.ts";
-import type { NodeRecord, StateDocument } from "./state_document.ts";
+import type {
+  AllocRecord,
+  NodeRecord,
+  StateDocument,
+} from "./state_document.ts";
 
-export type { NodeRecord, StateDocument } from "./state_document.ts";
+export type {
+  AllocRecord,
+  NodeRecord,
+  StateDocument,
+} from "./state_document.ts";
 import { checkInvariants, rebuildUsage } from "./invariants.ts";
 import { SchemaError } from "../../config/schema.ts";
 import { commandParsers, stateDocumentParser } from "./_schemas.ts";
@@ -91,20 +99,33 @@ export function stateToDocument(state: ClusterState): StateDocument {
       memoryBytesReserved: _memory,
       activeAllocs: _active,
       hostPorts: _ports,
+      allocHosts: _hosts,
+      subnet,
+      mesh,
       ...record
     } = node;
-    return record;
+    // Absent while null, so a state without networking has its old bytes.
+    return {
+      ...record,
+      ...(subnet === null ? {} : { subnet }),
+      ...(mesh === null ? {} : { mesh }),
+    };
+  });
+  const allocs = [...state.allocs.values()].map((alloc): AllocRecord => {
+    const { ip, ...record } = alloc;
+    return ip === null ? record : { ...record, ip };
   });
   return {
     config: state.config,
     nodes: nodes.sort(byKey((node) => node.id)),
-    allocs: [...state.allocs.values()].sort(byKey((alloc) => alloc.id)),
+    allocs: allocs.sort(byKey((alloc) => alloc.id)),
     secrets: [...state.secrets.values()].sort(byKey((secret) => secret.name)),
     volumes: [...state.volumes.values()].sort(byKey((volume) => volume.name)),
     deploys: state.deploys,
     ...(state.tokens.admin === null && state.tokens.join === null
       ? {}
       : { tokens: state.tokens }),
+    ...(state.network === null ? {} : { network: state.network }),
   };
 }
 
@@ -147,9 +168,16 @@ export function stateFromDocument(document: StateDocument): DecodedState {
     memoryBytesReserved: 0,
     activeAllocs: 0,
     hostPorts: [],
+    allocHosts: [],
+    subnet: node.subnet ?? null,
+    mesh: node.mesh ?? null,
   }));
   if (typeof nodes === "string") return duplicate("node", nodes);
-  const allocs = collect(document.allocs, (alloc) => alloc.id, (a) => a);
+  const allocs = collect(
+    document.allocs,
+    (alloc) => alloc.id,
+    (alloc): Alloc => ({ ...alloc, ip: alloc.ip ?? null }),
+  );
   if (typeof allocs === "string") return duplicate("alloc", allocs);
   const secrets = collect(document.secrets, (secret) => secret.name, (s) => s);
   if (typeof secrets === "string") return duplicate("secret", secrets);
@@ -163,6 +191,7 @@ export function stateFromDocument(document: StateDocument): DecodedState {
     volumes,
     deploys: document.deploys,
     tokens: document.tokens ?? NO_ROTATED_TOKENS,
+    network: document.network ?? null,
   });
   const problems = checkInvariants(state);
   if (problems.length > 0) {

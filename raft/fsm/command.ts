@@ -46,6 +46,15 @@ export interface NodeRegisterCommand {
     readonly peer: string;
     readonly api: string | null;
   };
+  /**
+   * Absent: the node runs containers on its host's network. Present: it
+   * asks for a subnet of the cluster range (the first such registration,
+   * from `mill init`, fixes the range), and names its WireGuard peer.
+   */
+  readonly network?: {
+    readonly clusterRange?: string;
+    readonly mesh?: { readonly publicKey: string; readonly endpoint: string };
+  };
   readonly atMs: number;
 }
 
@@ -108,6 +117,8 @@ export interface AllocScheduledCommand {
   readonly cpuMillis: number;
   readonly memoryBytes: number;
   readonly hostPort?: number;
+  /** Its container address, on its node's subnet; required when the node has one. */
+  readonly ip?: string;
   readonly deployId?: DeployId;
   readonly replacesAllocId?: AllocId;
   readonly atMs: number;
@@ -123,6 +134,7 @@ export interface ScheduledPlacement {
   readonly cpuMillis: number;
   readonly memoryBytes: number;
   readonly hostPort?: number;
+  readonly ip?: string;
   readonly replacesAllocId?: AllocId;
 }
 
@@ -303,6 +315,9 @@ export type RejectionCode =
   | "node.unknown"
   | "node.identity_mismatch"
   | "node.name_taken"
+  | "node.network_mismatch"
+  | "node.subnets_exhausted"
+  | "node.mesh_key_taken"
   | "node.capacity_below_reserved"
   | "node.down"
   | "node.not_down"
@@ -315,6 +330,9 @@ export type RejectionCode =
   | "alloc.insufficient_cpu"
   | "alloc.insufficient_memory"
   | "alloc.port_in_use"
+  | "alloc.address_required"
+  | "alloc.address_invalid"
+  | "alloc.address_in_use"
   | "alloc.volume_not_attached"
   | "alloc.illegal_transition"
   | "alloc.terminal"

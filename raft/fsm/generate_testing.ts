@@ -72,6 +72,18 @@ export function randomCommand(
       memoryBytes: rng.pick([1, 2, 4]) * GIB,
       labels: rng.bool() ? { zone: rng.pick(["a", "b"]) } : {},
       millId: rng.bool(0.95) ? `mill-${n}` : "intruder",
+      // Half the nodes run containers on a subnet; some ask for another range.
+      ...(n % 2 === 0
+        ? {
+          network: {
+            clusterRange: rng.bool(0.9) ? "10.210.0.0/22" : "10.99.0.0/16",
+            mesh: {
+              publicKey: btoa("k".repeat(31) + n),
+              endpoint: `h${n}:51820`,
+            },
+          },
+        }
+        : {}),
       atMs,
     });
   }
@@ -191,6 +203,20 @@ function randomSchedule(
     cpuMillis: workload ? cpuMillisOf(workload.cpu) : 100,
     memoryBytes: workload?.memoryBytes ?? MIB,
     ...(rng.bool(0.6) ? { hostPort: HOST_PORT_MIN + rng.int(0, 5) } : {}),
+    ...randomAddress(rng, state, nodeId),
     atMs,
   };
+}
+
+/** Mostly a plausible address of the node's subnet, sometimes a wrong one. */
+function randomAddress(
+  rng: Rng,
+  state: ClusterState,
+  nodeId: string,
+): { ip?: string } {
+  const subnet = state.nodes.get(nodeId)?.subnet ?? null;
+  if (subnet === null) return rng.bool(0.05) ? { ip: "10.210.0.9" } : {};
+  if (rng.bool(0.05)) return {};
+  const prefix = subnet.slice(0, subnet.lastIndexOf("."));
+  return { ip: `${prefix}.${rng.pick([1, 2, 3, 4, 5, 255])}` };
 }

@@ -3,6 +3,7 @@
  * obviously): by the property tests after every command, and by snapshot
  * restore. Also rebuilds the per-node usage that snapshots leave out.
  */
+import { contains, parseCidr, parseIpv4 } from "../../config/cidr.ts";
 import type { ClusterState, FsmNode } from "./state.ts";
 import { isTerminal } from "./state.ts";
 
@@ -11,6 +12,7 @@ interface Usage {
   memoryBytes: number;
   active: number;
   hostPorts: number[];
+  allocHosts: number[];
 }
 
 function usageOf(state: ClusterState): Map<string, Usage> {
@@ -21,6 +23,7 @@ function usageOf(state: ClusterState): Map<string, Usage> {
       memoryBytes: 0,
       active: 0,
       hostPorts: [],
+      allocHosts: [],
     });
   }
   for (const alloc of state.allocs.values()) {
@@ -30,9 +33,26 @@ function usageOf(state: ClusterState): Map<string, Usage> {
     entry.memoryBytes += alloc.memoryBytes;
     entry.active += 1;
     if (alloc.hostPort !== null) entry.hostPorts.push(alloc.hostPort);
+    const node = state.nodes.get(alloc.nodeId);
+    if (alloc.ip !== null && node !== undefined) {
+      entry.allocHosts.push(hostOn(node, alloc.ip));
+    }
   }
-  for (const entry of usage.values()) entry.hostPorts.sort((a, b) => a - b);
+  for (const entry of usage.values()) {
+    entry.hostPorts.sort((a, b) => a - b);
+    entry.allocHosts.sort((a, b) => a - b);
+  }
   return usage;
+}
+
+/** The host number of `ip` on the node's subnet; NaN when it is not on it. */
+function hostOn(node: FsmNode, ip: string): number {
+  const subnet = node.subnet === null ? null : parseCidr(node.subnet);
+  const address = parseIpv4(ip);
+  if (subnet === null || typeof subnet === "string" || address === null) {
+    return NaN;
+  }
+  return contains(subnet, address) ? address - subnet.network : NaN;
 }
 
 /** Every broken invariant, as sentences; empty when the state is sound. */
@@ -99,6 +119,17 @@ function checkNodeUsage(node: FsmNode, used: Usage, problems: string[]) {
   if (new Set(used.hostPorts).size !== used.hostPorts.length) {
     problems.push(`${name} has a host port held twice: ${used.hostPorts}`);
   }
+  if (node.allocHosts.join(",") !== used.allocHosts.join(",")) {
+    problems.push(
+      `${name} addresses ${node.allocHosts} differ from its allocs' ${used.allocHosts}`,
+    );
+  }
+  if (new Set(used.allocHosts).size !== used.allocHosts.length) {
+    problems.push(`${name} has an address held twice: ${used.allocHosts}`);
+  }
+  if (used.allocHosts.some((host) => Number.isNaN(host))) {
+    problems.push(`${name} has an alloc address off its subnet`);
+  }
   if (used.cpuMillis > node.cpuMillis) {
     problems.push(
       `${name} is over-committed on cpu: ${used.cpuMillis} > ${node.cpuMillis}`,
@@ -125,6 +156,7 @@ export function rebuildUsage(state: ClusterState): ClusterState {
       memoryBytesReserved: used.memoryBytes,
       activeAllocs: used.active,
       hostPorts: used.hostPorts,
+      allocHosts: used.allocHosts,
     });
   }
   return { ...state, nodes };

@@ -44,6 +44,27 @@ export interface FsmNode {
   readonly activeAllocs: number;
   /** Host ports held by non-terminal allocs, ascending. */
   readonly hostPorts: readonly number[];
+  /** Host numbers of `subnet` held by non-terminal allocs, ascending. */
+  readonly allocHosts: readonly number[];
+  // Networking (null on a node registered without it, e.g. before it existed):
+  /** Its `/24` of the cluster range, e.g. `10.210.3.0/24`; given at registration. */
+  readonly subnet: string | null;
+  /** Its WireGuard peer: how the other nodes reach its subnet. */
+  readonly mesh: NodeMesh | null;
+}
+
+/** A node's WireGuard identity as the other nodes configure it. */
+export interface NodeMesh {
+  /** Base64 X25519 public key (the private key never leaves the node). */
+  readonly publicKey: string;
+  /** `host:port` its WireGuard listens on (its public or underlay address). */
+  readonly endpoint: string;
+}
+
+/** The cluster's network, fixed by the first node that registers with it. */
+export interface ClusterNetwork {
+  /** The range node subnets are cut from (`mill init --cluster-range`). */
+  readonly clusterRange: string;
 }
 
 /** What a node publishes about its agent. */
@@ -101,6 +122,8 @@ export interface Alloc {
   readonly restarts: number;
   /** `host:port` it answers on, set by `AllocRunning`. */
   readonly address: string | null;
+  /** Its container address on its node's subnet; null: host networking. */
+  readonly ip: string | null;
   /** The leader asked for it to stop; it no longer serves traffic. */
   readonly stopRequested: boolean;
   readonly scheduledAtMs: number;
@@ -168,6 +191,8 @@ export interface ClusterState {
   readonly deploys: readonly DeployRecord[];
   /** SHA-256 (hex) of the API tokens rotated through Raft; null: the one `mill init` made. */
   readonly tokens: ClusterTokens;
+  /** Null until a node registers with a cluster range. */
+  readonly network: ClusterNetwork | null;
 }
 
 /** The rotated API tokens, by kind, as hashes. */
@@ -194,6 +219,7 @@ export function emptyState(): ClusterState {
     volumes: PMap.empty(),
     deploys: [],
     tokens: NO_ROTATED_TOKENS,
+    network: null,
   };
 }
 
