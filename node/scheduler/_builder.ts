@@ -150,6 +150,7 @@ export class PlanBuilder {
     for (const need of volumes.needs) this.#emitVolume(need, node.id);
     this.view.reserve(index, ask.cpuMillis, ask.memoryBytes);
     const hostPort = ask.needsPort ? this.view.takePort(index) : null;
+    const ip = this.view.takeAddress(index);
     options.spread.set(index, (options.spread.get(index) ?? 0) + 1);
     const placement: Placement = {
       allocId: this.#nextId(workload.name),
@@ -161,6 +162,7 @@ export class PlanBuilder {
       cpuMillis: ask.cpuMillis,
       memoryBytes: ask.memoryBytes,
       hostPort,
+      ip,
       replacesAllocId: options.replaces?.id ?? null,
     };
     const wave = options.wave ?? 1;

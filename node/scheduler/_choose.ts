@@ -51,7 +51,8 @@ export function fits(view: ClusterView, index: number, ask: Ask): boolean {
     view.memoryFree[index]! >= ask.memoryBytes &&
     (ask.constraints.length === 0 ||
       meetsConstraints(view.node(index), ask.constraints)) &&
-    (!ask.needsPort || view.hasFreePort(index));
+    (!ask.needsPort || view.hasFreePort(index)) &&
+    view.hasFreeAddress(index);
 }
 
 /** The best node for the ask, or -1 when none fits. */

@@ -1,9 +1,17 @@
 /**
- * The scheduler's working copy of the nodes: free resources and used host
- * ports, changed as the plan reserves and releases. Arrays indexed by node
+ * The scheduler's working copy of the nodes: free resources, used host
+ * ports and container addresses, changed as the plan reserves and releases. Arrays indexed by node
  * position (nodes sorted by id) keep the hot loop over 1,000 nodes cheap.
  * Local mutable state; `schedule` stays pure at its boundary.
  */
+import {
+  ALLOC_HOST_MIN,
+  allocHostMax,
+  type Cidr,
+  formatIpv4,
+  hostAddress,
+  parseCidr,
+} from "../../config/cidr.ts";
 import {
   type ClusterState,
   type FsmNode,
@@ -26,6 +34,10 @@ export class ClusterView {
   readonly #indexById = new Map<string, number>();
   readonly #portsUsed: Set<number>[];
   readonly #portCursor: number[];
+  /** Per node: its subnet (null: host networking) and the hosts taken on it. */
+  readonly #subnets: (Cidr | null)[];
+  readonly #hostsUsed: Set<number>[];
+  readonly #hostCursor: number[];
 
   constructor(state: ClusterState) {
     this.nodes = [...state.nodes.values()].sort((a, b) =>
@@ -41,6 +53,12 @@ export class ClusterView {
     this.allocCount = this.nodes.map((node) => node.activeAllocs);
     this.#portsUsed = this.nodes.map((node) => new Set(node.hostPorts));
     this.#portCursor = this.nodes.map(() => HOST_PORT_MIN);
+    this.#subnets = this.nodes.map((node) => {
+      const subnet = node.subnet === null ? null : parseCidr(node.subnet);
+      return typeof subnet === "string" ? null : subnet;
+    });
+    this.#hostsUsed = this.nodes.map((node) => new Set(node.allocHosts));
+    this.#hostCursor = this.nodes.map(() => ALLOC_HOST_MIN);
     this.nodes.forEach((node, index) => this.#indexById.set(node.id, index));
     for (const alloc of state.allocs.values()) {
       if (!isTerminal(alloc.status) && alloc.stopRequested) {
@@ -95,6 +113,42 @@ export class ClusterView {
       if (!used.has(port)) {
         this.#portCursor[index] = port;
         return port;
+      }
+    }
+    return null;
+  }
+
+  /** True on a host-network node; on a networked one, while an address is free. */
+  hasFreeAddress(index: number): boolean {
+    return this.#subnets[index] === null || this.#nextFreeHost(index) !== null;
+  }
+
+  /**
+   * The lowest free address of the node's subnet, taken; null on a
+   * host-network node. Like a port, a replaced alloc's address stays
+   * taken: the old alloc holds it while its successor starts.
+   */
+  takeAddress(index: number): string | null {
+    const subnet = this.#subnets[index];
+    if (subnet === null || subnet === undefined) return null;
+    const host = this.#nextFreeHost(index);
+    if (host === null) {
+      // Only reachable by a bug: every caller checked hasFreeAddress first.
+      throw new Error(`no free address on node ${this.node(index).id}`);
+    }
+    this.#hostsUsed[index]!.add(host);
+    this.#hostCursor[index] = host + 1;
+    return formatIpv4(hostAddress(subnet, host));
+  }
+
+  #nextFreeHost(index: number): number | null {
+    const subnet = this.#subnets[index]!;
+    const used = this.#hostsUsed[index]!;
+    const max = allocHostMax(subnet);
+    for (let host = this.#hostCursor[index]!; host <= max; host++) {
+      if (!used.has(host)) {
+        this.#hostCursor[index] = host;
+        return host;
       }
     }
     return null;

@@ -23,6 +23,8 @@ export interface Placement {
   readonly memoryBytes: number;
   /** From the node's pool (`HOST_PORT_MIN`-`HOST_PORT_MAX`) for services with a port. */
   readonly hostPort: number | null;
+  /** Its container address on a networked node's subnet; null: host networking. */
+  readonly ip: string | null;
   readonly replacesAllocId: string | null;
 }
 
@@ -181,6 +183,7 @@ function scheduledPlacement(placement: Placement): ScheduledPlacement {
     cpuMillis: placement.cpuMillis,
     memoryBytes: placement.memoryBytes,
     ...(placement.hostPort === null ? {} : { hostPort: placement.hostPort }),
+    ...(placement.ip === null ? {} : { ip: placement.ip }),
     ...(placement.replacesAllocId === null
       ? {}
       : { replacesAllocId: placement.replacesAllocId }),
