@@ -114,6 +114,7 @@ export async function startBedRegistry(
     await Deno.mkdir(storage, { recursive: true });
   } else {
     const from = await template;
+    await Deno.mkdir(dir, { recursive: true });
     await runOk(["cp", "-a", from, storage], { timeoutMs: 30_000 });
   }
   await Deno.writeTextFile(`${dir}/registry.yml`, configYaml(storage, host));

@@ -475,7 +475,11 @@ export async function startBed(options: BedOptions): Promise<Bed> {
       `primaries must be 1 to ${options.nodes}, not ${primaries}`,
     );
   }
-  const plan = randomPlan(options.nodes);
+  let plan = randomPlan(options.nodes);
+  // Another bed's prefix would make stop() delete its namespaces too.
+  while ((await namespacesWithPrefix(plan.prefix)).length > 0) {
+    plan = randomPlan(options.nodes);
+  }
   const label = (options.name ?? "bed").replace(/[^a-z0-9]+/gi, "-").slice(
     0,
     20,
