@@ -190,6 +190,41 @@ Deno.test("mill init creates a cluster and a context, and refuses to do it twice
       "0",
     );
     deepStrictEqual(badPort.code, EXIT.usage);
+    const cluster = JSON.parse(
+      await Deno.readTextFile(`${dir}/data/cluster.json`),
+    );
+    deepStrictEqual(cluster.clusterRange, "10.210.0.0/16");
+    for (
+      const [range, says] of [
+        ["8.8.0.0/16", /not a private range/],
+        ["10.210.1.0/16", /did you mean 10\.210\.0\.0\/16/],
+        ["10.210.0.0/25", /smaller than one node subnet/],
+      ] as const
+    ) {
+      const refused = await run(
+        "init",
+        "--data-dir",
+        `${dir}/r`,
+        "--cluster-range",
+        range,
+      );
+      deepStrictEqual(refused.code, EXIT.usage, range);
+      match(refused.stderr, says);
+    }
+    const chosen = await run(
+      "init",
+      "--data-dir",
+      `${dir}/c`,
+      "--cluster-range",
+      "172.29.0.0/16",
+      "--context",
+      "other",
+    );
+    deepStrictEqual(chosen.code, EXIT.ok, chosen.stderr);
+    deepStrictEqual(
+      JSON.parse(await Deno.readTextFile(`${dir}/c/cluster.json`)).clusterRange,
+      "172.29.0.0/16",
+    );
   } finally {
     if (previous === undefined) Deno.env.delete("MILL_CONFIG");
     else Deno.env.set("MILL_CONFIG", previous);

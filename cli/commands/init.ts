@@ -1,5 +1,10 @@
 /** `mill init`: create a cluster whose first node is this machine. */
 
+import {
+  CLUSTER_RANGE_DEFAULT,
+  clusterRangeProblem,
+} from "../../config/cidr.ts";
+import { hostRouteClash } from "../../node/network/host_routes.ts";
 import { formatJoinToken } from "../../node/agent/join.ts";
 import {
   initCluster,
@@ -83,6 +88,12 @@ export const initCommand: CommandSpec = {
         "where the API listens (default: the first --api-address, else 127.0.0.1, on --api-port)",
     },
     {
+      flags: "--cluster-range <cidr>",
+      description:
+        "private range each node gets a /24 of for its containers; must not overlap this machine's routes",
+      defaultValue: CLUSTER_RANGE_DEFAULT,
+    },
+    {
       flags: "--context <name>",
       description: "the name of the CLI context to save",
       defaultValue: "default",
@@ -114,12 +125,16 @@ export const initCommand: CommandSpec = {
       );
       // The agent would fail to listen after the context is saved.
       if (start) await checkCanListen(api);
+      const clusterRange = stringOption(context, "clusterRange") ??
+        CLUSTER_RANGE_DEFAULT;
+      await checkClusterRange(clusterRange);
       const path = contextPath();
       const cluster = await initCluster({
         dataDir,
         nodeName: name,
         apiAddresses: api.addresses,
         apiPort: api.port,
+        clusterRange,
         contextPath: path,
         contextName: stringOption(context, "context") ?? "default",
         nowMs: Date.now(),
@@ -184,6 +199,14 @@ export const initCommand: CommandSpec = {
     }
   },
 };
+
+/** Refuses a cluster range that is malformed or overlaps this machine's routes. */
+async function checkClusterRange(range: string): Promise<void> {
+  const problem = clusterRangeProblem(range) ?? await hostRouteClash(range);
+  if (problem !== null) {
+    throw new OptionError(`Invalid --cluster-range: ${problem}`);
+  }
+}
 
 /** Refuses an API address this machine cannot listen on, before anything is written. */
 async function checkCanListen(api: ApiEndpoint): Promise<void> {

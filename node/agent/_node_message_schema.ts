@@ -57,6 +57,14 @@ const registration = object({
       str({ lengthMin: 1, lengthMax: 300, pattern: /^https:\/\/\S+$/ }),
     ),
   }),
+  // The FSM checks the range, key and endpoint; these bound their size.
+  network: optional(object({
+    clusterRange: optional(str({ lengthMin: 1, lengthMax: 18 })),
+    mesh: optional(object({
+      publicKey: str({ lengthMin: 44, lengthMax: 44 }),
+      endpoint,
+    })),
+  })),
 });
 
 const heartbeat = object({

@@ -8,6 +8,10 @@
  * `cluster.json` is written last, so its presence means the rest is complete.
  * The layout is documented in node/README.md.
  */
+import {
+  CLUSTER_RANGE_DEFAULT,
+  clusterRangeProblem,
+} from "../../config/cidr.ts";
 import { CLUSTER_KEY_FILE, generateClusterKeyBytes } from "../secrets/mod.ts";
 import { writeFileAtomic } from "../../raft/mod.ts";
 import { ensureDir, exists } from "./fs.ts";
@@ -52,6 +56,8 @@ export interface InitClusterOptions {
    */
   readonly apiAddresses: readonly string[];
   readonly apiPort: number;
+  /** The range node subnets are cut from; default `CLUSTER_RANGE_DEFAULT`. */
+  readonly clusterRange?: string;
   /** Where to save the CLI context; null to skip. */
   readonly contextPath: string | null;
   /** Name of the context; `default` when absent. */
@@ -66,6 +72,8 @@ export interface ClusterIdentity {
   readonly createdAtMs: number;
   readonly nodeName: string;
   readonly apiPort: number;
+  /** Container addresses come from here (cluster.json's `clusterRange`). */
+  readonly clusterRange: string;
   readonly adminToken: string;
   readonly joinToken: string;
   /** Shared by all nodes for node-to-node RPC; handed to a node at join. */
@@ -112,6 +120,7 @@ export async function initCluster(
     createdAtMs: options.nowMs,
     nodeName: options.nodeName,
     apiPort: options.apiPort,
+    clusterRange: options.clusterRange ?? CLUSTER_RANGE_DEFAULT,
     adminToken: generateToken(),
     joinToken: generateToken(),
     rpcToken: generateToken(),
@@ -165,6 +174,7 @@ async function writeIdentity(
     createdAt: new Date(identity.createdAtMs).toISOString(),
     nodeName: identity.nodeName,
     apiPort: identity.apiPort,
+    clusterRange: identity.clusterRange,
     caFingerprintSha256: caInfo.fingerprintSha256,
   };
   // Last: its presence marks a complete data dir.
@@ -220,6 +230,15 @@ function validateInitOptions(options: InitClusterOptions): void {
     throw new InitError(
       "init.invalid_options",
       `Invalid API port ${options.apiPort}; use 1 to 65535`,
+    );
+  }
+  const rangeProblem = options.clusterRange === undefined
+    ? null
+    : clusterRangeProblem(options.clusterRange);
+  if (rangeProblem !== null) {
+    throw new InitError(
+      "init.invalid_options",
+      `Invalid cluster range: ${rangeProblem}`,
     );
   }
   for (const address of options.apiAddresses) {
@@ -341,11 +360,25 @@ function parseClusterFile(dataDir: string, text: string) {
   if (Number.isNaN(createdAtMs)) {
     throw invalidDataDir(dataDir, `"cluster.json" has an invalid "createdAt"`);
   }
+  // Absent from clusters made before container networking: the default.
+  const clusterRange = "clusterRange" in value
+    ? value.clusterRange
+    : CLUSTER_RANGE_DEFAULT;
+  if (
+    typeof clusterRange !== "string" ||
+    clusterRangeProblem(clusterRange) !== null
+  ) {
+    throw invalidDataDir(
+      dataDir,
+      `"cluster.json" has an invalid "clusterRange"`,
+    );
+  }
   return {
     clusterId: value.clusterId,
     createdAtMs,
     nodeName: value.nodeName,
     apiPort: value.apiPort,
+    clusterRange,
   };
 }
 
