@@ -3,11 +3,13 @@
 import { type CommandSpec, stringOption } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
 import {
+  NETWORK_OPTION,
   OptionError,
   parseCpuOption,
   parseDurationOption,
   parseHostPort,
   parseList,
+  parseNetworkOption,
   parseRoles,
   parseSizeOption,
 } from "./agent_options.ts";
@@ -87,6 +89,7 @@ export const agentCommand: CommandSpec = {
       flags: "--memory <size>",
       description: "memory offered (default: the machine's)",
     },
+    NETWORK_OPTION,
     {
       flags: "--log-file <path>",
       description: "append the log here instead of stderr",
@@ -125,6 +128,7 @@ export const agentCommand: CommandSpec = {
         ...(apiListen === undefined
           ? {}
           : { api: { listen: parseHostPort(apiListen, "--api-listen") } }),
+        ...parseNetworkOption(option("network")),
       };
     } catch (error) {
       if (!(error instanceof OptionError)) throw error;

@@ -76,3 +76,20 @@ export function parseCpuOption(text: string): number {
 export function parseList(text: string | undefined): string[] {
   return (text ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
+
+/** `--network`, shared by `mill agent`, `mill init --start` and `mill join`. */
+export const NETWORK_OPTION = {
+  flags: "--network <mode>",
+  description:
+    "bridge: every container gets its own address and the node's DNS; host: containers share the node's network",
+  defaultValue: "host",
+} as const;
+
+/** The agent's network slice from `--network`. */
+export function parseNetworkOption(
+  text: string | undefined,
+): { network?: { mode: "bridge" | "host" } } {
+  if (text === undefined || text === "host") return {};
+  if (text === "bridge") return { network: { mode: "bridge" } };
+  throw new OptionError(`--network "${text}" is not bridge or host`);
+}

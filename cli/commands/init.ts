@@ -40,6 +40,7 @@ const START_OPTION_FLAGS = [
   "--heartbeat-interval",
   "--cpu",
   "--memory",
+  "--network",
   "--log-file",
 ];
 const START_OPTIONS = (agentCommand.options ?? []).filter((option) =>

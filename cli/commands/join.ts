@@ -11,10 +11,12 @@ import {
 import { type CommandSpec, stringOption } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
 import {
+  NETWORK_OPTION,
   OptionError,
   parseDurationOption,
   parseHostPort,
   parseList,
+  parseNetworkOption,
   parseRoles,
 } from "./agent_options.ts";
 import { startAgent } from "../../node/agent/mod.ts";
@@ -85,6 +87,7 @@ export const joinCommand: CommandSpec = {
         "registries reached over plain HTTP, comma-separated host:port",
     },
     { flags: "--heartbeat-interval <duration>", description: "default 2s" },
+    NETWORK_OPTION,
     {
       flags: "--log-file <path>",
       description: "append the log here instead of stderr",
@@ -99,7 +102,9 @@ export const joinCommand: CommandSpec = {
     let roles: ("primary" | "secondary")[];
     let apiListen: { hostname: string; port: number } | undefined;
     let interval: number | undefined;
+    let network: ReturnType<typeof parseNetworkOption>;
     try {
+      network = parseNetworkOption(option("network"));
       roles = parseRoles(option("role") ?? "secondary");
       // A bad token is refused before anything is written.
       parseJoinToken(option("token") ?? "");
@@ -173,6 +178,7 @@ export const joinCommand: CommandSpec = {
         ...(interval === undefined
           ? {}
           : { heartbeat: { intervalMs: interval } }),
+        ...network,
         containerd: {
           socketPath: option("containerdSocket") ??
             "/run/containerd/containerd.sock",

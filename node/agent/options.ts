@@ -35,6 +35,20 @@ export interface ResourcesSlice {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
+/**
+ * Container networking: `bridge` gives every alloc a network namespace and
+ * an address of the node's subnet (with DNS on the bridge address); `host`
+ * (the default for now) runs containers on the node's network.
+ */
+export interface NetworkSlice {
+  readonly mode: "bridge" | "host";
+  readonly bridge?: string;
+  /** Prefix of the namespaces, veths and nft table (tests: one per node). */
+  readonly netnsPrefix?: string;
+  /** The DNS server's port on the bridge address (default 53). */
+  readonly dnsPort?: number;
+}
+
 /** Raft timing (tests shorten it). */
 export interface RaftSlice {
   readonly tickMs?: number;
@@ -55,6 +69,7 @@ export interface AgentOptions {
   readonly heartbeat?: HeartbeatSlice;
   readonly resources?: ResourcesSlice;
   readonly raft?: RaftSlice;
+  readonly network?: NetworkSlice;
   /** How often the agent checks its Raft role and leader duties tick (default 250 ms). */
   readonly tickMs?: number;
   /** The node's log; default stderr. */

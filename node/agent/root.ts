@@ -12,6 +12,7 @@
  * | peer-server    | all                 | the peer port; parts mount their routes      |
  * | raft           | primary             | Raft member + the FSM (the cluster view)     |
  * | state-replica  | secondary-only      | the cluster view from the watch stream       |
+ * | network        | secondary (bridge)  | bridge, alloc namespaces, nft table, DNS     |
  * | runtime        | secondary           | containerd, re-attach, the RPC routes        |
  * | node-runtimes  | all                 | every node's runtime (local or RPC)          |
  * | state-watch    | primary             | the watch stream for the replicas            |
@@ -56,6 +57,7 @@ import {
 } from "./leader/stale_nodes.ts";
 import { Strays } from "./leader/strays.ts";
 import { NodeLink } from "./node_link.ts";
+import { NodeNetwork } from "../network/node_network.ts";
 import type { AgentLog, AgentOptions } from "./options.ts";
 import { advertiseHostOf, PeerServer } from "./peer_server.ts";
 import { primaryChannel, Promotion } from "./primaries.ts";
@@ -174,10 +176,24 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const view: ClusterView = raftMember?.fsm ?? replica!;
   const state = () => view.state;
 
+  const network: NodeNetwork | null = isSecondary &&
+      options.network?.mode === "bridge"
+    ? new NodeNetwork({
+      dir: `${dataDir}/network`,
+      selfId,
+      state: () => view.state,
+      subscribe: (listener) => view.subscribe(listener),
+      agentPorts: (): number[] =>
+        agentPortsOf(peerServer.port, primary?.api.port),
+      ...options.network,
+      log,
+    })
+    : null;
   const runtime = isSecondary
     ? new RuntimeService({
       dataDir,
       containerd: options.containerd!,
+      ...(network === null ? {} : { network }),
       outbox,
       peerRouter: peerServer.router,
       view,
@@ -222,6 +238,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
           peer: peerServer.endpoint,
           api: primary?.api.url ?? null,
         },
+        ...(network === null ? {} : {
+          // The first node fixes the range; the others take a subnet of it.
+          network: view.state.network === null &&
+              credentials.current.cluster !== null
+            ? { clusterRange: credentials.current.cluster.clusterRange }
+            : {},
+        }),
       };
     },
     channel: primary?.channel ??
@@ -243,6 +266,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     peerServer,
     raftMember,
     replica,
+    network,
     runtime,
     runtimes,
     ...(primary?.parts ?? []),
@@ -284,6 +308,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       }
     },
   };
+}
+
+/** The agent's ports containers must not reach (the API only on primaries). */
+function agentPortsOf(peerPort: number, apiPort: number | undefined): number[] {
+  return apiPort === undefined ? [peerPort] : [peerPort, apiPort];
 }
 
 /** The primaries a network channel tries: those known at join, then those the state names. */

@@ -14,6 +14,7 @@ import {
 import { ApiError, type Router } from "../api/mod.ts";
 import { createRpcHandler } from "../rpc/mod.ts";
 import { ContainerdRuntime } from "../secondary/runtime.ts";
+import type { AllocNetworking } from "../secondary/alloc_network.ts";
 import type { ClusterView } from "./fsm_machine.ts";
 import type { ReportOutbox } from "./report_outbox.ts";
 import type { Service } from "./supervisor.ts";
@@ -41,6 +42,8 @@ export interface RuntimeServiceOptions {
   readonly peerRouter: Router;
   /** The cluster state: ended allocs' kept lines go once they are purged. */
   readonly view: ClusterView;
+  /** Namespaces for allocs with an address (bridge networking). */
+  readonly network?: AllocNetworking;
   /** Whether node `nodeId` may tell this one what to run. */
   mayCall(nodeId: string): boolean;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
@@ -105,6 +108,9 @@ export class RuntimeService implements Service {
         volumesDir: `${dataDir}/volumes`,
         endedLogsDir: `${dataDir}/ended-logs`,
         onReport: (report) => this.#options.outbox.push(report),
+        ...(this.#options.network === undefined
+          ? {}
+          : { network: this.#options.network }),
         log: (message) => log("info", message),
       });
     } catch (error) {

@@ -70,6 +70,7 @@ export function startRequestOf(
     cpu: workload.cpu,
     memoryBytes: workload.memoryBytes,
     ...(alloc.hostPort === null ? {} : { hostPort: alloc.hostPort }),
+    ...(alloc.ip === null ? {} : { ip: alloc.ip }),
     ...(workload.kind === "service" && workload.port !== undefined
       ? { containerPort: workload.port }
       : {}),

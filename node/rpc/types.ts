@@ -65,6 +65,11 @@ export interface StartRequest {
   /** Host port mapped to `containerPort`, from the node's port pool. */
   readonly hostPort?: number;
   readonly containerPort?: number;
+  /**
+   * Its address on the node's container subnet: the alloc gets a network
+   * namespace of its own there. Absent: it shares the node's network.
+   */
+  readonly ip?: string;
   readonly labels: Record<string, string>;
   readonly stopSignal: string;
   readonly stopGracePeriodMs: number;
@@ -245,6 +250,11 @@ export const REQUEST_PARSERS: {
     memoryBytes: num({ min: 0, integer: true }),
     hostPort: optional(num({ min: 1, max: 65535, integer: true })),
     containerPort: optional(num({ min: 1, max: 65535, integer: true })),
+    ip: optional(str({
+      lengthMin: 7,
+      lengthMax: 15,
+      pattern: /^[0-9]{1,3}(\.[0-9]{1,3}){3}$/,
+    })),
     labels: record(str(), START_MAP_ENTRIES_MAX),
     stopSignal: signalName,
     stopGracePeriodMs: timeMs,

@@ -22,6 +22,7 @@ import {
   SecretError,
   type SecretSplitEnv,
 } from "../secrets/mod.ts";
+import type { AllocNetworking, AllocNetworkSpec } from "./alloc_network.ts";
 
 /** containerd fills `id` or `containerId` with the container of an init process. */
 export function taskContainerId(
@@ -158,8 +159,9 @@ function describeChain(error: unknown): string {
 
 /**
  * The request's env resolved with its secret values and split: `plain` for
- * the OCI spec, `secret` for the env file. `PORT` is the host port unless
- * the env sets it (host networking: each replica listens on its own).
+ * the OCI spec, `secret` for the env file. Unless the env sets it, `PORT`
+ * is the declared port for an alloc with an address of its own, and the
+ * host port under host networking (each replica listens on its own).
  */
 export function resolveEnvOf(request: StartRequest): SecretSplitEnv {
   let env;
@@ -173,8 +175,25 @@ export function resolveEnvOf(request: StartRequest): SecretSplitEnv {
   }
   const setsPort = Object.hasOwn(env.plain, "PORT") ||
     Object.hasOwn(env.secret, "PORT");
-  if (request.hostPort !== undefined && !setsPort) {
-    env.plain.PORT = String(request.hostPort);
-  }
+  const port = request.ip === undefined
+    ? request.hostPort
+    : request.containerPort;
+  if (port !== undefined && !setsPort) env.plain.PORT = String(port);
   return env;
+}
+
+/** The alloc's namespace when it has an address of its own; undefined otherwise. */
+export async function networkOf(
+  network: AllocNetworking | undefined,
+  request: StartRequest,
+): Promise<AllocNetworkSpec | undefined> {
+  const ip = request.ip;
+  if (ip === undefined) return undefined;
+  if (network === undefined) {
+    throw new RpcError(
+      "runtime.no_network",
+      `Alloc ${request.allocId} has address ${ip}, but this node runs containers on its host's network; restart its agent with container networking`,
+    );
+  }
+  return await network.attach({ ...request, ip });
 }

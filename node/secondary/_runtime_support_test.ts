@@ -35,6 +35,23 @@ Deno.test("resolveEnvOf() keeps secret variables out of the plain env and sets P
   );
 });
 
+Deno.test("resolveEnvOf() sets PORT to the declared port for an alloc with its own address", () => {
+  assertEquals(
+    resolveEnvOf({
+      ...REQUEST,
+      env: {},
+      ip: "10.210.3.2",
+      containerPort: 80,
+    }).plain,
+    { PORT: "80" },
+  );
+  assertEquals(
+    resolveEnvOf({ ...REQUEST, env: {}, ip: "10.210.3.2" }).plain,
+    {},
+    "no declared port, no PORT",
+  );
+});
+
 Deno.test("resolveEnvOf() refuses a reference the leader sent no value for", () => {
   assertThrows(
     () => resolveEnvOf({ ...REQUEST, secretValues: {} }),

@@ -50,6 +50,7 @@ import {
   type StopResult,
 } from "../rpc/mod.ts";
 import { AllocStore } from "./alloc_store.ts";
+import type { AllocNetworking } from "./alloc_network.ts";
 import {
   allocMetricsOf,
   armTaskTimeout,
@@ -63,6 +64,7 @@ import { SecretEnvFiles } from "./secret_env.ts";
 import {
   isNotFound,
   isRunning,
+  networkOf,
   portIsFree,
   pullImage,
   redactFor,
@@ -101,6 +103,8 @@ export interface ContainerdRuntimeOptions {
   readonly volumesDir?: string;
   /** The last lines of ended allocs (default: `ended-logs` beside `stateDir`). */
   readonly endedLogsDir?: string;
+  /** Namespaces for allocs with an address; absent: host networking only. */
+  readonly network?: AllocNetworking;
   /** What the node saw happen to an alloc, for the next heartbeat. */
   readonly onReport: (report: AllocReport) => void;
   /** The node's log; never given a secret value. */
@@ -244,6 +248,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
     if (tracked === undefined) {
       await this.#secretEnv.remove(containerIdOf(request.allocId));
       await this.#volumes.remove(containerIdOf(request.allocId));
+      await this.#options.network?.detach(request.allocId);
       return { allocId: request.allocId, exit: null };
     }
     tracked.stopping = true;
@@ -268,6 +273,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const lines = await this.#options.runner.remove(tracked.containerId);
     await this.#secretEnv.remove(tracked.containerId);
     await this.#volumes.remove(tracked.containerId);
+    await this.#options.network?.detach(request.allocId);
     // A re-attached container has no ring: keep what an earlier save kept.
     if (lines.length > 0 || !this.#endedLogs.has(request.allocId)) {
       await this.#endedLogs.save(
@@ -399,6 +405,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
         tracked.containerId,
         request.volumes ?? [],
       );
+      const network = await networkOf(this.#options.network, request);
       await runner.create({
         id: tracked.containerId,
         image: request.image,
@@ -409,6 +416,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
         cpu: request.cpu,
         memoryBytes: request.memoryBytes,
         ...(mounts.length === 0 ? {} : { mounts }),
+        ...(network === undefined ? {} : { network }),
         labels: {
           ...request.labels,
           [ALLOC_LABEL]: request.allocId,
@@ -553,6 +561,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
       keep,
       (id) => this.#options.log(`removed the ephemeral volumes of gone ${id}`),
     );
+    await this.#options.network?.sweep(new Set(kept.map((r) => r.allocId)));
     const tasks = await tasksByContainer(this.#options.client);
     for (const request of kept) {
       const containerId = containerIdOf(request.allocId);
