@@ -1,7 +1,8 @@
 /**
  * The OCI runtime spec of a mill container: the defaults containerd's
  * `oci.WithDefaultSpec` sets (capabilities, masked and read-only paths,
- * /proc /dev /sys mounts, namespaces) with host networking, the image config
+ * /proc /dev /sys mounts, namespaces) with host networking or the alloc's
+ * own network namespace (`ContainerRequest.network`), the image config
  * merged with mill's command, args and env, and cgroup limits from the
  * declared cpu and memory. Pure.
  *
@@ -92,6 +93,19 @@ export interface BindMount {
   readonly ownedByUser?: boolean;
 }
 
+/**
+ * The alloc's own network: a namespace made beforehand (net/containers),
+ * joined by the container instead of the host's network.
+ */
+export interface ContainerNetworkAttachment {
+  /** The namespace to join, like `/run/netns/mill-a-web-1`. */
+  readonly netnsPath: string;
+  /** Host file bind-mounted read-only at /etc/resolv.conf. */
+  readonly resolvConfPath?: string;
+  /** Host file bind-mounted read-only at /etc/hosts (the alloc's hostname). */
+  readonly hostsPath?: string;
+}
+
 /** What mill asks for; the image config fills the rest. */
 export interface ContainerRequest {
   readonly id: string;
@@ -107,6 +121,8 @@ export interface ContainerRequest {
   readonly labels?: Readonly<Record<string, string>>;
   readonly workingDir?: string;
   readonly user?: string;
+  /** The alloc's network namespace; host networking when absent. */
+  readonly network?: ContainerNetworkAttachment;
 }
 
 export interface HostFacts {
@@ -117,7 +133,10 @@ export interface HostFacts {
   /** cgroup parent path, e.g. `/mill`. */
   readonly cgroupParent: string;
   readonly hostname: string;
-  /** Bind-mounted read-only for name resolution under host networking. */
+  /**
+   * Bind-mounted read-only for name resolution under host networking (not
+   * with a `network`: the host's resolver may be unreachable from there).
+   */
   readonly hostFiles: readonly string[];
 }
 
@@ -354,6 +373,28 @@ function defaultMounts(): Record<string, unknown>[] {
   ];
 }
 
+/** runc wants absolute paths: a relative one would be the bundle's. */
+function checkNetwork(
+  containerId: string,
+  network: ContainerNetworkAttachment,
+): void {
+  const paths = [
+    network.netnsPath,
+    network.resolvConfPath,
+    network.hostsPath,
+  ].filter((p) => p !== undefined);
+  for (const path of paths) {
+    if (!path.startsWith("/") || path.split("/").includes("..")) {
+      throw new ContainerdError(
+        "container.start_failed",
+        `Container "${containerId}" has network path ${
+          JSON.stringify(path)
+        }; network paths must be absolute, without ".."`,
+      );
+    }
+  }
+}
+
 /** The whole runtime spec, as containerd stores it (JSON in an Any). */
 export function buildSpec(
   request: ContainerRequest,
@@ -362,11 +403,23 @@ export function buildSpec(
   accounts?: Accounts,
 ): Record<string, unknown> {
   const mounts = defaultMounts();
-  for (const path of host.hostFiles) {
+  const network = request.network;
+  if (network !== undefined) checkNetwork(request.id, network);
+  const nameFiles: [string, string][] = network === undefined
+    ? host.hostFiles.map((path) => [path, path])
+    : [
+      ...(network.resolvConfPath === undefined
+        ? []
+        : [[network.resolvConfPath, "/etc/resolv.conf"] as [string, string]]),
+      ...(network.hostsPath === undefined
+        ? []
+        : [[network.hostsPath, "/etc/hosts"] as [string, string]]),
+    ];
+  for (const [source, destination] of nameFiles) {
     mounts.push({
-      destination: path,
+      destination,
       type: "bind",
-      source: path,
+      source,
       options: ["rbind", "ro"],
     });
   }
@@ -421,10 +474,16 @@ export function buildSpec(
     linux: {
       resources: resources(request, host),
       cgroupsPath: `${host.cgroupParent}/${request.id}`,
-      // No network namespace: host networking.
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, {
-        type: "mount",
-      }],
+      // Without a network namespace: host networking.
+      namespaces: [
+        { type: "pid" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        ...(network === undefined
+          ? []
+          : [{ type: "network", path: network.netnsPath }]),
+      ],
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
     },

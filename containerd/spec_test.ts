@@ -249,3 +249,91 @@ Deno.test("processUser() resolves names from the image's passwd and group files"
     });
   }
 });
+
+Deno.test("buildSpec() joins the alloc's network namespace and mounts its resolv.conf and hosts", async (t) => {
+  type Spec = {
+    linux: { namespaces: { type: string; path?: string }[] };
+    mounts: { destination: string; source: string; options: string[] }[];
+  };
+  const host = { ...HOST, hostFiles: ["/etc/hosts", "/etc/resolv.conf"] };
+  await t.step(
+    "without a network: host networking and the host's files",
+    () => {
+      const spec = buildSpec({ id: "web", image: "i" }, IMAGE, host) as Spec;
+      assertTrue(!spec.linux.namespaces.some((n) => n.type === "network"));
+      assertEquals(
+        spec.mounts.filter((m) => m.destination.startsWith("/etc/")).map((
+          m,
+        ) => [m.source, m.destination]),
+        [["/etc/hosts", "/etc/hosts"], [
+          "/etc/resolv.conf",
+          "/etc/resolv.conf",
+        ]],
+      );
+    },
+  );
+  await t.step("with one: its namespace and files, read-only", () => {
+    const spec = buildSpec(
+      {
+        id: "web",
+        image: "i",
+        network: {
+          netnsPath: "/run/netns/mill-a-web-1",
+          resolvConfPath: "/var/lib/mill/net/web-1/resolv.conf",
+          hostsPath: "/var/lib/mill/net/web-1/hosts",
+        },
+      },
+      IMAGE,
+      host,
+    ) as Spec;
+    assertEquals(
+      spec.linux.namespaces.filter((n) => n.type === "network"),
+      [{ type: "network", path: "/run/netns/mill-a-web-1" }],
+    );
+    assertEquals(spec.linux.namespaces.length, 5);
+    assertEquals(
+      spec.mounts.filter((m) => m.destination.startsWith("/etc/")),
+      [
+        {
+          destination: "/etc/resolv.conf",
+          type: "bind",
+          source: "/var/lib/mill/net/web-1/resolv.conf",
+          options: ["rbind", "ro"],
+        },
+        {
+          destination: "/etc/hosts",
+          type: "bind",
+          source: "/var/lib/mill/net/web-1/hosts",
+          options: ["rbind", "ro"],
+        },
+      ] as unknown as Spec["mounts"],
+    );
+  });
+  await t.step(
+    "the host's files never leak in, even without files of its own",
+    () => {
+      const spec = buildSpec(
+        { id: "web", image: "i", network: { netnsPath: "/run/netns/x" } },
+        IMAGE,
+        host,
+      ) as Spec;
+      assertTrue(!spec.mounts.some((m) => m.destination.startsWith("/etc/")));
+    },
+  );
+  await t.step("relative or climbing paths are refused", () => {
+    for (
+      const network of [
+        { netnsPath: "run/netns/x" },
+        { netnsPath: "/run/netns/../../proc/1/ns/net" },
+        { netnsPath: "/run/netns/x", resolvConfPath: "resolv.conf" },
+        { netnsPath: "/run/netns/x", hostsPath: "../hosts" },
+      ]
+    ) {
+      const error = assertThrows(
+        () => buildSpec({ id: "web", image: "i", network }, IMAGE, host),
+        ContainerdError,
+      );
+      assertTrue(error.message.includes("network paths must be absolute"));
+    }
+  });
+});
