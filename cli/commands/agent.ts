@@ -3,6 +3,7 @@
 import { type CommandSpec, stringOption } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
 import {
+  NETNS_PREFIX_OPTION,
   NETWORK_OPTION,
   OptionError,
   parseCpuOption,
@@ -90,6 +91,7 @@ export const agentCommand: CommandSpec = {
       description: "memory offered (default: the machine's)",
     },
     NETWORK_OPTION,
+    NETNS_PREFIX_OPTION,
     {
       flags: "--log-file <path>",
       description: "append the log here instead of stderr",
@@ -128,7 +130,7 @@ export const agentCommand: CommandSpec = {
         ...(apiListen === undefined
           ? {}
           : { api: { listen: parseHostPort(apiListen, "--api-listen") } }),
-        ...parseNetworkOption(option("network")),
+        ...parseNetworkOption(option("network"), option("netnsPrefix")),
       };
     } catch (error) {
       if (!(error instanceof OptionError)) throw error;

@@ -85,11 +85,31 @@ export const NETWORK_OPTION = {
   defaultValue: "host",
 } as const;
 
-/** The agent's network slice from `--network`. */
+/** `--netns-prefix`: several nodes on one machine (test beds) each need their own. */
+export const NETNS_PREFIX_OPTION = {
+  flags: "--netns-prefix <prefix>",
+  description:
+    "names of the containers' network namespaces and nft table (default mill; one per node on a machine)",
+} as const;
+
+/** The agent's network slice from `--network` and `--netns-prefix`. */
 export function parseNetworkOption(
   text: string | undefined,
-): { network?: { mode: "bridge" | "host" } } {
+  netnsPrefix?: string,
+): { network?: { mode: "bridge" | "host"; netnsPrefix?: string } } {
+  if (netnsPrefix !== undefined && !/^[a-z][a-z0-9]{0,23}$/.test(netnsPrefix)) {
+    throw new OptionError(
+      `--netns-prefix "${netnsPrefix}" must be 1-24 lowercase letters and digits, starting with a letter`,
+    );
+  }
   if (text === undefined || text === "host") return {};
-  if (text === "bridge") return { network: { mode: "bridge" } };
-  throw new OptionError(`--network "${text}" is not bridge or host`);
+  if (text !== "bridge") {
+    throw new OptionError(`--network "${text}" is not bridge or host`);
+  }
+  return {
+    network: {
+      mode: "bridge",
+      ...(netnsPrefix === undefined ? {} : { netnsPrefix }),
+    },
+  };
 }

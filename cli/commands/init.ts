@@ -41,6 +41,7 @@ const START_OPTION_FLAGS = [
   "--cpu",
   "--memory",
   "--network",
+  "--netns-prefix",
   "--log-file",
 ];
 const START_OPTIONS = (agentCommand.options ?? []).filter((option) =>

@@ -11,6 +11,7 @@ import {
 import { type CommandSpec, stringOption } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
 import {
+  NETNS_PREFIX_OPTION,
   NETWORK_OPTION,
   OptionError,
   parseDurationOption,
@@ -88,6 +89,7 @@ export const joinCommand: CommandSpec = {
     },
     { flags: "--heartbeat-interval <duration>", description: "default 2s" },
     NETWORK_OPTION,
+    NETNS_PREFIX_OPTION,
     {
       flags: "--log-file <path>",
       description: "append the log here instead of stderr",
@@ -104,7 +106,7 @@ export const joinCommand: CommandSpec = {
     let interval: number | undefined;
     let network: ReturnType<typeof parseNetworkOption>;
     try {
-      network = parseNetworkOption(option("network"));
+      network = parseNetworkOption(option("network"), option("netnsPrefix"));
       roles = parseRoles(option("role") ?? "secondary");
       // A bad token is refused before anything is written.
       parseJoinToken(option("token") ?? "");

@@ -26,6 +26,12 @@ export interface NodeView {
   readonly leader: boolean;
   /** `primary` when it serves the API (it registered an API endpoint); every listed node runs containers. */
   readonly roles: readonly ("primary" | "secondary")[];
+  /** Its container subnet (bridge networking); null: containers on its network. */
+  readonly subnet: string | null;
+  /** Its WireGuard peer (public key and endpoint); null without a mesh. */
+  readonly mesh:
+    | { readonly publicKey: string; readonly endpoint: string }
+    | null;
 }
 
 export interface AllocView {
@@ -41,6 +47,8 @@ export interface AllocView {
   readonly restarts: number;
   readonly address: string | null;
   readonly hostPort: number | null;
+  /** Its own container address (bridge networking); null: the node's network. */
+  readonly ip: string | null;
   readonly deployId: string | null;
   readonly stopRequested: boolean;
   readonly scheduledAt: string;
@@ -103,6 +111,8 @@ export function nodeView(node: FsmNode, leaderId: string | null): NodeView {
     roles: node.endpoints.api === null
       ? ["secondary"]
       : ["primary", "secondary"],
+    subnet: node.subnet,
+    mesh: node.mesh,
   };
 }
 
@@ -130,6 +140,7 @@ export function allocView(state: ClusterState, alloc: Alloc): AllocView {
     restarts: alloc.restarts,
     address: alloc.address,
     hostPort: alloc.hostPort,
+    ip: alloc.ip,
     deployId: alloc.deployId,
     stopRequested: alloc.stopRequested,
     scheduledAt: iso(alloc.scheduledAtMs),

@@ -19,6 +19,8 @@ export interface BedOptions {
     readonly timeout?: string;
     readonly interval?: string;
   };
+  /** Container networking of every node (`--network`; default host). */
+  readonly network?: "bridge" | "host";
 }
 
 /** A node, or its index in `bed.nodes` (0-based). */

@@ -48,6 +48,8 @@ export interface AgentPlan {
   /** e.g. "2s"; node 1 only (`mill join` takes no --heartbeat-timeout). */
   readonly heartbeatTimeout: string;
   readonly heartbeatInterval: string;
+  /** `--network` of every node. */
+  readonly network: "bridge" | "host";
   /** The peer address of node 1, and the token to join with (join only). */
   readonly joinAddress?: string;
   readonly joinToken?: string;
@@ -70,6 +72,11 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
     plan.registryHost,
     "--heartbeat-interval",
     plan.heartbeatInterval,
+    "--network",
+    plan.network,
+    // Namespaces are machine-wide: each node's allocs get their own names.
+    "--netns-prefix",
+    `${node.netns.replace(/[^a-z0-9]/g, "")}`,
     "--log-file",
     node.logFile,
   ];

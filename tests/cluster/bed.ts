@@ -92,6 +92,7 @@ class ClusterBed implements Bed {
     readonly dir: string,
     primaries: number,
     heartbeat: { timeout: string; interval: string },
+    readonly network: "bridge" | "host" = "host",
   ) {
     this.prefix = plan.prefix;
     this.underlayNetns = underlayNetns(plan);
@@ -187,6 +188,7 @@ class ClusterBed implements Bed {
       registryHost: this.registry.host,
       heartbeatTimeout: this.heartbeat.timeout,
       heartbeatInterval: this.heartbeat.interval,
+      network: this.network,
       restart,
       ...(node.index === 1 ? {} : {
         joinAddress: this.nodes[0]!.peer,
@@ -488,7 +490,7 @@ export async function startBed(options: BedOptions): Promise<Bed> {
   const bed = new ClusterBed(plan, dir, primaries, {
     timeout: options.heartbeat?.timeout ?? DEFAULT_HEARTBEAT.timeout,
     interval: options.heartbeat?.interval ?? DEFAULT_HEARTBEAT.interval,
-  });
+  }, options.network);
   try {
     await bed.start();
     return bed;
