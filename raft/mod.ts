@@ -18,6 +18,7 @@ export {
   HttpTransport,
   MESSAGES_PATH,
   SNAPSHOT_PATH,
+  STREAM_PATH,
   TRANSPORT_DEFAULTS,
   type TransportOptions,
   type TransportStats,

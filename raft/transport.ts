@@ -4,16 +4,18 @@
  * InstallSnapshot whose body is streamed in chunks. Replies travel the same
  * way in the other direction; HTTP responses carry no Raft data.
  *
- * Each peer has a bounded outbound queue and one request in flight: what
- * queues up while a request is out goes in the next batch (batching under
- * load, one round trip per batch). A full queue drops messages and counts
- * them; Raft retransmits, so loss only costs time, while growth costs memory.
+ * Each peer has a bounded outbound queue. Batches go as frames on one
+ * long-lived streamed request (`POST /raft/stream`, transport_stream.ts), or,
+ * to a peer that does not serve it, one request at a time: what queues up
+ * while a frame or request is out goes in the next batch (batching under
+ * load). A full queue drops messages and counts them; Raft retransmits, so
+ * loss only costs time, while growth costs memory.
  *
  * Inbound, only members speak: a request is admitted whole or refused whole
  * (transport_admission.ts) before any of it reaches the core, so a forged
  * message never touches the log, the WAL or the election timers.
  */
-import type { MemberId, Message, SnapshotRequest } from "./types.ts";
+import type { MemberId, Message } from "./types.ts";
 import { DecodeError } from "./storage/bytes.ts";
 import {
   type AdmissionView,
@@ -27,13 +29,23 @@ import {
 import {
   decodeBatch,
   decodeMessage,
-  encodeBatch,
-  encodeSnapshotHead,
   OutOfBoundsError,
 } from "./transport_codec.ts";
+import {
+  MESSAGES_PATH,
+  Peer,
+  type PeerOptions,
+  SNAPSHOT_PATH,
+} from "./_peer.ts";
+import {
+  receiveStream,
+  STREAM_DEFAULTS,
+  STREAM_PATH,
+} from "./transport_stream.ts";
 
-export const MESSAGES_PATH = "/raft/messages";
-export const SNAPSHOT_PATH = "/raft/snapshot";
+export { STREAM_PATH } from "./transport_stream.ts";
+
+export { MESSAGES_PATH, SNAPSHOT_PATH } from "./_peer.ts";
 
 export interface TransportOptions {
   readonly id: MemberId;
@@ -54,6 +66,8 @@ export interface TransportOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** The HTTP client requests go through (the node's TLS identity, say). */
   readonly client?: Deno.HttpClient;
+  /** Send batches on one streamed request per peer (default true). */
+  readonly streaming?: boolean;
 }
 
 export const TRANSPORT_DEFAULTS = {
@@ -88,6 +102,10 @@ export interface TransportStats {
   /** 421: a message addressed to another member. */
   rejectedMisaddressed: number;
   snapshotsSent: number;
+  /** Streamed requests opened to peers (each also counts in `requests`). */
+  streamsOpened: number;
+  /** 429: a stream past the receiver's bound on open streams. */
+  rejectedBusy: number;
 }
 
 /** Who is calling, as the peer port authenticated it. */
@@ -112,6 +130,7 @@ const REFUSAL_COUNTER: Readonly<
   "raft.transport.forged_sender": "rejectedForbidden",
   "raft.transport.not_member": "rejectedForbidden",
   "raft.transport.misaddressed": "rejectedMisaddressed",
+  "raft.transport.busy": "rejectedBusy",
 };
 
 function refusalOfDecodeError(err: DecodeError): Refusal {
@@ -121,182 +140,6 @@ function refusalOfDecodeError(err: DecodeError): Refusal {
       code: "raft.transport.malformed",
       message: `Undecodable Raft frame: ${err.message}`,
     };
-}
-
-function approximateBytes(message: Message): number {
-  if (message.type !== "append") return 64;
-  let bytes = 64;
-  for (const entry of message.entries) bytes += 32 + entry.data.length;
-  return bytes;
-}
-
-/** Streams a snapshot message: its head, then the data in chunks (views, no copy). */
-function snapshotBody(
-  message: SnapshotRequest,
-  chunkBytes: number,
-): ReadableStream<Uint8Array> {
-  const head = encodeSnapshotHead(message);
-  const data = message.snapshot.data;
-  let offset = -1;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset < 0) {
-        controller.enqueue(head);
-        offset = 0;
-      } else if (offset < data.length) {
-        const end = Math.min(data.length, offset + chunkBytes);
-        controller.enqueue(data.subarray(offset, end));
-        offset = end;
-      } else {
-        controller.close();
-      }
-    },
-  });
-}
-
-class Peer {
-  #queue: Message[] = [];
-  #running = false;
-  #closed = false;
-  readonly #inflight = new Set<AbortController>();
-
-  constructor(
-    readonly id: MemberId,
-    public url: string,
-    readonly options:
-      & Required<Omit<TransportOptions, "id" | "peers" | "client">>
-      & {
-        snapshotChunkBytes: number;
-        client: Deno.HttpClient | null;
-      },
-    readonly stats: TransportStats,
-  ) {}
-
-  enqueue(message: Message): void {
-    if (this.#closed) return;
-    if (this.#queue.length >= this.options.queueMessagesMax) {
-      this.stats.dropped++;
-      return;
-    }
-    this.#queue.push(message);
-    if (!this.#running) {
-      this.#running = true;
-      void this.#run();
-    }
-  }
-
-  /** Drains the queue, one request at a time, until it is empty. */
-  async #run(): Promise<void> {
-    try {
-      await this.#drain();
-    } finally {
-      // Same microtask as the last empty-queue check: no message is stranded.
-      this.#running = false;
-    }
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0 && !this.#closed) {
-      const first = this.#queue[0]!;
-      let ok: boolean;
-      if (first.type === "snapshot") {
-        this.#queue.shift();
-        ok = await this.#post(
-          SNAPSHOT_PATH,
-          snapshotBody(first, this.options.snapshotChunkBytes),
-          1,
-          true,
-        );
-        if (ok) this.stats.snapshotsSent++;
-      } else {
-        const batch = this.#takeBatch();
-        ok = await this.#post(
-          MESSAGES_PATH,
-          encodeBatch(batch),
-          batch.length,
-          false,
-        );
-      }
-      if (!ok && !this.#closed) {
-        // A peer that is down: pause so we don't spin; the queue bound drops the rest.
-        await new Promise((resolve) =>
-          setTimeout(resolve, this.options.retryDelayMs)
-        );
-      }
-    }
-  }
-
-  #takeBatch(): Message[] {
-    let bytes = 0;
-    let n = 0;
-    while (n < this.#queue.length && n < this.options.batchMessagesMax) {
-      const message = this.#queue[n]!;
-      if (message.type === "snapshot") break;
-      bytes += approximateBytes(message);
-      n++;
-      if (bytes >= this.options.batchBytesMax) break;
-    }
-    return this.#queue.splice(0, n);
-  }
-
-  async #post(
-    path: string,
-    body: BodyInit,
-    count: number,
-    isSnapshot: boolean,
-  ): Promise<boolean> {
-    const controller = new AbortController();
-    this.#inflight.add(controller);
-    const timeoutMs = isSnapshot
-      ? this.options.snapshotTimeoutMs
-      : this.options.requestTimeoutMs;
-    const timer = setTimeout(
-      () => controller.abort(new Error(`timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    this.stats.requests++;
-    try {
-      const response = await fetch(`${this.url}${path}`, {
-        method: "POST",
-        body,
-        headers: {
-          ...this.options.headers,
-          "content-type": "application/octet-stream",
-        },
-        signal: controller.signal,
-        ...(this.options.client === null
-          ? {}
-          : { client: this.options.client }),
-      });
-      await response.body?.cancel();
-      if (!response.ok) {
-        this.stats.failedRequests++;
-        return false;
-      }
-      this.stats.sent += count;
-      return true;
-    } catch (_err) {
-      // Unreachable or slow peer: Raft retransmits; count and move on.
-      this.stats.failedRequests++;
-      return false;
-    } finally {
-      clearTimeout(timer);
-      this.#inflight.delete(controller);
-    }
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.stats.dropped += this.#queue.length;
-    this.#queue = [];
-    for (const c of this.#inflight) c.abort(new Error("transport closed"));
-  }
-
-  async idle(): Promise<void> {
-    while (this.#running) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
 }
 
 /** Reads a request body up to `maxBytes`, chunk by chunk. */
@@ -344,14 +187,13 @@ export class HttpTransport {
     rejectedForbidden: 0,
     rejectedMisaddressed: 0,
     snapshotsSent: 0,
+    streamsOpened: 0,
+    rejectedBusy: 0,
   };
   readonly #id: MemberId;
-  readonly #options:
-    & Required<Omit<TransportOptions, "id" | "peers" | "client">>
-    & {
-      snapshotChunkBytes: number;
-      client: Deno.HttpClient | null;
-    };
+  readonly #options: PeerOptions;
+  /** Inbound streams open now, oldest first, with who sent them. */
+  readonly #streams = new Map<AbortController, MemberId | null>();
   readonly #peers = new Map<MemberId, Peer>();
   readonly #receiver: TransportReceiver;
   #server: Deno.HttpServer<Deno.NetAddr> | null = null;
@@ -372,6 +214,7 @@ export class HttpTransport {
       retryDelayMs: options.retryDelayMs ?? TRANSPORT_DEFAULTS.retryDelayMs,
       headers: options.headers ?? {},
       client: options.client ?? null,
+      streaming: options.streaming ?? true,
       snapshotChunkBytes: TRANSPORT_DEFAULTS.snapshotChunkBytes,
     };
     this.#receiver = receiver;
@@ -412,7 +255,9 @@ export class HttpTransport {
     context: PeerContext | null = null,
   ): Promise<Response | null> {
     const path = new URL(request.url).pathname;
-    if (path !== MESSAGES_PATH && path !== SNAPSHOT_PATH) return null;
+    if (
+      path !== MESSAGES_PATH && path !== SNAPSHOT_PATH && path !== STREAM_PATH
+    ) return null;
     if (request.method !== "POST") {
       return new Response("POST only", { status: 405 });
     }
@@ -425,6 +270,7 @@ export class HttpTransport {
         return this.#refuse(refusal);
       }
     }
+    if (path === STREAM_PATH) return await this.#receiveStream(request, sender);
     const decoded = await this.#decode(request, path);
     if (!Array.isArray(decoded)) return this.#refuse(decoded);
     // Read the view again: the node may have moved on while the body arrived.
@@ -435,6 +281,75 @@ export class HttpTransport {
       this.#receiver.deliver(message);
     }
     return new Response(null, { status: 204 });
+  }
+
+  /**
+   * A streamed request: each frame is admitted whole or refused whole, as a
+   * `POST /raft/messages` body is; a refusal ends the stream with it.
+   */
+  async #receiveStream(
+    request: Request,
+    sender: MemberId | null,
+  ): Promise<Response> {
+    const malformed = (message: string) =>
+      this.#refuse({ code: "raft.transport.malformed", message });
+    if (request.body === null) return malformed("A stream needs a body");
+    if (this.#streams.size >= STREAM_DEFAULTS.totalMax) {
+      await request.body.cancel();
+      return this.#refuse({
+        code: "raft.transport.busy",
+        message:
+          `${STREAM_DEFAULTS.totalMax} Raft streams are open already; retry later`,
+      });
+    }
+    if (sender !== null) {
+      const open = [...this.#streams].filter(([, who]) => who === sender);
+      // A sender rotating its stream holds two for a moment; more end the oldest.
+      for (
+        const [old] of open.slice(
+          0,
+          1 + open.length - STREAM_DEFAULTS.perSenderMax,
+        )
+      ) {
+        old.abort();
+      }
+    }
+    const control = new AbortController();
+    this.#streams.set(control, sender);
+    try {
+      return await receiveStream(
+        request.body,
+        {
+          frameBytesMax: STREAM_DEFAULTS.frameBytesMax,
+          idleMs: STREAM_DEFAULTS.receiverIdleMs,
+          maxAgeMs: STREAM_DEFAULTS.receiverMaxAgeMs,
+          frame: (bytes) => this.#admitFrame(bytes, sender),
+        },
+        control.signal,
+        malformed,
+      );
+    } finally {
+      this.#streams.delete(control);
+    }
+  }
+
+  #admitFrame(bytes: Uint8Array, sender: MemberId | null): Response | null {
+    let decoded: Message[];
+    try {
+      decoded = decodeBatch(bytes);
+    } catch (err) {
+      if (err instanceof DecodeError) {
+        return this.#refuse(refusalOfDecodeError(err));
+      }
+      throw err;
+    }
+    const refusal = admitBatch(decoded, sender, this.#view());
+    if (refusal !== null) return this.#refuse(refusal);
+    for (const message of decoded) {
+      this.stats.received++;
+      this.#receiver.deliver(message);
+    }
+    return null;
   }
 
   async #decode(request: Request, path: string): Promise<Message[] | Refusal> {
@@ -498,6 +413,7 @@ export class HttpTransport {
   /** Stops sending and serving; drops what is queued. */
   async close(): Promise<void> {
     for (const peer of this.#peers.values()) peer.close();
+    for (const stream of this.#streams.keys()) stream.abort();
     await Promise.all([...this.#peers.values()].map((p) => p.idle()));
     await this.#server?.shutdown();
   }

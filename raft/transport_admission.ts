@@ -48,7 +48,8 @@ export type TransportRefusalCode =
   | "raft.transport.out_of_bounds"
   | "raft.transport.forged_sender"
   | "raft.transport.not_member"
-  | "raft.transport.misaddressed";
+  | "raft.transport.misaddressed"
+  | "raft.transport.busy";
 
 /** Why a request was refused: data, answered with `status` and `{ code, message }`. */
 export interface Refusal {
@@ -63,6 +64,7 @@ const REFUSAL_STATUS: Readonly<Record<TransportRefusalCode, number>> = {
   "raft.transport.forged_sender": 403,
   "raft.transport.not_member": 403,
   "raft.transport.misaddressed": 421,
+  "raft.transport.busy": 429,
 };
 
 /** The HTTP status a refusal is answered with. */

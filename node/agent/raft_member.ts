@@ -5,7 +5,12 @@
  * primary starts with no membership: it follows the leader as a learner
  * until promoted, and never campaigns before that.
  */
-import { MESSAGES_PATH, RaftNode, SNAPSHOT_PATH } from "../../raft/mod.ts";
+import {
+  MESSAGES_PATH,
+  RaftNode,
+  SNAPSHOT_PATH,
+  STREAM_PATH,
+} from "../../raft/mod.ts";
 import { ApiError, type Handler, type Router } from "../api/mod.ts";
 import { FsmMachine } from "./fsm_machine.ts";
 import { loadRaftJoin } from "./join_primary.ts";
@@ -112,6 +117,7 @@ export class RaftMember implements Service {
     this.#cleanups = [
       router.mount("POST", MESSAGES_PATH, handle, { scope: "raft" }),
       router.mount("POST", SNAPSHOT_PATH, handle, { scope: "raft" }),
+      router.mount("POST", STREAM_PATH, handle, { scope: "raft" }),
       this.#trackPrimaryPeers(selfId),
     ];
   }
