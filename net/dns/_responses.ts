@@ -140,10 +140,15 @@ export function materialize(
     nscount = 0;
     arcount = 0;
   }
-  const out = new Uint8Array(length + optBytes);
-  out.set(
-    length === pre.bytes.length ? pre.bytes : pre.bytes.subarray(0, length),
-  );
+  let out: Uint8Array;
+  if (optBytes === 0) {
+    out = pre.bytes.slice(0, length);
+  } else {
+    out = new Uint8Array(length + optBytes);
+    out.set(
+      length === pre.bytes.length ? pre.bytes : pre.bytes.subarray(0, length),
+    );
+  }
   out[0] = query[0]!;
   out[1] = query[1]!;
   writeU16(
@@ -152,7 +157,9 @@ export function materialize(
     responseFlags(parsed.flags, pre.rcode, true, recursionAvailable) |
       (truncated ? 0x0200 : 0),
   );
-  out.set(query.subarray(HEADER_BYTES, parsed.questionEnd), HEADER_BYTES);
+  // The client's question, byte for byte (a loop: it is short, and a
+  // subarray would be one more object per query).
+  for (let i = HEADER_BYTES; i < parsed.questionEnd; i++) out[i] = query[i]!;
   if (truncated) {
     writeU16(out, 6, ancount);
     writeU16(out, 8, nscount);

@@ -104,6 +104,9 @@ function isPlainNameByte(c: number): boolean {
     c === 0x5f;
 }
 
+/** A name's characters while it is read: 254 bytes, each at most "\\DDD". */
+const NAME_CODES = new Uint16Array(254 * 4);
+
 /** Skips a (possibly compressed) name; the offset after it, or -1. */
 function skipName(buf: Uint8Array, at: number, end: number): number {
   let total = 0;
@@ -147,8 +150,9 @@ export function parseQuery(
   // The question's name: plain labels only (a pointer here could only
   // point into the header).
   let at = HEADER_BYTES;
-  let name = "";
   let total = 0;
+  let n = 0;
+  const codes = NAME_CODES;
   for (;;) {
     if (at >= length) return "formerr";
     const len = buf[at]!;
@@ -160,21 +164,31 @@ export function parseQuery(
     total += len + 1;
     if (total > 254 || at + 1 + len > length) return "formerr";
     out.labelOffsets[out.labelCount++] = at;
-    if (name.length !== 0) name += ".";
+    if (n !== 0) codes[n++] = 0x2e;
     for (let i = at + 1; i <= at + len; i++) {
       let c = buf[i]!;
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
       if (isPlainNameByte(c)) {
-        name += String.fromCharCode(c);
+        codes[n++] = c;
       } else {
+        // \DDD, as in zone files: a dot or a control byte inside a label
+        // must not read as a label boundary.
         out.oddBytes = true;
-        name += "\\" + String(c).padStart(3, "0");
+        codes[n++] = 0x5c;
+        codes[n++] = 0x30 + Math.floor(c / 100);
+        codes[n++] = 0x30 + Math.floor(c / 10) % 10;
+        codes[n++] = 0x30 + c % 10;
       }
     }
     at += len + 1;
   }
   if (at + 4 > length) return "formerr";
-  out.name = name;
+  // One string for the whole name (appending per byte would build a rope
+  // that the zone's map lookup then has to flatten).
+  out.name = n === 0 ? "" : String.fromCharCode.apply(
+    null,
+    codes.subarray(0, n) as unknown as number[],
+  );
   out.type = u16(buf, at);
   out.qclass = u16(buf, at + 2);
   at += 4;

@@ -1,0 +1,44 @@
+/**
+ * mill's DNS server as a process of its own for bench/dns (so that it can
+ * be pinned to a core): serves the bench's records on 127.0.0.1, prints
+ * `port N` once listening, runs until stdin closes. With `echo`, the same
+ * UDP socket code answers every datagram with itself, QR set: the floor
+ * the runtime's datagram I/O allows, with no DNS work at all.
+ *
+ * Run: scripts/deno run -A bench/_dns_server.ts SERVICES ENDPOINTS [echo]
+ */
+
+import { DnsServer } from "../net/dns/server.ts";
+import { buildZone } from "../net/dns/zone.ts";
+import { bindUdp } from "../net/dns/_udp.ts";
+import { benchZoneInput } from "./_dns_records.ts";
+
+const services = Number(Deno.args[0] ?? 50);
+const endpoints = Number(Deno.args[1] ?? 3);
+
+async function untilStdinCloses(): Promise<void> {
+  for await (const _ of Deno.stdin.readable) { /* nothing to read */ }
+}
+
+if (Deno.args[2] === "echo") {
+  const socket = await bindUdp("127.0.0.1", 0, (message, _source, reply) => {
+    const out = message.slice();
+    out[2]! |= 0x80;
+    reply(out);
+  }, (text) => console.error(text));
+  console.log(`port ${socket.port}`);
+  await untilStdinCloses();
+  await socket.close();
+} else {
+  const server = new DnsServer({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    upstreams: [],
+    // The limiter's code path runs, at a rate dnsperf cannot reach.
+    rateLimit: { perSecond: 1e9, burst: 1e9 },
+  });
+  await server.start();
+  server.setZone(buildZone(benchZoneInput(services, endpoints)));
+  console.log(`port ${server.port}`);
+  await untilStdinCloses();
+  await server.stop();
+}
