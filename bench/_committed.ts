@@ -20,9 +20,11 @@ export interface CommittedScale {
   readonly perSecond: number;
   /** Median ms per deploy. */
   readonly deployMs: number;
-  /** Raft entries of placements per deploy (`AllocsScheduled`). */
+  /** Raft entries per deploy: its `Deploy` (with wave 1) and later waves'. */
   readonly entries: number;
-  /** Median ms of the Deploy's commit, the schedule, the placements' commit. */
+  /** Placements committed in the `Deploy`'s own entry, per deploy. */
+  readonly withDeploy: number;
+  /** Median ms of the schedule (prepare), the Deploy's commit, later waves' commits. */
   readonly deployCommitMs: number;
   readonly scheduleMs: number;
   readonly placementsCommitMs: number;
@@ -106,6 +108,7 @@ async function benchScale(
       perSecond: of((run) => (run.placements / run.elapsedMs) * 1000),
       deployMs: of((run) => run.elapsedMs),
       entries: runs[0]!.entries,
+      withDeploy: runs[0]!.withDeploy,
       deployCommitMs: of((run) => run.deployCommitMs),
       scheduleMs: of((run) => run.scheduleMs),
       placementsCommitMs: of((run) => run.placementsCommitMs),
@@ -114,13 +117,13 @@ async function benchScale(
     log(
       `${scale.label}: ${
         Math.round(figures.perSecond)
-      } placements/s; per deploy ${
-        figures.deployMs.toFixed(1)
-      } ms (Deploy committed ${figures.deployCommitMs.toFixed(1)}, schedule ${
+      } placements/s; per deploy ${figures.deployMs.toFixed(1)} ms (schedule ${
         figures.scheduleMs.toFixed(1)
-      }, ${figures.entries} placement entries committed ${
+      }, Deploy with ${figures.withDeploy} placements committed ${
+        figures.deployCommitMs.toFixed(1)
+      }, later waves ${
         figures.placementsCommitMs.toFixed(1)
-      }); ${leaderLost} deploys cut by a leader change, run again`,
+      }; ${figures.entries} entries); ${leaderLost} deploys cut by a leader change, run again`,
     );
     return figures;
   } finally {

@@ -16,12 +16,16 @@ const IDS = ["n1", "n2", "n3"] as const;
 /** What `POST /bench/deploy` answers. */
 export interface CommittedDeploy {
   readonly placements: number;
+  /** Raft entries of the deploy: its `Deploy` (with wave 1) and later waves'. */
   readonly entries: number;
+  /** Placements committed in the `Deploy`'s own entry (`DeployWithWave`). */
+  readonly withDeploy: number;
   readonly waves: number;
-  /** From proposing the `Deploy` until it was applied on the leader. */
-  readonly deployCommitMs: number;
+  /** `prepareDeploy`: the schedule and its replay through `apply`. */
   readonly scheduleMs: number;
-  /** Committing the placements' entries, one after another. */
+  /** From proposing the `Deploy` (with wave 1) until it was applied on the leader. */
+  readonly deployCommitMs: number;
+  /** Committing the later waves' entries, one after another (0: none). */
   readonly placementsCommitMs: number;
   readonly elapsedMs: number;
 }

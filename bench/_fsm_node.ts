@@ -8,11 +8,13 @@
  *   GET  /status          → the Raft node's status
  *   POST /bench/commit    {commands}         → each proposed at once; once
  *                           all are applied: {applied, rejected: [messages]}
- *   POST /bench/deploy    {deployId, config} → on the leader, timed here:
- *                           commit the `Deploy`, schedule it from the
- *                           committed state, commit each wave's placements
- *                           as `AllocsScheduled` entries (the deploy's own
- *                           commit path); → {placements, entries, waves,
+ *   POST /bench/deploy    {deployId, config} → on the leader, timed here,
+ *                           through the deploy's own code: `prepareDeploy`
+ *                           (schedule, replay through `apply`), then
+ *                           `commitDeploy` (the `Deploy` carrying wave 1:
+ *                           one `DeployWithWave` entry), then any later
+ *                           wave's `AllocsScheduled` entries; →
+ *                           {placements, entries, withDeploy, waves,
  *                           deployCommitMs, scheduleMs, placementsCommitMs,
  *                           elapsedMs}; 421 with `retry` when its Deploy
  *                           was refused as not the leader's (nothing done)
@@ -25,7 +27,6 @@
 import type { ClusterConfig } from "../config/types.ts";
 import {
   type Command,
-  diffConfig,
   encodeCommand,
   type EntryApplied,
   isTerminal,
@@ -35,11 +36,14 @@ import {
   runningDeploy,
 } from "../raft/mod.ts";
 import { FsmMachine } from "../node/agent/fsm_machine.ts";
+import { commitCommand } from "../node/agent/cluster_commit.ts";
 import {
-  type Placement,
-  placementBatches,
-  schedule,
-} from "../node/scheduler/mod.ts";
+  commitDeploy,
+  type DeployCommitted,
+  DeployError,
+  prepareDeploy,
+} from "../node/deploy/mod.ts";
+import { type Placement, placementBatches } from "../node/scheduler/mod.ts";
 import { parsePeerList } from "../tests/raft/_peers.ts";
 
 function option(args: string[], name: string, fallback?: string): string {
@@ -57,7 +61,10 @@ function json(status: number, body: unknown): Response {
 }
 
 /** Proposes `command` and waits until this node applied it. */
-async function commit(raft: RaftNode, command: Command): Promise<EntryApplied> {
+async function commitEntry(
+  raft: RaftNode,
+  command: Command,
+): Promise<EntryApplied> {
   const { result } = await raft.propose(encodeCommand(command));
   return result as EntryApplied;
 }
@@ -72,14 +79,20 @@ async function commitAll(
   raft: RaftNode,
   commands: readonly Command[],
 ): Promise<Committed> {
-  const results = await Promise.all(commands.map((c) => commit(raft, c)));
+  const results = await Promise.all(commands.map((c) => commitEntry(raft, c)));
   const rejected = results.flatMap((r) =>
     r.outcome === "rejected" ? [r.rejection.message] : []
   );
   return { applied: results.length - rejected.length, rejected };
 }
 
-/** The leader's side of a deploy up to its committed placements. */
+/**
+ * The leader's side of a deploy up to its committed placements, through
+ * the deploy's own code: `prepareDeploy` (the schedule, and the plan
+ * replayed through `apply`), `commitDeploy` (the `Deploy` carrying wave 1
+ * as one `DeployWithWave` entry), then each later wave's `AllocsScheduled`
+ * entries in turn.
+ */
 async function deploy(
   raft: RaftNode,
   fsm: FsmMachine,
@@ -87,15 +100,21 @@ async function deploy(
   config: ClusterConfig,
 ): Promise<Response> {
   const started = performance.now();
-  const before = fsm.state.config;
-  let deployed: EntryApplied;
+  const prepared = prepareDeploy(fsm.state, config, deployId);
+  if (prepared instanceof DeployError) {
+    return json(409, { error: prepared.message });
+  }
+  const scheduleMs = performance.now() - started;
+  const { plan } = prepared;
+  const commit = (command: Command) => commitCommand(raft, command);
+  const deployStarted = performance.now();
+  let committed: DeployCommitted;
   try {
-    deployed = await commit(raft, {
-      type: "Deploy",
-      deployId,
-      config,
-      atMs: Date.now(),
-    });
+    committed = await commitDeploy(
+      plan,
+      { type: "Deploy", deployId, config, atMs: Date.now() },
+      commit,
+    );
   } catch (error) {
     if (error instanceof RaftError && error.code === "raft.not_leader") {
       // Refused before it entered the log: nothing happened, try the leader.
@@ -107,21 +126,13 @@ async function deploy(
     }
     throw error;
   }
-  if (deployed.outcome !== "applied") {
-    return json(409, { error: `Deploy refused: ${describe(deployed)}` });
+  if (!committed.result.ok) {
+    return json(409, {
+      error: `Deploy refused: ${committed.result.rejection.message}`,
+    });
   }
-  const deployCommittedMs = performance.now() - started;
-  const planStarted = performance.now();
-  const plan = schedule(fsm.state, {
-    type: "deploy",
-    config,
-    diff: diffConfig(before, config),
-    idPrefix: deployId,
-  });
-  const scheduleMs = performance.now() - planStarted;
-  if (plan.unplaced.length > 0) {
-    return json(409, { error: plan.unplaced[0]!.message });
-  }
+  const deployCommittedMs = performance.now() - deployStarted;
+  const placingStarted = performance.now();
   const waves = new Map<number, Placement[]>();
   for (const step of plan.steps) {
     if (step.type !== "place" && step.type !== "replace") continue;
@@ -129,18 +140,18 @@ async function deploy(
     if (placing === undefined) waves.set(step.wave, [step.placement]);
     else placing.push(step.placement);
   }
-  let placements = 0;
-  let entries = 0;
-  const placingStarted = performance.now();
+  const withDeploy = new Set(committed.withDeploy);
+  let placements = withDeploy.size;
+  let entries = 1; // the Deploy's, with wave 1 when it carried it
   for (const wave of [...waves.keys()].sort((a, b) => a - b)) {
-    const batches = placementBatches(waves.get(wave)!, {
-      atMs: Date.now(),
-      deployId,
-    });
+    const left = waves.get(wave)!.filter((p) => !withDeploy.has(p.allocId));
+    const batches = placementBatches(left, { atMs: Date.now(), deployId });
     for (const batch of batches) {
-      const applied = await commit(raft, batch);
-      if (applied.outcome !== "applied") {
-        return json(409, { error: `placements refused: ${describe(applied)}` });
+      const applied = await commit(batch);
+      if (!applied.ok) {
+        return json(409, {
+          error: `placements refused: ${applied.rejection.message}`,
+        });
       }
       placements += batch.placements.length;
       entries++;
@@ -149,6 +160,7 @@ async function deploy(
   return json(200, {
     placements,
     entries,
+    withDeploy: withDeploy.size,
     waves: waves.size,
     deployCommitMs: deployCommittedMs,
     scheduleMs,
@@ -185,12 +197,6 @@ async function reset(raft: RaftNode, fsm: FsmMachine): Promise<Committed> {
     });
   }
   return await commitAll(raft, purges);
-}
-
-function describe(applied: EntryApplied): string {
-  return applied.outcome === "rejected"
-    ? applied.rejection.message
-    : applied.outcome;
 }
 
 async function main(): Promise<void> {

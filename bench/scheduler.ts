@@ -5,7 +5,9 @@
  *
  * A placement counts once the scheduler chose it AND the FSM accepted it
  * (the leader's re-check), committed the way a deploy commits it: a wave's
- * placements as `AllocsScheduled` entries, whole or not at all. Every
+ * placements as one entry, whole or not at all (in memory an
+ * `AllocsScheduled`; through Raft, wave 1 rides in the `Deploy`'s own
+ * entry, `DeployWithWave`, as the deploy commits it). Every
  * figure is the median of its rounds (`--rounds`, default 5).
  *
  * In memory (scheduler + `apply`, no Raft, no disk, no network): the time
@@ -23,13 +25,16 @@
  * Committed (`placements_per_s_committed`): the same deploys through a
  * three-node Raft, each member its own process with its own WAL (real
  * fsync) and the real FSM (`bench/_fsm_node.ts`), on loopback HTTP. Timed
- * on the leader, from proposing the `Deploy` until its placements'
- * entries are committed (a majority fsynced them) and applied: the Deploy
- * entry, the schedule from the committed state, the placements' entries.
+ * on the leader through the deploy's own code, from its checks until its
+ * placements are committed (a majority fsynced them) and applied:
+ * `prepareDeploy` (the schedule, and the plan replayed through `apply`),
+ * `commitDeploy` (the `Deploy` carrying wave 1, one `DeployWithWave`
+ * entry), any later wave's entries (none here: every service is new).
  * (d) the seed's scale, 20 nodes × 50 services × 3 replicas (150
- *     placements, one entry), median of at least 21 deploys;
+ *     placements, one entry with the Deploy), median of at least 21
+ *     deploys;
  * (e) wider: 100 nodes × 1,000 services × 3 replicas (3,000 placements,
- *     one entry). The 1,000-node deploy of (b) is not run through Raft:
+ *     one entry with the Deploy). The 1,000-node deploy of (b) is not run through Raft:
  *     on a busy two-core machine it lost its leader mid-deploy
  *     in every try, with 0.5–1 s and 2–4 s election timeouts alike: its
  *     schedule (≈ 0.6 s in memory alone) and its three ~1 MB entries hold
@@ -338,6 +343,7 @@ async function main(): Promise<void> {
     committed_schedule_ms: round2(committed.seed.scheduleMs),
     committed_placements_commit_ms: round2(committed.seed.placementsCommitMs),
     committed_entries_per_deploy: committed.seed.entries,
+    committed_placements_with_deploy: committed.seed.withDeploy,
     committed_leader_lost: committed.seed.leaderLost,
     placements_per_s_committed_wide: Math.round(committed.wide.perSecond),
     ratio_committed_wide: ratio(committed.wide.perSecond),

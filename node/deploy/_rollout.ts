@@ -58,6 +58,12 @@ export interface RolloutOptions {
   /** The workload an alloc runs (new config first, then the one before). */
   readonly workloadOf: (alloc: Alloc) => ServiceConfig | TaskConfig | undefined;
   readonly onPhase: (report: PhaseReport) => void;
+  /**
+   * Wave 1's allocs, already committed with the deploy's `Deploy`
+   * (`commitDeploy`): when the machine asks for them they are `scheduled`
+   * at once, not committed again.
+   */
+  readonly committedWithDeploy?: readonly string[];
 }
 
 export type RolloutResult =
@@ -68,6 +74,10 @@ export type RolloutResult =
     readonly stoppedOld: readonly string[];
   }
   | { readonly kind: "lost"; readonly error: unknown };
+
+function sameIds(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((id, index) => id === b[index]);
+}
 
 /** Commits `command`; a refusal is data, a failure to commit throws `CommitLost`. */
 export async function commitOrLose(
@@ -102,11 +112,13 @@ export class Rollout {
   /** Waves' placements are committed one entry after another, in order. */
   #scheduling: Promise<void> = Promise.resolve();
   #lost: unknown = null;
+  #committedWithDeploy: readonly string[];
   #finish: Extract<MachineAction, { type: "finish" }> | null = null;
 
   constructor(machine: DeployMachine, options: RolloutOptions) {
     this.#machine = machine;
     this.#options = options;
+    this.#committedWithDeploy = options.committedWithDeploy ?? [];
   }
 
   async run(): Promise<RolloutResult> {
@@ -219,6 +231,18 @@ export class Rollout {
    * learns the outcome (`scheduled`, or `allocFailed` with the refusal).
    */
   async #schedule(allocIds: readonly string[]): Promise<void> {
+    const committed = this.#committedWithDeploy;
+    if (committed.length > 0) {
+      this.#committedWithDeploy = [];
+      assert(
+        sameIds(committed, allocIds),
+        "the machine schedules first the wave committed with the Deploy",
+      );
+      for (const allocId of allocIds) {
+        this.#feed({ type: "scheduled", allocId });
+      }
+      return;
+    }
     const { context } = this.#options;
     const placements = allocIds.map((allocId) => {
       const placement = this.#options.placements.get(allocId);

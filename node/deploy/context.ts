@@ -32,7 +32,9 @@ export interface DeployContext {
    * Proposes `command` through Raft and resolves once it is applied (or
    * refused by `apply`). Rejects (throws) only when it could not be
    * committed at all: leadership lost, shutting down. The coordinator
-   * stops at once when that happens; the next leader recovers.
+   * stops at once when that happens; the next leader recovers. Commands
+   * enter the log in the order of the calls, awaited or not (a deploy
+   * proposes its wave 1 right behind its `Deploy`).
    */
   commit(command: Command): Promise<CommitResult>;
   /** The node's secondary runtime (an `RpcClient`, or the local runner). */

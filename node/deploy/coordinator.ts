@@ -14,6 +14,7 @@ import {
   type ClusterState,
   EMPTY_CONFIG,
   healthyEndpoints,
+  type Rejection,
   routeTargets,
   runningDeploy,
 } from "../../raft/fsm/mod.ts";
@@ -37,6 +38,7 @@ import type {
 } from "./context.ts";
 import { DeployError } from "./errors.ts";
 import { prepareDeploy } from "./prepare.ts";
+import { commitDeploy } from "./_commit_deploy.ts";
 import type { DeployEvent, DnsEntry, TaskEvent } from "./events.ts";
 import { DeployMachine } from "./machine.ts";
 import { planRecovery } from "./recover.ts";
@@ -166,17 +168,14 @@ class DeployCoordinator implements Coordinator {
     if (prepared instanceof DeployError) return refuse(prepared, null);
     const { deployId, diff, plan } = prepared;
     try {
-      const committed = await commitOrLose(context, {
-        type: "Deploy",
-        deployId,
-        config,
-        atMs: context.nowMs(),
-      });
+      // The Deploy and wave 1 in one Raft entry (see _commit_deploy.ts).
+      const { result: committed, withDeploy } = await commitDeploy(
+        plan,
+        { type: "Deploy", deployId, config, atMs: context.nowMs() },
+        (command) => commitOrLose(context, command),
+      );
       if (!committed.ok) {
-        const code = committed.rejection.code === "deploy.in_progress"
-          ? "deploy.in_progress"
-          : "deploy.rejected";
-        return refuse(new DeployError(code, committed.rejection.message), null);
+        return refuse(deployRefused(committed.rejection), null);
       }
       emit({
         type: "start",
@@ -211,6 +210,7 @@ class DeployCoordinator implements Coordinator {
         deployId,
         workloadOf,
         onPhase: (report) => emit(this.#phaseEvent(report, elapsed())),
+        committedWithDeploy: withDeploy,
       });
       this.#current = { deployId, rollout };
       const result = await rollout.run().finally(() => {
@@ -361,6 +361,21 @@ function workloadLookup(
         : undefined;
     return pick(context.state().config) ?? pick(fallback);
   };
+}
+
+/** Why the FSM refused a deploy's first entry, as the deploy's error. */
+function deployRefused(rejection: Rejection): DeployError {
+  if (rejection.code === "deploy.in_progress") {
+    return new DeployError("deploy.in_progress", rejection.message);
+  }
+  if (rejection.allocId !== undefined) {
+    // Its first wave no longer fits (the room went elsewhere since the plan).
+    return new DeployError(
+      "deploy.unplaced",
+      `Cannot place every replica; nothing was started: ${rejection.message}`,
+    );
+  }
+  return new DeployError("deploy.rejected", rejection.message);
 }
 
 async function finishDeploy(

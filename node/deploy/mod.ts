@@ -21,5 +21,10 @@ export {
 } from "./http.ts";
 export { DeployError, type DeployErrorCode } from "./errors.ts";
 export { prepareDeploy } from "./prepare.ts";
+export {
+  commitDeploy,
+  type DeployCommitted,
+  firstWaveOf,
+} from "./_commit_deploy.ts";
 export { planRecovery, type RecoveryPlan } from "./recover.ts";
 export { TASK_POLL_MS, TASK_WATCH_MS_MAX } from "./task.ts";

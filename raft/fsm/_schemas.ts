@@ -356,6 +356,11 @@ export const commandParsers: {
     placements: array(scheduledPlacement, SCHEDULE_PLACEMENTS_MAX),
     deployId: optional(text),
   }),
+  DeployWithWave: command("DeployWithWave", {
+    deployId: text,
+    config: configParser,
+    placements: array(scheduledPlacement, SCHEDULE_PLACEMENTS_MAX),
+  }),
   AllocStatus: command("AllocStatus", {
     allocId: text,
     status: allocStatus,

@@ -22,7 +22,10 @@ import {
   applyAllocStatus,
   applyAllocStopRequested,
 } from "./_apply_allocs.ts";
-import { applyAllocsScheduled } from "./_apply_allocs_batch.ts";
+import {
+  applyAllocsScheduled,
+  applyDeployWithWave,
+} from "./_apply_allocs_batch.ts";
 import {
   applyDeploy,
   applyDeployFinished,
@@ -94,6 +97,8 @@ export function apply(state: ClusterState, command: Command): Applied {
       return applyVolumeDestroyed(state, command);
     case "TokenRotated":
       return applyTokenRotated(state, command);
+    case "DeployWithWave":
+      return applyDeployWithWave(state, command);
     default: {
       const _exhaustive: never = command;
       const type: unknown = (_exhaustive as { type?: unknown }).type;

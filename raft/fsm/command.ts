@@ -151,6 +151,20 @@ export interface AllocsScheduledCommand {
   readonly atMs: number;
 }
 
+/**
+ * A deploy starts with its first wave placed: a `Deploy` and that deploy's
+ * `AllocsScheduled` as one entry, so a deploy whose first wave needs
+ * nothing freed first costs one Raft round. Both are applied or neither
+ * (the rejection is the `Deploy`'s or the placements').
+ */
+export interface DeployWithWaveCommand {
+  readonly type: "DeployWithWave";
+  readonly deployId: DeployId;
+  readonly config: ClusterConfig;
+  readonly placements: readonly ScheduledPlacement[];
+  readonly atMs: number;
+}
+
 /** An alloc moves along its lifecycle (see the transition table). */
 export interface AllocStatusCommand {
   readonly type: "AllocStatus";
@@ -274,7 +288,8 @@ export type Command =
   | VolumeAttachedCommand
   | VolumeDetachedCommand
   | VolumeReadyCommand
-  | VolumeDestroyedCommand;
+  | VolumeDestroyedCommand
+  | DeployWithWaveCommand;
 
 export type CommandType = Command["type"];
 
@@ -302,6 +317,7 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   "VolumeReady",
   "VolumeDestroyed",
   "TokenRotated",
+  "DeployWithWave",
 ];
 
 /** Stable codes of the reasons a command is refused. */
