@@ -47,6 +47,8 @@ export interface NetworkSlice {
   readonly netnsPrefix?: string;
   /** The DNS server's port on the bridge address (default 53). */
   readonly dnsPort?: number;
+  /** WireGuard's UDP port (default 51820). */
+  readonly meshPort?: number;
 }
 
 /** Raft timing (tests shorten it). */

@@ -13,6 +13,7 @@
  * | raft           | primary             | Raft member + the FSM (the cluster view)     |
  * | state-replica  | secondary-only      | the cluster view from the watch stream       |
  * | network        | secondary (bridge)  | bridge, alloc namespaces, nft table, DNS     |
+ * | mesh           | secondary (bridge)  | WireGuard key, interface, peers from state   |
  * | runtime        | secondary           | containerd, re-attach, the RPC routes        |
  * | node-runtimes  | all                 | every node's runtime (local or RPC)          |
  * | state-watch    | primary             | the watch stream for the replicas            |
@@ -57,6 +58,8 @@ import {
 } from "./leader/stale_nodes.ts";
 import { Strays } from "./leader/strays.ts";
 import { NodeLink } from "./node_link.ts";
+import { MESH_MTU_DEFAULT } from "../../net/mesh/mod.ts";
+import { meshInterfaceOf, NodeMesh } from "../network/node_mesh.ts";
 import { NodeNetwork } from "../network/node_network.ts";
 import type { AgentLog, AgentOptions } from "./options.ts";
 import { advertiseHostOf, PeerServer } from "./peer_server.ts";
@@ -186,9 +189,23 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       agentPorts: (): number[] =>
         agentPortsOf(peerServer.port, primary?.api.port),
       ...options.network,
+      meshInterface: meshInterfaceOf(options.network?.netnsPrefix),
+      mtu: MESH_MTU_DEFAULT,
       log,
     })
     : null;
+  const mesh: NodeMesh | null = network === null ? null : new NodeMesh({
+    dataDir,
+    selfId,
+    state: () => view.state,
+    subscribe: (listener) => view.subscribe(listener),
+    endpointHost: () => advertiseHostOf(options.peer),
+    interfaceName: meshInterfaceOf(options.network?.netnsPrefix),
+    ...(options.network?.meshPort === undefined
+      ? {}
+      : { listenPort: options.network.meshPort }),
+    log,
+  });
   const runtime = isSecondary
     ? new RuntimeService({
       dataDir,
@@ -240,10 +257,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         },
         ...(network === null ? {} : {
           // The first node fixes the range; the others take a subnet of it.
-          network: view.state.network === null &&
-              credentials.current.cluster !== null
-            ? { clusterRange: credentials.current.cluster.clusterRange }
-            : {},
+          network: {
+            ...(view.state.network === null &&
+                credentials.current.cluster !== null
+              ? { clusterRange: credentials.current.cluster.clusterRange }
+              : {}),
+            ...(mesh?.registration == null ? {} : { mesh: mesh.registration }),
+          },
         }),
       };
     },
@@ -267,6 +287,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     raftMember,
     replica,
     network,
+    mesh,
     runtime,
     runtimes,
     ...(primary?.parts ?? []),

@@ -35,6 +35,10 @@ export interface NodeNetworkOptions {
   readonly netnsPrefix?: string;
   /** The DNS server's port on the bridge address (default 53). */
   readonly dnsPort?: number;
+  /** The mesh's interface: traffic through it keeps its container source. */
+  readonly meshInterface?: string;
+  /** The containers' MTU: the mesh's, so that traffic to other nodes is not fragmented. */
+  readonly mtu?: number;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 

@@ -7,7 +7,11 @@
  */
 import { cgroupPaths, DEFAULT_RUNC_ROOT } from "./_node.ts";
 import { run } from "./_run.ts";
-import { namespacesWithPrefix, pidsInNetns } from "./_underlay.ts";
+import {
+  namespacesWithPrefix,
+  pidsInNetns,
+  wireguardSockets,
+} from "./_underlay.ts";
 
 export interface LeftoverScope {
   /** `mb-<hex>`: namespaces `<prefix>-…`. */
@@ -66,6 +70,9 @@ export async function findLeftovers(scope: LeftoverScope): Promise<string[]> {
       inNamespaces.add(pid);
       found.push(`process ${pid} in ${ns}: ${await commandLine(pid)}`);
     }
+  }
+  for (const socket of await wireguardSockets(scope.prefix)) {
+    found.push(`WireGuard socket ${socket}`);
   }
   const links = await run(["ip", "-o", "link", "show"], { timeoutMs: 10_000 });
   for (const line of links.stdout.split("\n")) {

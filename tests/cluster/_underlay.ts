@@ -168,8 +168,35 @@ export async function applyCuts(
 /** Namespaces whose names start with `prefix-`. */
 export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
   const listed = await run(["ip", "netns", "list"], { timeoutMs: 10_000 });
+  // The nodes' own (`mb-1a2b3c-n1`) and their allocs' (`mb1a2b3cn1-a-web-1`).
+  const compact = compactPrefix(prefix);
   return listed.stdout.split("\n").map((line) => line.split(" ")[0] ?? "")
-    .filter((name) => name.startsWith(`${prefix}-`));
+    .filter((name) =>
+      name.startsWith(`${prefix}-`) || name.startsWith(compact)
+    );
+}
+
+/** The bed's prefix without dashes: what its nodes' netns prefixes start with. */
+export function compactPrefix(prefix: string): string {
+  return prefix.replace(/[^a-z0-9]/g, "");
+}
+
+/** wireguard-go's control sockets are machine-wide; a killed one leaves its socket. */
+export const WIREGUARD_SOCKET_DIR = "/var/run/wireguard";
+
+/** The control sockets of the bed's nodes' WireGuard interfaces. */
+export async function wireguardSockets(prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(WIREGUARD_SOCKET_DIR)) {
+      if (entry.name.startsWith(compactPrefix(prefix))) {
+        found.push(`${WIREGUARD_SOCKET_DIR}/${entry.name}`);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return found;
 }
 
 /** Pids of the processes in namespace `netns` (none when it is gone). */

@@ -42,6 +42,7 @@ import {
   setNodeLink,
   underlayNetns,
   type UnderlayPlan,
+  wireguardSockets,
 } from "./_underlay.ts";
 
 export type { BedNode } from "./_node.ts";
@@ -431,6 +432,11 @@ class ClusterBed implements Bed {
       "deleting the namespaces",
       async () => deleteNamespaces(await namespacesWithPrefix(this.prefix)),
     );
+    await attempt("removing the WireGuard sockets", async () => {
+      for (const socket of await wireguardSockets(this.prefix)) {
+        await Deno.remove(socket);
+      }
+    });
     await attempt(
       "removing the directory",
       () => Deno.remove(this.dir, { recursive: true }),

@@ -6,6 +6,7 @@
  * container cannot open its node's agent ports but can ask its DNS.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
+import { meshInterfaceOf } from "../../node/network/node_mesh.ts";
 import { type Bed, withBed } from "./bed.ts";
 import { healthyAllocs, webConfig, writeConfig } from "./_web.ts";
 
@@ -34,7 +35,27 @@ async function dig(
   return result.stdout.trim().split("\n").filter((l) => l !== "").sort();
 }
 
-Deno.test("bridge networking: addresses of each node's subnet, fixed ports shared on a node, DNS names, publications, no way to the agent", async () => {
+/** The node's WireGuard interface: named after its netns prefix on a bed. */
+function wgOf(bed: Bed, index: number): string {
+  return meshInterfaceOf(bed.nodes[index]!.netns.replace(/[^a-z0-9]/g, ""));
+}
+
+/** Bytes node `index` received from its WireGuard peers. */
+async function wgReceived(bed: Bed, index: number): Promise<number> {
+  const shown = await bed.exec(index, [
+    "wg",
+    "show",
+    wgOf(bed, index),
+    "transfer",
+  ]);
+  assertEquals(shown.code, 0, shown.stderr);
+  return shown.stdout.trim().split("\n").map((line) =>
+    Number(line.split("\t")[1] ?? 0)
+  )
+    .reduce((sum, n) => sum + n, 0);
+}
+
+Deno.test("bridge networking: addresses of each node's subnet, fixed ports shared on a node, DNS names, publications, no way to the agent, containers across nodes through WireGuard", async () => {
   await withBed(
     { nodes: 2, primaries: 1, name: "network", network: "bridge" },
     async (bed) => {
@@ -171,6 +192,43 @@ Deno.test("bridge networking: addresses of each node's subnet, fixed ports share
           );
         }
       }
+
+      // Across nodes: a container on n1 reaches one on n2 on its own address,
+      // through WireGuard (the peer's transfer counters grow).
+      const [a, b] = [
+        allocs.find((x) => x.nodeName === "n1")!,
+        allocs.find((x) => x.nodeName === "n2")!,
+      ];
+      const bIp = (b as unknown as { ip: string }).ip;
+      const aNetns = `/run/netns/${
+        bed.nodes[0]!.netns.replace(/[^a-z0-9]/g, "")
+      }-a-${a.id}`;
+      const before = await wgReceived(bed, 0);
+      const across = await bed.exec(0, [
+        "nsenter",
+        `--net=${aNetns}`,
+        "curl",
+        "-fsS",
+        "--max-time",
+        "5",
+        `http://${bIp}:8080/health`,
+      ]);
+      assertEquals(
+        across.stdout,
+        "ok\n",
+        `container to container across nodes: ${across.stderr}`,
+      );
+      assertTrue(
+        await wgReceived(bed, 0) > before,
+        "the reply came back through WireGuard",
+      );
+      const handshakes = await bed.exec(0, [
+        "wg",
+        "show",
+        wgOf(bed, 0),
+        "latest-handshakes",
+      ]);
+      assertTrue(/\t[1-9][0-9]+$/m.test(handshakes.stdout), handshakes.stdout);
 
       // Scaling down changes the answers at once (TTL ≤ 5 s).
       const fewer = await writeConfig(
