@@ -20,6 +20,8 @@ interface Pending {
   readonly question: Uint8Array;
   readonly query: Uint8Array;
   readonly done: (reply: Uint8Array | null) => void;
+  /** The client asked over TCP: a truncated UDP reply is asked again over TCP. */
+  readonly overTcp: boolean;
   attempt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -97,12 +99,14 @@ export class Forwarder {
   /**
    * Sends `query` (whose question ends at `questionEnd`) upstream; `done`
    * gets the reply with the client's id, or null on timeout, when no
-   * upstream is set or too many queries are in flight.
+   * upstream is set or too many queries are in flight. With `overTcp`, a
+   * truncated reply is fetched whole from the same upstream over TCP.
    */
   forward(
     query: Uint8Array,
     questionEnd: number,
     done: (reply: Uint8Array | null) => void,
+    overTcp = false,
   ): void {
     const socket = this.#socket;
     if (socket === null || this.#pending.size >= this.#maxInFlight) {
@@ -123,6 +127,7 @@ export class Forwarder {
       question: copy.slice(HEADER_BYTES, questionEnd),
       query: copy,
       done,
+      overTcp,
       attempt: 0,
       timer: undefined,
     };
@@ -157,9 +162,88 @@ export class Forwarder {
     if (!fromUpstream || !sameQuestion(msg, pending.question)) return;
     clearTimeout(pending.timer);
     this.#pending.delete(id);
-    const reply = new Uint8Array(msg);
+    if (pending.overTcp && (msg[2]! & 0x02) !== 0) {
+      this.#askOverTcp(id, pending, rinfo).then((whole) => {
+        this.#deliver(pending, whole ?? new Uint8Array(msg));
+      });
+      return;
+    }
+    this.#deliver(pending, new Uint8Array(msg));
+  }
+
+  #deliver(pending: Pending, reply: Uint8Array): void {
     reply[0] = pending.originalId >> 8;
     reply[1] = pending.originalId & 0xff;
     pending.done(reply);
   }
+
+  /** The same query over TCP to `upstream`; null when that fails in time. */
+  async #askOverTcp(
+    id: number,
+    pending: Pending,
+    upstream: { address: string; port: number },
+  ): Promise<Uint8Array | null> {
+    // One deadline for connect, write and read: past it the socket closes
+    // (or, still connecting, is closed as soon as it opens).
+    let conn: Deno.TcpConn | null = null;
+    let late = false;
+    let expire = () => {};
+    const deadline = new Promise<null>((resolve) =>
+      expire = () => resolve(null)
+    );
+    const timer = setTimeout(() => {
+      late = true;
+      expire();
+      try {
+        conn?.close();
+      } catch { /* closed */ }
+    }, this.#attemptMs);
+    try {
+      const connecting = Deno.connect({
+        hostname: upstream.address,
+        port: upstream.port,
+      });
+      conn = await Promise.race([connecting, deadline]);
+      if (conn === null || late) {
+        connecting.then((c) => c.close(), () => {});
+        return null;
+      }
+      const framed = new Uint8Array(2 + pending.query.length);
+      framed[0] = pending.query.length >> 8;
+      framed[1] = pending.query.length & 0xff;
+      framed.set(pending.query, 2);
+      for (let at = 0; at < framed.length;) {
+        at += await conn.write(framed.subarray(at));
+      }
+      const length = await readExactly(conn, 2);
+      if (length === null) return null;
+      const reply = await readExactly(conn, (length[0]! << 8) | length[1]!);
+      if (
+        reply === null || reply.length < HEADER_BYTES ||
+        ((reply[0]! << 8) | reply[1]!) !== id || (reply[2]! & 0x80) === 0 ||
+        !sameQuestion(reply, pending.question)
+      ) return null;
+      return reply;
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+      try {
+        (conn as Deno.TcpConn | null)?.close();
+      } catch { /* closed */ }
+    }
+  }
+}
+
+async function readExactly(
+  conn: Deno.Conn,
+  length: number,
+): Promise<Uint8Array | null> {
+  const out = new Uint8Array(length);
+  for (let at = 0; at < length;) {
+    const n = await conn.read(out.subarray(at));
+    if (n === null) return null;
+    at += n;
+  }
+  return out;
 }

@@ -290,7 +290,7 @@ export class DnsServer {
         return;
       }
       reply(answer);
-    });
+    }, !udp);
   }
 
   #count(type: number, rcode: number): void {

@@ -204,6 +204,33 @@ Deno.test("names outside the zone are forwarded; SERVFAIL once the upstream is d
   }
 });
 
+Deno.test("a truncated upstream answer is fetched whole over TCP for a TCP client", async () => {
+  const upstream = new DnsServer({
+    listen: { hostname: LOCAL, port: 0 },
+    upstreams: [],
+  });
+  await upstream.start();
+  try {
+    upstream.setZone(buildZone(zoneInput(60), { domain: "up.test" }));
+    await withServer(
+      { upstreams: [`${LOCAL}:${upstream.port}`], forwardTimeoutMs: 1000 },
+      zoneInput(1),
+      async (server) => {
+        // Without EDNS0 the upstream's UDP answer is cut at 512 bytes.
+        const udp = await dig(server.port, "+noedns", "+ignore", "web.up.test");
+        ok(udp.flags.includes("tc"));
+        ok(udp.answers.length < 60);
+        const tcp = await dig(server.port, "+noedns", "+tcp", "web.up.test");
+        ok(!tcp.flags.includes("tc"), tcp.flags.join(" "));
+        strictEqual(tcp.answers.length, 60);
+        strictEqual(upstream.stats().tcpAccepted, 1);
+      },
+    );
+  } finally {
+    await upstream.stop();
+  }
+});
+
 Deno.test("no upstream: SERVFAIL for names outside the zone", async () => {
   await withServer({ upstreams: [] }, zoneInput(1), async (server) => {
     strictEqual((await dig(server.port, "example.com")).status, "SERVFAIL");
