@@ -4,7 +4,9 @@
  * accepted only from an upstream, with that id and the same question (so
  * that a spoofed reply has to guess both the id and the port). Upstreams are
  * tried in order, each for an equal share of the timeout; a bounded number
- * of queries is in flight.
+ * of queries is in flight. A TCP client's truncated answer is asked again
+ * over TCP (those are bounded by the server's TCP connections, one query at
+ * a time each).
  */
 
 import dgram from "node:dgram";

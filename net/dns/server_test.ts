@@ -407,3 +407,34 @@ Deno.test("TCP: several queries per connection, bounded connections, idle timeou
     },
   );
 });
+
+Deno.test("random datagrams and random TCP streams leave the server answering", async () => {
+  await withServer({ rateLimit: null }, zoneInput(1), async (server) => {
+    let seed = 12345;
+    const random = () =>
+      (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
+    const bytes = (n: number) =>
+      Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+    const valid = encodeQuery(9, "web.mill", "A");
+    const packets = Array.from({ length: 2000 }, (_, i) => {
+      const p = i % 2 === 0 ? bytes(Math.floor(random() * 600)) : valid.slice();
+      if (i % 2 === 1) {
+        p[Math.floor(random() * p.length)] = Math.floor(random() * 256);
+      }
+      return p;
+    });
+    await rawUdp(server.port, packets, { waitMs: 200 });
+    for (let i = 0; i < 20; i++) {
+      const conn = await Deno.connect({ hostname: LOCAL, port: server.port });
+      try {
+        await conn.write(bytes(Math.floor(random() * 300))).catch(() => 0);
+        await conn.write(framed(valid)).catch(() => 0);
+      } finally {
+        conn.close();
+      }
+    }
+    const [answer] = await rawUdp(server.port, [valid]);
+    strictEqual(decodeMessage(answer!).answers.length, 1);
+    strictEqual((await dig(server.port, "+tcp", "web.mill")).answers.length, 1);
+  });
+});
