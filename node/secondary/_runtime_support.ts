@@ -197,3 +197,25 @@ export async function networkOf(
   }
   return await network.attach({ ...request, ip });
 }
+
+/** Frees what an alloc that ended for good holds besides its container. */
+export async function releaseEnded(
+  volumes: { remove(containerId: string): Promise<void> },
+  options: {
+    readonly network?: AllocNetworking;
+    readonly log: (message: string) => void;
+  },
+  tracked: { readonly containerId: string; readonly request: StartRequest },
+): Promise<void> {
+  const { allocId } = tracked.request;
+  await volumes.remove(tracked.containerId).catch((error) =>
+    options.log(
+      `cannot remove the volumes of ${allocId}: ${
+        redactFor(tracked.request, error)
+      }`,
+    )
+  );
+  await options.network?.detach(allocId).catch((error) =>
+    options.log(`cannot free the address of ${allocId}: ${error}`)
+  );
+}

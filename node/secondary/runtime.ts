@@ -69,6 +69,7 @@ import {
   pullImage,
   redactFor,
   redactLines,
+  releaseEnded,
   resolveEnvOf,
   restartPolicyOf,
   tasksByContainer,
@@ -503,14 +504,9 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const decision = decided.decision;
     if (!decision.restart) {
       this.#options.onReport(reportOfExit(request.allocId, exit));
-      // Its scratch space goes now; the container stays until mill stops it.
-      void this.#volumes.remove(tracked.containerId).catch((error) =>
-        this.#options.log(
-          `cannot remove the volumes of ${request.allocId}: ${
-            redactFor(request, error)
-          }`,
-        )
-      );
+      // Its scratch space and its address go now (the cluster gives the
+      // address to the next alloc); the container stays until mill stops it.
+      void releaseEnded(this.#volumes, this.#options, tracked);
       return;
     }
     const delayMs = Math.round(
