@@ -5,7 +5,9 @@
  * UDP socket code answers every datagram with itself, QR set: the floor
  * the runtime's datagram I/O allows, with no DNS work at all.
  *
- * Run: scripts/deno run -A bench/_dns_server.ts SERVICES ENDPOINTS [echo]
+ * With `ffi`, the server's UDP goes through recvmmsg/sendmmsg by FFI.
+ *
+ * Run: scripts/deno run -A bench/_dns_server.ts SERVICES ENDPOINTS [echo|ffi]
  */
 
 import { DnsServer } from "../net/dns/server.ts";
@@ -20,7 +22,9 @@ async function untilStdinCloses(): Promise<void> {
   for await (const _ of Deno.stdin.readable) { /* nothing to read */ }
 }
 
-if (Deno.args[2] === "echo") {
+const mode = Deno.args[2] ?? "server";
+
+if (mode === "echo") {
   const socket = await bindUdp("127.0.0.1", 0, (message, _source, reply) => {
     const out = message.slice();
     out[2]! |= 0x80;
@@ -35,6 +39,7 @@ if (Deno.args[2] === "echo") {
     upstreams: [],
     // The limiter's code path runs, at a rate dnsperf cannot reach.
     rateLimit: { perSecond: 1e9, burst: 1e9 },
+    udp: mode === "ffi" ? "ffi" : "auto",
   });
   await server.start();
   server.setZone(buildZone(benchZoneInput(services, endpoints)));

@@ -14,6 +14,7 @@
  *   fixed rate both servers sustain: half the lower of the two throughputs.
  * - mill runs as shipped (node:dgram); the same server with
  *   Deno.listenDatagram (--unstable-net) is measured too (`*_unstable_net`),
+ *   and with `udp: "ffi"` (recvmmsg/sendmmsg through libc, `*_ffi`),
  *   and so is the floor: the same UDP socket code answering each datagram
  *   with itself (`echo_floor_qps`), no DNS work at all.
  *
@@ -64,7 +65,7 @@ function freePort(): number {
 
 async function startMill(
   unstableNet: boolean,
-  echo = false,
+  mode: "server" | "echo" | "ffi" = "server",
 ): Promise<Running> {
   const script = new URL("./_dns_server.ts", import.meta.url).pathname;
   const child = new Deno.Command("taskset", {
@@ -78,7 +79,7 @@ async function startMill(
       script,
       String(SERVICES),
       String(ENDPOINTS),
-      ...(echo ? ["echo"] : []),
+      mode,
     ],
     stdin: "piped",
     stdout: "piped",
@@ -273,11 +274,13 @@ async function main(): Promise<void> {
     sides.mill = await startMill(false);
     sides.mill_unstable_net = await startMill(true);
     sides.dnsmasq = await startDnsmasq();
-    sides.echo_floor = await startMill(false, true);
+    sides.echo_floor = await startMill(false, "echo");
+    sides.mill_ffi = await startMill(false, "ffi");
     await checkSameAnswers(sides.mill, sides.dnsmasq, lines);
     await checkSameAnswers(sides.mill_unstable_net, sides.dnsmasq, lines);
+    await checkSameAnswers(sides.mill_ffi, sides.dnsmasq, lines);
 
-    const order = ["mill", "dnsmasq", "mill_unstable_net"];
+    const order = ["mill", "dnsmasq", "mill_unstable_net", "mill_ffi"];
     const throughputOrder = [...order, "echo_floor"];
     const qps: Record<string, number[]> = {};
     const cpuUsPerQuery: Record<string, number[]> = {};
@@ -337,6 +340,10 @@ async function main(): Promise<void> {
       ),
       p99_ms_unstable_net: p("mill_unstable_net", 0.99),
       echo_floor_qps: round(medianQps("echo_floor"), 0),
+      qps_ffi: round(medianQps("mill_ffi"), 0),
+      ratio_ffi: round(medianQps("mill_ffi") / medianQps("dnsmasq"), 3),
+      p99_ms_ffi: p("mill_ffi", 0.99),
+      cpu_us_per_query_ffi: cpuPerQuery("mill_ffi"),
       cpu_us_per_query: cpuPerQuery("mill"),
       anchor_cpu_us_per_query: cpuPerQuery("dnsmasq"),
       cpu_us_per_query_unstable_net: cpuPerQuery("mill_unstable_net"),

@@ -5,10 +5,16 @@
  */
 
 import dgram from "node:dgram";
+import { bindFfi, ffiAvailable } from "./_udp_ffi.ts";
+
+export type UdpKind = "deno" | "node:dgram" | "ffi";
+
+/** "auto": Deno.listenDatagram when the runtime has it, else node:dgram. */
+export type UdpPreference = "auto" | "node:dgram" | "ffi";
 
 export interface UdpSocket {
   readonly port: number;
-  readonly kind: "deno" | "node:dgram";
+  readonly kind: UdpKind;
   close(): Promise<void>;
 }
 
@@ -33,8 +39,16 @@ export async function bindUdp(
   port: number,
   onDatagram: OnDatagram,
   onError: (message: string) => void,
-  prefer: "auto" | "node:dgram" = "auto",
+  prefer: UdpPreference = "auto",
 ): Promise<UdpSocket> {
+  if (prefer === "ffi") {
+    if (!ffiAvailable()) {
+      throw new Error(
+        'udp: "ffi" needs Linux and --allow-ffi; use "auto" otherwise',
+      );
+    }
+    return bindFfi(hostname, port, onDatagram, onError);
+  }
   const listen = (Deno as unknown as { listenDatagram?: ListenDatagram })
     .listenDatagram;
   if (prefer === "auto" && typeof listen === "function") {

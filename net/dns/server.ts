@@ -23,7 +23,12 @@ import {
   RCODE,
 } from "./_wire.ts";
 import { TcpListener } from "./_tcp.ts";
-import { bindUdp, type UdpSocket } from "./_udp.ts";
+import {
+  bindUdp,
+  type UdpKind,
+  type UdpPreference,
+  type UdpSocket,
+} from "./_udp.ts";
 import { emptyStats, type StatsCounters, statsSnapshot } from "./stats.ts";
 
 export type { DnsStats } from "./stats.ts";
@@ -52,9 +57,10 @@ export interface DnsServerOptions {
   readonly log?: (level: LogLevel, message: string) => void;
   /**
    * "auto": Deno.listenDatagram when the runtime has it (--unstable-net),
-   * else node:dgram; "node:dgram": always that one.
+   * else node:dgram; "node:dgram": always that one; "ffi": recvmmsg and
+   * sendmmsg through libc (Linux, --allow-ffi), batches of datagrams per call.
    */
-  readonly udp?: "auto" | "node:dgram";
+  readonly udp?: UdpPreference;
 }
 
 /** The largest DNS message accepted over TCP; longer ones close the connection. */
@@ -108,7 +114,7 @@ export class DnsServer {
   }
 
   /** Which UDP implementation is in use, once started. */
-  get udpKind(): "deno" | "node:dgram" | null {
+  get udpKind(): UdpKind | null {
     return this.#udp?.kind ?? null;
   }
 

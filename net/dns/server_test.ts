@@ -408,33 +408,91 @@ Deno.test("TCP: several queries per connection, bounded connections, idle timeou
   );
 });
 
-Deno.test("random datagrams and random TCP streams leave the server answering", async () => {
-  await withServer({ rateLimit: null }, zoneInput(1), async (server) => {
-    let seed = 12345;
-    const random = () =>
-      (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
-    const bytes = (n: number) =>
-      Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
-    const valid = encodeQuery(9, "web.mill", "A");
-    const packets = Array.from({ length: 2000 }, (_, i) => {
-      const p = i % 2 === 0 ? bytes(Math.floor(random() * 600)) : valid.slice();
-      if (i % 2 === 1) {
-        p[Math.floor(random() * p.length)] = Math.floor(random() * 256);
+for (const udp of ["node:dgram", "ffi"] as const) {
+  Deno.test(`random datagrams and TCP streams leave the server answering (udp: ${udp})`, async () => {
+    await withServer({ rateLimit: null, udp }, zoneInput(1), async (server) => {
+      let seed = 12345;
+      const random = () =>
+        (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
+      const bytes = (n: number) =>
+        Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+      const valid = encodeQuery(9, "web.mill", "A");
+      const packets = Array.from({ length: 2000 }, (_, i) => {
+        const p = i % 2 === 0
+          ? bytes(Math.floor(random() * 600))
+          : valid.slice();
+        if (i % 2 === 1) {
+          p[Math.floor(random() * p.length)] = Math.floor(random() * 256);
+        }
+        return p;
+      });
+      packets.push(bytes(5000), bytes(65000)); // past the FFI socket's 4096-byte slots
+      await rawUdp(server.port, packets, { waitMs: 200 });
+      for (let i = 0; i < 20; i++) {
+        const conn = await Deno.connect({ hostname: LOCAL, port: server.port });
+        try {
+          await conn.write(bytes(Math.floor(random() * 300))).catch(() => 0);
+          await conn.write(framed(valid)).catch(() => 0);
+        } finally {
+          conn.close();
+        }
       }
-      return p;
+      const [answer] = await rawUdp(server.port, [valid]);
+      strictEqual(decodeMessage(answer!).answers.length, 1);
+      strictEqual(
+        (await dig(server.port, "+tcp", "web.mill")).answers.length,
+        1,
+      );
     });
-    await rawUdp(server.port, packets, { waitMs: 200 });
-    for (let i = 0; i < 20; i++) {
-      const conn = await Deno.connect({ hostname: LOCAL, port: server.port });
-      try {
-        await conn.write(bytes(Math.floor(random() * 300))).catch(() => 0);
-        await conn.write(framed(valid)).catch(() => 0);
-      } finally {
-        conn.close();
-      }
-    }
-    const [answer] = await rawUdp(server.port, [valid]);
-    strictEqual(decodeMessage(answer!).answers.length, 1);
-    strictEqual((await dig(server.port, "+tcp", "web.mill")).answers.length, 1);
   });
+}
+
+Deno.test("udp: ffi (recvmmsg/sendmmsg) answers, truncates, forwards and rejects alike", async () => {
+  const upstream = new DnsServer({
+    listen: { hostname: LOCAL, port: 0 },
+    upstreams: [],
+    udp: "ffi",
+  });
+  await upstream.start();
+  try {
+    strictEqual(upstream.udpKind, "ffi");
+    upstream.setZone(buildZone(zoneInput(1, 77), { domain: "up.test" }));
+    await withServer(
+      {
+        udp: "ffi",
+        upstreams: [`${LOCAL}:${upstream.port}`],
+        rateLimit: { perSecond: 20, burst: 10 },
+      },
+      zoneInput(60),
+      async (server) => {
+        strictEqual(server.udpKind, "ffi");
+        const udp = await dig(server.port, "+ignore", "+noedns", "web.mill");
+        ok(udp.flags.includes("tc"));
+        ok(udp.answers.length > 0 && udp.answers.length < 60);
+        strictEqual(
+          (await dig(server.port, "+bufsize=1232", "web.mill")).answers.length,
+          60,
+        );
+        // Forwarded: the answer comes after its batch went out.
+        deepStrictEqual((await dig(server.port, "web.up.test")).answers, [
+          "web.up.test. 5 IN A 10.210.0.77",
+        ]);
+        const good = encodeQuery(0x4321, "web.mill", "A");
+        const twoQuestions = good.slice();
+        twoQuestions[5] = 2;
+        const [formerr] = await rawUdp(server.port, [twoQuestions]);
+        strictEqual(decodeMessage(formerr!).rcode, "FORMERR");
+        // The rest of the burst, then the flood is dropped.
+        const flood = Array.from(
+          { length: 200 },
+          (_, i) => encodeQuery(i, "node-a.node.mill", "A"),
+        );
+        const replies = await rawUdp(server.port, flood, { waitMs: 300 });
+        ok(replies.length < 30, `${replies.length} answers to a flood`);
+        ok(server.stats().rateLimited > 150);
+      },
+    );
+  } finally {
+    await upstream.stop();
+  }
 });
