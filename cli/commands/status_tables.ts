@@ -64,6 +64,7 @@ export function renderNodes(
       "MEMORY",
       "ALLOCS",
       "HEARTBEAT",
+      "MESH",
     ],
     ...nodes.map((n) => [
       `${str(n.name)}${n.leader === true ? " (leader)" : ""}`,
@@ -78,8 +79,17 @@ export function renderNodes(
       }`,
       str(n.allocs),
       ago(str(n.lastHeartbeatAt), nowMs),
+      meshOf(n, nowMs),
     ]),
   ]);
+}
+
+/** Its mesh address and the answering node's last handshake with it. */
+function meshOf(node: Record_, nowMs: number): string {
+  if (typeof node.meshAddress !== "string") return "-";
+  return typeof node.meshHandshakeAt === "string"
+    ? `${node.meshAddress} (handshake ${ago(node.meshHandshakeAt, nowMs)})`
+    : node.meshAddress;
 }
 
 export function renderAllocs(allocs: readonly Record_[]): string[] {

@@ -38,6 +38,8 @@ export interface ApiServiceOptions {
   commit(command: Command): Promise<CommitResult>;
   runtime(nodeId: string): SecondaryRuntime;
   coordinator(): Promise<Coordinator | null>;
+  /** The latest handshake with each mesh peer, by public key (none without a mesh). */
+  meshHandshakes?(): Promise<ReadonlyMap<string, number | null>>;
   /** This node's peer `host:port`, for joining nodes. */
   peerEndpoint(): string;
   readonly peerRouter: Router;
@@ -140,6 +142,9 @@ export class ApiService implements Service {
       commit: options.commit,
       runtime: options.runtime,
       coordinator: options.coordinator,
+      ...(options.meshHandshakes === undefined
+        ? {}
+        : { meshHandshakes: options.meshHandshakes }),
       clusterKey: options.clusterKey(),
       forwardClient,
       nowMs: Date.now,

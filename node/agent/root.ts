@@ -234,6 +234,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     credentials,
     peerServer,
     runtimes,
+    mesh,
     tickMs,
     nowMs,
     log,
@@ -366,6 +367,7 @@ function buildPrimary(context: {
   readonly credentials: Credentials;
   readonly peerServer: PeerServer;
   readonly runtimes: NodeRuntimes;
+  readonly mesh: NodeMesh | null;
   readonly tickMs: number;
   readonly nowMs: () => number;
   readonly log: AgentLog;
@@ -468,6 +470,14 @@ function buildPrimary(context: {
       leadership.check(); // a leader of a few ms starts its duties now
       return deploys.whenCurrent(COORDINATOR_WAIT_MS);
     },
+    ...(context.mesh === null ? {} : {
+      meshHandshakes: async () =>
+        new Map(
+          (await context.mesh!.status()).map((
+            peer,
+          ) => [peer.publicKey, peer.latestHandshakeMs]),
+        ),
+    }),
     peerEndpoint: () => context.peerServer.endpoint,
     peerRouter: context.peerServer.router,
     log,

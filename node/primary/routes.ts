@@ -39,6 +39,11 @@ export interface PrimaryRoutesOptions {
   readonly clusterKey: ClusterKey;
   readonly forwardClient: Deno.HttpClient;
   readonly nowMs: () => number;
+  /**
+   * The latest WireGuard handshake with each peer, by public key, as this
+   * node sees it (empty without a mesh).
+   */
+  meshHandshakes?(): Promise<ReadonlyMap<string, number | null>>;
   /** `POST /v1/join` (join scope), answered by any primary. */
   readonly join?: Handler;
   /** `POST /v1/tokens/:kind/rotate` (admin), answered by the leader. */
@@ -66,9 +71,13 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
     .add(
       "GET",
       "/v1/nodes",
-      lead(() =>
+      lead(async () =>
         jsonResponse({
-          nodes: nodesView(options.state(), options.raft().leader),
+          nodes: nodesView(
+            options.state(),
+            options.raft().leader,
+            await options.meshHandshakes?.() ?? new Map(),
+          ),
         })
       ),
     )

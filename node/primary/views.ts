@@ -4,6 +4,7 @@
  * allocs (`GET /v1/allocs`). Times are ISO 8601; resources as in the FSM
  * (cpu in millicores, memory in bytes).
  */
+import { formatIpv4, gatewayOf, parseCidr } from "../../config/cidr.ts";
 import {
   type Alloc,
   type ClusterState,
@@ -32,6 +33,10 @@ export interface NodeView {
   readonly mesh:
     | { readonly publicKey: string; readonly endpoint: string }
     | null;
+  /** Its mesh address: the first of its subnet; null without one. */
+  readonly meshAddress: string | null;
+  /** The latest handshake the answering node had with it; null: none (or itself). */
+  readonly meshHandshakeAt: string | null;
 }
 
 export interface AllocView {
@@ -94,7 +99,14 @@ function byName<T extends { name: string }>(a: T, b: T): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-export function nodeView(node: FsmNode, leaderId: string | null): NodeView {
+export function nodeView(
+  node: FsmNode,
+  leaderId: string | null,
+  handshakes: ReadonlyMap<string, number | null> = new Map(),
+): NodeView {
+  const handshake = node.mesh === null
+    ? null
+    : handshakes.get(node.mesh.publicKey) ?? null;
   return {
     id: node.id,
     name: node.name,
@@ -113,6 +125,8 @@ export function nodeView(node: FsmNode, leaderId: string | null): NodeView {
       : ["primary", "secondary"],
     subnet: node.subnet,
     mesh: node.mesh,
+    meshAddress: gatewayAddressOf(node.subnet),
+    meshHandshakeAt: handshake === null ? null : iso(handshake),
   };
 }
 
@@ -120,10 +134,17 @@ export function nodeView(node: FsmNode, leaderId: string | null): NodeView {
 export function nodesView(
   state: ClusterState,
   leaderId: string | null,
+  handshakes: ReadonlyMap<string, number | null> = new Map(),
 ): NodeView[] {
-  return [...state.nodes.values()].map((n) => nodeView(n, leaderId)).sort(
-    byName,
-  );
+  return [...state.nodes.values()].map((n) => nodeView(n, leaderId, handshakes))
+    .sort(byName);
+}
+
+function gatewayAddressOf(subnet: string | null): string | null {
+  const cidr = subnet === null ? null : parseCidr(subnet);
+  return cidr === null || typeof cidr === "string"
+    ? null
+    : formatIpv4(gatewayOf(cidr));
 }
 
 export function allocView(state: ClusterState, alloc: Alloc): AllocView {

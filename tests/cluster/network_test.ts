@@ -230,6 +230,16 @@ Deno.test("bridge networking: addresses of each node's subnet, fixed ports share
       ]);
       assertTrue(/\t[1-9][0-9]+$/m.test(handshakes.stdout), handshakes.stdout);
 
+      // mill nodes shows each node's mesh address and the leader's last
+      // handshake with it.
+      const table = await bed.mill(0, "nodes");
+      const n2Row = table.stdout.split("\n").find((l) => l.startsWith("n2"));
+      const n2Subnet = subnets.get("n2")!.replace(/0\/24$/, "1");
+      assertTrue(
+        n2Row?.includes(`${n2Subnet} (handshake `) === true,
+        table.stdout,
+      );
+
       // Scaling down changes the answers at once (TTL ≤ 5 s).
       const fewer = await writeConfig(
         bed,
