@@ -29,7 +29,12 @@ import {
   type UdpPreference,
   type UdpSocket,
 } from "./_udp.ts";
-import { emptyStats, type StatsCounters, statsSnapshot } from "./stats.ts";
+import {
+  type DnsStats,
+  emptyStats,
+  type StatsCounters,
+  statsSnapshot,
+} from "./stats.ts";
 
 export type { DnsStats } from "./stats.ts";
 
@@ -128,7 +133,8 @@ export class DnsServer {
     this.#state.setZone(zone);
   }
 
-  stats() {
+  /** The counters so far (a copy). */
+  stats(): DnsStats {
     return statsSnapshot(this.#stats, this.#forwarder, this.#limiter);
   }
 
