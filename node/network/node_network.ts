@@ -49,6 +49,7 @@ export class NodeNetwork implements AllocNetworking {
   #ready: Promise<ContainerNetwork> | null = null;
   #dns: DnsServer | null = null;
   #unsubscribe: (() => void) | null = null;
+  #zoneKey = "";
   #stopped = false;
 
   constructor(options: NodeNetworkOptions) {
@@ -144,7 +145,21 @@ export class NodeNetwork implements AllocNetworking {
         )
       );
     }
-    this.#dns?.setZone(buildZone(zoneInputOf(state)));
+    this.#refreshZone(state);
+  }
+
+  /**
+   * Builds the zone only when its records change: most state changes are
+   * heartbeats, and encoding every answer of a zone takes milliseconds.
+   */
+  #refreshZone(state: ClusterState): void {
+    const dns = this.#dns;
+    if (dns === null) return;
+    const input = zoneInputOf(state);
+    const key = JSON.stringify(input);
+    if (key === this.#zoneKey) return;
+    this.#zoneKey = key;
+    dns.setZone(buildZone(input));
   }
 
   /** The bridge, table and DNS server for `subnet`, made once. */
@@ -194,13 +209,13 @@ export class NodeNetwork implements AllocNetworking {
       },
     });
     await dns.start();
-    dns.setZone(buildZone(zoneInputOf(this.#options.state())));
     if (this.#stopped) {
       await dns.stop();
       throw new Error("the agent is stopping");
     }
     this.#dns = dns;
     this.#network = network;
+    this.#refreshZone(this.#options.state());
     log(
       "info",
       `container network ${subnet} on ${network.bridge}, DNS on ${network.gateway}`,
