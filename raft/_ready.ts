@@ -87,7 +87,7 @@ export class ReadyTracker {
         ...(snapshot ? { snapshot } : {}),
       },
       earlyMessages: early,
-      messages: late,
+      messages: dropSupersededAcks(late),
       committed,
       readStates: pending.readStates,
       ...(softChanged ? { softState } : {}),
@@ -125,6 +125,25 @@ export class ReadyTracker {
     return entries;
   }
 
+  /**
+   * While a Ready is out (its fsync running), the messages queued since that
+   * may leave at once: a leader's appends and heartbeats for entries
+   * proposed or answers received meanwhile, as `earlyMessages` would carry
+   * them in the next Ready (they promise nothing about our disk), but a
+   * fsync sooner. Only while the term and vote they are sent under are
+   * durable already; the rest stays for the next Ready (`keep`).
+   */
+  takeEarly(pending: Pending, keep: (rest: Message[]) => void): Message[] {
+    if (this.#outstanding === null || pending.messages.length === 0) return [];
+    const { early, late } = splitMessages(
+      pending.messages,
+      pending.hardState.term === this.#previousHardState.term &&
+        pending.hardState.vote === this.#previousHardState.vote,
+    );
+    keep(late);
+    return early;
+  }
+
   /** The last Ready was persisted, sent and applied. */
   advance(log: RaftLog): void {
     const done = this.#outstanding;
@@ -157,6 +176,37 @@ function splitMessages(
     else (late ??= []).push(message);
   }
   return { early: early ?? [], late: late ?? [] };
+}
+
+/**
+ * A follower answers every append, and under load (appends pipelined while
+ * its fsync runs) one Ready holds several answers to its leader: a success
+ * answer covers every earlier one of the same term with a match no higher,
+ * so those are left out (as if the network had lost them, which Raft
+ * tolerates). Rejections and everything else stay, in order.
+ */
+function dropSupersededAcks(messages: Message[]): Message[] {
+  if (messages.length < 2) return messages;
+  const highest = new Map<string, number>();
+  for (const m of messages) {
+    if (m.type !== "append-response" || !m.success) continue;
+    const key = `${m.to}\n${m.term}`;
+    highest.set(key, Math.max(highest.get(key) ?? 0, m.matchIndex));
+  }
+  if (highest.size === 0) return messages;
+  const kept: Message[] = [];
+  const sent = new Set<string>();
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (m.type === "append-response" && m.success) {
+      const key = `${m.to}\n${m.term}`;
+      // Keep the last answer that carries the highest match; drop the rest.
+      if (sent.has(key) || m.matchIndex < highest.get(key)!) continue;
+      sent.add(key);
+    }
+    kept.push(m);
+  }
+  return kept.length === messages.length ? messages : kept.reverse();
 }
 
 const LEADER_MESSAGE_TYPES: ReadonlySet<Message["type"]> = new Set([

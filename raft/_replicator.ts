@@ -186,6 +186,16 @@ export class Replicator {
     return true;
   }
 
+  /** Sends the new entries, if any, to every follower. */
+  flushAppends(): void {
+    if (this.needBroadcast) this.broadcastAppend();
+  }
+
+  /** Sends the commit no append carried, if any, to every follower. */
+  flushCommit(): void {
+    if (this.commitPending) this.broadcastAppend();
+  }
+
   /** Send what each member lacks: one append even if empty (it carries commit), then fill the window. */
   broadcastAppend(): void {
     this.needBroadcast = false;

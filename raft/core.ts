@@ -9,11 +9,7 @@ import { acceptAppend, acceptSnapshot } from "./_follower.ts";
 import { RaftLog } from "./_log.ts";
 import type { Progress } from "./_progress.ts";
 import { type Pending, ReadyTracker } from "./_ready.ts";
-import {
-  decodeMembership,
-  encodeMembership,
-  membershipAfter,
-} from "./_membership.ts";
+import { encodeMembership, membershipAfter } from "./_membership.ts";
 import {
   type Outgoing,
   Replicator,
@@ -42,8 +38,6 @@ import type {
   VoteRequest,
   VoteResponse,
 } from "./types.ts";
-
-export { decodeMembership, encodeMembership };
 
 /** One Raft member's consensus state machine. */
 export class RaftCore {
@@ -225,7 +219,7 @@ export class RaftCore {
     return this.#replicator?.commitPending ?? false;
   }
   flushCommit(): void {
-    if (this.#replicator?.commitPending) this.#replicator.broadcastAppend();
+    this.#replicator?.flushCommit();
   }
 
   // ---- output --------------------------------------------------------------
@@ -240,7 +234,7 @@ export class RaftCore {
   /** What to persist, send and apply. Call `advance()` once it is done. */
   ready(): Ready {
     assert(!this.#ready.outstanding, "ready() called twice without advance()");
-    if (this.#replicator?.needBroadcast) this.#replicator.broadcastAppend();
+    this.#replicator?.flushAppends();
     const ready = this.#ready.build(this.#log, this.#pending());
     this.#messages = [];
     this.#readStates = [];
@@ -250,6 +244,12 @@ export class RaftCore {
   /** Entries committed since the outstanding Ready was built: apply them now, in order (see `ReadyTracker`). */
   takeCommitted(): readonly Entry[] {
     return this.#ready.takeCommitted(this.#log);
+  }
+
+  /** While a Ready is out: a leader's appends and heartbeats since, to send at once (see `ReadyTracker`). */
+  takeEarlyMessages(): Message[] {
+    if (this.#ready.outstanding) this.#replicator?.flushAppends();
+    return this.#ready.takeEarly(this.#pending(), (m) => this.#messages = m);
   }
 
   /** The last Ready was persisted, sent and applied. */

@@ -206,3 +206,78 @@ Deno.test("entries committed while a Ready's fsync runs are handed out at once, 
   assert(!a.ready().committed.some((entry) => entry.index <= y.index));
   a.advance();
 });
+
+Deno.test("while a Ready persists, a leader's appends for new proposals leave at once", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.elect("a");
+  const a = cluster.node("a");
+  const b = cluster.node("b");
+  const first = a.propose(bytes("x")) as { index: number };
+  const ready = a.ready();
+  assertEquals(a.takeEarlyMessages(), [], "nothing new yet");
+  // Proposed while the first Ready's fsync runs.
+  const second = a.propose(bytes("y")) as { index: number };
+  const early = a.takeEarlyMessages();
+  const toB = appendsTo(early, "b");
+  assertEquals(toB.flatMap((m) => m.entries.map((e) => e.index)), [
+    second.index,
+  ]);
+  assertEquals(a.takeEarlyMessages(), [], "taken once");
+  // Its own count still waits for the fsyncs: b alone is no quorum.
+  for (const m of [...appendsTo(ready.earlyMessages, "b"), ...toB]) b.step(m);
+  const answer = b.ready();
+  b.advance();
+  for (const message of answer.messages) a.step(message);
+  assertEquals(a.commitIndex, first.index - 1);
+  a.advance();
+  assertEquals(a.commitIndex, first.index, "the first entry is durable here");
+  const next = a.ready();
+  assertEquals(next.persist.entries.map((e) => e.index), [second.index]);
+  assertEquals(appendsTo(next.earlyMessages, "b"), [], "already sent");
+  a.advance();
+  assertEquals(a.commitIndex, second.index);
+});
+
+Deno.test("no message leaves between phases while the term or vote is not durable", () => {
+  // A lone voter with a learner leads from the Ready that raises its term.
+  const a = makeCore("a", fresh(["a"], ["l"]));
+  const ready = tickToReady(a);
+  assertEquals(a.role, "leader");
+  assert(ready.persist.hardState !== undefined, "the term rose");
+  a.propose(bytes("x"));
+  a.tick();
+  assertEquals(a.takeEarlyMessages(), [], "the term is not durable yet");
+  a.advance();
+  const next = a.ready();
+  assert(
+    appendsTo(next.messages, "l").length > 0 || next.earlyMessages.length > 0,
+  );
+  a.advance();
+});
+
+Deno.test("a follower's Ready answers its leader once, with the highest match", () => {
+  const cluster = new TestCluster(["a", "b", "c"]);
+  cluster.elect("a");
+  const a = cluster.node("a");
+  const b = cluster.node("b");
+  const appends: AppendRequest[] = [];
+  for (const value of ["x", "y", "z"]) {
+    a.propose(bytes(value));
+    const ready = a.ready();
+    appends.push(...appendsTo(ready.earlyMessages, "b"));
+    a.advance();
+  }
+  assertEquals(appends.length, 3);
+  for (const append of appends) b.step(append);
+  const answers = b.ready().messages.filter((m) =>
+    m.type === "append-response"
+  );
+  b.advance();
+  assertEquals(answers.length, 1);
+  const last = appends.at(-1)!;
+  assert(answers[0]!.type === "append-response" && answers[0]!.success);
+  assertEquals(
+    answers[0]!.matchIndex,
+    last.prevLogIndex + last.entries.length,
+  );
+});

@@ -12,7 +12,7 @@ import {
   text,
 } from "./_testing.ts";
 import { AssertionError } from "./_assert.ts";
-import { decodeMembership } from "./core.ts";
+import { decodeMembership } from "./_membership.ts";
 
 function proposeAll(
   cluster: TestCluster,

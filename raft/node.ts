@@ -145,6 +145,7 @@ export class RaftNode {
   #ticker: ReturnType<typeof setInterval> | undefined;
   #commitFlush: ReturnType<typeof setTimeout> | undefined;
   #looping = false;
+  #earlySendQueued = false;
   #loopDone: Promise<void> = Promise.resolve();
   #stopped = false;
   #port: number | null = null;
@@ -311,6 +312,7 @@ export class RaftNode {
       (resolve, reject) =>
         this.#proposals.set(index, { term, resolve, reject }),
     );
+    if (this.#looping) this.#sendEarlySoon();
     this.#kick();
     return done;
   }
@@ -397,10 +399,12 @@ export class RaftNode {
       this.#fail(err);
       return;
     }
-    // While a Ready's fsync runs, what this message committed (an answer
-    // completing a quorum, a leader's commit index) is applied at once
-    // rather than after that fsync and the next Ready.
-    if (this.#looping) this.#applyCommittedNow();
+    // While a Ready's fsync runs, what this message committed is applied,
+    // and the appends it caused are sent, at once (not after the fsync).
+    if (this.#looping) {
+      this.#applyCommittedNow();
+      this.#sendEarlySoon();
+    }
     this.#kick();
   }
 
@@ -413,6 +417,17 @@ export class RaftNode {
     } catch (err) {
       this.#fail(err);
     }
+  }
+
+  /** A leader's appends queued during a Ready's fsync leave at once, once per loop turn (raft/README.md). */
+  #sendEarlySoon(): void {
+    if (this.#earlySendQueued) return;
+    this.#earlySendQueued = true;
+    setTimeout(() => {
+      this.#earlySendQueued = false;
+      if (this.#stopped) return;
+      this.#transport.send(this.#core.takeEarlyMessages());
+    }, 0);
   }
 
   #kick(): void {

@@ -35,6 +35,8 @@ export interface NodeSink {
   applied(applied: Applied): void;
   readState(node: MemberId, read: ReadState): void;
   snapshotInstalled(node: MemberId, snapshot: Snapshot): void;
+  /** Counts an event for `--stats`. */
+  count(event: string): void;
 }
 
 export type CoreSettings = Omit<CoreConfig, "id" | "rng">;
@@ -159,12 +161,18 @@ export class SimNode {
   }
 
   /**
-   * Between the phases, as `RaftNode` does when a message arrives while the
-   * fsync runs: apply what was committed since the Ready was built.
+   * Between the phases, as `RaftNode` does when a message arrives or a client
+   * proposes while the fsync runs: apply what was committed since the Ready
+   * was built, and send a leader's appends and heartbeats queued since
+   * (`takeEarlyMessages`: pipelined appends, a fsync before the next Ready).
    */
-  applyCommittedNow(sink: NodeSink): void {
+  betweenPhases(sink: NodeSink): void {
     for (const entry of this.core!.takeCommitted()) {
       this.#applyEntry(entry, sink);
+    }
+    for (const message of this.core!.takeEarlyMessages()) {
+      sink.count(`${message.type}-sent-between-phases`);
+      sink.send(message);
     }
   }
 

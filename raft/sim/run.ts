@@ -225,8 +225,9 @@ export class Simulation implements NodeSink {
   #handleReady(ready: readonly SimNode[], faultsOn: boolean): void {
     const node = ready[this.rng.nextInt(ready.length)]!;
     if (node.canDeliver()) {
-      // Now and then the fsync is still running: apply what committed since.
-      if (this.rng.chance(0.25)) node.applyCommittedNow(this);
+      // Now and then the fsync is still running: apply what committed since
+      // and send a leader's appends queued since, as RaftNode does.
+      if (this.rng.chance(0.25)) node.betweenPhases(this);
       else node.deliver(this);
     } else if (!node.canPersist()) node.core!.flushCommit();
     else {
