@@ -197,6 +197,7 @@ export class HttpTransport {
   readonly #peers = new Map<MemberId, Peer>();
   readonly #receiver: TransportReceiver;
   #server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  #closed = false;
 
   constructor(options: TransportOptions, receiver: TransportReceiver) {
     this.#id = options.id;
@@ -294,12 +295,13 @@ export class HttpTransport {
     const malformed = (message: string) =>
       this.#refuse({ code: "raft.transport.malformed", message });
     if (request.body === null) return malformed("A stream needs a body");
-    if (this.#streams.size >= STREAM_DEFAULTS.totalMax) {
+    if (this.#closed || this.#streams.size >= STREAM_DEFAULTS.totalMax) {
       await request.body.cancel();
       return this.#refuse({
         code: "raft.transport.busy",
-        message:
-          `${STREAM_DEFAULTS.totalMax} Raft streams are open already; retry later`,
+        message: this.#closed
+          ? "This Raft node is stopping; retry with another member"
+          : `${STREAM_DEFAULTS.totalMax} Raft streams are open already; retry later`,
       });
     }
     if (sender !== null) {
@@ -412,6 +414,7 @@ export class HttpTransport {
 
   /** Stops sending and serving; drops what is queued. */
   async close(): Promise<void> {
+    this.#closed = true;
     for (const peer of this.#peers.values()) peer.close();
     for (const stream of this.#streams.keys()) stream.abort();
     await Promise.all([...this.#peers.values()].map((p) => p.idle()));

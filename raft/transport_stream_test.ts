@@ -265,3 +265,15 @@ Deno.test("a sender holds at most two streams: a third ends the oldest", async (
     await b.close();
   }
 });
+
+Deno.test("a closed transport refuses new streams with 429", async () => {
+  const { b, received } = receiver();
+  await b.close();
+  const response = await b.handle(streamRequest([frameOf([heartbeat(1)])]), {
+    sender: "a",
+  });
+  assertEquals(response?.status, 429);
+  assertEquals((await response?.json()).code, "raft.transport.busy");
+  assertEquals(received, []);
+  assertEquals(b.stats.rejectedBusy, 1);
+});
