@@ -8,7 +8,12 @@ import { deepStrictEqual } from "node:assert/strict";
 const ROOT = new URL("../", import.meta.url);
 const PURE_FOLDERS = ["raft/fsm/", "node/scheduler/"];
 /** Outside the folders, pure files they may import. */
-const PURE_IMPORTS = ["config/types.ts", "config/schema.ts", "raft/types.ts"];
+const PURE_IMPORTS = [
+  "config/types.ts",
+  "config/schema.ts",
+  "config/cidr.ts",
+  "raft/types.ts",
+];
 /**
  * npm modules the pure core may import, each only from its one adapter and
  * each mapped in deno.json to an exact npm version. Only modules that
