@@ -292,3 +292,44 @@ export function describeOps(
     })
     .join("\n");
 }
+
+/** Ops of a violation shown when no single read stands out. */
+const SHOWN_OPS_MAX = 60;
+
+/**
+ * A violation made readable: the key's writes, then the reads that missed
+ * a write acknowledged before they began (or saw a value nobody wrote);
+ * when none does (an inversion between reads, say), the key's first ops.
+ */
+export function describeViolation(
+  ops: readonly HistoryOp[],
+  originMs: number,
+): string {
+  const writes = ops.filter((o) => o.op.op === "put");
+  const order = (value: unknown): number | null => {
+    if (value === null) return 0;
+    const match = /#(\d+)$/.exec(String(value));
+    return match === null ? null : Number(match[1]);
+  };
+  const odd = ops.filter((o) => {
+    if (o.op.op !== "get") return false;
+    const seen = order(o.output);
+    if (seen === null) return true;
+    return writes.some((w) =>
+      w.returnedAt !== null && w.returnedAt < o.invokedAt &&
+      w.op.op === "put" && order(w.op.value)! > seen
+    );
+  });
+  if (odd.length > 0) {
+    return `writes:\n${describeOps(writes, originMs)}\n` +
+      `reads that miss a write acknowledged before they began, or see a value nobody wrote:\n${
+        describeOps(odd.slice(0, 10), originMs)
+      }${odd.length > 10 ? `\n  … and ${odd.length - 10} more` : ""}`;
+  }
+  const sorted = [...ops].sort((a, b) => a.invokedAt - b.invokedAt);
+  return `${describeOps(sorted.slice(0, SHOWN_OPS_MAX), originMs)}${
+    sorted.length > SHOWN_OPS_MAX
+      ? `\n  … and ${sorted.length - SHOWN_OPS_MAX} more`
+      : ""
+  }`;
+}

@@ -12,6 +12,7 @@ import {
 import {
   type ClientRecord,
   describeOps,
+  describeViolation,
   judgeHistory,
   type ReadRecord,
   type WriteRecord,
@@ -161,4 +162,26 @@ Deno.test("the adapter refuses histories its model cannot read", () => {
       "by a tick",
     ),
   );
+});
+
+Deno.test("describeViolation() points at the read that missed an acknowledged write", () => {
+  // The shape of a stale read the nemesis found: k#3 acknowledged at 40,
+  // a later read still sees k#2, later ones see k#3.
+  const history: ClientRecord[] = [
+    write(0, "k", 10, 20),
+    write(0, "k", 22, 30),
+    write(0, "k", 32, 40),
+    read(1, 50, 60, { k: 25 }),
+    read(2, 55, 70, { k: 35 }),
+  ];
+  const verdict = judgeHistory(history, { k: 35 });
+  assertTrue(verdict.linearizability.outcome === "violation");
+  const text = describeViolation(verdict.linearizability.ops, 0);
+  assertTrue(
+    text.includes(
+      "see a value nobody wrote:\n  [50, 60] ms client 1: get → k#2",
+    ),
+    text,
+  );
+  assertTrue(!text.includes("client 2"), text);
 });

@@ -16,7 +16,9 @@ export interface AppliedStep {
   readonly step: number;
   /** What was done, with the leader resolved. */
   readonly what: string;
+  /** When the fault was in place (the leader resolved, the cut or kill done). */
   readonly startedAt: number;
+  /** When it was undone (the cut removed, the killed node started again). */
   readonly healedAt: number;
 }
 
@@ -30,18 +32,22 @@ export async function runNemesis(
   const applied: AppliedStep[] = [];
   try {
     for (const [i, step] of steps.entries()) {
-      const startedAt = Date.now();
       const leader = await findLeader(bed);
       const resolve = (t: Target) =>
         t === "leader" ? (leader ?? bed.nodes[step.fallback]!) : bed.nodes[t]!;
       const node = resolve(step.fault.node);
       const what = `${describeFault(step.fault)} (${node.name}${
+        step.fault.kind === "one-way"
+          ? ` → ${oneWayTarget(bed, node, step.fault.offset).name}`
+          : ""
+      }${
         step.fault.node === "leader" && leader === null
-          ? ", no leader answered"
+          ? "; no leader answered"
           : ""
       })`;
-      log(`+${startedAt - originMs} ms nemesis ${i + 1}: ${what}`);
       const undo = await inflict(bed, step.fault, node);
+      const startedAt = Date.now();
+      log(`+${startedAt - originMs} ms nemesis ${i + 1}: ${what}`);
       await sleep(step.holdMs);
       await undo();
       const healedAt = Date.now();
@@ -76,11 +82,14 @@ async function inflict(
       return () => bed.heal();
     }
     case "one-way": {
-      const to = bed.nodes[(node.index - 1 + fault.offset) % bed.nodes.length]!;
-      await bed.cutOneWay(node, to);
+      await bed.cutOneWay(node, oneWayTarget(bed, node, fault.offset));
       return () => bed.heal();
     }
   }
+}
+
+function oneWayTarget(bed: Bed, from: BedNode, offset: number): BedNode {
+  return bed.nodes[(from.index - 1 + offset) % bed.nodes.length]!;
 }
 
 /** Every cut removed and every killed node restarted. */

@@ -1,5 +1,5 @@
 /**
- * The nemesis test's clients: one per primary, each inside its node's
+ * The nemesis test's clients: each inside its primary's
  * namespace with curl against that node's own API (a follower forwards to
  * the leader), writing secrets (`PUT /v1/secrets/NAME`) and reading them
  * back (`GET /v1/secrets`), every op recorded as `_history.ts` models it.
@@ -15,8 +15,11 @@ import type { SeededRng } from "../../raft/rng.ts";
 import type { Bed, BedNode } from "./bed.ts";
 import type { ClientRecord, Outcome, ReadRecord } from "./_history.ts";
 
-/** curl's own bound per request; past it the op is unknown. */
-const REQUEST_TIMEOUT_S = 3;
+/**
+ * curl's own bound per request; past it the op is unknown. Short, so a
+ * client whose node forwarded to a cut-off leader is soon back to work.
+ */
+const REQUEST_TIMEOUT_S = 1.5;
 /** The answer of a node that proposed nothing: no leader to forward to. */
 const NO_LEADER_MESSAGE = "The cluster has no leader right now";
 /** Writes per key at most before a client moves on to a fresh key. */

@@ -1,6 +1,6 @@
 /**
- * A Jepsen-style test on three primaries: one client per node writes and
- * reads secrets through that node's API while a seeded nemesis kills nodes
+ * A Jepsen-style test on three primaries: two clients per node write and
+ * read secrets through that node's API while a seeded nemesis kills nodes
  * with kill -9, partitions them (majority/minority, bridge, one-way) and
  * heals, for a bounded time. Afterwards, healed and converged, the history
  * must be linearizable by the project's own checker
@@ -17,7 +17,7 @@ import { SeededRng } from "../../raft/rng.ts";
 import { type Bed, withBed } from "./bed.ts";
 import {
   type ClientRecord,
-  describeOps,
+  describeViolation,
   judgeHistory,
   type Verdict,
 } from "./_history.ts";
@@ -30,6 +30,12 @@ const FAULT_BUDGET_MS = 40_000;
 /** After the last fault, until every client had an acknowledged write. */
 const RECOVERY_TIMEOUT_MS = 30_000;
 const CONVERGE_TIMEOUT_MS = 40_000;
+/**
+ * Two per node: a client waiting out a write that hangs (a cut-off leader
+ * holds it until curl's bound) leaves the other to read meanwhile, which is
+ * when a deposed leader could serve a stale read.
+ */
+const CLIENTS_PER_NODE = 2;
 
 function chooseSeed(): number {
   const given = Deno.env.get("MILL_NEMESIS_SEED");
@@ -97,7 +103,9 @@ function failureReport(
   const lin = verdict.linearizability;
   if (lin.outcome === "violation") {
     parts.push(
-      `not linearizable on ${lin.key}:\n${describeOps(lin.ops, originMs)}`,
+      `not linearizable on ${lin.key}:\n${
+        describeViolation(lin.ops, originMs)
+      }`,
     );
   } else if (lin.outcome === "unknown") {
     parts.push(`the checker gave up on ${lin.key} (search bound): undecided`);
@@ -128,73 +136,106 @@ Deno.test("nemesis: clients on every node under kill -9, partitions and one-way 
     }`,
   );
   await withBed({ nodes: 3, name: "nemesis" }, async (bed) => {
-    const prefix = `nem${seed.toString(36)}`;
-    const records: ClientRecord[] = [];
-    const originMs = Date.now();
-    let healedAt: number | null = null;
-    const okAfterHeal = new Set<number>();
-    const done = () => {
-      if (healedAt === null) return false;
-      for (const r of records) {
-        if (
-          r.kind === "write" && r.outcome === "ok" && r.invokedAt > healedAt
-        ) {
-          okAfterHeal.add(r.client);
-        }
-      }
-      return okAfterHeal.size === bed.nodes.length ||
-        Date.now() - healedAt > RECOVERY_TIMEOUT_MS;
-    };
-    const clients = bed.nodes.map((node, i) =>
-      runClient({
-        bed,
-        node,
-        client: i,
-        rng: new SeededRng((seed ^ (0x9e37 * (i + 1))) >>> 0),
-        prefix,
-        records,
-        done,
-      })
-    );
-    let applied: AppliedStep[] = [];
     try {
-      applied = await runNemesis(
-        bed,
-        steps,
-        originMs,
-        (line) => console.log(line),
+      await nemesisRun(bed, seed, steps);
+    } catch (error) {
+      throw new Error(
+        `nemesis seed ${seed} (MILL_NEMESIS_SEED=${seed} replays it): ${
+          (error as Error).message
+        }`,
+        { cause: error },
       );
-    } finally {
-      healedAt = Date.now();
-      await Promise.all(clients);
     }
-    console.log(
-      `+${Date.now() - originMs} ms clients stopped; converging`,
-    );
-    const final = await convergedSecrets(bed, prefix);
-    const verdict = judgeHistory(records, final);
-    const report = failureReport(seed, steps, applied, verdict, originMs);
-    console.log(
-      `+${
-        Date.now() - originMs
-      } ms checked: ${verdict.linearizability.outcome}, ops ${
-        JSON.stringify(verdict.counts)
-      }`,
-    );
-    assertTrue(
-      okAfterHeal.size === bed.nodes.length,
-      `healed, the cluster did not acknowledge a write from every client within ${RECOVERY_TIMEOUT_MS} ms\n${report}`,
-    );
-    // "unknown" (the checker's search bound) fails too: undecided proves nothing.
-    assertTrue(
-      verdict.linearizability.outcome === "ok" &&
-        verdict.unexplained.length === 0 && verdict.lost.length === 0,
-      report,
-    );
-    assertTrue(
-      (verdict.counts["write.ok"] ?? 0) > 0 &&
-        (verdict.counts["read.ok"] ?? 0) > 0,
-      `the clients got no acknowledged write or read at all\n${report}`,
-    );
   });
 });
+
+async function nemesisRun(
+  bed: Bed,
+  seed: number,
+  steps: readonly Step[],
+): Promise<void> {
+  const prefix = `nem${seed.toString(36)}`;
+  const records: ClientRecord[] = [];
+  const originMs = Date.now();
+  let healedAt: number | null = null;
+  const okAfterHeal = new Set<number>();
+  const clientCount = bed.nodes.length * CLIENTS_PER_NODE;
+  const done = () => {
+    if (healedAt === null) return false;
+    for (const r of records) {
+      if (
+        r.kind === "write" && r.outcome === "ok" && r.invokedAt > healedAt
+      ) {
+        okAfterHeal.add(r.client);
+      }
+    }
+    return okAfterHeal.size === clientCount ||
+      Date.now() - healedAt > RECOVERY_TIMEOUT_MS;
+  };
+  // Client c talks to node c % nodes.
+  const clients = Array.from({ length: clientCount }, (_, c) =>
+    runClient({
+      bed,
+      node: bed.nodes[c % bed.nodes.length]!,
+      client: c,
+      rng: new SeededRng((seed ^ (0x9e37 * (c + 1))) >>> 0),
+      prefix,
+      records,
+      done,
+    }));
+  let applied: AppliedStep[] = [];
+  try {
+    applied = await runNemesis(
+      bed,
+      steps,
+      originMs,
+      (line) => console.log(line),
+    );
+  } finally {
+    healedAt = Date.now();
+    await Promise.all(clients);
+  }
+  console.log(
+    `+${Date.now() - originMs} ms clients stopped; converging`,
+  );
+  const final = await convergedSecrets(bed, prefix);
+  const verdict = judgeHistory(records, final);
+  let report = failureReport(seed, steps, applied, verdict, originMs);
+  const passed = okAfterHeal.size === clientCount &&
+    verdict.linearizability.outcome === "ok" &&
+    verdict.unexplained.length === 0 && verdict.lost.length === 0;
+  if (!passed) {
+    // The whole history, for a closer look (the bed's dir goes with it).
+    const file = await Deno.makeTempFile({
+      prefix: `mill-nemesis-${seed}-`,
+      suffix: ".json",
+    });
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({ seed, originMs, applied, records, final }),
+    );
+    report += `\nthe whole history: ${file}`;
+  }
+  console.log(
+    `+${
+      Date.now() - originMs
+    } ms checked: ${verdict.linearizability.outcome}, ops ${
+      JSON.stringify(verdict.counts)
+    }`,
+  );
+  assertTrue(
+    okAfterHeal.size === clientCount,
+    `healed, the cluster did not acknowledge a write from every client within ${RECOVERY_TIMEOUT_MS} ms\n${report}`,
+  );
+  // "unknown" (the checker's search bound) fails too: undecided proves nothing.
+  assertTrue(
+    verdict.linearizability.outcome === "ok" &&
+      verdict.unexplained.length === 0 && verdict.lost.length === 0,
+    report,
+  );
+  assertTrue(
+    (verdict.counts["write.ok"] ?? 0) > 0 &&
+      (verdict.counts["read.ok"] ?? 0) > 0,
+    `the clients got no acknowledged write or read at all\n${report}`,
+  );
+}
