@@ -4,11 +4,9 @@
  * namespace standing for the host (`nsenter --net=... ip ...`).
  */
 
-export interface CommandResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { type CommandResult, runProcess } from "../process.ts";
+
+export type { CommandResult } from "../process.ts";
 
 /** Runs `argv` (program first), with `stdin` fed to it when given. */
 export type CommandRunner = (
@@ -21,28 +19,7 @@ export type CommandRunner = (
  * `["nsenter", "--net=/var/run/netns/host1"]`).
  */
 export function localRunner(prefix: readonly string[] = []): CommandRunner {
-  return async (argv, stdin) => {
-    const [program, ...args] = [...prefix, ...argv];
-    if (program === undefined) throw new Error("no command to run");
-    const child = new Deno.Command(program, {
-      args,
-      stdin: stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(stdin));
-      await writer.close();
-    }
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  };
+  return (argv, stdin) => runProcess([...prefix, ...argv], stdin);
 }
 
 export class NetworkCommandError extends Error {

@@ -7,21 +7,9 @@
  * prints the interface's private key on stdout.
  */
 
-export interface CommandResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { type CommandResult, type RunOptions, runProcess } from "../process.ts";
 
-export interface RunOptions {
-  /** Added to the inherited environment. */
-  readonly env?: Readonly<Record<string, string>>;
-  /**
-   * In a session of its own, so that a daemon it leaves behind (wireguard-go)
-   * outlives this process and its terminal's signals.
-   */
-  readonly detached?: boolean;
-}
+export type { CommandResult, RunOptions } from "../process.ts";
 
 /** Runs `argv` (program first), with `stdin` fed to it when given. */
 export type CommandRunner = (
@@ -30,39 +18,13 @@ export type CommandRunner = (
   options?: RunOptions,
 ) => Promise<CommandResult>;
 
-/** No command the mesh runs should take this long; it is killed after. */
-const COMMAND_TIMEOUT_MS = 30_000;
-
 /**
  * A runner of local processes, each prefixed by `prefix` (for example
  * `["nsenter", "--net=/var/run/netns/host1"]`).
  */
 export function meshRunner(prefix: readonly string[] = []): CommandRunner {
-  return async (argv, stdin, options = {}) => {
-    const [program, ...args] = [...prefix, ...argv];
-    if (program === undefined) throw new Error("no command to run");
-    const child = new Deno.Command(program, {
-      args,
-      stdin: stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-      ...(options.env ? { env: { ...options.env } } : {}),
-      ...(options.detached ? { detached: true } : {}),
-      signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS),
-    }).spawn();
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(stdin));
-      await writer.close();
-    }
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  };
+  return (argv, stdin, options) =>
+    runProcess([...prefix, ...argv], stdin, options);
 }
 
 export class MeshCommandError extends Error {

@@ -3,6 +3,7 @@
  * node's network namespace, and everything of it under the node's dir.
  * `agentCommand` is the one place a node's `mill` command line is made.
  */
+import { containerdConfig } from "../containerd/testbed.ts";
 import { inNetns, run, spawnLogged, waitFor } from "./_run.ts";
 import type { Background } from "./_run.ts";
 import { killNetnsProcesses } from "./_underlay.ts";
@@ -117,25 +118,6 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
       : []),
     ...common,
   ];
-}
-
-function containerdConfig(dir: string, socket: string): string {
-  return `version = 2
-root = "${dir}/root"
-state = "${dir}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs"]
-[grpc]
-  address = "${socket}"
-[ttrpc]
-  address = "${socket}.ttrpc"
-[debug]
-  address = ""
-  level = "warn"
-[metrics]
-  address = ""
-[plugins."io.containerd.gc.v1.scheduler"]
-  deletion_threshold = 0
-`;
 }
 
 /** A node's processes; `null` when not running. */

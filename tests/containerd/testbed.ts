@@ -24,6 +24,26 @@ export {
   type TestImageName,
 } from "./images.ts";
 
+/** A private containerd's config: its dirs and socket, no CRI, no GC delay. */
+export function containerdConfig(dir: string, socket: string): string {
+  return `version = 2
+root = "${dir}/root"
+state = "${dir}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "${socket}"
+[ttrpc]
+  address = "${socket}.ttrpc"
+[debug]
+  address = ""
+  level = "warn"
+[metrics]
+  address = ""
+[plugins."io.containerd.gc.v1.scheduler"]
+  deletion_threshold = 0
+`;
+}
+
 /** How long a daemon may take to answer after it is started. */
 export const START_TIMEOUT_MS = 20_000;
 const POLL_MS = 20;
@@ -154,22 +174,7 @@ export async function startContainerd(
   const prefix = options.commandPrefix ?? [];
   const dir = await Deno.makeTempDir({ prefix: "mill-containerd-" });
   const socketPath = `${dir}/containerd.sock`;
-  const config = `version = 2
-root = "${dir}/root"
-state = "${dir}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs"]
-[grpc]
-  address = "${socketPath}"
-[ttrpc]
-  address = "${socketPath}.ttrpc"
-[debug]
-  address = ""
-  level = "warn"
-[metrics]
-  address = ""
-[plugins."io.containerd.gc.v1.scheduler"]
-  deletion_threshold = 0
-`;
+  const config = containerdConfig(dir, socketPath);
   await Deno.writeTextFile(`${dir}/config.toml`, config);
   let process = await spawnContainerd(dir, socketPath, prefix);
   const cgroupParent = `/mill-test-${dir.slice(-6)}`;
