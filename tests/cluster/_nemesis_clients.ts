@@ -35,6 +35,8 @@ export interface ClientOptions {
   /** Every secret name of the test starts with it. */
   readonly prefix: string;
   readonly records: ClientRecord[];
+  /** Odd answers worth a line in the test's output (not in the model). */
+  readonly notes: string[];
   /** The client stops once this says so (checked between ops). */
   readonly done: () => boolean;
 }
@@ -122,7 +124,7 @@ export async function runClient(options: ClientOptions): Promise<void> {
       if (outcome !== "ok") await sleep(BACKOFF_MS);
     } else {
       const answer = await request([`${node.apiUrl}/v1/secrets`]);
-      const read = readRecord(answer, client, node, prefix);
+      const read = readRecord(answer, client, node, prefix, options.notes);
       if (read === null) await sleep(BACKOFF_MS);
       else records.push(read);
     }
@@ -148,11 +150,21 @@ function readRecord(
   client: number,
   node: BedNode,
   prefix: string,
+  notes: string[],
 ): ReadRecord | null {
   if (answer.curl !== 0 || answer.status !== 200) return null;
-  const listed = JSON.parse(answer.body) as {
-    secrets: { name: string; updatedAt: string }[];
-  };
+  let listed: { secrets: { name: string; updatedAt: string }[] };
+  try {
+    listed = JSON.parse(answer.body);
+  } catch {
+    // curl saw a complete 200, yet the body is no JSON: cut off somewhere.
+    notes.push(
+      `client ${client}: GET /v1/secrets on ${node.name} at ${answer.invokedAt} answered 200 with ${answer.body.length} bytes that are not JSON: ${
+        JSON.stringify(answer.body.slice(-80))
+      }`,
+    );
+    return null;
+  }
   const seen: Record<string, number> = {};
   for (const s of listed.secrets) {
     if (s.name.startsWith(`${prefix}-`)) seen[s.name] = Date.parse(s.updatedAt);

@@ -157,9 +157,13 @@ async function nemesisRun(
   const prefix = `nem${seed.toString(36)}`;
   const records: ClientRecord[] = [];
   const originMs = Date.now();
+  // To line the agents' logs up with the "+N ms" lines below.
+  console.log(`start: ${new Date(originMs).toISOString()}`);
   let healedAt: number | null = null;
   const okAfterHeal = new Set<number>();
   const clientCount = bed.nodes.length * CLIENTS_PER_NODE;
+  const notes: string[] = [];
+  const clientErrors: unknown[] = [];
   const done = () => {
     if (healedAt === null) return false;
     for (const r of records) {
@@ -181,7 +185,11 @@ async function nemesisRun(
       rng: new SeededRng((seed ^ (0x9e37 * (c + 1))) >>> 0),
       prefix,
       records,
+      notes,
       done,
+    }).catch((error) => {
+      // Kept for later: a rejection now would escape the test.
+      clientErrors.push(error);
     }));
   let applied: AppliedStep[] = [];
   try {
@@ -195,9 +203,11 @@ async function nemesisRun(
     healedAt = Date.now();
     await Promise.all(clients);
   }
+  if (clientErrors.length > 0) throw clientErrors[0];
   console.log(
     `+${Date.now() - originMs} ms clients stopped; converging`,
   );
+  for (const note of notes) console.log(`note: ${note}`);
   const final = await convergedSecrets(bed, prefix);
   const verdict = judgeHistory(records, final);
   let report = failureReport(seed, steps, applied, verdict, originMs);
