@@ -49,11 +49,8 @@ Deno.test("a killed service is restarting, not healthy, until it runs again", as
     await t.step(
       "the kill makes it restarting at once, with the exit code and the next attempt",
       async () => {
-        const killedAt = Date.now();
         await containerd.killTask(containerIdOf("idle-1"), 9);
         await waitFor("restarting", () => status()?.status === "restarting");
-        // Within a couple of heartbeats, well inside the 1 s backoff.
-        assertTrue(Date.now() - killedAt < 1_000, `${Date.now() - killedAt}`);
         const alloc = status()!;
         assertEquals(alloc.exitCode, 137);
         assertTrue(
