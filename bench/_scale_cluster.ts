@@ -105,6 +105,8 @@ export async function waitConverged(
     what: string;
     dead?: ReadonlySet<string>;
     log: (line: string) => void;
+    /** Throws to give up at once (an agent died). */
+    check?: () => Promise<void>;
   },
 ): Promise<{ ms: number; last: Convergence }> {
   const wanted = services.reduce((sum, s) => sum + s.replicas, 0);
@@ -113,6 +115,7 @@ export async function waitConverged(
   let lastError = "";
   let lastLog = 0;
   while (performance.now() < deadline) {
+    await options.check?.();
     try {
       last = await convergence(bed, via, services, options.dead);
       if (last.converged) {

@@ -138,3 +138,40 @@ export class CpuPeak {
     return this.#peak;
   }
 }
+
+/**
+ * A 4 KiB append + fdatasync in `dir` every `intervalMs` until stop(): the
+ * slowest one is what a Raft log's flush on this disk waited at worst.
+ */
+export class FsyncProbe {
+  #maxMs = 0;
+  #running = true;
+  readonly #loop: Promise<void>;
+
+  constructor(readonly dir: string, intervalMs = 100) {
+    this.#loop = (async () => {
+      const path = `${dir}/fsync-probe`;
+      const file = await Deno.open(path, { create: true, append: true });
+      const block = new Uint8Array(4096);
+      try {
+        while (this.#running) {
+          const t0 = performance.now();
+          await file.write(block);
+          await file.syncData();
+          this.#maxMs = Math.max(this.#maxMs, performance.now() - t0);
+          await new Promise((r) => setTimeout(r, intervalMs));
+        }
+      } finally {
+        file.close();
+        await Deno.remove(path).catch(() => {});
+      }
+    })();
+  }
+
+  /** The slowest append + fdatasync seen, in ms. */
+  async stop(): Promise<number> {
+    this.#running = false;
+    await this.#loop;
+    return this.#maxMs;
+  }
+}

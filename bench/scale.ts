@@ -27,7 +27,7 @@
  *
  * Last line: one JSON object (`anchor: null`: the seed gives the bound, not a
  * peer). Run: scripts/deno run -A bench/scale.ts [--nodes 20] [--services 50]
- * [--idle-seconds 10]
+ * [--idle-seconds 10] [--tmpfs]
  */
 import {
   type Bed,
@@ -42,7 +42,13 @@ import {
   scaleServices,
   waitConverged,
 } from "./_scale_cluster.ts";
-import { agentPid, CpuPeak, CpuWindow, RssSampler } from "./_scale_procs.ts";
+import {
+  agentPid,
+  CpuPeak,
+  CpuWindow,
+  FsyncProbe,
+  RssSampler,
+} from "./_scale_procs.ts";
 import { intArg, round } from "./_stats.ts";
 
 const NODES = intArg("nodes", 20);
@@ -64,15 +70,56 @@ if (NODES < PRIMARIES + 2) {
   );
 }
 
+/**
+ * --tmpfs: the bed on a tmpfs mounted under /tmp (the agents may only use
+ * /tmp), so that no fdatasync waits on the disk: the figures without it.
+ */
+const TMPFS = Deno.args.includes("--tmpfs");
+/** Where kept logs go: not into the tmpfs, which goes with the bed. */
+const LOGS_PARENT = Deno.env.get("TMPDIR") ?? "/tmp";
+let tmpfsDir: string | null = null;
+if (TMPFS) {
+  // Short: containerd's socket path under it must stay within 108 bytes.
+  tmpfsDir = await Deno.makeTempDir({ prefix: "ms-" });
+  const mounted = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=8g", "tmpfs", tmpfsDir],
+  }).output();
+  if (!mounted.success) {
+    throw new Error(
+      `cannot mount a tmpfs on ${tmpfsDir}: ${
+        new TextDecoder().decode(mounted.stderr)
+      }`,
+    );
+  }
+  Deno.env.set("TMPDIR", tmpfsDir);
+}
+
+async function removeTmpfs(): Promise<void> {
+  if (tmpfsDir === null) return;
+  await new Deno.Command("umount", { args: ["-l", tmpfsDir] }).output();
+  await Deno.remove(tmpfsDir, { recursive: true }).catch(() => {});
+  tmpfsDir = null;
+}
+
 const started = performance.now();
 log(`starting a bed of ${NODES} nodes (${PRIMARIES} primaries)`);
 const bed = await startBed({
   nodes: NODES,
   primaries: PRIMARIES,
   name: "scale",
+}).catch(async (error) => {
+  await removeTmpfs();
+  throw error;
 });
 const bedStartMs = performance.now() - started;
 log(`bed formed in ${seconds(bedStartMs)} s (${bed.prefix}, ${bed.dir})`);
+
+/** The file system the bed's dirs (data dirs, containerd roots) sit on. */
+const bedFs = new TextDecoder().decode(
+  (await new Deno.Command("stat", { args: ["-f", "-c", "%T", bed.dir] })
+    .output()).stdout,
+).trim();
+log(`the bed's files are on ${bedFs}`);
 
 let cleaned: Promise<void> | null = null;
 const cleanup = () =>
@@ -80,6 +127,7 @@ const cleanup = () =>
     await bed.stop().catch((e) => log(`stopping the bed: ${e}`));
     const left = await bed.leftovers();
     if (left.length > 0) log(`the bed left behind:\n${left.join("\n")}`);
+    await removeTmpfs();
   })();
 const onSignal = () => {
   log("interrupted: cleaning up");
@@ -93,6 +141,8 @@ interface Window {
   leaderCpuPeakPct: number;
   rssMaxMb: number;
   rssMaxNode: string;
+  /** The slowest 4 KiB append + fdatasync in the bed's dir meanwhile. */
+  fsyncMaxMs: number;
 }
 
 /** The leader's CPU and every agent's largest RSS while `during` runs. */
@@ -105,6 +155,7 @@ async function measure<T>(
   await cpu.start();
   const rss = new RssSampler([...pids.values()]);
   const peak = new CpuPeak(leaderPid);
+  const fsync = new FsyncProbe(bed.dir);
   // Every voter's busiest second: a starved follower costs the leader its quorum.
   const voterPeaks = bed.nodes.filter((n) => n.primary).map((n) =>
     [n.name, new CpuPeak(pids.get(n.name)!)] as const
@@ -126,11 +177,18 @@ async function measure<T>(
         round(await cpu.stop(), 1)
       } % (busiest second ${round(await peak.stop(), 1)} %), agent RSS max ${
         round(Math.max(0, ...max.values()), 1)
-      } MiB; voters' busiest second: ${await voterPeaksText()}`,
+      } MiB; voters' busiest second: ${await voterPeaksText()}; slowest fdatasync ${
+        round(await fsync.stop(), 1)
+      } ms`,
     );
     throw error;
   }
-  log(`voters' busiest second: ${await voterPeaksText()}`);
+  const fsyncMaxMs = await fsync.stop();
+  log(
+    `voters' busiest second: ${await voterPeaksText()}; slowest fdatasync ${
+      round(fsyncMaxMs, 1)
+    } ms`,
+  );
   const leaderCpuPct = await cpu.stop();
   const leaderCpuPeakPct = await peak.stop();
   const max = await rss.stop();
@@ -142,17 +200,43 @@ async function measure<T>(
   }
   return {
     result,
-    window: { leaderCpuPct, leaderCpuPeakPct, rssMaxMb, rssMaxNode },
+    window: {
+      leaderCpuPct,
+      leaderCpuPeakPct,
+      rssMaxMb,
+      rssMaxNode,
+      fsyncMaxMs,
+    },
   };
 }
 
 /** Copies every node's logs out of the bed's dir before stop() removes it. */
 async function keepLogs(): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "mill-scale-logs-" });
+  const dir = await Deno.makeTempDir({
+    dir: LOGS_PARENT,
+    prefix: "mill-scale-logs-",
+  });
   for (const node of bed.nodes) {
     await Deno.writeTextFile(`${dir}/${node.name}.log`, await bed.logs(node));
   }
   log(`the nodes' logs are kept in ${dir}`);
+}
+
+/** Throws when the agent of a node not in `dead` has exited (a crash). */
+async function agentsAlive(
+  pids: Map<string, number>,
+  dead: ReadonlySet<string>,
+): Promise<void> {
+  for (const [name, pid] of pids) {
+    if (dead.has(name)) continue;
+    try {
+      await Deno.stat(`/proc/${pid}`);
+    } catch {
+      const tail = (await bed.logs(bed.nodes.find((n) => n.name === name)!))
+        .trimEnd().split("\n").slice(-12).join("\n");
+      throw new Error(`the agent of ${name} died:\n${tail}`);
+    }
+  }
 }
 
 const idle = () => new Promise((r) => setTimeout(r, IDLE_S * 1000));
@@ -224,6 +308,7 @@ try {
       timeoutMs: DEPLOY_TIMEOUT_MS,
       what: "deploy",
       log,
+      check: () => agentsAlive(pids, new Set()),
     });
     return { cliMs, ...converged };
   });
@@ -251,13 +336,14 @@ try {
   const downWatch = bed.waitFor(
     () => allDown(bed, leader, dead),
     { what: "the killed nodes down", timeoutMs: RECOVER_TIMEOUT_MS },
-  ).then(() => performance.now() - t0);
+  ).then(() => performance.now() - t0, () => NaN);
   const recovered = await waitConverged(bed, leader, services, {
     t0,
     timeoutMs: RECOVER_TIMEOUT_MS,
     what: "recover",
     dead,
     log,
+    check: () => agentsAlive(pids, dead),
   });
   const downMs = await downWatch;
   log(
@@ -290,6 +376,8 @@ try {
     heartbeat_interval: bed.heartbeat.interval,
     leader_cpu_pct: round(deployed.window.leaderCpuPct, 1),
     leader_cpu_pct_peak_1s: round(deployed.window.leaderCpuPeakPct, 1),
+    fdatasync_ms_max: round(deployed.window.fsyncMaxMs, 1),
+    idle_fdatasync_ms_max: round(steady.fsyncMaxMs, 1),
     idle_leader_cpu_pct: round(steady.leaderCpuPct, 1),
     empty_leader_cpu_pct: round(empty.leaderCpuPct, 1),
     agent_rss_mb_max: round(deployed.window.rssMaxMb, 1),
@@ -297,6 +385,7 @@ try {
     agent_rss_mb_max_empty: round(empty.rssMaxMb, 1),
     agent_rss_max_node: deployed.window.rssMaxNode,
     idle_seconds: IDLE_S,
+    bed_fs: bedFs,
     bed_start_s: seconds(bedStartMs),
     elapsed_s: seconds(performance.now() - started),
   };
