@@ -22,16 +22,29 @@ export interface AppliedStep {
   readonly healedAt: number;
 }
 
-/** Plays `steps`; afterwards every cut is healed and every node runs. */
+/**
+ * Plays `steps`, starting no new one past `untilMs` (a loaded machine
+ * stretches kills and restarts); afterwards every cut is healed and every
+ * node runs.
+ */
 export async function runNemesis(
   bed: Bed,
   steps: readonly Step[],
   originMs: number,
   log: (line: string) => void,
+  untilMs = Number.POSITIVE_INFINITY,
 ): Promise<AppliedStep[]> {
   const applied: AppliedStep[] = [];
   try {
     for (const [i, step] of steps.entries()) {
+      if (Date.now() >= untilMs) {
+        log(
+          `+${Date.now() - originMs} ms nemesis: out of time, ${
+            steps.length - i
+          } steps left out`,
+        );
+        break;
+      }
       const leader = await findLeader(bed);
       const resolve = (t: Target) =>
         t === "leader" ? (leader ?? bed.nodes[step.fallback]!) : bed.nodes[t]!;

@@ -27,6 +27,8 @@ import { describePlan, planNemesis, type Step } from "./_nemesis_plan.ts";
 
 /** Faults (holds and healed gaps) per run. */
 const FAULT_BUDGET_MS = 40_000;
+/** No fault starts later than this after the start, however slow the machine. */
+const FAULT_WALL_MAX_MS = 60_000;
 /** After the last fault, until every client had an acknowledged write. */
 const RECOVERY_TIMEOUT_MS = 30_000;
 const CONVERGE_TIMEOUT_MS = 40_000;
@@ -198,6 +200,7 @@ async function nemesisRun(
       steps,
       originMs,
       (line) => console.log(line),
+      originMs + FAULT_WALL_MAX_MS,
     );
   } finally {
     healedAt = Date.now();
