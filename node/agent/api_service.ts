@@ -133,6 +133,7 @@ export class ApiService implements Service {
       state: options.state,
       raft: () => options.raft().status,
       isLeader: options.isLeader,
+      readBarrier: () => options.raft().readBarrier(),
       leaderApiUrl: () => {
         const id = options.raft().status.leader;
         return id === null

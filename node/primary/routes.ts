@@ -30,6 +30,13 @@ export interface PrimaryRoutesOptions {
   state(): ClusterState;
   raft(): { readonly leader: string | null; readonly term: number };
   isLeader(): boolean;
+  /**
+   * Resolves once this leader confirmed with a quorum that it still leads
+   * and applied everything committed before the call (Raft's ReadIndex):
+   * a read after it never misses an acknowledged write, on a new leader
+   * still catching up or an old one already cut off.
+   */
+  readBarrier?(): Promise<unknown>;
   /** The leader's API base URL, when known. */
   leaderApiUrl(): string | null;
   commit(command: Command): Promise<CommitResult>;
@@ -196,6 +203,7 @@ function leaderOnly(options: PrimaryRoutesOptions, handler: Handler): Handler {
       });
     }
     try {
+      if (request.method === "GET") await options.readBarrier?.();
       return await handler(request, context);
     } catch (error) {
       if (error instanceof RaftError) {
