@@ -291,6 +291,9 @@ export class ContainerRunner {
         throw error;
       },
     );
+    // Awaited below; until then a failed wait must not be an unhandled
+    // rejection (it would end the process while the kill is in flight).
+    exited.catch(() => {});
     try {
       await this.#client.killTask(
         id,
@@ -303,6 +306,7 @@ export class ContainerRunner {
     const status = await exited;
     if (status !== undefined) return { exitStatus: status, killed: false };
     const killedWait = this.#client.waitTask(id, KILL_WAIT_MS);
+    killedWait.catch(() => {}); // awaited below, as `exited`
     await this.#client.killTask(id, SIGNALS.SIGKILL!, true).catch((error) => {
       if (!isCode(error, "containerd.not_found")) throw error;
     });

@@ -259,6 +259,36 @@ Deno.test("bridge networking: addresses of each node's subnet, fixed ports share
         const answer = await dig(bed, 0, gateway, "web.mill");
         return answer.join() === keptIps.join() ? answer : null;
       }, { what: "DNS to follow the scale-down", timeoutMs: 10_000 });
+      // The stopped replicas' containers and namespaces are gone from their
+      // nodes (the agents run with the binary's scoped permissions).
+      await bed.waitFor(async () => {
+        let containers = 0;
+        let namespaces = 0;
+        for (const [index, node] of bed.nodes.entries()) {
+          const listed = await bed.exec(index, [
+            "ctr",
+            "-a",
+            node.containerdSocket,
+            "-n",
+            "mill",
+            "containers",
+            "ls",
+            "-q",
+          ]);
+          containers += listed.stdout.trim().split("\n").filter((l) =>
+            l !== ""
+          ).length;
+          const prefix = `${node.netns.replace(/[^a-z0-9]/g, "")}-a-`;
+          const netns = await bed.exec(index, ["ip", "netns", "list"]);
+          namespaces += netns.stdout.split("\n").filter((l) =>
+            l.startsWith(prefix)
+          ).length;
+        }
+        return containers === 2 && namespaces === 2 ? true : null;
+      }, {
+        what: "only the 2 kept replicas' containers and namespaces left",
+        timeoutMs: 20_000,
+      });
     },
   );
 });
