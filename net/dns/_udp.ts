@@ -6,24 +6,14 @@
 
 import dgram from "node:dgram";
 import { bindFfi, ffiAvailable } from "./_udp_ffi.ts";
+import type { OnDatagram, UdpPreference, UdpSocket } from "./_udp_types.ts";
 
-export type UdpKind = "deno" | "node:dgram" | "ffi";
-
-/** "auto": Deno.listenDatagram when the runtime has it, else node:dgram. */
-export type UdpPreference = "auto" | "node:dgram" | "ffi";
-
-export interface UdpSocket {
-  readonly port: number;
-  readonly kind: UdpKind;
-  close(): Promise<void>;
-}
-
-/** Called per datagram; `reply` sends back to its source. */
-export type OnDatagram = (
-  message: Uint8Array,
-  source: string,
-  reply: (out: Uint8Array) => void,
-) => void;
+export type {
+  OnDatagram,
+  UdpKind,
+  UdpPreference,
+  UdpSocket,
+} from "./_udp_types.ts";
 
 type ListenDatagram = (options: {
   hostname: string;

@@ -7,7 +7,7 @@
  * needs --allow-ffi, which grants what FFI can reach.
  */
 
-import type { OnDatagram, UdpSocket } from "./_udp.ts";
+import type { OnDatagram, UdpSocket } from "./_udp_types.ts";
 
 const BATCH = 64;
 const SLOT = 4096;
