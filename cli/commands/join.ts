@@ -87,6 +87,11 @@ export const joinCommand: CommandSpec = {
       description:
         "registries reached over plain HTTP, comma-separated host:port",
     },
+    {
+      flags: "--heartbeat-timeout <duration>",
+      description:
+        "missed-heartbeat time before a node is declared down, while this node leads (default 15s)",
+    },
     { flags: "--heartbeat-interval <duration>", description: "default 2s" },
     NETWORK_OPTION,
     NETNS_PREFIX_OPTION,
@@ -104,6 +109,7 @@ export const joinCommand: CommandSpec = {
     let roles: ("primary" | "secondary")[];
     let apiListen: { hostname: string; port: number } | undefined;
     let interval: number | undefined;
+    let timeout: number | undefined;
     let network: ReturnType<typeof parseNetworkOption>;
     try {
       network = parseNetworkOption(option("network"), option("netnsPrefix"));
@@ -117,6 +123,10 @@ export const joinCommand: CommandSpec = {
       }
       const api = option("apiListen");
       if (api !== undefined) apiListen = parseHostPort(api, "--api-listen");
+      const silence = option("heartbeatTimeout");
+      if (silence !== undefined) {
+        timeout = parseDurationOption(silence, "--heartbeat-timeout");
+      }
       const heartbeat = option("heartbeatInterval");
       if (heartbeat !== undefined) {
         interval = parseDurationOption(heartbeat, "--heartbeat-interval");
@@ -177,9 +187,10 @@ export const joinCommand: CommandSpec = {
           ...(advertise === undefined ? {} : { advertiseHost: advertise }),
         },
         ...(apiListen === undefined ? {} : { api: { listen: apiListen } }),
-        ...(interval === undefined
-          ? {}
-          : { heartbeat: { intervalMs: interval } }),
+        heartbeat: {
+          ...(interval === undefined ? {} : { intervalMs: interval }),
+          ...(timeout === undefined ? {} : { timeoutMs: timeout }),
+        },
         ...network,
         containerd: {
           socketPath: option("containerdSocket") ??

@@ -10,11 +10,7 @@ export interface BedOptions {
   readonly primaries?: number;
   /** A word for the bed's directory name (debugging). */
   readonly name?: string;
-  /**
-   * Heartbeat settings (default 4s / 500ms). The timeout is node 1's
-   * (`mill init --start`); `mill join` takes no --heartbeat-timeout, so a
-   * joined primary that leads declares nodes down after the agent's 15 s.
-   */
+  /** Heartbeat settings of every node (default 4s / 500ms). */
   readonly heartbeat?: {
     readonly timeout?: string;
     readonly interval?: string;

@@ -46,7 +46,7 @@ export interface AgentPlan {
   /** The first primary (`mill init --start`) or a joining node (`mill join`). */
   readonly kind: "init" | "join";
   readonly registryHost: string;
-  /** e.g. "2s"; node 1 only (`mill join` takes no --heartbeat-timeout). */
+  /** e.g. "2s": how long the leader (any primary) waits for a node's heartbeat. */
   readonly heartbeatTimeout: string;
   readonly heartbeatInterval: string;
   /** `--network` of every node. */
@@ -73,6 +73,8 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
     plan.registryHost,
     "--heartbeat-interval",
     plan.heartbeatInterval,
+    "--heartbeat-timeout",
+    plan.heartbeatTimeout,
     "--network",
     plan.network,
     // Namespaces are machine-wide: each node's allocs get their own names.
@@ -82,7 +84,6 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
     node.logFile,
   ];
   if (plan.kind === "init") {
-    const timeout = ["--heartbeat-timeout", plan.heartbeatTimeout];
     return plan.restart
       ? [
         "agent",
@@ -91,7 +92,6 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
         "--api-listen",
         `${node.address}:${API_PORT}`,
         ...common,
-        ...timeout,
       ]
       : [
         "init",
@@ -100,7 +100,6 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
         node.address,
         "--start",
         ...common,
-        ...timeout,
       ];
   }
   return [
