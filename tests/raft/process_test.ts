@@ -110,10 +110,14 @@ async function withCluster(
     await restartAll(cluster);
     await checkHistories(cluster, writers);
   } catch (err) {
+    // In the error itself: the suite runs with --quiet, which hides output.
+    const tails: string[] = [];
     for (const id of cluster.ids) {
-      console.error(`--- ${id} stderr ---\n${await cluster.logTail(id)}`);
+      tails.push(`--- ${id} stderr ---\n${await cluster.logTail(id)}`);
     }
-    throw err;
+    throw new Error(`${(err as Error).message}\n${tails.join("\n")}`, {
+      cause: err,
+    });
   } finally {
     await writers.stop();
     await cluster.close();
