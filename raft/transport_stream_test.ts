@@ -155,9 +155,13 @@ Deno.test("HttpTransport posts batches to a peer without the stream path", async
   try {
     a.send([heartbeat(1)]);
     await eventually(() => paths.includes(STREAM_PATH));
-    a.send([heartbeat(2)]);
-    await eventually(() => received.length === 1);
-    assertEquals(received, [heartbeat(2)]);
+    // What waited on the refused stream may be dropped (Raft resends), so
+    // heartbeats go on until one arrives by post.
+    for (let i = 2; received.length === 0 && i < 500; i++) {
+      a.send([heartbeat(i)]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert(received.length > 0, "a heartbeat arrived by post");
     assertEquals(paths.filter((p) => p === STREAM_PATH).length, 1);
     assert(paths.includes(MESSAGES_PATH));
   } finally {
