@@ -1,10 +1,7 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
-  apply,
   type ClusterState,
-  type Command,
   COMMAND_BYTES_MAX,
-  decodeCommand,
   encodeCommand,
   runningDeploy,
 } from "../../raft/fsm/mod.ts";
@@ -19,29 +16,9 @@ import {
 import type { ClusterConfig } from "../../config/types.ts";
 import { placementsOf, type Plan } from "../scheduler/mod.ts";
 import { commitDeploy, firstWaveOf } from "./_commit_deploy.ts";
-import type { CommitResult } from "./context.ts";
+import { FsmLog, seed002 } from "./_fsm_log_testing.ts";
 import { DeployError } from "./errors.ts";
 import { prepareDeploy } from "./prepare.ts";
-
-/** The leader's commit as it ends: the entry's bytes decoded and applied in log order. */
-class FsmLog {
-  readonly entries: Command[] = [];
-  constructor(public state: ClusterState) {}
-
-  commit = (command: Command): Promise<CommitResult> => {
-    this.entries.push(command);
-    const decoded = decodeCommand(encodeCommand(command));
-    if (!decoded.ok) return Promise.resolve(decoded);
-    const applied = apply(this.state, decoded.command);
-    if (applied.ok) this.state = applied.state;
-    return Promise.resolve(applied);
-  };
-}
-
-const seed002 = config([
-  service("web", { replicas: 2, port: 3000, cpu: 0.5, memoryBytes: 512 * MIB }),
-  service("api", { port: 8080, cpu: 1, memoryBytes: 1 * GIB }),
-]);
 
 const threeNodes = () =>
   stateFrom([registerNode(1), registerNode(2), registerNode(3)]);

@@ -1,10 +1,6 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
-  apply,
   type ClusterState,
-  type Command,
-  decodeCommand,
-  encodeCommand,
   SCHEDULE_PLACEMENTS_MAX,
 } from "../../raft/fsm/mod.ts";
 import {
@@ -18,31 +14,8 @@ import {
 import { deployPlan } from "../scheduler/commit_testing.ts";
 import { type Placement, placementsOf } from "../scheduler/mod.ts";
 import { commitPlacements } from "./_commit_placements.ts";
-import type { CommitResult } from "./context.ts";
+import { FsmLog, seed002 } from "./_fsm_log_testing.ts";
 import type { MachineEvent } from "./machine.ts";
-
-/**
- * Commits through the cluster FSM the way the leader's commit ends: the
- * entry's bytes decoded and applied in log order. Records every entry.
- */
-class FsmLog {
-  readonly entries: Command[] = [];
-  constructor(public state: ClusterState) {}
-
-  commit = (command: Command): Promise<CommitResult> => {
-    this.entries.push(command);
-    const decoded = decodeCommand(encodeCommand(command));
-    if (!decoded.ok) return Promise.resolve(decoded);
-    const applied = apply(this.state, decoded.command);
-    if (applied.ok) this.state = applied.state;
-    return Promise.resolve(applied);
-  };
-}
-
-const seed002 = config([
-  service("web", { replicas: 2, port: 3000, cpu: 0.5, memoryBytes: 512 * MIB }),
-  service("api", { port: 8080, cpu: 1, memoryBytes: 1 * GIB }),
-]);
 
 /** Seed 002's first deploy on three nodes: committed Deploy, and its plan. */
 function planned(): { state: ClusterState; placements: Placement[] } {
