@@ -4,6 +4,8 @@
  * ends whatever it left running in that namespace once it exits.
  */
 
+import { pidsIn } from "../net/mesh/testbed.ts";
+
 /** Set in the re-run script's environment: it is inside its namespace. */
 export const NETNS_ENV = "MILL_BENCH_IN_NETNS";
 
@@ -19,37 +21,6 @@ async function ip(...args: string[]): Promise<Deno.CommandOutput> {
   }).output();
 }
 
-/** The network namespace inode of a path such as /proc/1/ns/net. */
-async function netnsInode(path: string): Promise<number | null> {
-  try {
-    return (await Deno.stat(path)).ino;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Pids of the processes in the namespace at `nsPath`: only what the bench
- * started can be there (it made the namespace).
- */
-async function pidsInNamespace(nsPath: string): Promise<number[]> {
-  const inode = await netnsInode(nsPath);
-  if (inode === null) return [];
-  const pids: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    if (await netnsInode(`/proc/${entry.name}/ns/net`) === inode) {
-      pids.push(Number(entry.name));
-    }
-  }
-  return pids;
-}
-
-/**
- * Re-runs `script` inside a fresh network namespace (loopback up); its exit
- * status. A process the run left behind in the namespace is killed, named
- * on stderr, before the namespace is deleted.
- */
 export async function runInOwnNetwork(script: URL): Promise<number> {
   const name = `mill-b-${crypto.randomUUID().slice(0, 8)}`;
   const added = await ip("netns", "add", name);
@@ -81,7 +52,8 @@ export async function runInOwnNetwork(script: URL): Promise<number> {
       Deno.removeSignalListener("SIGINT", ignore);
     }
   } finally {
-    for (const pid of await pidsInNamespace(nsPath)) {
+    // Only what the bench started can be in the namespace it made.
+    for (const pid of await pidsIn(nsPath)) {
       const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(
         () => "",
       );
