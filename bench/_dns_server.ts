@@ -5,9 +5,12 @@
  * UDP socket code answers every datagram with itself, QR set: the floor
  * the runtime's datagram I/O allows, with no DNS work at all.
  *
- * With `ffi`, the server's UDP goes through recvmmsg/sendmmsg by FFI.
+ * `shipped` picks the socket as the agent does ("auto": FFI batches where
+ * the permissions allow, bench/dns runs it under mill's own), `dgram` is
+ * node:dgram, the fallback; `echo` uses node:dgram too. The first line,
+ * `port N udp KIND`, says which socket answers.
  *
- * Run: scripts/deno run -A bench/_dns_server.ts SERVICES ENDPOINTS [echo|ffi]
+ * Run: scripts/deno run -A bench/_dns_server.ts SERVICES ENDPOINTS shipped|dgram|echo
  */
 
 import { DnsServer } from "../net/dns/server.ts";
@@ -22,15 +25,21 @@ async function untilStdinCloses(): Promise<void> {
   for await (const _ of Deno.stdin.readable) { /* nothing to read */ }
 }
 
-const mode = Deno.args[2] ?? "server";
+const mode = Deno.args[2] ?? "shipped";
 
 if (mode === "echo") {
-  const socket = await bindUdp("127.0.0.1", 0, (message, _source, reply) => {
-    const out = message.slice();
-    out[2]! |= 0x80;
-    reply(out);
-  }, (text) => console.error(text));
-  console.log(`port ${socket.port}`);
+  const socket = await bindUdp(
+    "127.0.0.1",
+    0,
+    (message, _source, reply) => {
+      const out = message.slice();
+      out[2]! |= 0x80;
+      reply(out);
+    },
+    (text) => console.error(text),
+    "node:dgram",
+  );
+  console.log(`port ${socket.port} udp ${socket.kind}`);
   await untilStdinCloses();
   await socket.close();
 } else {
@@ -39,11 +48,11 @@ if (mode === "echo") {
     upstreams: [],
     // The limiter's code path runs, at a rate dnsperf cannot reach.
     rateLimit: { perSecond: 1e9, burst: 1e9 },
-    udp: mode === "ffi" ? "ffi" : "auto",
+    udp: mode === "dgram" ? "node:dgram" : "auto",
   });
   await server.start();
   server.setZone(buildZone(benchZoneInput(services, endpoints)));
-  console.log(`port ${server.port}`);
+  console.log(`port ${server.port} udp ${server.udpKind}`);
   await untilStdinCloses();
   await server.stop();
 }

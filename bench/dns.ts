@@ -12,11 +12,13 @@
  * - Latency: dnsperf prints only a mean and a deviation, so p50/p99 come
  *   from a second run with `-v` (one line per query with its latency) at a
  *   fixed rate both servers sustain: half the lower of the two throughputs.
- * - mill runs as shipped (node:dgram); the same server with
- *   Deno.listenDatagram (--unstable-net) is measured too (`*_unstable_net`),
- *   and with `udp: "ffi"` (recvmmsg/sendmmsg through libc, `*_ffi`),
- *   and so is the floor: the same UDP socket code answering each datagram
- *   with itself (`echo_floor_qps`), no DNS work at all.
+ * - mill runs as shipped: under mill's own permission set
+ *   (scripts/permissions), where its UDP socket batches datagrams through
+ *   libc by FFI (recvmmsg/sendmmsg); the bench checks that it did. The same
+ *   server on node:dgram, its fallback where FFI is refused, is measured
+ *   too (`*_dgram`), and so is the floor of the runtime's sockets: the same
+ *   node:dgram code answering each datagram with itself (`echo_floor_qps`),
+ *   no DNS work at all.
  *
  * Before measuring, the bench checks that both servers give the same
  * answers to every query of the file. Last line: one JSON object.
@@ -63,40 +65,52 @@ function freePort(): number {
   return port;
 }
 
-async function startMill(
-  unstableNet: boolean,
-  mode: "server" | "echo" | "ffi" = "server",
-): Promise<Running> {
+type MillMode = "shipped" | "dgram" | "echo";
+
+async function startMill(mode: MillMode): Promise<Running & { kind: string }> {
   const script = new URL("./_dns_server.ts", import.meta.url).pathname;
-  const child = new Deno.Command("taskset", {
-    args: [
+  const root = new URL("..", import.meta.url).pathname;
+  const serverArgs = [script, String(SERVICES), String(ENDPOINTS), mode];
+  // As shipped: the binary's scoped permissions, read from the file that
+  // sets them; the other sides need only what the socket code needs.
+  const command = mode === "shipped"
+    ? [
+      "bash",
+      "-c",
+      `source "$0/scripts/permissions" && exec taskset -c ${SERVER_CORE} "$1" run "\${MILL_PERMISSIONS[@]}" "\${@:2}"`,
+      root,
+      Deno.execPath(),
+      ...serverArgs,
+    ]
+    : [
+      "taskset",
       "-c",
       SERVER_CORE,
       Deno.execPath(),
       "run",
       "-A",
-      ...(unstableNet ? ["--unstable-net"] : []),
-      script,
-      String(SERVICES),
-      String(ENDPOINTS),
-      mode,
-    ],
+      ...serverArgs,
+    ];
+  const child = new Deno.Command(command[0]!, {
+    args: command.slice(1),
+    cwd: root,
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
-  while (!/port (\d+)\n/.test(text)) {
+  while (!/port (\d+) udp (\S+)\n/.test(text)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`mill's DNS server exited before listening`);
     text += value;
   }
   reader.releaseLock();
   child.stdout.cancel().catch(() => {});
-  const port = Number(/port (\d+)\n/.exec(text)![1]);
+  const [, port, kind] = /port (\d+) udp (\S+)\n/.exec(text)!;
   return {
-    port,
+    port: Number(port),
+    kind: kind!,
     pid: child.pid,
     async stop() {
       await child.stdin.close();
@@ -271,16 +285,20 @@ async function main(): Promise<void> {
   await Deno.writeTextFile(queryFile, lines.join("\n") + "\n");
   const sides: Record<string, Running> = {};
   try {
-    sides.mill = await startMill(false);
-    sides.mill_unstable_net = await startMill(true);
+    const shipped = await startMill("shipped");
+    sides.mill = shipped;
+    if (shipped.kind !== "ffi") {
+      throw new Error(
+        `mill's DNS ran on ${shipped.kind} under its own permissions, not the FFI socket`,
+      );
+    }
+    sides.mill_dgram = await startMill("dgram");
     sides.dnsmasq = await startDnsmasq();
-    sides.echo_floor = await startMill(false, "echo");
-    sides.mill_ffi = await startMill(false, "ffi");
+    sides.echo_floor = await startMill("echo");
     await checkSameAnswers(sides.mill, sides.dnsmasq, lines);
-    await checkSameAnswers(sides.mill_unstable_net, sides.dnsmasq, lines);
-    await checkSameAnswers(sides.mill_ffi, sides.dnsmasq, lines);
+    await checkSameAnswers(sides.mill_dgram, sides.dnsmasq, lines);
 
-    const order = ["mill", "dnsmasq", "mill_unstable_net", "mill_ffi"];
+    const order = ["mill", "dnsmasq", "mill_dgram"];
     const throughputOrder = [...order, "echo_floor"];
     const qps: Record<string, number[]> = {};
     const cpuUsPerQuery: Record<string, number[]> = {};
@@ -333,20 +351,14 @@ async function main(): Promise<void> {
       anchor_p99_ms: p("dnsmasq", 0.99),
       p50_ms: p("mill", 0.5),
       anchor_p50_ms: p("dnsmasq", 0.5),
-      qps_unstable_net: round(medianQps("mill_unstable_net"), 0),
-      ratio_unstable_net: round(
-        medianQps("mill_unstable_net") / medianQps("dnsmasq"),
-        3,
-      ),
-      p99_ms_unstable_net: p("mill_unstable_net", 0.99),
+      udp_kind: shipped.kind,
+      qps_dgram: round(medianQps("mill_dgram"), 0),
+      ratio_dgram: round(medianQps("mill_dgram") / medianQps("dnsmasq"), 3),
+      p99_ms_dgram: p("mill_dgram", 0.99),
       echo_floor_qps: round(medianQps("echo_floor"), 0),
-      qps_ffi: round(medianQps("mill_ffi"), 0),
-      ratio_ffi: round(medianQps("mill_ffi") / medianQps("dnsmasq"), 3),
-      p99_ms_ffi: p("mill_ffi", 0.99),
-      cpu_us_per_query_ffi: cpuPerQuery("mill_ffi"),
       cpu_us_per_query: cpuPerQuery("mill"),
       anchor_cpu_us_per_query: cpuPerQuery("dnsmasq"),
-      cpu_us_per_query_unstable_net: cpuPerQuery("mill_unstable_net"),
+      cpu_us_per_query_dgram: cpuPerQuery("mill_dgram"),
       echo_floor_cpu_us_per_query: cpuPerQuery("echo_floor"),
       qps_rounds: Object.fromEntries(
         Object.entries(qps).map(([k, v]) => [k, v.map((x) => round(x, 0))]),

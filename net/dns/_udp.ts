@@ -1,11 +1,13 @@
 /**
- * The server's UDP socket. Deno.listenDatagram when this runtime has it
- * (--unstable-net: about a third more packets per second on one core,
- * bench/dns), else node:dgram, which works in every Deno build.
+ * The server's UDP socket. "auto" takes the first that works: batches
+ * through libc by FFI where the process may load libc (several times the
+ * packets per second of the runtime's sockets on one core, bench/dns), then
+ * Deno.listenDatagram when this runtime has it (--unstable-net), then
+ * node:dgram, which works in every Deno build.
  */
 
 import dgram from "node:dgram";
-import { bindFfi, ffiAvailable } from "./_udp_ffi.ts";
+import { bindFfi, ffiAvailable, libcPath } from "./_udp_ffi.ts";
 import type { OnDatagram, UdpPreference, UdpSocket } from "./_udp_types.ts";
 
 export type {
@@ -34,10 +36,23 @@ export async function bindUdp(
   if (prefer === "ffi") {
     if (!ffiAvailable()) {
       throw new Error(
-        'udp: "ffi" needs Linux and --allow-ffi; use "auto" otherwise',
+        `udp: "ffi" needs Linux and FFI permission for ${libcPath()}; use "auto" otherwise`,
       );
     }
     return bindFfi(hostname, port, onDatagram, onError);
+  }
+  if (prefer === "auto" && ffiAvailable()) {
+    try {
+      return bindFfi(hostname, port, onDatagram, onError);
+    } catch (error) {
+      // A bind refused (the address in use) fails every socket kind alike.
+      if ((error as Error).message.startsWith("cannot bind")) throw error;
+      onError(
+        `DNS UDP: the batched socket is unavailable (${
+          (error as Error).message
+        }); using the runtime's`,
+      );
+    }
   }
   const listen = (Deno as unknown as { listenDatagram?: ListenDatagram })
     .listenDatagram;

@@ -3,8 +3,10 @@
  * takes up to BATCH datagrams per call (on a thread of its own, so the
  * event loop never blocks) and sendmmsg sends a batch's replies in one call.
  * Deno's own sockets cost one async op per datagram each way; batching is
- * what lets one core keep up with a C server. Opt-in (`udp: "ffi"`): it
- * needs --allow-ffi, which grants what FFI can reach.
+ * what lets one core keep up with a C server. It needs FFI permission for
+ * glibc's libc.so.6 at `libcPath()` only (mill's permission set grants
+ * exactly that path); the server falls back to the runtime's sockets when
+ * it is not granted (net/dns/README.md).
  */
 
 import type { OnDatagram, UdpSocket } from "./_udp_types.ts";
@@ -38,11 +40,12 @@ const SYMBOLS = {
   },
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  // memmove(p, p, 0) returns p: a buffer's address without
+  // Deno.UnsafePointer, which a path-scoped FFI permission does not allow.
+  memmove: { parameters: ["buffer", "buffer", "usize"], result: "usize" },
 } as const;
 
-function address(buf: Uint8Array): bigint {
-  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
-}
+type AddressOf = (buf: Uint8Array) => bigint;
 
 /** One batch's headers: each slot's name, iovec and data, pointers set. */
 class Batch {
@@ -53,7 +56,8 @@ class Batch {
   readonly #iov = new DataView(this.iovecs.buffer);
   readonly #hdr = new DataView(this.headers.buffer);
 
-  constructor() {
+  /** Every buffer is far past V8's in-heap limit (64 bytes): it never moves. */
+  constructor(address: AddressOf) {
     const data = address(this.data);
     const names = address(this.names);
     const iovecs = address(this.iovecs);
@@ -95,9 +99,19 @@ function sourceOf(names: Uint8Array, i: number): string {
   return `${names[at]}.${names[at + 1]}.${names[at + 2]}.${names[at + 3]}`;
 }
 
+/**
+ * glibc's libc on Debian and Ubuntu, by architecture. The one library the
+ * scoped FFI permission names (scripts/permissions lists the same paths).
+ */
+export function libcPath(): string {
+  return `/lib/${Deno.build.arch}-linux-gnu/libc.so.6`;
+}
+
+/** True when this process may load `libcPath()` by FFI (on Linux). */
 export function ffiAvailable(): boolean {
   return Deno.build.os === "linux" && typeof Deno.dlopen === "function" &&
-    Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+    Deno.permissions.querySync({ name: "ffi", path: libcPath() }).state ===
+      "granted";
 }
 
 export function bindFfi(
@@ -114,10 +128,10 @@ export function bindFfi(
   }
   let libc: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
-    libc = Deno.dlopen("libc.so.6", SYMBOLS);
+    libc = Deno.dlopen(libcPath(), SYMBOLS);
   } catch (error) {
     throw new Error(
-      `the FFI UDP socket needs glibc's libc.so.6 (${
+      `the FFI UDP socket needs glibc's ${libcPath()} (${
         (error as Error).message
       }); use udp: "auto"`,
     );
@@ -152,9 +166,10 @@ export function bindFfi(
   sys.getsockname(fd, name, new Uint8Array(nameLength.buffer));
   const boundPort = (name[2]! << 8) | name[3]!;
 
-  const received = new Batch();
-  const replies = new Batch();
-  const late = new Batch();
+  const address: AddressOf = (buf) => BigInt(sys.memmove(buf, buf, 0n));
+  const received = new Batch(address);
+  const replies = new Batch(address);
+  const late = new Batch(address);
   let closed = false;
   let inBatch = false;
   let replyCount = 0;

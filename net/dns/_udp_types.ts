@@ -2,7 +2,7 @@
 
 export type UdpKind = "deno" | "node:dgram" | "ffi";
 
-/** "auto": Deno.listenDatagram when the runtime has it, else node:dgram. */
+/** "auto": FFI batches where libc may be loaded, else Deno.listenDatagram when the runtime has it, else node:dgram. */
 export type UdpPreference = "auto" | "node:dgram" | "ffi";
 
 export interface UdpSocket {

@@ -61,9 +61,10 @@ export interface DnsServerOptions {
   readonly domain?: string;
   readonly log?: (level: LogLevel, message: string) => void;
   /**
-   * "auto": Deno.listenDatagram when the runtime has it (--unstable-net),
-   * else node:dgram; "node:dgram": always that one; "ffi": recvmmsg and
-   * sendmmsg through libc (Linux, --allow-ffi), batches of datagrams per call.
+   * "auto": recvmmsg and sendmmsg through libc when FFI may load it, else
+   * Deno.listenDatagram when the runtime has it (--unstable-net), else
+   * node:dgram; "node:dgram": always that one; "ffi": the libc batches or
+   * an error.
    */
   readonly udp?: UdpPreference;
 }
