@@ -81,8 +81,8 @@ export function parseList(text: string | undefined): string[] {
 export const NETWORK_OPTION = {
   flags: "--network <mode>",
   description:
-    "bridge: every container gets its own address and the node's DNS; host: containers share the node's network",
-  defaultValue: "host",
+    "bridge: every container gets its own network namespace, address and the node's DNS, nodes a WireGuard mesh; host: containers share the node's network and listen on $PORT",
+  defaultValue: "bridge",
 } as const;
 
 /** `--netns-prefix`: several nodes on one machine (test beds) each need their own. */
@@ -92,7 +92,7 @@ export const NETNS_PREFIX_OPTION = {
     "names of the containers' network namespaces and nft table (default mill; one per node on a machine)",
 } as const;
 
-/** The agent's network slice from `--network` and `--netns-prefix`. */
+/** The agent's network slice from `--network` (bridge when not given) and `--netns-prefix`. */
 export function parseNetworkOption(
   text: string | undefined,
   netnsPrefix?: string,
@@ -102,8 +102,8 @@ export function parseNetworkOption(
       `--netns-prefix "${netnsPrefix}" must be 1-24 lowercase letters and digits, starting with a letter`,
     );
   }
-  if (text === undefined || text === "host") return {};
-  if (text !== "bridge") {
+  if (text === "host") return {};
+  if (text !== undefined && text !== "bridge") {
     throw new OptionError(`--network "${text}" is not bridge or host`);
   }
   return {

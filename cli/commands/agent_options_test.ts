@@ -5,6 +5,7 @@ import {
   parseDurationOption,
   parseHostPort,
   parseList,
+  parseNetworkOption,
   parseRoles,
 } from "./agent_options.ts";
 import { ago, formatBytes, renderAllocs, table } from "./status_tables.ts";
@@ -83,4 +84,16 @@ Deno.test("tables align columns, sizes and ages read as people write them", () =
     image: "web:v1",
   }]);
   assertTrue(lines[1]!.includes("failed (exit 3)"), lines[1]);
+});
+
+Deno.test("parseNetworkOption: bridge by default and when asked, host on request, anything else refused", () => {
+  assertEquals(parseNetworkOption(undefined), {
+    network: { mode: "bridge" },
+  });
+  assertEquals(parseNetworkOption("bridge", "n1"), {
+    network: { mode: "bridge", netnsPrefix: "n1" },
+  });
+  assertEquals(parseNetworkOption("host"), {});
+  refuses(() => parseNetworkOption("overlay"));
+  refuses(() => parseNetworkOption("bridge", "Bad-Prefix"));
 });

@@ -48,7 +48,9 @@ export const upCommand: CommandSpec = {
     "kills its containers, their shims and its private containerd, and removes\n" +
     "the data dir (cluster state, secrets, images), so that the next `mill up`\n" +
     "creates a new cluster. It asks first on a terminal; --yes skips that and is\n" +
-    "needed without one.",
+    "needed without one. Its containers share this machine's network (as\n" +
+    "`mill agent --network host`): trying mill changes no bridge, firewall or\n" +
+    "WireGuard interface here; a cluster's nodes default to bridge networking.",
   options: [
     {
       flags: "-f, --file <path>",

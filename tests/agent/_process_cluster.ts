@@ -113,6 +113,9 @@ export async function startProcessCluster(options: {
               "--quiet",
               `${ROOT}main.ts`,
               "agent",
+              // Several agents share this namespace: host networking.
+              "--network",
+              "host",
               "--data-dir",
               dataDir,
               "--name",

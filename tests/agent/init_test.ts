@@ -29,6 +29,8 @@ Deno.test("mill init --start creates a cluster and runs its first primary until 
   const child = mill(home, [
     "init",
     "--start",
+    "--network",
+    "host",
     "--data-dir",
     dataDir,
     "--name",

@@ -75,8 +75,8 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
     plan.heartbeatInterval,
     "--heartbeat-timeout",
     plan.heartbeatTimeout,
-    "--network",
-    plan.network,
+    // Bridge is the CLI's default: a bridge bed runs nodes as users do.
+    ...(plan.network === "host" ? ["--network", "host"] : []),
     // Namespaces are machine-wide: each node's allocs get their own names.
     "--netns-prefix",
     `${node.netns.replace(/[^a-z0-9]/g, "")}`,
