@@ -95,6 +95,13 @@ export class Peer {
     readonly stats: PeerStats,
   ) {}
 
+  /** A new address: the open stream ends (what it took still goes) and the next opens there. */
+  readdress(url: string): void {
+    if (url === this.url) return;
+    this.url = url;
+    this.#stream?.end();
+  }
+
   enqueue(message: Message): void {
     if (this.#closed) return;
     const queued = this.#queue.length + this.#snapshots.length;

@@ -226,7 +226,7 @@ export class HttpTransport {
   setPeer(id: MemberId, url: string): void {
     if (id === this.#id) return;
     const peer = this.#peers.get(id);
-    if (peer !== undefined) peer.url = url;
+    if (peer !== undefined) peer.readdress(url);
     else this.#peers.set(id, new Peer(id, url, this.#options, this.stats));
   }
 

@@ -281,3 +281,28 @@ Deno.test("a closed transport refuses new streams with 429", async () => {
   assertEquals(received, []);
   assertEquals(b.stats.rejectedBusy, 1);
 });
+
+Deno.test("a re-addressed peer gets its next batches on a stream to the new address", async () => {
+  const first = receiver();
+  const second = receiver();
+  const addr1 = first.b.listen({ hostname: "127.0.0.1", port: 0 });
+  const addr2 = second.b.listen({ hostname: "127.0.0.1", port: 0 });
+  const a = new HttpTransport({
+    id: "a",
+    peers: new Map([["b", `http://127.0.0.1:${addr1.port}`]]),
+  }, { view: () => VIEW, deliver: () => {} });
+  try {
+    a.send([heartbeat(1)]);
+    await eventually(() => first.received.length === 1);
+    a.setPeer("b", `http://127.0.0.1:${addr2.port}`);
+    a.send([heartbeat(2)]);
+    await eventually(() => second.received.length === 1);
+    assertEquals(second.received, [heartbeat(2)]);
+    assertEquals(first.received, [heartbeat(1)], "nothing more to the old one");
+    assertEquals(a.stats.streamsOpened, 2);
+  } finally {
+    await a.close();
+    await first.b.close();
+    await second.b.close();
+  }
+});

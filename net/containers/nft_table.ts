@@ -103,6 +103,11 @@ export function tableScript(state: TableState): string {
       `    iifname ${bridge} tcp dport { ${
         agentPorts.join(", ")
       } } reject with tcp reset`,
+      // Through the mesh only nodes (each at the first address of its /24)
+      // reach the agent, not the containers of other nodes.
+      `    iifname ${mesh} ip saddr & 0.0.0.255 != 0.0.0.1 tcp dport { ${
+        agentPorts.join(", ")
+      } } reject with tcp reset`,
     ]),
     `  }`,
     `}`,

@@ -63,6 +63,7 @@ const registration = object({
     mesh: optional(object({
       publicKey: str({ lengthMin: 44, lengthMax: 44 }),
       endpoint,
+      peer: optional(endpoint),
     })),
   })),
 });

@@ -15,9 +15,17 @@ import { type ClusterKey, readClusterKeyFile } from "../secrets/mod.ts";
 import { loadOrCreateNodeIdentity, type NodeIdentity } from "./identity.ts";
 import {
   ensurePrimaryNodeTls,
+  issueCertificateFor,
   loadJoinedNodeTls,
+  loadOrCreateNodeKey,
+  nodeCertificateProblem,
   type NodeTls,
+  saveNodeCertificate,
 } from "./node_certificate.ts";
+
+/** Asks a primary to sign this node's key for `hosts` (a secondary's way). */
+export type RemoteIssuer = (publicKeyPem: string) => Promise<string>;
+
 import { loadJoinedIdentity } from "./join.ts";
 import type { Service } from "./supervisor.ts";
 
@@ -74,6 +82,49 @@ export class Credentials implements Service {
     this.#loaded?.peerClient.close();
     this.#loaded = null;
     return Promise.resolve();
+  }
+
+  /**
+   * Makes the node's certificate name `host` too (its mesh address), so
+   * that other nodes can call its peer port there. A primary signs it with
+   * the cluster CA; a secondary asks a primary (`remote`). The new
+   * certificate is checked and saved before the peer port serves it; false
+   * when it already named `host`.
+   */
+  async nameHost(host: string, remote: RemoteIssuer): Promise<boolean> {
+    const current = this.current;
+    const { nodeId } = current.identity;
+    const hosts = [...new Set([...this.#options.hosts, host])];
+    const fits = (certPem: string, marginMs: number) =>
+      nodeCertificateProblem(certPem, {
+        nodeId,
+        caCertPem: current.caCertPem,
+        hosts,
+        nowMs: Date.now(),
+        marginMs,
+      });
+    if (await fits(current.nodeTls.certPem, 0) === null) return false;
+    const key = await loadOrCreateNodeKey(this.#options.dataDir);
+    const certPem = current.cluster === null
+      ? await remote(key.publicKeyPem)
+      : await issueCertificateFor(
+        {
+          certPem: current.cluster.caCertPem,
+          keyPem: current.cluster.caKeyPem,
+        },
+        { nodeId, publicKeyPem: key.publicKeyPem, hosts, nowMs: Date.now() },
+      );
+    const problem = await fits(certPem, 0);
+    if (problem !== null) {
+      throw new Error(
+        `the certificate issued for ${host} does not fit: ${problem}`,
+      );
+    }
+    await saveNodeCertificate(this.#options.dataDir, certPem);
+    // The peer client keeps presenting the old certificate: callers are
+    // checked by CA and common name only, which both carry alike.
+    this.#loaded = { ...current, nodeTls: { certPem, keyPem: key.keyPem } };
+    return true;
   }
 
   async #loadPrimary(): Promise<NodeCredentials> {

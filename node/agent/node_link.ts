@@ -56,6 +56,16 @@ export class NodeLink implements Service {
     return Promise.resolve();
   }
 
+  /**
+   * Registers again with what `registration()` says now (the node's
+   * endpoints changed: it serves on its mesh address), then beats.
+   */
+  reregister(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    this.#registered = false;
+    return this.beatNow();
+  }
+
   /** Sends a heartbeat now (tests, and after a restart to report fast). */
   beatNow(): Promise<void> {
     this.#beating = this.#beating.then(() => this.#beat());
@@ -81,8 +91,10 @@ export class NodeLink implements Service {
   }
 
   async #beat(): Promise<void> {
+    if (this.#stopped || this.#registration === null) return;
+    // Each registration says what the node is now (its endpoints change).
+    if (!this.#registered) this.#registration = this.#options.registration();
     const registration = this.#registration;
-    if (this.#stopped || registration === null) return;
     try {
       if (!this.#registered) {
         await this.#options.channel.register(registration);

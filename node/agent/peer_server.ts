@@ -31,6 +31,8 @@ export class PeerServer implements Service {
   readonly router = new Router();
   readonly #options: PeerServerOptions;
   #server: ApiServer | null = null;
+  /** Listeners on further addresses of this node (its mesh address). */
+  readonly #also = new Map<string, ApiServer>();
 
   constructor(options: PeerServerOptions) {
     this.#options = options;
@@ -48,9 +50,51 @@ export class PeerServer implements Service {
   }
 
   async start(): Promise<void> {
-    this.#server = await startApiServer({
-      hostname: this.#options.listen.hostname,
-      port: this.#options.listen.port,
+    this.#server = await this.#listen(
+      this.#options.listen.hostname,
+      this.#options.listen.port,
+    );
+  }
+
+  /**
+   * Serves the same routes on `hostname` too, on the same port (the mesh
+   * address, when the peer port listens on one address only). Idempotent.
+   */
+  async serveAlso(hostname: string): Promise<void> {
+    if (this.#covers(hostname) || this.#also.has(hostname)) return;
+    this.#also.set(hostname, await this.#listen(hostname, this.port));
+  }
+
+  /** True when the peer port answers on `hostname`. */
+  servesOn(hostname: string): boolean {
+    return this.#server !== null &&
+      (this.#covers(hostname) || this.#also.has(hostname));
+  }
+
+  /** New connections on every listener get the node's current certificate. */
+  reloadTls(): void {
+    const tls = this.#options.tls();
+    for (const server of [this.#server, ...this.#also.values()]) {
+      server?.setTls(tls);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const servers = [this.#server, ...this.#also.values()];
+    this.#server = null;
+    this.#also.clear();
+    await Promise.all(servers.map((server) => server?.shutdown()));
+  }
+
+  #covers(hostname: string): boolean {
+    const listen = this.#options.listen.hostname;
+    return listen === hostname || ["0.0.0.0", "::"].includes(listen);
+  }
+
+  #listen(hostname: string, port: number): Promise<ApiServer> {
+    return startApiServer({
+      hostname,
+      port,
       tls: this.#options.tls(),
       router: this.router,
       authenticator: new CertificateAuthenticator(),
@@ -60,12 +104,6 @@ export class PeerServer implements Service {
           `peer ${request?.method ?? ""} ${request?.url ?? ""}: ${error}`,
         ),
     });
-  }
-
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = null;
-    await server?.shutdown();
   }
 }
 

@@ -3,7 +3,7 @@
  * the leader wherever it is, and the promotion of a joined primary from
  * learner to voter once it has caught up.
  */
-import type { ClusterState, RaftNode } from "../../raft/mod.ts";
+import type { ClusterState, FsmNode, RaftNode } from "../../raft/mod.ts";
 import { type LeaderChannel, NodeMessageError } from "./channel.ts";
 import type { NodeMessages } from "./leader/node_messages.ts";
 import type { RaftJoinGrant } from "./raft_member.ts";
@@ -22,12 +22,15 @@ export function primaryChannel(options: {
   raft(): RaftNode;
   state(): ClusterState;
   peerClient(): Deno.HttpClient;
+  /** `host:port` to call a node's peer port on (through the mesh when it can). */
+  peerEndpoint(node: FsmNode): string | null;
 }): LeaderChannel {
   const remote = () => {
     const leaderId = options.raft().status.leader;
-    const peer = leaderId === null
-      ? null
-      : options.state().nodes.get(leaderId)?.endpoints.peer ?? null;
+    const leader = leaderId === null
+      ? undefined
+      : options.state().nodes.get(leaderId);
+    const peer = leader === undefined ? null : options.peerEndpoint(leader);
     if (peer === null) {
       throw new NodeMessageError("raft.not_leader", "No leader known yet");
     }

@@ -6,6 +6,7 @@
  * until promoted, and never campaigns before that.
  */
 import {
+  type FsmNode,
   MESSAGES_PATH,
   RaftNode,
   SNAPSHOT_PATH,
@@ -22,6 +23,8 @@ export interface RaftMemberOptions {
   /** The node's peer client (its certificate), Raft's own requests go through. */
   peerClient(): Deno.HttpClient;
   readonly peerRouter: Router;
+  /** `host:port` to call a node's peer port on (through the mesh when it can); default its registered one. */
+  peerEndpoint?(node: FsmNode): string | null;
   readonly tickMs?: number;
   readonly electionTicks?: number;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
@@ -118,7 +121,7 @@ export class RaftMember implements Service {
       router.mount("POST", MESSAGES_PATH, handle, { scope: "raft" }),
       router.mount("POST", SNAPSHOT_PATH, handle, { scope: "raft" }),
       router.mount("POST", STREAM_PATH, handle, { scope: "raft" }),
-      this.#trackPrimaryPeers(selfId),
+      this.#trackPrimaryPeers(),
     ];
   }
 
@@ -130,25 +133,29 @@ export class RaftMember implements Service {
     await raft?.stop();
   }
 
+  /** Re-addresses every primary (this node's mesh route changed). */
+  refreshPeers(): void {
+    if (this.#raft === null) return;
+    for (const node of this.fsm.state.nodes.values()) this.#learn(node);
+  }
+
+  #learn(node: FsmNode): void {
+    const raft = this.#raft;
+    if (raft === null || node.id === this.#options.nodeId()) return;
+    if (node.endpoints.api === null) return; // not a primary
+    const peer = this.#options.peerEndpoint?.(node) ?? node.endpoints.peer;
+    if (peer !== null) raft.setPeer(node.id, `https://${peer}`);
+  }
+
   /** Keeps Raft's peer URLs in step with the primaries in the FSM. */
-  #trackPrimaryPeers(selfId: string): () => void {
-    const raft = this.raft;
-    const learn = (id: string, peer: string | null, api: string | null) => {
-      if (id === selfId || peer === null || api === null) return;
-      raft.setPeer(id, `https://${peer}`);
-    };
-    for (const node of this.fsm.state.nodes.values()) {
-      learn(node.id, node.endpoints.peer, node.endpoints.api);
-    }
+  #trackPrimaryPeers(): () => void {
+    this.refreshPeers();
     return this.fsm.onApplied((applied) => {
       if (applied.outcome !== "applied") return;
       const command = applied.command;
       if (command.type === "NodeRegister") {
-        learn(
-          command.nodeId,
-          command.endpoints?.peer ?? null,
-          command.endpoints?.api ?? null,
-        );
+        const node = this.fsm.state.nodes.get(command.nodeId);
+        if (node !== undefined) this.#learn(node);
       }
     });
   }

@@ -18,9 +18,11 @@
  * | node-runtimes  | all                 | every node's runtime (local or RPC)          |
  * | state-watch    | primary             | the watch stream for the replicas            |
  * | peer-routes    | primary             | node messages, promotion, watch routes       |
+ * | mesh-cert      | primary             | certificates naming a node's mesh address    |
  * | leadership     | primary             | leader duties, started per term              |
  * | api            | primary             | the HTTPS API, the CA bootstrap              |
  * | node-link      | secondary           | registration and heartbeats                  |
+ * | mesh-peer      | secondary (bridge)  | the peer port on the mesh address            |
  * | promotion      | primary (joined)    | learner → voter                              |
  *
  * A new subsystem is a new part here (a node-wide service) or a new leader
@@ -31,6 +33,7 @@ import {
   type Command,
   decodeSnapshot,
   encodeSnapshot,
+  type FsmNode,
 } from "../../raft/mod.ts";
 import {
   type Coordinator,
@@ -60,6 +63,9 @@ import { Strays } from "./leader/strays.ts";
 import { NodeLink } from "./node_link.ts";
 import { MESH_MTU_DEFAULT } from "../../net/mesh/mod.ts";
 import { meshInterfaceOf, NodeMesh } from "../network/node_mesh.ts";
+import { NO_MESH, peerEndpointOf } from "../network/peer_route.ts";
+import { MeshCertificateRoute } from "./mesh_certificate_route.ts";
+import { MeshPeer } from "./mesh_peer.ts";
 import { NodeNetwork } from "../network/node_network.ts";
 import type { AgentLog, AgentOptions } from "./options.ts";
 import { advertiseHostOf, PeerServer } from "./peer_server.ts";
@@ -163,6 +169,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       nodeId: selfId,
       peerClient,
       peerRouter: peerServer.router,
+      peerEndpoint: (node) => peerEndpoint(node),
       ...options.raft,
       log,
     })
@@ -170,7 +177,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const replica = raftMember === null
     ? new StateReplica({
       primaries: (state) =>
-        primaryEndpoints(credentials.current.joinedPrimaries, state),
+        primaryEndpoints(
+          credentials.current.joinedPrimaries,
+          state,
+          peerEndpoint,
+        ),
       peerClient,
       decodeSnapshot,
       log,
@@ -206,6 +217,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       : { listenPort: options.network.meshPort }),
     log,
   });
+  /** Other nodes' peer ports, through the mesh once both ends are on it. */
+  const peerEndpoint = (node: FsmNode) =>
+    peerEndpointOf(node, mesh?.route ?? NO_MESH);
   const runtime = isSecondary
     ? new RuntimeService({
       dataDir,
@@ -226,6 +240,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     local: () => runtime?.runtime ?? null,
     state,
     peerClient,
+    peerEndpoint,
   });
 
   const primary = raftMember === null ? null : buildPrimary({
@@ -235,6 +250,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     peerServer,
     runtimes,
     mesh,
+    peerEndpoint,
     tickMs,
     nowMs,
     log,
@@ -263,14 +279,24 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
                 credentials.current.cluster !== null
               ? { clusterRange: credentials.current.cluster.clusterRange }
               : {}),
-            ...(mesh?.registration == null ? {} : { mesh: mesh.registration }),
+            ...(mesh?.registration == null ? {} : {
+              mesh: {
+                ...mesh.registration,
+                ...(meshPeer?.peer == null ? {} : { peer: meshPeer.peer }),
+              },
+            }),
           },
         }),
       };
     },
     channel: primary?.channel ??
       remoteChannel(
-        () => primaryEndpoints(credentials.current.joinedPrimaries, state()),
+        () =>
+          primaryEndpoints(
+            credentials.current.joinedPrimaries,
+            state(),
+            peerEndpoint,
+          ),
         peerClient,
       ),
     outbox,
@@ -280,6 +306,24 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       : { intervalMs: options.heartbeat.intervalMs }),
     log: (message) => log("info", message),
   });
+
+  const meshPeer = mesh === null ? null : new MeshPeer({
+    mesh,
+    credentials,
+    peerServer,
+    // Certificates are asked on the primaries' registered addresses.
+    primaries: () =>
+      primaryEndpoints(
+        credentials.current.joinedPrimaries,
+        state(),
+        (n) => n.endpoints.peer,
+      ),
+    onServing: () => void link?.reregister(),
+    log,
+  });
+  if (mesh !== null && raftMember !== null) {
+    mesh.onRouteChange(() => raftMember.refreshPeers());
+  }
 
   const parts: (Service | null)[] = [
     lock,
@@ -293,6 +337,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     runtimes,
     ...(primary?.parts ?? []),
     link,
+    meshPeer,
     primary?.promotion ?? null,
   ];
   const supervisor = new Supervisor(
@@ -337,18 +382,21 @@ function agentPortsOf(peerPort: number, apiPort: number | undefined): number[] {
   return apiPort === undefined ? [peerPort] : [peerPort, apiPort];
 }
 
-/** The primaries a network channel tries: those known at join, then those the state names. */
+/**
+ * The primaries a network channel tries: those the state names (through
+ * the mesh when it can), then those known at join.
+ */
 function primaryEndpoints(
   joined: readonly string[],
   state: ClusterState,
+  peerEndpoint: (node: FsmNode) => string | null,
 ): string[] {
-  const peers = [...joined];
+  const peers: string[] = [];
   for (const node of state.nodes.values()) {
-    const { peer, api } = node.endpoints;
-    if (peer !== null && api !== null && !peers.includes(peer)) {
-      peers.push(peer);
-    }
+    const peer = node.endpoints.api === null ? null : peerEndpoint(node);
+    if (peer !== null && !peers.includes(peer)) peers.push(peer);
   }
+  for (const peer of joined) if (!peers.includes(peer)) peers.push(peer);
   return peers;
 }
 
@@ -368,6 +416,7 @@ function buildPrimary(context: {
   readonly peerServer: PeerServer;
   readonly runtimes: NodeRuntimes;
   readonly mesh: NodeMesh | null;
+  readonly peerEndpoint: (node: FsmNode) => string | null;
   readonly tickMs: number;
   readonly nowMs: () => number;
   readonly log: AgentLog;
@@ -490,7 +539,18 @@ function buildPrimary(context: {
     log,
   });
   return {
-    parts: [watch, peerRoutes, leadership, api],
+    parts: [
+      watch,
+      peerRoutes,
+      new MeshCertificateRoute({
+        router: context.peerServer.router,
+        state,
+        cluster: () => credentials.current.cluster!,
+        log,
+      }),
+      leadership,
+      api,
+    ],
     api,
     channel: primaryChannel({
       isLeader: () => leadership.isLeader,
@@ -498,6 +558,7 @@ function buildPrimary(context: {
       raft: () => raftMember.raft,
       state,
       peerClient: () => credentials.current.peerClient,
+      peerEndpoint: context.peerEndpoint,
     }),
     handle: {
       get isLeader() {

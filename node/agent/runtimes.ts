@@ -3,7 +3,7 @@
  * in-process runtime (when it is also a secondary), the others through an
  * RPC client per peer endpoint, kept until the agent stops.
  */
-import type { ClusterState, NodeId } from "../../raft/mod.ts";
+import type { ClusterState, FsmNode, NodeId } from "../../raft/mod.ts";
 import { RpcClient, type SecondaryRuntime } from "../rpc/mod.ts";
 import type { Service } from "./supervisor.ts";
 
@@ -14,6 +14,8 @@ export interface NodeRuntimesOptions {
   state(): ClusterState;
   /** The node's peer client (its certificate). */
   peerClient(): Deno.HttpClient;
+  /** `host:port` to call a node's peer port on; default its registered one. */
+  peerEndpoint?(node: FsmNode): string | null;
 }
 
 export class NodeRuntimes implements Service {
@@ -34,7 +36,10 @@ export class NodeRuntimes implements Service {
     const local = this.#options.local();
     if (nodeId === this.#options.selfId() && local !== null) return local;
     const node = this.#options.state().nodes.get(nodeId);
-    const url = `https://${node?.endpoints.peer ?? "unknown.invalid:1"}`;
+    const peer = node === undefined
+      ? null
+      : this.#options.peerEndpoint?.(node) ?? node.endpoints.peer;
+    const url = `https://${peer ?? "unknown.invalid:1"}`;
     let client = this.#clients.get(url);
     if (client === undefined) {
       client = new RpcClient(url, { client: this.#options.peerClient() });

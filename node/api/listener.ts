@@ -98,6 +98,8 @@ export interface Listener {
   readonly refusedConnections: number;
   /** Stops accepting, ends idle connections, waits for requests in flight. */
   shutdown(): Promise<void>;
+  /** New connections get this certificate (a TLS listener only; a renewed one). */
+  setTls(tls: ListenerTls): void;
 }
 
 const JSON_HEADERS = "content-type: application/json\r\nconnection: close";
@@ -200,6 +202,16 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     port: address.port,
     get refusedConnections() {
       return refused;
+    },
+    setTls(tls) {
+      if (!(server instanceof https.Server)) {
+        throw new Error("a plain HTTP listener has no certificate to replace");
+      }
+      server.setSecureContext({
+        key: tls.keyPem,
+        cert: tls.certPem,
+        ...(tls.clientCaPem === undefined ? {} : { ca: tls.clientCaPem }),
+      });
     },
     shutdown: () =>
       new Promise<void>((resolve) => {

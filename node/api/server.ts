@@ -40,6 +40,8 @@ export interface ApiServer {
   readonly refusedConnections: number;
   /** Stops accepting, waits for requests in flight (streams end with their clients). */
   shutdown(): Promise<void>;
+  /** New connections get this certificate (a renewed one). */
+  setTls(tls: ListenerTls): void;
 }
 
 /** Starts the server; resolves once it listens. */
@@ -62,6 +64,7 @@ export async function startApiServer(
       return listener.refusedConnections;
     },
     shutdown: () => listener.shutdown(),
+    setTls: (tls) => listener.setTls(tls),
   };
 }
 

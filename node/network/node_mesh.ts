@@ -21,6 +21,12 @@ import {
   type MeshPeerStatus,
 } from "../../net/mesh/mod.ts";
 import type { ClusterState } from "../../raft/mod.ts";
+import { freshPeers, type MeshRoute, NO_MESH } from "./peer_route.ts";
+
+/** How often the peers' handshakes are read (`wg show dump`). */
+export const HANDSHAKE_POLL_MS = 5_000;
+/** …and while a peer has none recent yet (a new peer, a node coming back). */
+const HANDSHAKE_POLL_PENDING_MS = 1_000;
 
 export interface NodeMeshOptions {
   readonly dataDir: string;
@@ -72,6 +78,9 @@ export class NodeMesh {
   #applied = "";
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
+  #fresh = new Set<string>();
+  #poll: ReturnType<typeof setTimeout> | undefined;
+  readonly #routeListeners = new Set<() => void>();
 
   constructor(options: NodeMeshOptions) {
     this.#options = options;
@@ -85,6 +94,24 @@ export class NodeMesh {
       publicKey: this.#publicKey,
       endpoint: `${this.#options.endpointHost()}:${port}`,
     };
+  }
+
+  /** This node's mesh address once its interface is up; else null. */
+  get address(): string | null {
+    return this.#mesh?.address ?? null;
+  }
+
+  /** How to reach peers now: up, and which peers handshook recently. */
+  get route(): MeshRoute {
+    if (this.#mesh === null) return NO_MESH;
+    const fresh = this.#fresh;
+    return { up: true, fresh: (publicKey) => fresh.has(publicKey) };
+  }
+
+  /** Called when the interface comes up or a peer's freshness changes. */
+  onRouteChange(listener: () => void): () => void {
+    this.#routeListeners.add(listener);
+    return () => this.#routeListeners.delete(listener);
   }
 
   /** Each peer's last handshake and traffic; empty before the interface is up. */
@@ -104,6 +131,7 @@ export class NodeMesh {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#poll);
     this.#unsubscribe?.();
     await this.#queue;
   }
@@ -153,10 +181,46 @@ export class NodeMesh {
     });
     await mesh.up();
     this.#mesh = mesh;
+    this.#notifyRoute();
+    this.#pollSoon(0);
     this.#options.log(
       "info",
       `mesh ${mesh.interfaceName} up at ${mesh.address} (${mesh.backend}), port ${mesh.listenPort}`,
     );
     return mesh;
+  }
+
+  #pollSoon(delayMs: number): void {
+    if (this.#stopped) return;
+    this.#poll = setTimeout(async () => {
+      let next = HANDSHAKE_POLL_MS;
+      try {
+        const peers = await this.status();
+        const fresh = freshPeers(peers, Date.now());
+        if (fresh.size < peers.length) next = HANDSHAKE_POLL_PENDING_MS;
+        const changed = fresh.size !== this.#fresh.size ||
+          [...fresh].some((key) => !this.#fresh.has(key));
+        this.#fresh = fresh;
+        if (changed) this.#notifyRoute();
+      } catch (error) {
+        this.#options.log(
+          "warn",
+          `mesh: cannot read the peers' handshakes: ${
+            error instanceof Error ? error.message : error
+          }`,
+        );
+      }
+      this.#pollSoon(next);
+    }, delayMs);
+  }
+
+  #notifyRoute(): void {
+    for (const listener of this.#routeListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.#options.log("error", `mesh route listener: ${error}`);
+      }
+    }
   }
 }

@@ -31,7 +31,12 @@ export interface NodeView {
   readonly subnet: string | null;
   /** Its WireGuard peer (public key and endpoint); null without a mesh. */
   readonly mesh:
-    | { readonly publicKey: string; readonly endpoint: string }
+    | {
+      readonly publicKey: string;
+      readonly endpoint: string;
+      /** Its peer port on its mesh address, once it serves there. */
+      readonly peer?: string;
+    }
     | null;
   /** Its mesh address: the first of its subnet; null without one. */
   readonly meshAddress: string | null;

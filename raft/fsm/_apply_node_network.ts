@@ -9,6 +9,8 @@ import {
   type Cidr,
   clusterRangeProblem,
   formatCidr,
+  formatIpv4,
+  gatewayOf,
   nodeSubnet,
   nodeSubnetCount,
   parseCidr,
@@ -71,7 +73,10 @@ export function registerNetwork(
       }
     }
   }
-  if (network === null) return { network, subnet: kept.subnet, mesh };
+  if (network === null) {
+    return meshPeerRefusal(command, null) ??
+      { network, subnet: kept.subnet, mesh };
+  }
   const subnet = kept.subnet ?? freeSubnet(state, network, command.nodeId);
   if (subnet === null) {
     return reject(
@@ -81,7 +86,30 @@ export function registerNetwork(
       }; remove a node first`,
     );
   }
-  return { network, subnet, mesh };
+  return meshPeerRefusal(command, subnet) ?? { network, subnet, mesh };
+}
+
+/** A peer port through the mesh must be on the node's mesh address. */
+function meshPeerRefusal(
+  command: NodeRegisterCommand,
+  subnet: string | null,
+): Applied | null {
+  const peer = command.network?.mesh?.peer;
+  if (peer === undefined) return null;
+  const cidr = subnet === null ? null : parseCidr(subnet);
+  const meshAddress = cidr === null || typeof cidr === "string"
+    ? null
+    : formatIpv4(gatewayOf(cidr));
+  const host = peer.slice(0, peer.lastIndexOf(":"));
+  if (meshAddress === null || host !== meshAddress) {
+    return reject(
+      "node.mesh_peer_invalid",
+      `Node ${quote(command.name)} offers its peer port through the mesh at ${
+        quote(peer)
+      }, but its mesh address is ${meshAddress ?? "not assigned (no subnet)"}`,
+    );
+  }
+  return null;
 }
 
 function checkAsked(
@@ -105,6 +133,10 @@ function checkAsked(
       `WireGuard endpoint must be host:port, got ${
         quote(asked.mesh?.endpoint)
       }`,
+    ) ??
+    invalidUnless(
+      asked.mesh?.peer === undefined || isHostPort(asked.mesh.peer),
+      `The mesh peer port must be host:port, got ${quote(asked.mesh?.peer)}`,
     );
 }
 

@@ -169,6 +169,7 @@ const nodeEndpoints = object({
 const nodeMesh = object({
   publicKey: stateText,
   endpoint: stateText,
+  peer: optional(stateText),
 }, { unknownKeys: "refuse" });
 
 const nodeRecordFields = object({
@@ -324,7 +325,7 @@ export const commandParsers: {
       object({
         clusterRange: optional(text),
         mesh: optional(
-          object({ publicKey: text, endpoint: text }, {
+          object({ publicKey: text, endpoint: text, peer: optional(text) }, {
             unknownKeys: "refuse",
           }),
         ),

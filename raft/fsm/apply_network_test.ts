@@ -83,6 +83,37 @@ Deno.test("NodeRegister with a network: the range is fixed once, each node gets 
       expect: "command.invalid",
     },
     {
+      name: "a peer port through the mesh on the node's mesh address is kept",
+      command: networked(5, {
+        mesh: {
+          publicKey: KEY_5,
+          endpoint: "10.0.0.5:51820",
+          peer: "10.210.1.1:7946",
+        },
+      }, { atMs: 5000 }),
+      expect: "ok",
+      check: (after) =>
+        strictEqual(after.nodes.get("n5")?.mesh?.peer, "10.210.1.1:7946"),
+    },
+    {
+      name: "a peer port through the mesh on another address is refused",
+      command: networked(5, {
+        mesh: {
+          publicKey: KEY_5,
+          endpoint: "10.0.0.5:51820",
+          peer: "10.210.0.1:7946",
+        },
+      }, { atMs: 5000 }),
+      expect: "node.mesh_peer_invalid",
+    },
+    {
+      name: "a malformed peer port through the mesh is invalid",
+      command: networked(5, {
+        mesh: { publicKey: KEY_5, endpoint: "10.0.0.5:51820", peer: "x" },
+      }, { atMs: 5000 }),
+      expect: "command.invalid",
+    },
+    {
       name: "a removed node's subnet goes to the next node",
       setup: [{ type: "NodeRemove", nodeId: "n4", atMs: 5000 }],
       command: networked(6),
@@ -186,8 +217,17 @@ function placementOf(command: ReturnType<typeof scheduled>) {
 Deno.test("a networked state round-trips through a snapshot; a host-network one keeps its old bytes", () => {
   const state = stateFrom([
     scheduled("w1", "n4", "web", { ip: "10.210.0.7" }),
+    networked(5, {
+      mesh: {
+        publicKey: KEY_5,
+        endpoint: "10.0.0.5:51820",
+        peer: "10.210.1.1:7946",
+      },
+    }, { atMs: 5000 }),
   ], networkedState());
   const restored = decodeSnapshot(encodeSnapshot(state));
+  strictEqual(restored.nodes.get("n5")?.mesh?.peer, "10.210.1.1:7946");
+  strictEqual(restored.nodes.get("n4")?.mesh?.peer, undefined);
   strictEqual(restored.network?.clusterRange, "10.210.0.0/16");
   strictEqual(restored.allocs.get("w1")?.ip, "10.210.0.7");
   deepStrictEqual(restored.nodes.get("n4")?.allocHosts, [7]);

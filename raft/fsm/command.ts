@@ -53,7 +53,12 @@ export interface NodeRegisterCommand {
    */
   readonly network?: {
     readonly clusterRange?: string;
-    readonly mesh?: { readonly publicKey: string; readonly endpoint: string };
+    readonly mesh?: {
+      readonly publicKey: string;
+      readonly endpoint: string;
+      /** Its peer port on its mesh address, once it serves there. */
+      readonly peer?: string;
+    };
   };
   readonly atMs: number;
 }
@@ -334,6 +339,7 @@ export type RejectionCode =
   | "node.network_mismatch"
   | "node.subnets_exhausted"
   | "node.mesh_key_taken"
+  | "node.mesh_peer_invalid"
   | "node.capacity_below_reserved"
   | "node.down"
   | "node.not_down"

@@ -59,6 +59,13 @@ export interface NodeMesh {
   readonly publicKey: string;
   /** `host:port` its WireGuard listens on (its public or underlay address). */
   readonly endpoint: string;
+  /**
+   * `host:port` of its peer port through the mesh (its mesh address, the
+   * first of its subnet), once it serves there with a certificate naming
+   * it; absent before. Other nodes with a mesh reach its Raft, RPC and node
+   * messages there.
+   */
+  readonly peer?: string;
 }
 
 /** The cluster's network, fixed by the first node that registers with it. */
