@@ -20,7 +20,7 @@ import {
 import type { ClusterIdentity } from "../cluster_init/mod.ts";
 import { JoinError, type JoinGrant } from "./join.ts";
 import { parseSecondaryJoinRequest } from "./_node_message_schema.ts";
-import { issueCertificateFor } from "./node_certificate.ts";
+import { issueForRequest } from "./node_certificate_request.ts";
 import { admitPrimary, parsePrimaryJoinRequest } from "./join_primary.ts";
 
 export interface JoinRouteOptions {
@@ -77,17 +77,11 @@ export function joinHandler(options: JoinRouteOptions): Handler {
           `Node "${joining.nodeId}" is already a member; remove it first or join from a fresh data dir`,
         );
       }
-      const nodeCertPem = await issueCertificateFor(
-        { certPem: cluster.caCertPem, keyPem: cluster.caKeyPem },
-        { ...joining, nowMs: Date.now() },
-      ).catch((error) => {
-        throw new ApiError(
-          400,
-          "join.bad_request",
-          "The public key is not an ECDSA P-256 key in SPKI PEM",
-          { cause: error },
-        );
-      });
+      const nodeCertPem = await issueForRequest(
+        cluster,
+        joining,
+        "join.bad_request",
+      );
       const grant: JoinGrant = {
         clusterId: cluster.clusterId,
         primaries: primaryPeers(state, options.selfPeer()),

@@ -17,7 +17,7 @@ import {
   type Router,
 } from "../api/mod.ts";
 import type { ClusterIdentity } from "../cluster_init/mod.ts";
-import { issueCertificateFor } from "./node_certificate.ts";
+import { issueForRequest } from "./node_certificate_request.ts";
 import type { Service } from "./supervisor.ts";
 
 export const MESH_CERTIFICATE_PATH = "/peer/v1/certificate";
@@ -92,17 +92,11 @@ export class MeshCertificateRoute implements Service {
         const hosts = meshCertificateHosts(this.#options.state(), sender);
         if (hosts instanceof ApiError) throw hosts;
         const cluster = this.#options.cluster();
-        const nodeCertPem = await issueCertificateFor(
-          { certPem: cluster.caCertPem, keyPem: cluster.caKeyPem },
-          { nodeId: sender, publicKeyPem, hosts, nowMs: Date.now() },
-        ).catch((error) => {
-          throw new ApiError(
-            400,
-            "node.bad_request",
-            "The public key is not an ECDSA P-256 key in SPKI PEM",
-            { cause: error },
-          );
-        });
+        const nodeCertPem = await issueForRequest(
+          cluster,
+          { nodeId: sender, publicKeyPem, hosts },
+          "node.bad_request",
+        );
         this.#options.log(
           "info",
           `issued node ${sender} a certificate for ${hosts.join(", ")}`,
