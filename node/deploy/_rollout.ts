@@ -398,8 +398,10 @@ export class Rollout {
       status: "healthy",
       atMs: context.nowMs(),
     });
-    if (healthy.ok) this.#feed({ type: "healthy", allocId });
-    else this.#failStart(allocId, healthy.rejection.message, true);
+    // The leader's health duty may have recorded it first: healthy all the same.
+    if (healthy.ok || this.#alloc(allocId)?.status === "healthy") {
+      this.#feed({ type: "healthy", allocId });
+    } else this.#failStart(allocId, healthy.rejection.message, true);
   }
 
   async #lastLogLines(allocId: string): Promise<string[]> {

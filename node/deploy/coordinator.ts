@@ -56,10 +56,16 @@ export function createCoordinator(context: DeployContext): Coordinator {
 
 type Emit = (event: DeployEvent) => void;
 
+/** The first follow-up of a repair that left services short, then doubling. */
+export const REPAIR_RETRY_FIRST_MS = 2_000;
+const REPAIR_RETRY_MAX_MS = 60_000;
+
 class DeployCoordinator implements Coordinator {
   readonly #context: DeployContext;
   readonly #running = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #retryMs = REPAIR_RETRY_FIRST_MS;
   /** The deploy whose rollout runs now, for `cancel`. */
   #current: { readonly deployId: string; readonly rollout: Rollout } | null =
     null;
@@ -122,7 +128,29 @@ class DeployCoordinator implements Coordinator {
 
   async close(): Promise<void> {
     this.#closing.abort();
+    clearTimeout(this.#retry);
     await Promise.allSettled([...this.#running]);
+  }
+
+  /**
+   * A repair that gave up on some allocs (a node that died under it, a
+   * start that failed) leaves services short: another repair follows, later
+   * each time (REPAIR_RETRY_FIRST_MS doubling to REPAIR_RETRY_MAX_MS), until
+   * one places nothing or finishes clean.
+   */
+  #repairAgain(): void {
+    if (this.#closing.signal.aborted || this.#retry !== undefined) return;
+    const delayMs = this.#retryMs;
+    this.#retryMs = Math.min(this.#retryMs * 2, REPAIR_RETRY_MAX_MS);
+    this.#context.log?.(
+      "info",
+      `repair: services are still short; another repair in ${delayMs / 1000} s`,
+    );
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      if (this.#closing.signal.aborted) return;
+      void this.#track(this.#repair({ type: "repair", idPrefix: "" }));
+    }, delayMs);
   }
 
   #track<T>(promise: Promise<T>): Promise<T> {
@@ -295,7 +323,10 @@ class DeployCoordinator implements Coordinator {
       context.log?.("warn", `repair: ${unplaced.message}`);
     }
     const { input, placements } = repairInput(plan);
-    if (placements.size === 0) return;
+    if (placements.size === 0) {
+      this.#retryMs = REPAIR_RETRY_FIRST_MS;
+      return;
+    }
     try {
       const result = await runRollout(new DeployMachine(input), {
         context,
@@ -305,6 +336,8 @@ class DeployCoordinator implements Coordinator {
         onPhase,
       });
       if (result.kind === "lost") throw result.error;
+      if (result.failures.length > 0) this.#repairAgain();
+      else this.#retryMs = REPAIR_RETRY_FIRST_MS;
     } catch (error) {
       if (!(error instanceof CommitLost)) throw error;
       context.log?.("warn", `repair cut short: ${errorText(error)}`);
