@@ -59,6 +59,8 @@ type Emit = (event: DeployEvent) => void;
 /** The first follow-up of a repair that left services short, then doubling. */
 export const REPAIR_RETRY_FIRST_MS = 2_000;
 const REPAIR_RETRY_MAX_MS = 60_000;
+/** Follow-ups in a row before the leader gives up (a start that always fails). */
+const REPAIR_RETRIES_MAX = 10;
 
 class DeployCoordinator implements Coordinator {
   readonly #context: DeployContext;
@@ -66,6 +68,7 @@ class DeployCoordinator implements Coordinator {
   readonly #closing = new AbortController();
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retryMs = REPAIR_RETRY_FIRST_MS;
+  #retries = 0;
   /** The deploy whose rollout runs now, for `cancel`. */
   #current: { readonly deployId: string; readonly rollout: Rollout } | null =
     null;
@@ -126,6 +129,12 @@ class DeployCoordinator implements Coordinator {
     return handleTaskRequest(this, request);
   }
 
+  /** The follow-ups start over from the first delay. */
+  #repairsWhole(): void {
+    this.#retryMs = REPAIR_RETRY_FIRST_MS;
+    this.#retries = 0;
+  }
+
   async close(): Promise<void> {
     this.#closing.abort();
     clearTimeout(this.#retry);
@@ -136,10 +145,19 @@ class DeployCoordinator implements Coordinator {
    * A repair that gave up on some allocs (a node that died under it, a
    * start that failed) leaves services short: another repair follows, later
    * each time (REPAIR_RETRY_FIRST_MS doubling to REPAIR_RETRY_MAX_MS), until
-   * one places nothing or finishes clean.
+   * one places nothing or finishes clean, at most REPAIR_RETRIES_MAX in a
+   * row (the next node failure or deploy starts over).
    */
   #repairAgain(): void {
     if (this.#closing.signal.aborted || this.#retry !== undefined) return;
+    if (++this.#retries > REPAIR_RETRIES_MAX) {
+      this.#context.log?.(
+        "error",
+        `repair: services are still short after ${REPAIR_RETRIES_MAX} repairs in a row; giving up until the next node failure or deploy`,
+      );
+      this.#repairsWhole();
+      return;
+    }
     const delayMs = this.#retryMs;
     this.#retryMs = Math.min(this.#retryMs * 2, REPAIR_RETRY_MAX_MS);
     this.#context.log?.(
@@ -324,7 +342,7 @@ class DeployCoordinator implements Coordinator {
     }
     const { input, placements } = repairInput(plan);
     if (placements.size === 0) {
-      this.#retryMs = REPAIR_RETRY_FIRST_MS;
+      this.#repairsWhole();
       return;
     }
     try {
@@ -337,7 +355,7 @@ class DeployCoordinator implements Coordinator {
       });
       if (result.kind === "lost") throw result.error;
       if (result.failures.length > 0) this.#repairAgain();
-      else this.#retryMs = REPAIR_RETRY_FIRST_MS;
+      else this.#repairsWhole();
     } catch (error) {
       if (!(error instanceof CommitLost)) throw error;
       context.log?.("warn", `repair cut short: ${errorText(error)}`);
