@@ -26,7 +26,11 @@ export interface Route {
   readonly service: string;
   /** The healthy endpoints only; empty: the route exists but answers 503. */
   readonly endpoints: readonly Endpoint[];
+  /** How requests spread over the endpoints; the proxy's default unless set. */
+  readonly balance?: BalancePolicy;
 }
+
+export type BalancePolicy = "round-robin" | "least-connections";
 
 /** A route as the table holds it: normalized, with a stable key. */
 export interface TableRoute {
@@ -36,6 +40,7 @@ export interface TableRoute {
   readonly pathPrefix: string;
   readonly service: string;
   readonly endpoints: readonly TableEndpoint[];
+  readonly balance: BalancePolicy | null;
 }
 
 export interface TableEndpoint extends Endpoint {
@@ -169,6 +174,15 @@ export function buildRouteTable(routes: readonly Route[]): RouteTable {
     if (typeof route.service !== "string" || route.service === "") {
       problems.push(`${where}: service is empty`);
     }
+    const balance = route.balance ?? null;
+    if (
+      balance !== null && balance !== "round-robin" &&
+      balance !== "least-connections"
+    ) {
+      problems.push(
+        `${where}: balance is not "round-robin" or "least-connections"`,
+      );
+    }
     const endpoints: TableEndpoint[] = [];
     const seen = new Set<string>();
     for (const endpoint of route.endpoints ?? []) {
@@ -219,6 +233,7 @@ export function buildRouteTable(routes: readonly Route[]): RouteTable {
       pathPrefix: prefix,
       service: route.service,
       endpoints,
+      balance,
     };
     same.push(entry);
     byHost.set(host, same);
