@@ -73,6 +73,13 @@ export type OrderFailure =
   | { readonly kind: "timeout"; readonly message: string }
   /** The caller's signal aborted the order. */
   | { readonly kind: "aborted"; readonly message: string }
+  /** The CA failed or is down (5xx); retryAfterMs from its Retry-After, null if none. */
+  | {
+    readonly kind: "serverError";
+    readonly status: number;
+    readonly retryAfterMs: number | null;
+    readonly message: string;
+  }
   /** The host name cannot be validated over HTTP-01 (an IP, a wildcard, not a name). */
   | { readonly kind: "badHost"; readonly message: string }
   /** publish() of the challenge token failed: the CA was not asked to validate. */
@@ -126,6 +133,9 @@ export function parseRetryAfter(
     const seconds = Number(text);
     return Number.isSafeInteger(seconds) ? seconds * 1000 : null;
   }
+  // The three HTTP date forms all start with the day's name; Date.parse
+  // alone would take "-5" or "1.5" for dates.
+  if (!/^[A-Za-z]{3}/.test(text)) return null;
   const at = Date.parse(text);
   if (Number.isNaN(at)) return null;
   return Math.max(0, at - nowMs);
@@ -178,10 +188,16 @@ export function failureFromHttpError(error: AcmeHttpError): OrderFailure {
   }
   if (error.status >= 500) {
     return {
-      kind: "other",
+      kind: "serverError",
+      status: error.status,
+      retryAfterMs: error.retryAfterMs,
       message: `the ACME server failed (HTTP ${error.status}${
         detail ? `: ${detail}` : ""
-      }); mill retries later`,
+      }); mill retries later${
+        error.retryAfterMs === null
+          ? ""
+          : `, not before the ${formatRetryAfter(error.retryAfterMs)} it asks`
+      }`,
     };
   }
   return {

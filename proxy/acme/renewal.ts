@@ -10,7 +10,8 @@
  *   lifetime is left if that is sooner: 30 days for Let's Encrypt's 90-day
  *   certificates, 2 days for 6-day ones, 200 s for a 10-minute test one.
  * - After a failure, exponential backoff from the last attempt: 1 min
- *   doubling to 24 h, unless the CA's Retry-After is later, which wins
+ *   doubling to 24 h, unless the CA's Retry-After (on a rate limit or a
+ *   5xx) is later, which wins
  *   (capped at 7 days, so a bogus header cannot silence a host for good).
  */
 
@@ -182,9 +183,10 @@ export function afterFailure(
   failure: OrderFailure,
   nowMs: number,
 ): HostCertificateState {
-  const retryAfterMs = failure.kind === "rateLimited"
-    ? failure.retryAfterMs
-    : null;
+  const retryAfterMs =
+    failure.kind === "rateLimited" || failure.kind === "serverError"
+      ? failure.retryAfterMs
+      : null;
   return {
     host: state.host,
     certificate: state.certificate,

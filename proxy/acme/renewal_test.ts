@@ -41,6 +41,12 @@ const failure: fc.Arbitrary<OrderFailure> = fc.oneof(
     message: fc.constant("challenge failed"),
   }),
   fc.record({
+    kind: fc.constant("serverError" as const),
+    status: fc.constantFrom(500, 503),
+    retryAfterMs: fc.option(fc.integer({ min: 0, max: 30 * DAY })),
+    message: fc.constant("down"),
+  }),
+  fc.record({
     kind: fc.constant("network" as const),
     message: fc.constant("unreachable"),
   }),
@@ -102,16 +108,17 @@ Deno.test("after a failure nothing is ordered before the backoff, nor before a l
     const next = nextOrderAtMs(state);
     ok(next >= at + backoffMs(state.failures));
     ok(next >= at + POLICY.backoffMinMs);
-    if (f.kind === "rateLimited" && f.retryAfterMs !== null) {
-      ok(next >= at + Math.min(f.retryAfterMs, POLICY.retryAfterMaxMs));
+    const said = "retryAfterMs" in f ? f.retryAfterMs : null;
+    if (said !== null) {
+      ok(next >= at + Math.min(said, POLICY.retryAfterMaxMs));
     }
     // Neither backoff nor Retry-After is waited on longer than needed.
     const renewal = state.certificate === null
       ? Number.NEGATIVE_INFINITY
       : renewalTimeMs(state.certificate);
-    const retryAfter = f.kind === "rateLimited" && f.retryAfterMs !== null
-      ? Math.min(f.retryAfterMs, POLICY.retryAfterMaxMs)
-      : 0;
+    const retryAfter = said === null
+      ? 0
+      : Math.min(said, POLICY.retryAfterMaxMs);
     strictEqual(
       next,
       Math.max(renewal, at + backoffMs(state.failures), at + retryAfter),
