@@ -242,6 +242,11 @@ export class RaftNode {
     return this.#port;
   }
 
+  /** The membership in force here: the latest in the log, else the snapshot's. */
+  get membership(): Membership {
+    return this.#core.membership;
+  }
+
   get status(): NodeStatus {
     return {
       id: this.#core.id,

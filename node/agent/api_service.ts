@@ -15,6 +15,7 @@ import {
 import type { ClusterIdentity } from "../cluster_init/mod.ts";
 import type { CommitResult, Coordinator } from "../deploy/mod.ts";
 import { primaryRouter } from "../primary/routes.ts";
+import { removeNodeHandler } from "../primary/node_remove_routes.ts";
 import { rotateTokenHandler } from "../primary/token_routes.ts";
 import type { SecondaryRuntime } from "../rpc/mod.ts";
 import type { ClusterKey } from "../secrets/mod.ts";
@@ -67,6 +68,19 @@ export class ApiService implements Service {
   get port(): number {
     if (this.#server === null) throw new Error("the API is not started");
     return this.#server.port;
+  }
+
+  /**
+   * The port the API listens on, or will once started: the container
+   * network walls it off and may be set up first (a restarted node knows
+   * its subnet at once). Throws only for an ephemeral port not bound yet.
+   */
+  get guardedPort(): number {
+    if (this.#server !== null) return this.#server.port;
+    const port = this.#options.listen?.port ??
+      this.#options.cluster().apiPort;
+    if (port === 0) throw new Error("the API is not started");
+    return port;
   }
 
   async start(): Promise<void> {
@@ -153,6 +167,17 @@ export class ApiService implements Service {
         commit: options.commit,
         caFingerprintSha256: options.caFingerprintSha256(),
         nowMs: Date.now,
+      }),
+      removeNode: removeNodeHandler({
+        state: options.state,
+        selfId: options.nodeId,
+        membership: () => options.raft().membership,
+        removeMember: async (id) => {
+          await options.raft().proposeMembership({ type: "remove", id });
+        },
+        commit: options.commit,
+        nowMs: Date.now,
+        log: (message) => options.log("info", message),
       }),
       join: joinHandler({
         cluster,

@@ -23,6 +23,8 @@ export interface PeerServerOptions {
   readonly advertiseHost?: string;
   /** The node's certificate, key and the CA of callers (asked at start: read from the data dir). */
   tls(): ListenerTls;
+  /** True for a node id whose certificate no longer opens the port (a removed node). */
+  revoked?(nodeId: string): boolean;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -97,7 +99,9 @@ export class PeerServer implements Service {
       port,
       tls: this.#options.tls(),
       router: this.router,
-      authenticator: new CertificateAuthenticator(),
+      authenticator: new CertificateAuthenticator(
+        (id) => this.#options.revoked?.(id) ?? false,
+      ),
       onError: (error, request) =>
         this.#options.log(
           "error",

@@ -159,6 +159,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       ...credentials.current.nodeTls,
       clientCaPem: credentials.current.caCertPem,
     }),
+    // Asked per request, long after `view` below exists.
+    revoked: (id) => view.state.removedNodes.includes(id),
     log,
   });
   const outbox = new ReportOutbox();
@@ -198,7 +200,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       state: () => view.state,
       subscribe: (listener) => view.subscribe(listener),
       agentPorts: (): number[] =>
-        agentPortsOf(peerServer.port, primary?.api.port),
+        agentPortsOf(peerServer.port, primary?.api.guardedPort),
       ...options.network,
       meshInterface: meshInterfaceOf(options.network?.netnsPrefix),
       mtu: MESH_MTU_DEFAULT,

@@ -79,14 +79,27 @@ const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * Peers by certificate: a client certificate the listener verified against
- * the cluster CA makes its common name (the node id) a `peer` caller.
+ * the cluster CA makes its common name (the node id) a `peer` caller,
+ * unless `revoked` names it (a node removed from the cluster): 403.
  */
 export class CertificateAuthenticator implements CallerAuthenticator {
+  readonly #revoked: (nodeId: string) => boolean;
+
+  constructor(revoked: (nodeId: string) => boolean = () => false) {
+    this.#revoked = revoked;
+  }
+
   identify(_request: Request, connection: Connection): Caller | null {
     const name = connection.clientCommonName;
-    return name !== null && NODE_ID.test(name)
-      ? { scope: "peer", nodeId: name }
-      : null;
+    if (name === null || !NODE_ID.test(name)) return null;
+    if (this.#revoked(name)) {
+      throw new ApiError(
+        403,
+        "peer.node_removed",
+        `Node ${name} was removed from the cluster; its certificate is no longer accepted`,
+      );
+    }
+    return { scope: "peer", nodeId: name };
   }
 
   refuse(_request: Request): never {

@@ -55,6 +55,8 @@ export interface PrimaryRoutesOptions {
   readonly join?: Handler;
   /** `POST /v1/tokens/:kind/rotate` (admin), answered by the leader. */
   readonly rotateToken?: Handler;
+  /** `DELETE /v1/nodes/:name` (admin), answered by the leader. */
+  readonly removeNode?: Handler;
 }
 
 /** The router of a primary's API. */
@@ -148,6 +150,9 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
   }
   if (options.rotateToken !== undefined) {
     router.add("POST", "/v1/tokens/:kind/rotate", lead(options.rotateToken));
+  }
+  if (options.removeNode !== undefined) {
+    router.add("DELETE", "/v1/nodes/:name", lead(options.removeNode));
   }
   // The secrets routes are added on a router of their own so that each
   // handler can be wrapped with leaderOnly.

@@ -33,6 +33,14 @@ export function applyNodeRegister(
 ): Applied {
   const invalid = checkNodeRegister(command);
   if (invalid) return invalid;
+  if (state.removedNodes.includes(command.nodeId)) {
+    return reject(
+      "node.removed",
+      `Node ${
+        quote(command.nodeId)
+      } was removed from the cluster and cannot register again; wipe its data dir and join it anew`,
+    );
+  }
   for (const other of state.nodes.values()) {
     if (other.name === command.name && other.id !== command.nodeId) {
       return reject(
@@ -295,5 +303,10 @@ export function applyNodeRemove(
       allocs = allocs.delete(alloc.id);
     }
   }
-  return accept({ ...state, nodes: state.nodes.delete(node.id), allocs });
+  return accept({
+    ...state,
+    nodes: state.nodes.delete(node.id),
+    allocs,
+    removedNodes: [...state.removedNodes, node.id],
+  });
 }

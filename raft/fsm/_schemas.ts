@@ -265,6 +265,7 @@ export const stateDocumentParser: Parser<StateDocument> = object({
   network: optional(
     object({ clusterRange: stateText }, { unknownKeys: "refuse" }),
   ),
+  removedNodes: optional(array(stateText, STATE_LIST_MAX)),
 }, { unknownKeys: "refuse" });
 
 /** A command's parser: `type` and `atMs`, then the fields of `shape`. */

@@ -1,4 +1,4 @@
-import { strictEqual } from "node:assert/strict";
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { baseState, scheduled, toHealthy } from "./fixtures_testing.ts";
 import { runApplyTable } from "./table_testing.ts";
 import { registerNode } from "./testing.ts";
@@ -248,6 +248,26 @@ Deno.test("apply() handles NodeDrain and NodeRemove", async (t) => {
       name: "removing an unknown node is refused",
       command: { type: "NodeRemove", nodeId: "n9", atMs: 6 },
       expect: "node.unknown",
+    },
+    {
+      name: "a removed node is remembered",
+      command: { type: "NodeRemove", nodeId: "n3", atMs: 6 },
+      expect: "ok",
+      check: (state) => deepStrictEqual(state.removedNodes, ["n3"]),
+    },
+    {
+      name: "a removed node may not register again",
+      setup: [{ type: "NodeRemove", nodeId: "n3", atMs: 6 }],
+      command: registerNode(3, { atMs: 7 }),
+      expect: "node.removed",
+      message: "cannot register again",
+    },
+    {
+      name: "its name is free for a node joined anew",
+      setup: [{ type: "NodeRemove", nodeId: "n3", atMs: 6 }],
+      command: registerNode(7, { name: "node-3", atMs: 7 }),
+      expect: "ok",
+      check: (state) => strictEqual(state.nodes.get("n7")?.name, "node-3"),
     },
   ]);
 });

@@ -126,6 +126,9 @@ export function stateToDocument(state: ClusterState): StateDocument {
       ? {}
       : { tokens: state.tokens }),
     ...(state.network === null ? {} : { network: state.network }),
+    ...(state.removedNodes.length === 0
+      ? {}
+      : { removedNodes: state.removedNodes }),
   };
 }
 
@@ -192,6 +195,7 @@ export function stateFromDocument(document: StateDocument): DecodedState {
     deploys: document.deploys,
     tokens: document.tokens ?? NO_ROTATED_TOKENS,
     network: document.network ?? null,
+    removedNodes: document.removedNodes ?? [],
   });
   const problems = checkInvariants(state);
   if (problems.length > 0) {

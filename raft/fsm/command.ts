@@ -336,6 +336,7 @@ export type RejectionCode =
   | "node.unknown"
   | "node.identity_mismatch"
   | "node.name_taken"
+  | "node.removed"
   | "node.network_mismatch"
   | "node.subnets_exhausted"
   | "node.mesh_key_taken"

@@ -200,6 +200,11 @@ export interface ClusterState {
   readonly tokens: ClusterTokens;
   /** Null until a node registers with a cluster range. */
   readonly network: ClusterNetwork | null;
+  /**
+   * Ids of the nodes `NodeRemove` took out, oldest first: such a node may
+   * not register again, and its certificate no longer opens the peer port.
+   */
+  readonly removedNodes: readonly string[];
 }
 
 /** The rotated API tokens, by kind, as hashes. */
@@ -227,6 +232,7 @@ export function emptyState(): ClusterState {
     deploys: [],
     tokens: NO_ROTATED_TOKENS,
     network: null,
+    removedNodes: [],
   };
 }
 

@@ -46,4 +46,6 @@ export interface StateDocument {
   readonly tokens?: ClusterTokens;
   /** Absent until a node registered with a cluster range. */
   readonly network?: ClusterNetwork;
+  /** Absent until a node was removed. */
+  readonly removedNodes?: readonly string[];
 }
