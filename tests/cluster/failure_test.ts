@@ -1,9 +1,10 @@
 /**
- * Failures on three primaries: a whole node killed with SIGKILL (agent,
- * containerd, shims, containers, link down) is declared down and its
- * replica runs elsewhere; restarted, it is ready again. Then a minority of
- * one, cut off, keeps its containers running but cannot commit, while the
- * majority can; healed, the minority's own state has the majority's write.
+ * Failures on three primaries with bridge networking: a whole node killed
+ * with SIGKILL (agent, containerd, shims, containers, link down) is
+ * declared down and its replica runs elsewhere; restarted, it is ready
+ * again and back on the mesh by itself. Then a minority of one, cut off,
+ * keeps its containers running but cannot commit, while the majority can;
+ * healed, the minority's own state has the majority's write.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { pidsMentioning } from "../agent/_procs.ts";
@@ -22,6 +23,7 @@ Deno.test("a SIGKILLed node is down and its replica moves; restarted it is ready
   await withBed({
     nodes: 3,
     name: "failure",
+    network: "bridge",
     heartbeat: { timeout: "3s", interval: "500ms" },
   }, async (bed) => {
     const file = await writeConfig(
@@ -74,11 +76,23 @@ Deno.test("a SIGKILLed node is down and its replica moves; restarted it is ready
         const node = bed.nodes.find((n) => n.name === alloc.nodeName)!;
         assertEquals(await fetchOnNode(bed, node, alloc.hostPort!), "ok\n");
       }
+      const restartedAtMs = Date.now();
       await bed.restart(victim);
       await bed.waitFor(
         async () => await statusOf(bed, leader, victim.name) === "ready",
         { what: `${victim.name} ready again`, timeoutMs: 40_000 },
       );
+      // Its mesh came back by itself: the leader shook hands with it anew.
+      await bed.waitFor(async () => {
+        const listed = await bed.mill(leader, "nodes", "--json");
+        const view = (JSON.parse(listed.stdout).nodes as {
+          name: string;
+          meshHandshakeAt: string | null;
+        }[]).find((n) => n.name === victim.name);
+        const at = view?.meshHandshakeAt ?? null;
+        // WireGuard's clock has whole seconds.
+        return at !== null && Date.parse(at) >= restartedAtMs - 1_000 || null;
+      }, { what: `a fresh handshake with ${victim.name}`, timeoutMs: 20_000 });
       const listed = await bed.mill(victim, "nodes", "--json");
       assertEquals(listed.code, 0, listed.stderr);
       assertEquals(
