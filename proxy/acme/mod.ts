@@ -21,6 +21,14 @@ export {
 } from "./certificate.ts";
 export type { OrderFailure, OrderFailureKind } from "./failure.ts";
 export {
+  LEASE_MARGIN_DEFAULT_MS,
+  type LeaseDecision,
+  orderDeadlineMs,
+  type OrderLease,
+  releaseLease,
+  takeLease,
+} from "./lease.ts";
+export {
   hostProblem,
   type IssuedCertificate,
   ORDER_TIMEOUT_DEFAULT_MS,

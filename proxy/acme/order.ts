@@ -48,6 +48,11 @@ export interface OrderRequest {
   readonly signal?: AbortSignal;
   /** The whole order; 180000 unless told. */
   readonly orderTimeoutMs?: number;
+  /**
+   * An absolute end (epoch ms), when sooner than the timeout: the lease's
+   * orderDeadlineMs, so the order stops before the lease can run out.
+   */
+  readonly deadlineMs?: number;
   /** Each HTTP request to the CA; 15000 unless told. */
   readonly requestTimeoutMs?: number;
 }
@@ -231,8 +236,12 @@ export async function orderCertificate(
       failure: { kind: "badHost", message: problem },
     };
   }
-  const timeoutMs = request.orderTimeoutMs ?? ORDER_TIMEOUT_DEFAULT_MS;
-  const deadlineMs = Date.now() + timeoutMs;
+  const startMs = Date.now();
+  const deadlineMs = Math.min(
+    startMs + (request.orderTimeoutMs ?? ORDER_TIMEOUT_DEFAULT_MS),
+    request.deadlineMs ?? Number.POSITIVE_INFINITY,
+  );
+  const timeoutMs = Math.max(0, deadlineMs - startMs);
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = request.signal === undefined
     ? timeout

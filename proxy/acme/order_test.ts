@@ -13,6 +13,12 @@ import {
   type OrderResult,
 } from "./order.ts";
 import {
+  orderDeadlineMs,
+  type OrderLease,
+  releaseLease,
+  takeLease,
+} from "./lease.ts";
+import {
   freePort,
   type Pebble,
   serveChallenges,
@@ -54,7 +60,7 @@ async function withPebble(
     try {
       await body(pebble, challenges);
     } catch (error) {
-      console.error((await pebble.log()).slice(-3000));
+      console.error(pebble.log().slice(-3000));
       throw error;
     } finally {
       await pebble.stop();
@@ -270,4 +276,85 @@ Deno.test("a cancelled order stops, says so and unpublishes its token", async ()
       deepStrictEqual(request.unpublished, request.published);
     },
   );
+});
+
+Deno.test("a node killed mid-order: the next waits out its lease, and one certificate is issued", async () => {
+  await withPebble({}, async (pebble, challenges) => {
+    const accountKeyPem = await createAccountKeyPem();
+    // The cluster state, as far as this test goes: the lease and the tokens.
+    const timing = { orderTimeoutMs: 3000, marginMs: 1000 };
+    let lease: OrderLease | null = null;
+    const take = (holder: string) => {
+      const decision = takeLease(lease, {
+        holder,
+        host: HOST,
+        nowMs: Date.now(),
+        ...timing,
+      });
+      if (decision.granted) lease = decision.lease;
+      return decision;
+    };
+    const first = take("node-a");
+    ok(first.granted);
+    // Node a orders in its own process, publishes its token, and is killed.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+        new URL("./order_child_testing.ts", import.meta.url).pathname,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(JSON.stringify({
+      directoryUrl: pebble.directoryUrl,
+      caBundle: pebble.caBundle,
+      accountKeyPem,
+      email: null,
+      host: HOST,
+      deadlineMs: orderDeadlineMs(first.lease, timing.marginMs),
+      hold: true,
+    })));
+    await writer.close();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (!out.includes("\n")) {
+      const { done, value } = await lines.read();
+      if (done) break;
+      out += value;
+    }
+    lines.releaseLock();
+    const { published } = JSON.parse(out);
+    challenges.tokens.set(published.token, published.keyAuthorization);
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+
+    // Node b cannot take the lease while node a's could still be ordering.
+    const refused = take("node-b");
+    ok(!refused.granted);
+    strictEqual(refused.heldBy.holder, "node-a");
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, first.lease.expiresAtMs - Date.now()))
+    );
+    const second = take("node-b");
+    ok(second.granted);
+    const result = issued(
+      await orderCertificate({
+        ...requestFor(pebble, challenges, accountKeyPem),
+        deadlineMs: orderDeadlineMs(second.lease, timing.marginMs),
+      }),
+    );
+    lease = releaseLease(lease, "node-b");
+    strictEqual(lease, null);
+    deepStrictEqual(result.certificate.info.names, [HOST]);
+    // Two orders at the CA (node a's left pending, to expire there), one certificate.
+    const log = pebble.log();
+    strictEqual(log.match(/Added order/g)?.length, 2);
+    strictEqual(log.match(/Issued certificate serial/g)?.length, 1);
+  });
 });

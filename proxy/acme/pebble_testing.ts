@@ -24,8 +24,8 @@ export interface Pebble {
   readonly caBundle: string;
   /** The root that signs issued certificates (regenerated per start). */
   issuingRoot(): Promise<string>;
-  /** pebble's output so far, for failure messages. */
-  log(): Promise<string>;
+  /** pebble's and its DNS server's output so far (the last 64 KiB of each). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -107,32 +107,33 @@ async function directoryTls(dir: string): Promise<void> {
   ], dir);
 }
 
+/** A process whose output (stdout and stderr) is kept, its last 64 KiB. */
+interface Spawned {
+  readonly child: Deno.ChildProcess;
+  output(): string;
+}
+
 function spawn(
   cmd: string,
   args: string[],
-  logPath: string,
   env: Record<string, string> = {},
-): Promise<Deno.ChildProcess> {
-  return Deno.open(logPath, { write: true, create: true, append: true }).then(
-    (file) => {
-      const child = new Deno.Command(cmd, {
-        args,
-        env,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      // Both streams into one log file, closed when the process ends.
-      const writer = file.writable.getWriter();
-      const pump = async (stream: ReadableStream<Uint8Array>) => {
-        for await (const chunk of stream) await writer.write(chunk);
-      };
-      Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() =>
-        writer.close().catch(() => {})
-      );
-      return child;
-    },
-  );
+): Spawned {
+  const child = new Deno.Command(cmd, {
+    args,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const keep = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      output = (output + text).slice(-65_536);
+    }
+  };
+  keep(child.stdout).catch(() => {});
+  keep(child.stderr).catch(() => {});
+  return { child, output: () => output };
 }
 
 async function stopChild(child: Deno.ChildProcess): Promise<void> {
@@ -146,9 +147,11 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
 
 export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   const dir = await Deno.makeTempDir({ prefix: "mill-pebble-" });
-  const children: Deno.ChildProcess[] = [];
+  const children: Spawned[] = [];
+  const pebbleLog = () =>
+    children.map((c) => c.output()).join("\n-- next process --\n");
   const stop = async () => {
-    for (const child of children) await stopChild(child);
+    for (const { child } of children) await stopChild(child);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
@@ -156,7 +159,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     const caBundle = await Deno.readTextFile(`${dir}/ca.pem`);
     const dnsPort = freePort();
     children.push(
-      await spawn("pebble-challtestsrv", [
+      spawn("pebble-challtestsrv", [
         "-dns01",
         `127.0.0.1:${dnsPort}`,
         "-http01",
@@ -171,7 +174,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
         "127.0.0.1",
         "-defaultIPv6",
         "",
-      ], `${dir}/dns.log`),
+      ]),
     );
     const listenPort = freePort();
     const managementPort = freePort();
@@ -194,7 +197,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
       }),
     );
     children.push(
-      await spawn(
+      spawn(
         "pebble",
         [
           "-config",
@@ -202,7 +205,6 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
           "-dnsserver",
           `127.0.0.1:${dnsPort}`,
         ],
-        `${dir}/pebble.log`,
         {
           // No random 0-15 s sleep before each validation.
           PEBBLE_VA_NOSLEEP: "1",
@@ -235,13 +237,11 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
           client.close();
         }
       },
-      async log() {
-        return await Deno.readTextFile(`${dir}/pebble.log`).catch(() => "");
-      },
+      log: pebbleLog,
       stop,
     };
   } catch (error) {
-    const log = await Deno.readTextFile(`${dir}/pebble.log`).catch(() => "");
+    const log = pebbleLog();
     await stop();
     throw new Error(`pebble did not start: ${error}\n${log}`);
   }
