@@ -181,7 +181,11 @@ function attempt(
   const { limits, agent } = deps;
   const { req, res } = request;
   return new Promise<Attempt>((resolve) => {
+    // settled: the attempt's outcome is known (a response, or why not);
+    // aborted: the upstream request is over. A body keeps streaming after
+    // the response headers arrived (an echo, an upload with progress).
     let settled = false;
+    let aborted = false;
     let connected = false;
     let reused = false;
     let responseTimer: ReturnType<typeof setTimeout> | undefined;
@@ -191,10 +195,21 @@ function attempt(
       settled = true;
       clearTimeout(connectTimer);
       clearTimeout(responseTimer);
-      clearTimeout(readTimer);
       res.off("close", onClientGone);
-      if (outcome.kind !== "response") upReq.destroy();
+      if (outcome.kind !== "response") {
+        aborted = true;
+        clearTimeout(readTimer);
+        upReq.destroy();
+      }
       resolve(outcome);
+    };
+    /** The client's body broke a limit: an answer if still possible, else a cut. */
+    const bodyFault = (reason: ClientFault) => {
+      if (!settled) return settle({ kind: "client", reason });
+      aborted = true;
+      clearTimeout(readTimer);
+      upReq.destroy();
+      res.destroy();
     };
     const fail = (timeout: boolean, message: string) =>
       settle({
@@ -207,12 +222,17 @@ function attempt(
     const onClientGone = () => settle({ kind: "client", reason: "gone" });
     res.once("close", onClientGone);
 
+    // A body of unknown length goes out chunked: said explicitly, as the
+    // client's transfer-encoding was dropped with the other hop-by-hop headers.
+    const headers = body.kind === "stream" && request.declaredLength === null
+      ? { ...request.headers, "transfer-encoding": "chunked" }
+      : request.headers;
     const upReq = http.request({
       host: endpoint.address,
       port: endpoint.port,
       method: request.method,
       path: request.path,
-      headers: request.headers,
+      headers,
       agent,
     });
     const connectTimer = setTimeout(
@@ -236,18 +256,15 @@ function attempt(
       const armRead = () => {
         clearTimeout(readTimer);
         readTimer = setTimeout(
-          () => settle({ kind: "client", reason: "read-timeout" }),
+          () => bodyFault("read-timeout"),
           limits.readTimeoutMs,
         );
       };
       armRead();
       req.on("data", (chunk: Uint8Array) => {
-        if (settled) return;
+        if (aborted) return;
         bytes += chunk.length;
-        if (bytes > limits.bodyBytesMax) {
-          settle({ kind: "client", reason: "body-too-large" });
-          return;
-        }
+        if (bytes > limits.bodyBytesMax) return bodyFault("body-too-large");
         armRead();
         if (!upReq.write(chunk)) {
           req.pause();
@@ -256,9 +273,9 @@ function attempt(
       });
       req.once("end", () => {
         clearTimeout(readTimer);
-        if (!settled) upReq.end();
+        if (!aborted) upReq.end();
       });
-      req.once("aborted", onClientGone);
+      req.once("aborted", () => bodyFault("gone"));
     };
     upReq.once("socket", (socket) => {
       reused = (upReq as http.ClientRequest & { reusedSocket?: boolean })
