@@ -1,10 +1,13 @@
 /**
- * TCP throughput between two network namespaces joined by a veth pair, on
- * three paths, with iperf3 (one stream, `--seconds` each, rounds rotating
- * the order so that drift on the shared machine hits all three alike):
+ * TCP throughput between two nodes (network namespaces joined by a veth
+ * pair), on four paths, with iperf3 (one stream, `--seconds` each, rounds
+ * rotating the order so that drift on the shared machine hits all alike):
  *
+ * - container: what mill gives containers: an alloc's namespace on one
+ *   node to an alloc's on the other, each behind its node's bridge and
+ *   veth (net/containers, as the agent sets them up), through mill's Mesh;
+ * - mesh: mill's Mesh node to node, mesh address to mesh address;
  * - veth: the bare underlay, no WireGuard;
- * - mesh: mill's Mesh on both sides, mesh address to mesh address;
  * - wg: the anchor, wireguard-go configured by hand with `wg` alone on the
  *   same wire (the same MTU 1420, keepalive 25 s, its own port and keys),
  *   started in a session of its own as the mesh starts its wireguard-go.
@@ -12,11 +15,12 @@
  * Each WireGuard run checks that the interface's transfer counter grew by
  * at least what iperf3 sent, so that the figure is the encrypted path's.
  *
- * Last line: JSON with the medians in Gbit/s, ratio_to_wg (mesh ÷ wg) and
- * ratio_to_veth (mesh ÷ veth); ≥ 1 means mill's path is faster.
+ * Last line: JSON with the medians in Gbit/s, ratio_to_wg (container ÷ wg)
+ * and ratio_to_veth (container ÷ veth); ≥ 1 means mill's path is faster.
  *
  * Run: scripts/deno run -A bench/mesh.ts [--seconds 5] [--rounds 3]
  */
+import { ContainerNetwork, localRunner } from "../net/containers/mod.ts";
 import { ensureMeshKey, Mesh } from "../net/mesh/mod.ts";
 import { type Host, Testbed } from "../net/mesh/testbed.ts";
 import { intArg, median, round } from "./_stats.ts";
@@ -26,12 +30,12 @@ const ROUNDS = intArg("rounds", 3);
 const IPERF_PORT = 5201;
 const MTU = 1420;
 
-type Path = "veth" | "mesh" | "wg";
+type Path = "container" | "mesh" | "veth" | "wg";
 
-/** `argv` in `host`, not through the mesh's runner (it caps a command at 30 s). */
-async function inHost(host: Host, argv: string[]): Promise<string> {
+/** `argv` in `netns`, not through the mesh's runner (it caps a command at 30 s). */
+async function inNetns(netnsPath: string, argv: string[]): Promise<string> {
   const out = await new Deno.Command("nsenter", {
-    args: [`--net=/var/run/netns/${host.netns}`, ...argv],
+    args: [`--net=${netnsPath}`, ...argv],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -93,14 +97,45 @@ async function handMade(
   return new TextDecoder().decode((await child.output()).stdout).trim();
 }
 
+/** An iperf3 server in `netnsPath`, once it listens. */
+async function iperfServer(netnsPath: string): Promise<Deno.ChildProcess> {
+  // --forceflush: iperf3 buffers its output when it is a pipe.
+  const server = new Deno.Command("nsenter", {
+    args: [
+      `--net=${netnsPath}`,
+      "iperf3",
+      "-s",
+      "--forceflush",
+      "-p",
+      String(IPERF_PORT),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  const timer = setTimeout(() => reader.cancel(), 10_000);
+  for (let seen = ""; !seen.includes("listening");) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("iperf3 -s did not start listening");
+    seen += value;
+  }
+  clearTimeout(timer);
+  reader.releaseLock();
+  server.stdout.pipeTo(new WritableStream()).catch(() => {});
+  server.stderr.pipeTo(new WritableStream()).catch(() => {});
+  return server;
+}
+
 const bed = new Testbed();
 const dir = await Deno.makeTempDir({ prefix: "mill-bench-mesh-" });
+const networks: ContainerNetwork[] = [];
+const servers: Deno.ChildProcess[] = [];
 try {
   const a = await bed.host();
   const b = await bed.host();
   const wire = await bed.wire(a, b);
-  await bed.subnet(a, "10.210.1.1/24");
-  await bed.subnet(b, "10.210.2.1/24");
 
   // mill's mesh.
   const meshes: Mesh[] = [];
@@ -124,6 +159,26 @@ try {
   const [meshA, meshB] = meshes as [Mesh, Mesh];
   await meshA.up();
   await meshB.up();
+  // Each node's container network, as the agent makes it: the bridge holds
+  // the subnet's first address (the mesh address), an alloc namespace and
+  // veth per container.
+  const allocNetns: string[] = [];
+  for (const [i, host] of [a, b].entries()) {
+    const network = new ContainerNetwork({
+      subnet: `10.210.${i + 1}.0/24`,
+      netnsPrefix: `mb${host.netns.replace(/[^a-z0-9]/g, "").slice(-8)}`,
+      meshInterface: meshes[i]!.interfaceName,
+      agentPorts: [7946],
+      mtu: MTU,
+      run: localRunner(["nsenter", `--net=/var/run/netns/${host.netns}`]),
+      log: () => {},
+    });
+    networks.push(network);
+    await network.ensureHost();
+    allocNetns.push(
+      (await network.attach(`bench${i}`, `10.210.${i + 1}.10`)).netnsPath,
+    );
+  }
   await meshA.setPeers([{
     publicKey: keys[1]!.publicKey,
     endpoint: `${wire.addressB}:51820`,
@@ -167,46 +222,42 @@ try {
     ...peer(pubA, `${wire.addressA}:51821`, "10.99.0.1/32"),
   );
 
-  // --forceflush: iperf3 buffers its output when it is a pipe.
-  const server = bed.spawn(b, [
-    "iperf3",
-    "-s",
-    "--forceflush",
-    "-p",
-    String(IPERF_PORT),
-  ]);
-  const reader = server.stdout.pipeThrough(new TextDecoderStream())
-    .getReader();
-  const timer = setTimeout(() => reader.cancel(), 10_000);
-  for (let seen = ""; !seen.includes("listening");) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("iperf3 -s did not start listening");
-    seen += value;
-  }
-  clearTimeout(timer);
-  reader.releaseLock();
-  server.stdout.pipeTo(new WritableStream()).catch(() => {});
-  server.stderr.pipeTo(new WritableStream()).catch(() => {});
+  const hostNetns = (host: Host) => `/var/run/netns/${host.netns}`;
+  servers.push(await iperfServer(hostNetns(b)));
+  servers.push(await iperfServer(allocNetns[1]!));
 
   const target: Record<Path, string> = {
-    veth: wire.addressB,
+    container: "10.210.2.10",
     mesh: "10.210.2.1",
+    veth: wire.addressB,
     wg: "10.99.0.2",
   };
+  const client: Record<Path, string> = {
+    container: allocNetns[0]!,
+    mesh: hostNetns(a),
+    veth: hostNetns(a),
+    wg: hostNetns(a),
+  };
   const counter: Record<Path, () => Promise<number>> = {
+    container: () => txBytes(a, meshA.interfaceName),
+    mesh: () => txBytes(a, meshA.interfaceName),
     veth: async () =>
       await txBytes(a, meshA.interfaceName) + await txBytes(a, wgA),
-    mesh: () => txBytes(a, meshA.interfaceName),
     wg: () => txBytes(a, wgA),
   };
-  const runs: Record<Path, number[]> = { veth: [], mesh: [], wg: [] };
-  const order: Path[] = ["veth", "mesh", "wg"];
+  const runs: Record<Path, number[]> = {
+    container: [],
+    mesh: [],
+    veth: [],
+    wg: [],
+  };
+  const order: Path[] = ["container", "mesh", "veth", "wg"];
   for (let r = 0; r < ROUNDS; r++) {
     for (let k = 0; k < order.length; k++) {
       const path = order[(r + k) % order.length]!;
       const before = await counter[path]();
       const report = JSON.parse(
-        await inHost(a, [
+        await inNetns(client[path], [
           "iperf3",
           "-c",
           target[path],
@@ -235,23 +286,39 @@ try {
     throw new Error("mesh peer has no handshake");
   }
   const m = {
+    container: median(runs.container),
     veth: median(runs.veth),
     mesh: median(runs.mesh),
     wg: median(runs.wg),
   };
   console.log(JSON.stringify({
     bench: "mesh",
-    veth_gbps: round(m.veth, 3),
+    container_gbps: round(m.container, 3),
     mesh_gbps: round(m.mesh, 3),
+    veth_gbps: round(m.veth, 3),
     wg_gbps: round(m.wg, 3),
-    ratio_to_wg: round(m.mesh / m.wg, 3),
-    ratio_to_veth: round(m.mesh / m.veth, 3),
+    ratio_to_wg: round(m.container / m.wg, 3),
+    ratio_to_veth: round(m.container / m.veth, 3),
+    ratio_mesh_to_wg: round(m.mesh / m.wg, 3),
     mesh_backend: meshA.backend,
     mtu: MTU,
     seconds: SECONDS,
     rounds: ROUNDS,
   }));
 } finally {
+  for (const server of servers) {
+    try {
+      server.kill("SIGKILL");
+    } catch {
+      // Exited already.
+    }
+    await server.status;
+  }
+  for (const network of networks) {
+    await network.teardown().catch((error) =>
+      console.error(`teardown: ${error}`)
+    );
+  }
   await bed.dispose();
   await Deno.remove(dir, { recursive: true });
 }
