@@ -5,6 +5,7 @@
  * swapped whole; contexts of unchanged PEMs are reused across swaps.
  * A key "*.example.com" covers one label below example.com.
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import tls from "node:tls";
 import { normalizeRouteHost } from "./route_table.ts";
 
@@ -65,19 +66,16 @@ export class CertificateSet {
         byHost.set(host, old);
         continue;
       }
-      try {
-        const context = tls.createSecureContext({
-          cert: certificate.certPem,
-          key: certificate.keyPem,
-        });
-        byHost.set(host, { certificate, context });
-      } catch (error) {
-        problems.push(
-          `the certificate of ${host} cannot be loaded: ${
-            (error as Error).message
-          }`,
-        );
+      const problem = checkPair(host, certificate);
+      if (problem !== null) {
+        problems.push(`the certificate of ${host} ${problem}`);
+        continue;
       }
+      const context = tls.createSecureContext({
+        cert: certificate.certPem,
+        key: certificate.keyPem,
+      });
+      byHost.set(host, { certificate, context });
     }
     if (problems.length > 0) {
       throw new CertificateError(
@@ -108,4 +106,34 @@ export class CertificateSet {
     const dot = host.indexOf(".");
     return dot < 0 ? undefined : this.#byHost.get(`*${host.slice(dot)}`);
   }
+}
+
+/**
+ * Why a pair cannot serve `host`, or null. Checked here because the
+ * runtime's createSecureContext accepts anything and fails at handshakes.
+ */
+function checkPair(host: string, pair: HostCertificate): string | null {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(pair.certPem);
+  } catch (error) {
+    return `is not a PEM X.509 certificate (${(error as Error).message})`;
+  }
+  let key;
+  try {
+    key = createPrivateKey(pair.keyPem);
+  } catch (error) {
+    return `has a key that is not a PEM private key (${
+      (error as Error).message
+    })`;
+  }
+  if (!certificate.checkPrivateKey(key)) {
+    return "does not match its key";
+  }
+  // A wildcard's name is checked with one label in front of it.
+  const name = host.startsWith("*.") ? `x${host.slice(1)}` : host;
+  if (certificate.checkHost(name) === undefined) {
+    return `does not name ${host}`;
+  }
+  return null;
 }
