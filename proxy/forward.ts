@@ -30,6 +30,19 @@ import type { TableEndpoint, TableRoute } from "./route_table.ts";
 export type ClientRequest = http.IncomingMessage | Http2ServerRequest;
 export type ClientResponse = http.ServerResponse | Http2ServerResponse;
 
+/**
+ * `res.writeHead(status, headers)` for either kind of response: the union's
+ * two overload sets are not callable as one once several copies of the
+ * Node types meet in one program.
+ */
+export function writeHead(
+  res: ClientResponse,
+  status: number,
+  headers: http.OutgoingHttpHeaders,
+): void {
+  (res as http.ServerResponse).writeHead(status, headers);
+}
+
 const IDEMPOTENT = new Set([
   "GET",
   "HEAD",
@@ -321,7 +334,7 @@ function relayResponse(
           headers,
         );
       } else {
-        res.writeHead(upRes.statusCode ?? 502, headers);
+        writeHead(res, upRes.statusCode ?? 502, headers);
       }
     } catch {
       // Headers the client side refuses (an invalid name for HTTP/2).
@@ -430,7 +443,7 @@ export function answer(
   }
   const headers: Record<string, string> = { ...page.headers };
   if (close && !isHttp2(res)) headers["connection"] = "close";
-  res.writeHead(page.status, headers);
+  writeHead(res, page.status, headers);
   res.end(page.body);
   return {
     status: page.status,
@@ -449,7 +462,7 @@ function writeRaw(
   if (!res.headersSent) {
     const headers: Record<string, string> = { "content-length": "0" };
     if (!isHttp2(res)) headers["connection"] = "close";
-    res.writeHead(status, headers);
+    writeHead(res, status, headers);
     res.end();
   } else {
     res.destroy();

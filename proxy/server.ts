@@ -33,6 +33,7 @@ import {
   type ClientResponse,
   forward,
   type ForwardResult,
+  writeHead,
 } from "./forward.ts";
 import {
   clientAddress,
@@ -271,7 +272,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
             url,
           );
           if (hasBody) page.headers["connection"] = "close";
-          res.writeHead(page.status, page.headers);
+          writeHead(res, page.status, page.headers);
           res.end(page.body);
           return {
             status: page.status,
@@ -330,7 +331,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       return ownAnswer(res, "no-route", hasBody);
     }
     const body = new TextEncoder().encode(keyAuthorization);
-    res.writeHead(200, {
+    writeHead(res, 200, {
       "content-type": "application/octet-stream",
       "content-length": String(body.length),
       "cache-control": "no-store",
