@@ -3,12 +3,14 @@
 import { type CommandSpec, stringOption } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
 import {
+  INGRESS_OPTION,
   NETNS_PREFIX_OPTION,
   NETWORK_OPTION,
   OptionError,
   parseCpuOption,
   parseDurationOption,
   parseHostPort,
+  parseIngressOption,
   parseList,
   parseNetworkOption,
   parseRoles,
@@ -92,6 +94,7 @@ export const agentCommand: CommandSpec = {
     },
     NETWORK_OPTION,
     NETNS_PREFIX_OPTION,
+    INGRESS_OPTION,
     {
       flags: "--log-file <path>",
       description: "append the log here instead of stderr",
@@ -131,6 +134,7 @@ export const agentCommand: CommandSpec = {
           ? {}
           : { api: { listen: parseHostPort(apiListen, "--api-listen") } }),
         ...parseNetworkOption(option("network"), option("netnsPrefix")),
+        ...parseIngressOption(option("ingress")),
       };
     } catch (error) {
       if (!(error instanceof OptionError)) throw error;

@@ -85,6 +85,22 @@ export const NETWORK_OPTION = {
   defaultValue: "bridge",
 } as const;
 
+/** `--ingress`, shared by `mill agent`, `mill init --start` and `mill join`. */
+export const INGRESS_OPTION = {
+  flags: "--ingress <address>",
+  description:
+    "HOST:PORT where this node's ingress proxy serves HTTP (default: the advertised address, port 80), or off: no proxy on this node",
+} as const;
+
+/** The agent's ingress slice: on by default (the advertised address, :80), none when `off`. */
+export function parseIngressOption(
+  text: string | undefined,
+): { ingress?: { listen?: HostPort } } {
+  if (text === "off") return {};
+  if (text === undefined) return { ingress: {} };
+  return { ingress: { listen: parseHostPort(text, "--ingress") } };
+}
+
 /** `--netns-prefix`: several nodes on one machine (test beds) each need their own. */
 export const NETNS_PREFIX_OPTION = {
   flags: "--netns-prefix <prefix>",

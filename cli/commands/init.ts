@@ -42,6 +42,7 @@ const START_OPTION_FLAGS = [
   "--memory",
   "--network",
   "--netns-prefix",
+  "--ingress",
   "--log-file",
 ];
 const START_OPTIONS = (agentCommand.options ?? []).filter((option) =>

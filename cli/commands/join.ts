@@ -11,11 +11,13 @@ import {
 import { type CommandSpec, stringOption } from "../command.ts";
 import { EXIT } from "../exit_codes.ts";
 import {
+  INGRESS_OPTION,
   NETNS_PREFIX_OPTION,
   NETWORK_OPTION,
   OptionError,
   parseDurationOption,
   parseHostPort,
+  parseIngressOption,
   parseList,
   parseNetworkOption,
   parseRoles,
@@ -95,6 +97,7 @@ export const joinCommand: CommandSpec = {
     { flags: "--heartbeat-interval <duration>", description: "default 2s" },
     NETWORK_OPTION,
     NETNS_PREFIX_OPTION,
+    INGRESS_OPTION,
     {
       flags: "--log-file <path>",
       description: "append the log here instead of stderr",
@@ -111,8 +114,10 @@ export const joinCommand: CommandSpec = {
     let interval: number | undefined;
     let timeout: number | undefined;
     let network: ReturnType<typeof parseNetworkOption>;
+    let ingress: ReturnType<typeof parseIngressOption>;
     try {
       network = parseNetworkOption(option("network"), option("netnsPrefix"));
+      ingress = parseIngressOption(option("ingress"));
       roles = parseRoles(option("role") ?? "secondary");
       // A bad token is refused before anything is written.
       parseJoinToken(option("token") ?? "");
@@ -192,6 +197,7 @@ export const joinCommand: CommandSpec = {
           ...(timeout === undefined ? {} : { timeoutMs: timeout }),
         },
         ...network,
+        ...ingress,
         containerd: {
           socketPath: option("containerdSocket") ??
             "/run/containerd/containerd.sock",

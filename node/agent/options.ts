@@ -72,6 +72,11 @@ export interface AgentOptions {
   readonly resources?: ResourcesSlice;
   readonly raft?: RaftSlice;
   readonly network?: NetworkSlice;
+  /**
+   * The ingress proxy (node/ingress); absent: none on this node. `listen`
+   * defaults to the advertised host, port 80.
+   */
+  readonly ingress?: { readonly listen?: HostPort };
   /** How often the agent checks its Raft role and leader duties tick (default 250 ms). */
   readonly tickMs?: number;
   /** The node's log; default stderr. */

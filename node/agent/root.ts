@@ -77,6 +77,7 @@ import { ReportOutbox } from "./report_outbox.ts";
 import { RuntimeService } from "./runtime_service.ts";
 import { NodeRuntimes } from "./runtimes.ts";
 import { StateReplica } from "./state_replica.ts";
+import { IngressService } from "../ingress/ingress_service.ts";
 import { StateWatchHub } from "./state_watch.ts";
 import { type Service, Supervisor } from "./supervisor.ts";
 
@@ -327,6 +328,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     mesh.onRouteChange(() => raftMember.refreshPeers());
   }
 
+  const ingress = options.ingress === undefined ? null : new IngressService({
+    http: options.ingress.listen ??
+      { hostname: advertiseHostOf(options.peer), port: 80 },
+    view: () => view,
+    log,
+  });
+
   const parts: (Service | null)[] = [
     lock,
     credentials,
@@ -335,6 +343,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     replica,
     network,
     mesh,
+    ingress,
     runtime,
     runtimes,
     ...(primary?.parts ?? []),

@@ -468,8 +468,15 @@ class Slots {
 }
 
 /**
+ * How long a serving alloc keeps running once it is out of service, before
+ * its stop signal: the time the entry takes to reach every node's proxy.
+ */
+export const SERVING_DRAIN_MS = 500;
+
+/**
  * Takes an alloc out of service and stops it: `AllocStopRequested` (out of
- * DNS and the proxy at once), the node's stop (signal, grace, SIGKILL),
+ * DNS and the proxy at once), a short drain while a serving alloc leaves
+ * every node's route table, the node's stop (signal, grace, SIGKILL),
  * then its final status. Refusals (already terminal: the node's heartbeat
  * got there first) are fine; a node that cannot be reached is logged, the
  * alloc marked anyway (the node stops it when it comes back: `allocsToStop`).
@@ -488,12 +495,19 @@ export async function stopAlloc(
 ): Promise<void> {
   const alloc = context.state().allocs.get(allocId);
   if (alloc === undefined) return;
+  const serving = alloc.kind === "service" && alloc.status === "healthy" &&
+    !alloc.stopRequested;
   await commitOrLose(context, {
     type: "AllocStopRequested",
     allocId,
     reason: options.reason,
     atMs: context.nowMs(),
   });
+  // Every node's proxy drops it from its table once the entry reaches it;
+  // a request sent its way in between still finds it answering.
+  if (serving && options.started) {
+    await new Promise((resolve) => setTimeout(resolve, SERVING_DRAIN_MS));
+  }
   if (options.started) {
     const workload = options.workloadOf(alloc);
     const gracePeriodMs = workload?.stopGracePeriodMs ?? 10_000;

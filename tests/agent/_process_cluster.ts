@@ -113,9 +113,12 @@ export async function startProcessCluster(options: {
               "--quiet",
               `${ROOT}main.ts`,
               "agent",
-              // Several agents share this namespace: host networking.
+              // Several agents share this namespace: host networking, and
+              // no ingress (they would all want its port 80).
               "--network",
               "host",
+              "--ingress",
+              "off",
               "--data-dir",
               dataDir,
               "--name",

@@ -31,6 +31,8 @@ Deno.test("mill init --start creates a cluster and runs its first primary until 
     "--start",
     "--network",
     "host",
+    "--ingress",
+    "off",
     "--data-dir",
     dataDir,
     "--name",
