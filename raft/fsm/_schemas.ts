@@ -43,6 +43,7 @@ import type {
   StateDocument,
 } from "./state_document.ts";
 import type {
+  AcmeState,
   AllocStatus,
   DeployRecord,
   FsmSecret,
@@ -248,6 +249,58 @@ const deploy: Parser<DeployRecord> = object({
   previousConfig: nullable(configParser),
 }, { unknownKeys: "refuse" });
 
+const acmeState: Parser<AcmeState> = object({
+  settings: nullable(object({
+    directoryUrl: stateText,
+    email: nullableStateText,
+    caBundlePem: nullableStateText,
+  }, { unknownKeys: "refuse" })),
+  account: nullable(object({
+    directoryUrl: stateText,
+    keyCiphertext: stateText,
+    keyNonce: stateText,
+    accountUrl: nullableStateText,
+  }, { unknownKeys: "refuse" })),
+  lease: nullable(object({
+    holder: stateText,
+    host: stateText,
+    acquiredAtMs: counted,
+    expiresAtMs: counted,
+  }, { unknownKeys: "refuse" })),
+  challenges: array(
+    object({
+      token: stateText,
+      keyAuthorization: stateText,
+      host: stateText,
+      atMs: counted,
+    }, { unknownKeys: "refuse" }),
+    STATE_LIST_MAX,
+  ),
+  certificates: array(
+    object({
+      host: stateText,
+      served: nullable(object({
+        chainPem: stateText,
+        keyCiphertext: stateText,
+        keyNonce: stateText,
+        notBeforeMs: counted,
+        notAfterMs: counted,
+        issuer: stateText,
+        storedAtMs: counted,
+      }, { unknownKeys: "refuse" })),
+      failures: counted,
+      lastAttemptMs: nullableCount,
+      retryAfterUntilMs: nullableCount,
+      lastError: nullable(object({
+        kind: stateText,
+        message: stateText,
+        atMs: counted,
+      }, { unknownKeys: "refuse" })),
+    }, { unknownKeys: "refuse" }),
+    STATE_LIST_MAX,
+  ),
+}, { unknownKeys: "refuse" });
+
 /** The state as a snapshot's payload holds it. */
 export const stateDocumentParser: Parser<StateDocument> = object({
   config: configParser,
@@ -266,6 +319,7 @@ export const stateDocumentParser: Parser<StateDocument> = object({
     object({ clusterRange: stateText }, { unknownKeys: "refuse" }),
   ),
   removedNodes: optional(array(stateText, STATE_LIST_MAX)),
+  acme: optional(acmeState),
 }, { unknownKeys: "refuse" });
 
 /** A command's parser: `type` and `atMs`, then the fields of `shape`. */
@@ -384,6 +438,42 @@ export const commandParsers: {
   TokenRotated: command("TokenRotated", {
     kind: literal("admin", "join"),
     tokenSha256: text,
+  }),
+  AcmeSettingsSet: command("AcmeSettingsSet", {
+    directoryUrl: text,
+    email: nullable(text),
+    caBundlePem: nullable(text),
+  }),
+  AcmeAccountSet: command("AcmeAccountSet", {
+    directoryUrl: text,
+    keyCiphertext: text,
+    keyNonce: text,
+    accountUrl: nullable(text),
+  }),
+  AcmeLease: command("AcmeLease", {
+    holder: text,
+    host: nullable(text),
+    expiresAtMs: counted,
+  }),
+  AcmeChallenge: command("AcmeChallenge", {
+    token: text,
+    host: text,
+    keyAuthorization: nullable(text),
+  }),
+  CertificateStored: command("CertificateStored", {
+    host: text,
+    chainPem: text,
+    keyCiphertext: text,
+    keyNonce: text,
+    notBeforeMs: counted,
+    notAfterMs: counted,
+    issuer: text,
+  }),
+  CertificateOrderFailed: command("CertificateOrderFailed", {
+    host: text,
+    kind: text,
+    message: text,
+    retryAfterUntilMs: nullable(counted),
   }),
   VolumeCreated: command("VolumeCreated", {
     name: text,

@@ -8,6 +8,14 @@ import type { Applied, Command } from "./command.ts";
 import type { ClusterState } from "./state.ts";
 import { quote, reject } from "./_apply_common.ts";
 import {
+  applyAcmeAccountSet,
+  applyAcmeChallenge,
+  applyAcmeLease,
+  applyAcmeSettingsSet,
+  applyCertificateOrderFailed,
+  applyCertificateStored,
+} from "./_apply_acme.ts";
+import {
   applyNodeDown,
   applyNodeDrain,
   applyNodeHeartbeat,
@@ -97,6 +105,18 @@ export function apply(state: ClusterState, command: Command): Applied {
       return applyVolumeDestroyed(state, command);
     case "TokenRotated":
       return applyTokenRotated(state, command);
+    case "AcmeSettingsSet":
+      return applyAcmeSettingsSet(state, command);
+    case "AcmeAccountSet":
+      return applyAcmeAccountSet(state, command);
+    case "AcmeLease":
+      return applyAcmeLease(state, command);
+    case "AcmeChallenge":
+      return applyAcmeChallenge(state, command);
+    case "CertificateStored":
+      return applyCertificateStored(state, command);
+    case "CertificateOrderFailed":
+      return applyCertificateOrderFailed(state, command);
     case "DeployWithWave":
       return applyDeployWithWave(state, command);
     default: {

@@ -6,11 +6,11 @@
  */
 import type { Command, Rejection } from "./command.ts";
 import { COMMAND_TYPES } from "./command.ts";
-import type { Alloc, ClusterState, FsmNode } from "./state.ts";
+import type { AcmeState, Alloc, ClusterState, FsmNode } from "./state.ts";
 import { PMap } from "./pmap.ts";
 import { COMMAND_BYTES_MAX } from "./limits.ts";
 import { canonicalJson } from "./canonical_json.ts";
-import { NO_ROTATED_TOKENS } from "./state.ts";
+import { EMPTY_ACME, NO_ROTATED_TOKENS } from "./state.ts";
 import type {
   AllocRecord,
   NodeRecord,
@@ -129,6 +129,7 @@ export function stateToDocument(state: ClusterState): StateDocument {
     ...(state.removedNodes.length === 0
       ? {}
       : { removedNodes: state.removedNodes }),
+    ...(isEmptyAcme(state.acme) ? {} : { acme: state.acme }),
   };
 }
 
@@ -196,6 +197,7 @@ export function stateFromDocument(document: StateDocument): DecodedState {
     tokens: document.tokens ?? NO_ROTATED_TOKENS,
     network: document.network ?? null,
     removedNodes: document.removedNodes ?? [],
+    acme: document.acme ?? EMPTY_ACME,
   });
   const problems = checkInvariants(state);
   if (problems.length > 0) {
@@ -221,4 +223,10 @@ function collect<T, V>(
     map = map.set(id, toValue(item));
   }
   return map;
+}
+
+function isEmptyAcme(acme: AcmeState): boolean {
+  return acme.settings === null && acme.account === null &&
+    acme.lease === null && acme.challenges.length === 0 &&
+    acme.certificates.length === 0;
 }

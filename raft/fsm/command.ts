@@ -228,6 +228,70 @@ export interface TokenRotatedCommand {
   readonly atMs: number;
 }
 
+/** The cluster's ACME directory, contact and directory CA; a new directory drops the account. */
+export interface AcmeSettingsSetCommand {
+  readonly type: "AcmeSettingsSet";
+  readonly directoryUrl: string;
+  readonly email: string | null;
+  readonly caBundlePem: string | null;
+  readonly atMs: number;
+}
+
+/** The ACME account registered at `directoryUrl`, its key encrypted. */
+export interface AcmeAccountSetCommand {
+  readonly type: "AcmeAccountSet";
+  readonly directoryUrl: string;
+  readonly keyCiphertext: string;
+  readonly keyNonce: string;
+  readonly accountUrl: string | null;
+  readonly atMs: number;
+}
+
+/**
+ * `holder` takes the ordering lease for `host` until `expiresAtMs`
+ * (refused while another holds it unexpired), or with `host` null gives
+ * back the one it holds.
+ */
+export interface AcmeLeaseCommand {
+  readonly type: "AcmeLease";
+  readonly holder: NodeId;
+  readonly host: string | null;
+  readonly expiresAtMs: number;
+  readonly atMs: number;
+}
+
+/** An HTTP-01 token for every node's proxy to answer; `keyAuthorization` null withdraws it. */
+export interface AcmeChallengeCommand {
+  readonly type: "AcmeChallenge";
+  readonly token: string;
+  readonly host: string;
+  readonly keyAuthorization: string | null;
+  readonly atMs: number;
+}
+
+/** A certificate issued for `host`: served from now on, its failures forgotten. */
+export interface CertificateStoredCommand {
+  readonly type: "CertificateStored";
+  readonly host: string;
+  readonly chainPem: string;
+  readonly keyCiphertext: string;
+  readonly keyNonce: string;
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+  readonly issuer: string;
+  readonly atMs: number;
+}
+
+/** An order for `host` failed: counted for the backoff, kept to show. */
+export interface CertificateOrderFailedCommand {
+  readonly type: "CertificateOrderFailed";
+  readonly host: string;
+  readonly kind: string;
+  readonly message: string;
+  readonly retryAfterUntilMs: number | null;
+  readonly atMs: number;
+}
+
 export interface SecretDeleteCommand {
   readonly type: "SecretDelete";
   readonly name: string;
@@ -294,7 +358,13 @@ export type Command =
   | VolumeDetachedCommand
   | VolumeReadyCommand
   | VolumeDestroyedCommand
-  | DeployWithWaveCommand;
+  | DeployWithWaveCommand
+  | AcmeSettingsSetCommand
+  | AcmeAccountSetCommand
+  | AcmeLeaseCommand
+  | AcmeChallengeCommand
+  | CertificateStoredCommand
+  | CertificateOrderFailedCommand;
 
 export type CommandType = Command["type"];
 
@@ -323,6 +393,12 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   "VolumeDestroyed",
   "TokenRotated",
   "DeployWithWave",
+  "AcmeSettingsSet",
+  "AcmeAccountSet",
+  "AcmeLease",
+  "AcmeChallenge",
+  "CertificateStored",
+  "CertificateOrderFailed",
 ];
 
 /** Stable codes of the reasons a command is refused. */
@@ -337,6 +413,9 @@ export type RejectionCode =
   | "node.identity_mismatch"
   | "node.name_taken"
   | "node.removed"
+  | "acme.lease_held"
+  | "acme.not_lease_holder"
+  | "acme.limit"
   | "node.network_mismatch"
   | "node.subnets_exhausted"
   | "node.mesh_key_taken"

@@ -16,6 +16,12 @@ export const HEARTBEAT_REPORTS_MAX = 10_000;
 export const NODE_LABELS_MAX = 64;
 /** Largest secret ciphertext accepted, in base64 characters (64 KiB of data). */
 export const SECRET_CIPHERTEXT_MAX = 87_384;
+/** Most HTTP-01 challenges pending at once (one order runs at a time). */
+export const ACME_CHALLENGES_MAX = 100;
+/** Most hosts with a certificate record. */
+export const ACME_HOSTS_MAX = 1_000;
+/** Longest certificate chain or CA bundle, in characters. */
+export const ACME_PEM_MAX = 64 * 1024;
 /** Finished deploy records kept; older ones are dropped. */
 export const DEPLOYS_KEPT = 50;
 /** Largest encoded command accepted (a Deploy carries a whole config). */

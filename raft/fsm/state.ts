@@ -205,7 +205,91 @@ export interface ClusterState {
    * not register again, and its certificate no longer opens the peer port.
    */
   readonly removedNodes: readonly string[];
+  /** The ingress's ACME settings, account, ordering lease, challenges and certificates. */
+  readonly acme: AcmeState;
 }
+
+/**
+ * What the cluster knows of its certificates (proxy/acme orders them):
+ * whoever leads picks up the same account, lease and schedule.
+ */
+export interface AcmeState {
+  /** Null: Let's Encrypt's production directory, no contact e-mail. */
+  readonly settings: AcmeSettings | null;
+  readonly account: AcmeAccount | null;
+  /** The node ordering now, if any: nobody else orders before it expires. */
+  readonly lease: AcmeLease | null;
+  /** HTTP-01 tokens every node's proxy answers, by token, sorted. */
+  readonly challenges: readonly AcmeChallenge[];
+  /** One record per host ever ordered for, sorted by host. */
+  readonly certificates: readonly FsmCertificate[];
+}
+
+export interface AcmeSettings {
+  readonly directoryUrl: string;
+  readonly email: string | null;
+  /** PEM of the CA the directory's own TLS is checked against; null: the system's. */
+  readonly caBundlePem: string | null;
+}
+
+/** The ACME account: its key encrypted under the cluster key, like a secret. */
+export interface AcmeAccount {
+  readonly directoryUrl: string;
+  readonly keyCiphertext: string;
+  readonly keyNonce: string;
+  readonly accountUrl: string | null;
+}
+
+export interface AcmeLease {
+  readonly holder: NodeId;
+  readonly host: string;
+  readonly acquiredAtMs: number;
+  readonly expiresAtMs: number;
+}
+
+export interface AcmeChallenge {
+  readonly token: string;
+  readonly keyAuthorization: string;
+  readonly host: string;
+  readonly atMs: number;
+}
+
+/** A host's certificate and its ordering history (proxy/acme's host state). */
+export interface FsmCertificate {
+  readonly host: string;
+  /** What is served; null until the first order succeeded. */
+  readonly served: ServedCertificate | null;
+  /** Failed orders since the last success. */
+  readonly failures: number;
+  readonly lastAttemptMs: number | null;
+  readonly retryAfterUntilMs: number | null;
+  readonly lastError: CertificateError | null;
+}
+
+export interface ServedCertificate {
+  readonly chainPem: string;
+  /** The private key (PEM) encrypted under the cluster key, base64. */
+  readonly keyCiphertext: string;
+  readonly keyNonce: string;
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+  readonly issuer: string;
+  readonly storedAtMs: number;
+}
+
+export interface CertificateError {
+  readonly kind: string;
+  readonly message: string;
+  readonly atMs: number;
+}
+
+export const EMPTY_ACME: AcmeState = {
+  settings: null,
+  account: null,
+  lease: null,
+  challenges: [],
+  certificates: [],
+};
 
 /** The rotated API tokens, by kind, as hashes. */
 export interface ClusterTokens {
@@ -233,6 +317,7 @@ export function emptyState(): ClusterState {
     tokens: NO_ROTATED_TOKENS,
     network: null,
     removedNodes: [],
+    acme: EMPTY_ACME,
   };
 }
 

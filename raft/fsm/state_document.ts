@@ -1,6 +1,7 @@
 /** The state as snapshots hold it: plain JSON data (see codec.ts). */
 import type { ClusterConfig } from "../../config/types.ts";
 import type {
+  AcmeState,
   Alloc,
   ClusterNetwork,
   ClusterTokens,
@@ -48,4 +49,6 @@ export interface StateDocument {
   readonly network?: ClusterNetwork;
   /** Absent until a node was removed. */
   readonly removedNodes?: readonly string[];
+  /** Absent while it is empty (no settings, certificates or lease yet). */
+  readonly acme?: AcmeState;
 }
