@@ -17,6 +17,7 @@ import { psCommand } from "./commands/ps.ts";
 import { removeCommand } from "./commands/remove.ts";
 import { secretCommand } from "./commands/secret.ts";
 import { tokenCommand } from "./commands/token.ts";
+import { certsCommand } from "./commands/certs.ts";
 import { spawnCommand } from "./commands/spawn.ts";
 import { statusCommand } from "./commands/status.ts";
 import { stopCommand } from "./commands/stop.ts";
@@ -49,6 +50,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   volumeCommand,
   secretCommand,
   tokenCommand,
+  certsCommand,
   versionCommand,
 ];
 

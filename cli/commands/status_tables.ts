@@ -147,3 +147,29 @@ export function renderStatus(status: Record_): string[] {
   );
   return lines;
 }
+
+/** The certificates table of `mill certs` and `mill status`. */
+export function renderCertificates(
+  certificates: readonly Record_[],
+  nowMs: number,
+): string[] {
+  if (certificates.length === 0) return ["no routed hosts"];
+  return table([
+    ["HOST", "STATE", "ISSUER", "EXPIRES", "NEXT ORDER", "LAST ERROR"],
+    ...certificates.map((c) => {
+      const error = c.lastError as Record_ | null;
+      return [
+        str(c.host),
+        str(c.state),
+        str(c.issuer),
+        str(c.notAfter),
+        typeof c.nextOrderAt === "string"
+          ? Date.parse(c.nextOrderAt) <= nowMs ? "now" : c.nextOrderAt
+          : "-",
+        error === null || error === undefined
+          ? "-"
+          : `${str(error.kind)}: ${str(error.message)} (${str(c.failures)}×)`,
+      ];
+    }),
+  ]);
+}

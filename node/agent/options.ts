@@ -76,7 +76,11 @@ export interface AgentOptions {
    * The ingress proxy (node/ingress); absent: none on this node. `listen`
    * defaults to the advertised host, port 80.
    */
-  readonly ingress?: { readonly listen?: HostPort };
+  readonly ingress?: {
+    readonly listen?: HostPort;
+    /** Default: the HTTP listen host, port 443. */
+    readonly httpsListen?: HostPort;
+  };
   /** How often the agent checks its Raft role and leader duties tick (default 250 ms). */
   readonly tickMs?: number;
   /** The node's log; default stderr. */

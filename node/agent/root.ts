@@ -78,6 +78,12 @@ import { RuntimeService } from "./runtime_service.ts";
 import { NodeRuntimes } from "./runtimes.ts";
 import { StateReplica } from "./state_replica.ts";
 import { IngressService } from "../ingress/ingress_service.ts";
+import { CertificateDuty } from "../ingress/certificate_duty.ts";
+import {
+  decryptedCertificates,
+  fetchCertificates,
+  IngressCertificatesRoute,
+} from "../ingress/certificate_keys.ts";
 import { StateWatchHub } from "./state_watch.ts";
 import { type Service, Supervisor } from "./supervisor.ts";
 
@@ -328,10 +334,24 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     mesh.onRouteChange(() => raftMember.refreshPeers());
   }
 
+  const ingressHost = options.ingress?.listen?.hostname ??
+    advertiseHostOf(options.peer);
   const ingress = options.ingress === undefined ? null : new IngressService({
-    http: options.ingress.listen ??
-      { hostname: advertiseHostOf(options.peer), port: 80 },
+    http: options.ingress.listen ?? { hostname: ingressHost, port: 80 },
+    https: options.ingress.httpsListen ?? { hostname: ingressHost, port: 443 },
     view: () => view,
+    // A primary holds the cluster key; any other node asks a primary.
+    certificates: (current) =>
+      raftMember !== null
+        ? decryptedCertificates(current, primaryClusterKey(credentials))
+        : fetchCertificates(
+          primaryEndpoints(
+            credentials.current.joinedPrimaries,
+            current,
+            peerEndpoint,
+          ),
+          credentials.current.peerClient,
+        ),
     log,
   });
 
@@ -496,6 +516,14 @@ function buildPrimary(context: {
         nowMs,
         log: (message) => log("warn", message),
       }),
+      new CertificateDuty({
+        state,
+        commit,
+        clusterKey: () => primaryClusterKey(credentials),
+        selfId: () => credentials.current.identity.nodeId,
+        nowMs,
+        log,
+      }),
     ],
     pollMs: context.tickMs,
     log,
@@ -558,6 +586,11 @@ function buildPrimary(context: {
         state,
         cluster: () => credentials.current.cluster!,
         log,
+      }),
+      new IngressCertificatesRoute({
+        router: context.peerServer.router,
+        state,
+        clusterKey: () => primaryClusterKey(credentials),
       }),
       leadership,
       api,

@@ -20,6 +20,7 @@ import {
 import type { CommitResult, Coordinator } from "../deploy/mod.ts";
 import type { SecondaryRuntime } from "../rpc/mod.ts";
 import { type ClusterKey, secretUsers } from "../secrets/mod.ts";
+import { acmeSettingsHandler, certsHandler } from "./certs_routes.ts";
 import { handleLogs } from "./logs.ts";
 import { downHandler, stopServicesHandler } from "./stop_routes.ts";
 import { allocsView, nodesView, statusView } from "./views.ts";
@@ -154,6 +155,9 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
   if (options.removeNode !== undefined) {
     router.add("DELETE", "/v1/nodes/:name", lead(options.removeNode));
   }
+  router
+    .add("GET", "/v1/certs", lead(certsHandler(options)))
+    .add("PUT", "/v1/acme", lead(acmeSettingsHandler(options)));
   // The secrets routes are added on a router of their own so that each
   // handler can be wrapped with leaderOnly.
   const secrets = addSecretRoutes(new Router(), {
