@@ -124,16 +124,25 @@ export async function startBedPebble(
     caFile: `${dir}/ca.pem`,
     issuingRootFile: `${dir}/root.pem`,
     async resolve(name, address) {
-      const added = await run(inNetns(netns, [
-        "curl",
-        "-sS",
-        "--max-time",
-        "3",
-        "-d",
-        JSON.stringify({ host: name, addresses: [address] }),
-        `http://${host}:${DNS_MANAGEMENT_PORT}/add-a`,
-      ]));
-      if (added.code !== 0) throw new Error(`add-a: ${added.stderr}`);
+      // add-a appends to what the name had: clear it first.
+      for (
+        const [path, body] of [
+          ["clear-a", { host: name }],
+          ["add-a", { host: name, addresses: [address] }],
+        ] as const
+      ) {
+        const done = await run(inNetns(netns, [
+          "curl",
+          "-sS",
+          "--fail",
+          "--max-time",
+          "3",
+          "-d",
+          JSON.stringify(body),
+          `http://${host}:${DNS_MANAGEMENT_PORT}/${path}`,
+        ]));
+        if (done.code !== 0) throw new Error(`${path}: ${done.stderr}`);
+      }
     },
     log: () => Deno.readTextFile(`${dir}/pebble.log`).catch(() => ""),
   };

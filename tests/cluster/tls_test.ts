@@ -4,8 +4,8 @@
  * certificate, answered HTTP-01 by whichever node the CA reaches (not the
  * leader), and every node serves it over HTTPS (HTTP/2 by ALPN) and
  * redirects HTTP; a host whose challenge cannot be reached fails, is
- * reported with the CA's reason and stays on HTTP; a short-lived
- * certificate is renewed and the new one served.
+ * reported with the CA's reason and stays on HTTP, then is retried after
+ * its backoff; a short-lived certificate is renewed and the new one served.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { type Bed, withBed } from "./bed.ts";
@@ -237,6 +237,22 @@ Deno.test("tls: a routed host gets a certificate from the CA and every node serv
             null;
         }, { what: `node ${to + 1} serving the renewed certificate` });
       }
+
+      // The failed host is retried after its backoff (a minute after one
+      // failure); once the CA can reach a node for it, it gets its own.
+      await pebble.resolve("down.test", bed.nodes[2]!.address);
+      await bed.waitFor(async () => {
+        const view = (await certs(bed)).find((c) => c.host === "down.test");
+        return view?.state === "valid" || null;
+      }, { what: "down.test issued on a retry", timeoutMs: 90_000 });
+      const secured = await https(
+        bed,
+        0,
+        2,
+        "down.test",
+        pebble.issuingRootFile,
+      );
+      assertEquals(secured.stdout, "ok\n", secured.stderr);
     },
   );
 });
