@@ -12,19 +12,17 @@ import { formatIpv4, gatewayOf, parseCidr } from "../../config/cidr.ts";
 import type { ClusterState } from "../../raft/mod.ts";
 import {
   ApiError,
+  type Handler,
   jsonResponse,
   readJsonBody,
-  type Router,
 } from "../api/mod.ts";
 import type { ClusterIdentity } from "../cluster_init/mod.ts";
 import { issueForRequest } from "./node_certificate_request.ts";
-import type { Service } from "./supervisor.ts";
 
 export const MESH_CERTIFICATE_PATH = "/peer/v1/certificate";
 const BODY_BYTES_MAX = 4096;
 
 export interface MeshCertificateRouteOptions {
-  readonly router: Router;
   state(): ClusterState;
   cluster(): ClusterIdentity;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
@@ -54,63 +52,44 @@ export function meshCertificateHosts(
   return [node.address, formatIpv4(gatewayOf(subnet))];
 }
 
-export class MeshCertificateRoute implements Service {
-  readonly name = "mesh-certificate-route";
-  readonly #options: MeshCertificateRouteOptions;
-  #unmount: (() => void) | null = null;
-
-  constructor(options: MeshCertificateRouteOptions) {
-    this.#options = options;
-  }
-
-  start(): Promise<void> {
-    this.#unmount = this.#options.router.mount(
-      "POST",
-      MESH_CERTIFICATE_PATH,
-      async (request, context) => {
-        const sender = context.caller?.nodeId;
-        if (typeof sender !== "string") {
-          throw new ApiError(
-            403,
-            "api.forbidden",
-            "A node certificate is needed",
-          );
-        }
-        const body = await readJsonBody(request, { bytesMax: BODY_BYTES_MAX });
-        const publicKeyPem = (body as { publicKeyPem?: unknown } | null)
-          ?.publicKeyPem;
-        if (
-          typeof publicKeyPem !== "string" ||
-          !publicKeyPem.includes("BEGIN PUBLIC KEY")
-        ) {
-          throw new ApiError(
-            400,
-            "node.bad_request",
-            'Body must be {"publicKeyPem": an SPKI PEM public key}',
-          );
-        }
-        const hosts = meshCertificateHosts(this.#options.state(), sender);
-        if (hosts instanceof ApiError) throw hosts;
-        const cluster = this.#options.cluster();
-        const nodeCertPem = await issueForRequest(
-          cluster,
-          { nodeId: sender, publicKeyPem, hosts },
-          "node.bad_request",
-        );
-        this.#options.log(
-          "info",
-          `issued node ${sender} a certificate for ${hosts.join(", ")}`,
-        );
-        return jsonResponse({ nodeCertPem });
-      },
-      { scope: "node" },
+/** The handler of `POST /peer/v1/certificate`, node scope, on primaries. */
+export function meshCertificateHandler(
+  options: MeshCertificateRouteOptions,
+): Handler {
+  return async (request, context) => {
+    const sender = context.caller?.nodeId;
+    if (typeof sender !== "string") {
+      throw new ApiError(
+        403,
+        "api.forbidden",
+        "A node certificate is needed",
+      );
+    }
+    const body = await readJsonBody(request, { bytesMax: BODY_BYTES_MAX });
+    const publicKeyPem = (body as { publicKeyPem?: unknown } | null)
+      ?.publicKeyPem;
+    if (
+      typeof publicKeyPem !== "string" ||
+      !publicKeyPem.includes("BEGIN PUBLIC KEY")
+    ) {
+      throw new ApiError(
+        400,
+        "node.bad_request",
+        'Body must be {"publicKeyPem": an SPKI PEM public key}',
+      );
+    }
+    const hosts = meshCertificateHosts(options.state(), sender);
+    if (hosts instanceof ApiError) throw hosts;
+    const cluster = options.cluster();
+    const nodeCertPem = await issueForRequest(
+      cluster,
+      { nodeId: sender, publicKeyPem, hosts },
+      "node.bad_request",
     );
-    return Promise.resolve();
-  }
-
-  stop(): Promise<void> {
-    this.#unmount?.();
-    this.#unmount = null;
-    return Promise.resolve();
-  }
+    options.log(
+      "info",
+      `issued node ${sender} a certificate for ${hosts.join(", ")}`,
+    );
+    return jsonResponse({ nodeCertPem });
+  };
 }

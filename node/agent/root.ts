@@ -64,7 +64,10 @@ import { NodeLink } from "./node_link.ts";
 import { MESH_MTU_DEFAULT } from "../../net/mesh/mod.ts";
 import { meshInterfaceOf, NodeMesh } from "../network/node_mesh.ts";
 import { NO_MESH, peerEndpointOf } from "../network/peer_route.ts";
-import { MeshCertificateRoute } from "./mesh_certificate_route.ts";
+import {
+  MESH_CERTIFICATE_PATH,
+  meshCertificateHandler,
+} from "./mesh_certificate_route.ts";
 import { MeshPeer } from "./mesh_peer.ts";
 import { NodeNetwork } from "../network/node_network.ts";
 import type { AgentLog, AgentOptions } from "./options.ts";
@@ -82,8 +85,10 @@ import { CertificateDuty } from "../ingress/certificate_duty.ts";
 import {
   decryptedCertificates,
   fetchCertificates,
-  IngressCertificatesRoute,
+  INGRESS_CERTIFICATES_PATH,
+  ingressCertificatesHandler,
 } from "../ingress/certificate_keys.ts";
+import { MountedRoute } from "./mounted_route.ts";
 import { StateWatchHub } from "./state_watch.ts";
 import { type Service, Supervisor } from "./supervisor.ts";
 
@@ -581,16 +586,26 @@ function buildPrimary(context: {
     parts: [
       watch,
       peerRoutes,
-      new MeshCertificateRoute({
+      new MountedRoute("mesh-certificate-route", {
         router: context.peerServer.router,
-        state,
-        cluster: () => credentials.current.cluster!,
-        log,
+        method: "POST",
+        path: MESH_CERTIFICATE_PATH,
+        handler: meshCertificateHandler({
+          state,
+          cluster: () => credentials.current.cluster!,
+          log,
+        }),
+        scope: "node",
       }),
-      new IngressCertificatesRoute({
+      new MountedRoute("ingress-certificates-route", {
         router: context.peerServer.router,
-        state,
-        clusterKey: () => primaryClusterKey(credentials),
+        method: "GET",
+        path: INGRESS_CERTIFICATES_PATH,
+        handler: ingressCertificatesHandler({
+          state,
+          clusterKey: () => primaryClusterKey(credentials),
+        }),
+        scope: "node",
       }),
       leadership,
       api,

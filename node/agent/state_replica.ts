@@ -14,6 +14,7 @@ import {
 } from "./_watch_wire.ts";
 import type { ClusterView } from "./fsm_machine.ts";
 import type { Service } from "./supervisor.ts";
+import { sleepUnlessAborted } from "../sleep.ts";
 
 /** Waits between reconnects, growing to the max while no primary answers. */
 export const WATCH_RETRY_MS_MIN = 100;
@@ -78,7 +79,7 @@ export class StateReplica implements Service, ClusterView {
         if (progressed) retryMs = WATCH_RETRY_MS_MIN;
       }
       if (signal.aborted) return;
-      await delay(retryMs, signal);
+      await sleepUnlessAborted(retryMs, signal);
       retryMs = Math.min(retryMs * 2, WATCH_RETRY_MS_MAX);
     }
   }
@@ -161,14 +162,4 @@ export async function* readLines(
       throw new Error(`a watch stream line exceeds ${bytesMax} bytes`);
     }
   }
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 }

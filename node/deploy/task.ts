@@ -26,6 +26,7 @@ import {
 } from "./_start_request.ts";
 import type { DeployContext, TaskOutcome } from "./context.ts";
 import type { TaskEvent } from "./events.ts";
+import { sleepUnlessAborted } from "../sleep.ts";
 
 /** How often a running task's output and status are fetched. */
 export const TASK_POLL_MS = 100;
@@ -219,11 +220,11 @@ async function followTask(
     await drain();
     if (mine?.state === "exited" || mine?.state === "unknown") {
       // The output readers may trail the exit by a moment.
-      await delay(TASK_POLL_MS, options.signal);
+      await sleepUnlessAborted(TASK_POLL_MS, options.signal);
       await drain();
       return mine.exit ?? { kind: "exited", code: -1 };
     }
-    await delay(TASK_POLL_MS, options.signal);
+    await sleepUnlessAborted(TASK_POLL_MS, options.signal);
   }
   return null;
 }
@@ -242,20 +243,5 @@ async function removeTask(
     AbortSignal.timeout(task.stopGracePeriodMs + STOP_TIMEOUT_MARGIN_MS),
   ).catch(() => {
     // The node may be gone; its containers are stopped when it returns.
-  });
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -37,6 +37,7 @@ import {
   certificateSecretName,
   DEFAULT_ACME_DIRECTORY,
 } from "./hosts.ts";
+import { sleepUnlessAborted } from "../sleep.ts";
 
 export interface CertificateDutyOptions {
   state(): ClusterState;
@@ -83,7 +84,7 @@ export class CertificateDuty {
     while (!signal.aborted) {
       const host = this.#dueHost();
       if (host !== null) await this.#order(host, signal);
-      else await sleep(everyMs, signal);
+      else await sleepUnlessAborted(everyMs, signal);
     }
   }
 
@@ -174,7 +175,7 @@ export class CertificateDuty {
           keyAuthorization,
           atMs: nowMs(),
         });
-        await sleep(settleMs, signal);
+        await sleepUnlessAborted(settleMs, signal);
       },
       unpublish: async (token) => {
         await this.#committed({
@@ -315,17 +316,4 @@ export function hostStateOf(
 function retryAfterUntil(failure: OrderFailure, nowMs: number): number | null {
   const retryAfterMs = "retryAfterMs" in failure ? failure.retryAfterMs : null;
   return retryAfterMs === null ? null : nowMs + retryAfterMs;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

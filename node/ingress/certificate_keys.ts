@@ -7,12 +7,7 @@
  */
 import type { ClusterState } from "../../raft/mod.ts";
 import type { HostCertificate } from "../../proxy/mod.ts";
-import {
-  ApiError,
-  type Handler,
-  jsonResponse,
-  type Router,
-} from "../api/mod.ts";
+import { ApiError, type Handler, jsonResponse } from "../api/mod.ts";
 import { type ClusterKey, decryptSecret } from "../secrets/mod.ts";
 import { certificateSecretName } from "./hosts.ts";
 
@@ -118,37 +113,4 @@ function parseCertificates(body: unknown): Record<string, HostCertificate> {
     out[host] = { certPem, keyPem };
   }
   return out;
-}
-
-export interface IngressCertificatesRouteOptions {
-  readonly router: Router;
-  state(): ClusterState;
-  clusterKey(): ClusterKey;
-}
-
-/** Mounts the primaries' handler on the peer port while the node runs. */
-export class IngressCertificatesRoute {
-  readonly name = "ingress-certificates-route";
-  readonly #options: IngressCertificatesRouteOptions;
-  #unmount: (() => void) | null = null;
-
-  constructor(options: IngressCertificatesRouteOptions) {
-    this.#options = options;
-  }
-
-  start(): Promise<void> {
-    this.#unmount = this.#options.router.mount(
-      "GET",
-      INGRESS_CERTIFICATES_PATH,
-      ingressCertificatesHandler(this.#options),
-      { scope: "node" },
-    );
-    return Promise.resolve();
-  }
-
-  stop(): Promise<void> {
-    this.#unmount?.();
-    this.#unmount = null;
-    return Promise.resolve();
-  }
 }

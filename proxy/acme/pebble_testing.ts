@@ -50,15 +50,21 @@ async function run(cmd: string, args: string[], cwd: string): Promise<void> {
   }
 }
 
-/** A CA and a leaf for localhost/127.0.0.1 signed by it (rustls refuses a self-signed leaf as its own anchor). */
-async function directoryTls(dir: string): Promise<void> {
+/**
+ * A CA and a leaf signed by it, for an ACME directory's TLS, in `dir`
+ * (`ca.pem`, `cert.pem`, `key.pem`): the leaf names `altNames` (an openssl
+ * subjectAltName; localhost and 127.0.0.1 by default). rustls refuses a
+ * self-signed leaf as its own anchor, hence the CA.
+ */
+export async function makeDirectoryTls(
+  dir: string,
+  altNames = "DNS:localhost,IP:127.0.0.1",
+): Promise<void> {
+  const curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
   await run("openssl", [
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
+    ...curve,
     "-nodes",
     "-keyout",
     "ca.key",
@@ -71,21 +77,18 @@ async function directoryTls(dir: string): Promise<void> {
   ], dir);
   await run("openssl", [
     "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
+    ...curve,
     "-nodes",
     "-keyout",
     "key.pem",
     "-out",
     "leaf.csr",
     "-subj",
-    "/CN=localhost",
+    "/CN=pebble directory",
   ], dir);
   await Deno.writeTextFile(
     `${dir}/leaf.ext`,
-    "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n" +
+    `basicConstraints=CA:FALSE\nsubjectAltName=${altNames}\n` +
       "extendedKeyUsage=serverAuth\n",
   );
   await run("openssl", [
@@ -155,7 +158,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
-    await directoryTls(dir);
+    await makeDirectoryTls(dir);
     const caBundle = await Deno.readTextFile(`${dir}/ca.pem`);
     const dnsPort = freePort();
     children.push(

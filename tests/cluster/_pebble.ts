@@ -8,7 +8,8 @@
  * their files live in the bed's dir.
  */
 import type { Bed } from "./bed.ts";
-import { inNetns, run, runOk, spawnLogged } from "./_run.ts";
+import { makeDirectoryTls } from "../../proxy/acme/pebble_testing.ts";
+import { inNetns, run, spawnLogged } from "./_run.ts";
 
 export interface BedPebble {
   readonly directoryUrl: string;
@@ -39,7 +40,7 @@ export async function startBedPebble(
   const dir = `${bed.dir}/pebble`;
   await Deno.mkdir(dir, { recursive: true });
   const host = bed.registry.host.split(":")[0]!;
-  await directoryTls(dir, host);
+  await makeDirectoryTls(dir, `IP:${host}`);
   const netns = bed.underlayNetns;
   spawnLogged(
     inNetns(netns, [
@@ -146,57 +147,4 @@ export async function startBedPebble(
     },
     log: () => Deno.readTextFile(`${dir}/pebble.log`).catch(() => ""),
   };
-}
-
-/** A CA and a leaf naming `ip`, signed by it (a client refuses a self-signed leaf as its own anchor). */
-async function directoryTls(dir: string, ip: string): Promise<void> {
-  const openssl = (...args: string[]) =>
-    runOk(["openssl", ...args], { cwd: dir });
-  const curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-  await openssl(
-    "req",
-    "-x509",
-    ...curve,
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=bed pebble directory CA",
-  );
-  await openssl(
-    "req",
-    ...curve,
-    "-nodes",
-    "-keyout",
-    "key.pem",
-    "-out",
-    "leaf.csr",
-    "-subj",
-    `/CN=${ip}`,
-  );
-  await Deno.writeTextFile(
-    `${dir}/leaf.ext`,
-    `basicConstraints=CA:FALSE\nsubjectAltName=IP:${ip}\nextendedKeyUsage=serverAuth\n`,
-  );
-  await openssl(
-    "x509",
-    "-req",
-    "-in",
-    "leaf.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "cert.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "leaf.ext",
-  );
 }

@@ -9,6 +9,7 @@
  * `LeaderService` in the list the composition root builds.
  */
 import type { Service } from "../supervisor.ts";
+import { sleepUnlessAborted } from "../../sleep.ts";
 
 /** One term of leadership, as a duty sees it. */
 export interface LeaderTerm {
@@ -168,7 +169,7 @@ export class Leadership implements Service {
             `leader for term ${term}, not caught up yet: ${error}`,
           );
         }
-        await sleep(Math.min(1_000, 20 * 2 ** attempt), signal);
+        await sleepUnlessAborted(Math.min(1_000, 20 * 2 ** attempt), signal);
       }
     }
     return false;
@@ -198,17 +199,5 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     promise.then(resolve, reject).finally(() =>
       signal.removeEventListener("abort", onAbort)
     );
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
   });
 }
