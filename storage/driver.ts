@@ -81,6 +81,8 @@ export type StorageErrorCode =
   | "storage.attached_elsewhere"
   /** Still attached: a destroy must wait for the detach. */
   | "storage.attached"
+  /** In use on its machine (mounted, held open): release it there first. */
+  | "storage.busy"
   /** A provider limit: volumes per machine, total size, … */
   | "storage.limit"
   /** The volume and the machine are in different regions. */
