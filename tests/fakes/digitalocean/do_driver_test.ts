@@ -1,0 +1,237 @@
+/**
+ * The `do` driver against the fake DigitalOcean: real HTTP, real loop
+ * devices behind the volumes (root only). Every test ends with nothing
+ * left: no backing file, loop device or by-id link.
+ */
+
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+  rejects,
+} from "node:assert/strict";
+import { StorageError } from "../../../storage/driver.ts";
+import {
+  DigitalOceanDriver,
+  type DigitalOceanDriverOptions,
+} from "../../../storage/do/do_driver.ts";
+import {
+  type FakeDigitalOcean,
+  type FakeDigitalOceanOptions,
+  startFakeDigitalOcean,
+} from "./mod.ts";
+
+const TOKEN = "dop_v1_fake0123456789abcdef";
+const GIB = 1024 ** 3;
+const isRoot = Deno.uid() === 0;
+
+interface Bed {
+  readonly fake: FakeDigitalOcean;
+  readonly driver: DigitalOceanDriver;
+  readonly byId: { 101: string; 102: string; 201: string };
+  readonly logs: string[];
+  readonly dir: string;
+  driverWith(options: Partial<DigitalOceanDriverOptions>): DigitalOceanDriver;
+}
+
+async function withBed(
+  fakeOptions: Partial<FakeDigitalOceanOptions>,
+  body: (bed: Bed) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "do-driver-test-" });
+  const byId = {
+    101: `${dir}/a-by-id`,
+    102: `${dir}/b-by-id`,
+    201: `${dir}/c-by-id`,
+  };
+  const fake = await startFakeDigitalOcean({
+    token: TOKEN,
+    regions: ["nyc1", "fra1"],
+    droplets: [
+      { id: 101, region: "nyc1", byIdDir: byId[101] },
+      { id: 102, region: "nyc1", byIdDir: byId[102] },
+      { id: 201, region: "fra1", byIdDir: byId[201] },
+    ],
+    actionDelayMs: { attach: 30, detach: 30 },
+    ...fakeOptions,
+  });
+  const logs: string[] = [];
+  const driverWith = (options: Partial<DigitalOceanDriverOptions>) =>
+    new DigitalOceanDriver({
+      apiBase: fake.url,
+      token: () => TOKEN,
+      region: "nyc1",
+      clusterTag: "mill-cluster-test",
+      pollIntervalMs: 10,
+      backoffBaseMs: 10,
+      byIdDir: byId[101],
+      log: (level, message) => logs.push(`${level}: ${message}`),
+      ...options,
+    });
+  try {
+    await body({ fake, driver: driverWith({}), byId, logs, dir, driverWith });
+    for (const line of logs) assert(!line.includes(TOKEN), line);
+  } finally {
+    await fake.close();
+    const left = await fake.leftovers();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    assertEquals(left, { files: [], loopDevices: [], symlinks: [] });
+  }
+}
+
+async function run(command: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    throw new Error(
+      `${command} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** Asserts a StorageError of `code` whose message never holds the token. */
+async function rejectsWith(
+  promise: Promise<unknown>,
+  code: string,
+  includes?: string,
+): Promise<StorageError> {
+  let error: unknown = null;
+  try {
+    await promise;
+  } catch (e) {
+    error = e;
+  }
+  assert(
+    error instanceof StorageError,
+    `expected a StorageError, got ${error}`,
+  );
+  assertEquals(error.code, code, error.message);
+  assert(!error.message.includes(TOKEN), error.message);
+  if (includes !== undefined) {
+    assert(error.message.includes(includes), error.message);
+  }
+  return error;
+}
+
+Deno.test({
+  name:
+    "do driver: create, list by pages, attach a real device, snapshot, restore, destroy",
+  ignore: !isRoot,
+  async fn() {
+    await withBed({}, async ({ fake, driver, dir, byId }) => {
+      const paged = new DigitalOceanDriver({
+        apiBase: fake.url,
+        token: () => TOKEN,
+        region: "nyc1",
+        clusterTag: "mill-cluster-test",
+        perPage: 2,
+        pollIntervalMs: 10,
+        byIdDir: byId[101],
+      });
+      const data = await driver.create({
+        name: "data-db",
+        sizeBytes: GIB / 2, // rounded up to 1 GiB
+        tags: ["mill-volume-db"],
+      });
+      assertEquals(data.region, "nyc1");
+      assertEquals(data.sizeBytes, GIB);
+      assertEquals(data.attachedTo, null);
+      assertEquals([...data.tags].sort(), [
+        "mill-cluster-test",
+        "mill-volume-db",
+      ]);
+      // More than a page: four of ours, one of another cluster.
+      for (const name of ["data-b", "data-c", "data-d"]) {
+        await driver.create({ name, sizeBytes: GIB, tags: [] });
+      }
+      const other = new DigitalOceanDriver({
+        apiBase: fake.url,
+        token: () => TOKEN,
+        region: "nyc1",
+        clusterTag: "someone-else",
+      });
+      const foreign = await other.create({
+        name: "foreign",
+        sizeBytes: GIB,
+        tags: [],
+      });
+      const listed = await paged.list();
+      assertEquals(listed.map((v) => v.name).sort(), [
+        "data-b",
+        "data-c",
+        "data-d",
+        "data-db",
+      ]);
+      assert(
+        fake.requests().some((r) => r.target.includes("page=3")),
+        "the list followed links.pages.next to the third page",
+      );
+
+      const attached = await driver.attach(data.id, "101");
+      assertEquals(attached.attachedTo, "101");
+      const device = driver.devicePath(attached);
+      assertEquals(device, `${byId[101]}/scsi-0DO_Volume_data-db`);
+      assert((await Deno.stat(device)).isBlockDevice);
+      // Attaching again is a no-op.
+      assertEquals((await driver.attach(data.id, "101")).attachedTo, "101");
+
+      const mnt = `${dir}/mnt`;
+      await Deno.mkdir(mnt);
+      await run("mkfs.ext4", "-q", "-F", device);
+      await run("mount", device, mnt);
+      try {
+        await Deno.writeTextFile(`${mnt}/hello`, "kept in a snapshot");
+      } finally {
+        await run("umount", mnt);
+      }
+      const snap = await driver.snapshot(data.id, "data-db-before");
+      assertEquals(snap.volumeId, data.id);
+      assertEquals(snap.sizeBytes, GIB);
+
+      const detached = await driver.detach(data.id, "101");
+      assertEquals(detached.attachedTo, null);
+      await rejects(Deno.lstat(device), Deno.errors.NotFound);
+      assertEquals((await driver.detach(data.id, "101")).attachedTo, null);
+
+      const restored = await driver.create({
+        name: "data-db-restored",
+        sizeBytes: GIB,
+        tags: [],
+        fromSnapshot: snap.id,
+      });
+      await driver.attach(restored.id, "101");
+      const restoredDevice = driver.devicePath(restored);
+      await run("mount", restoredDevice, mnt);
+      try {
+        assertEquals(
+          await Deno.readTextFile(`${mnt}/hello`),
+          "kept in a snapshot",
+        );
+      } finally {
+        await run("umount", mnt);
+      }
+      await rejectsWith(
+        driver.destroy(restored.id),
+        "storage.attached",
+        "detach it first",
+      );
+      await driver.detach(restored.id, "101");
+
+      for (const v of [...listed, restored, foreign]) {
+        await driver.destroy(v.id);
+      }
+      await driver.destroy(data.id); // gone already is fine
+      assertEquals(await driver.get(data.id), null);
+      assertEquals(await driver.list(), []);
+      const left = await fake.leftovers();
+      // The snapshot's file stays until the snapshot is deleted.
+      assertEquals(left.loopDevices, []);
+      assertEquals(left.symlinks, []);
+      assertEquals(left.files.length, 1);
+    });
+  },
+});
