@@ -1,0 +1,69 @@
+/**
+ * Loop devices for the local driver's image files, with `losetup`. Loop
+ * devices belong to the whole machine (not to a namespace), and one can
+ * vanish behind mill's back (`losetup -d` by hand), so each is looked up
+ * by its backing file rather than remembered.
+ */
+
+import { type CommandRunner, runChecked } from "../command.ts";
+
+/** The loop devices whose backing file is `image` (by inode, as losetup matches). */
+export async function loopDevicesOf(
+  run: CommandRunner,
+  image: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const out = await runChecked(
+    run,
+    ["losetup", "--noheadings", "--output", "NAME", "--associated", image],
+    signal,
+  );
+  return out.split("\n").map((line) => line.trim()).filter((line) =>
+    line.startsWith("/dev/")
+  );
+}
+
+/** Sets up a new loop device for `image` and returns its path. */
+export async function setUpLoop(
+  run: CommandRunner,
+  image: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const device = (await runChecked(
+    run,
+    ["losetup", "--find", "--show", image],
+    signal,
+  )).trim();
+  if (!/^\/dev\/loop\d+$/.test(device)) {
+    throw new Error(`losetup answered "${device}", not a loop device`);
+  }
+  return device;
+}
+
+/**
+ * Detaches the loop device. The kernel lets go of it only once nothing
+ * holds it open (until then it is marked to clear itself), so callers
+ * check with `loopDevicesOf` that it is gone.
+ */
+export async function removeLoop(
+  run: CommandRunner,
+  device: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await runChecked(run, ["losetup", "--detach", device], signal);
+}
+
+/**
+ * The backing file of a loop device as sysfs shows it, synchronously (for
+ * `devicePath`); null when the device has none (cleared, never set up).
+ */
+export function backingFileSync(device: string): string | null {
+  const name = device.slice(device.lastIndexOf("/") + 1);
+  try {
+    return Deno.readTextFileSync(`/sys/block/${name}/loop/backing_file`)
+      .trim();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
