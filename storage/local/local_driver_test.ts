@@ -268,3 +268,26 @@ Deno.test("a restarted driver finds its volumes; a name is taken once; bad input
     deepStrictEqual(await files(bed), []);
   });
 });
+
+Deno.test("what a crashed create or destroy left is completed by the next call", async () => {
+  await withBed(async (bed) => {
+    const driver = await driverIn(bed);
+    const dir = `${bed.dir}/volumes/local`;
+    // A create that died before its record: an image nobody lists.
+    await Deno.writeTextFile(`${dir}/local-half.img`, "stale bytes");
+    deepStrictEqual(await driver.list(), []);
+    const half = await driver.create(spec("half"));
+    await driver.attach(half.id, "node-1");
+    strictEqual(
+      (await bed.try(["blkid", "-p", driver.devicePath(half)])).code,
+      2,
+      "made afresh, blank",
+    );
+    // A destroy that died after its record: a loop device and an image.
+    await Deno.remove(`${dir}/local-half.json`);
+    strictEqual(await driver.get(half.id), null);
+    strictEqual((await bed.ownLoops()).length, 1);
+    await driver.destroy(half.id);
+    deepStrictEqual(await files(bed), []);
+  });
+});
