@@ -1,5 +1,5 @@
 /**
- * Commands not built yet (drain, volumes). They say so plainly and
+ * Commands not built yet (volumes). They say so plainly and
  * exit with EXIT.unavailable, having done nothing.
  */
 

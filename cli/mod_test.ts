@@ -62,7 +62,6 @@ Deno.test("every command and subcommand answers --help with exit 0", async (t) =
 
 Deno.test("commands not built yet say so plainly and exit 3", async (t) => {
   const cases = [
-    ["drain", "node-3"],
     ["volume", "list"],
     ["volume", "delete", "pgdata"],
   ];

@@ -16,6 +16,11 @@ import type { ClusterIdentity } from "../cluster_init/mod.ts";
 import type { CommitResult, Coordinator } from "../deploy/mod.ts";
 import { primaryRouter } from "../primary/routes.ts";
 import { removeNodeHandler } from "../primary/node_remove_routes.ts";
+import {
+  cancelDrainHandler,
+  drainHandler,
+  type DrainRoutesOptions,
+} from "../primary/drain_routes.ts";
 import { rotateTokenHandler } from "../primary/token_routes.ts";
 import type { SecondaryRuntime } from "../rpc/mod.ts";
 import type { ClusterKey } from "../secrets/mod.ts";
@@ -179,6 +184,16 @@ export class ApiService implements Service {
         nowMs: Date.now,
         log: (message) => options.log("info", message),
       }),
+      drain: drainRoutes({
+        state: options.state,
+        commit: options.commit,
+        coordinator: options.coordinator,
+        selfId: options.nodeId,
+        voters: () => options.raft().membership.voters,
+        transferLeadership: (to) => options.raft().transferLeadership(to),
+        nowMs: Date.now,
+        log: (message) => options.log("info", message),
+      }),
       join: joinHandler({
         cluster,
         raft: options.raft(),
@@ -188,4 +203,8 @@ export class ApiService implements Service {
       }),
     });
   }
+}
+
+function drainRoutes(options: DrainRoutesOptions) {
+  return { start: drainHandler(options), cancel: cancelDrainHandler(options) };
 }

@@ -35,6 +35,27 @@ export function deployInput(state: ClusterState, plan: Plan): PlanInput {
 }
 
 /**
+ * A drain's plan: one replacement at a time (each its own wave: the new
+ * alloc healthy before the old one stops, then the next), never rolled
+ * back (a replacement that fails leaves its original running); tasks and
+ * other plain stops go last.
+ */
+export function drainInput(state: ClusterState, plan: Plan): PlanInput {
+  const { input, placements } = deployInput(state, plan);
+  return {
+    input: {
+      ...input,
+      atomic: false,
+      allocs: input.allocs.map((alloc, index) => ({
+        ...alloc,
+        wave: index + 1,
+      })),
+    },
+    placements,
+  };
+}
+
+/**
  * A repair's plan (node failure, services short of replicas): every
  * placement at once, none atomic; the allocs it makes up for are gone
  * already, so nothing old is stopped.

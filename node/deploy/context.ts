@@ -18,6 +18,7 @@ import type {
 import type { SecondaryRuntime } from "../rpc/mod.ts";
 import type { ClusterKey, EncryptedSecret } from "../secrets/mod.ts";
 import type { DeployEvent, TaskEvent } from "./events.ts";
+import type { DrainEvent, DrainOutcome } from "./drain.ts";
 
 /** What `commit` answers: the state right after the command, or why it was refused. */
 export type CommitResult =
@@ -114,6 +115,15 @@ export interface Coordinator {
    * to be healthy. Its task allocs were failed by `NodeDown` itself.
    */
   replaceFailedNode(nodeId: NodeId): Promise<void>;
+  /**
+   * After `NodeDrain(nodeId)` is committed: moves the node's services
+   * elsewhere one at a time and stops its tasks (`drain.ts`). Throws a
+   * `DeployError` (`deploy.in_progress`) while a deploy runs.
+   */
+  drainNode(
+    nodeId: NodeId,
+    onEvent: (event: DrainEvent) => void,
+  ): Promise<DrainOutcome>;
   /**
    * Called by a new leader before anything else: every deploy still
    * `running` in the FSM is finished (all its new allocs healthy) or rolled

@@ -48,6 +48,7 @@ import {
   handleTaskRequest,
 } from "./http.ts";
 import { runTask } from "./task.ts";
+import { type DrainEvent, type DrainOutcome, runDrain } from "./drain.ts";
 
 /** The coordinator the agent runs on the leader. */
 export function createCoordinator(context: DeployContext): Coordinator {
@@ -97,6 +98,28 @@ class DeployCoordinator implements Coordinator {
       ? this.#closing.signal
       : AbortSignal.any([signal, this.#closing.signal]);
     return this.#track(runTask(this.#context, name, onEvent, stop));
+  }
+
+  drainNode(
+    nodeId: string,
+    onEvent: (event: DrainEvent) => void,
+  ): Promise<DrainOutcome> {
+    if (this.#current !== null || runningDeploy(this.#context.state())) {
+      return Promise.reject(
+        new DeployError(
+          "deploy.in_progress",
+          "A deploy is running; drain the node once it has finished",
+        ),
+      );
+    }
+    return this.#track(
+      runDrain(
+        this.#context,
+        nodeId,
+        workloadLookup(this.#context, EMPTY_CONFIG),
+        onEvent,
+      ),
+    );
   }
 
   replaceFailedNode(nodeId: string): Promise<void> {

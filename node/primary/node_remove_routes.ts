@@ -107,19 +107,21 @@ export function removalRefusal(
         `${node.name} leads the cluster and cannot remove itself; stop it, and remove it from another primary once a new leader is elected`,
     };
   }
-  if (node.status === "ready" && !node.draining) {
-    return {
-      code: "node.remove_ready",
-      message:
-        `${node.name} is ready and may run allocations; stop its agent (it is removed once it is down) or drain it first`,
-    };
-  }
+  // The FSM's own refusals first: "node still has active allocations".
   const applied = apply(state, {
     type: "NodeRemove",
     nodeId: node.id,
     atMs: nowMs,
   });
-  return applied.ok ? null : applied.rejection;
+  if (!applied.ok) return applied.rejection;
+  if (node.status === "ready" && !node.draining) {
+    return {
+      code: "node.remove_ready",
+      message:
+        `${node.name} is ready and may run allocations; drain it first (mill drain ${node.name}) or stop its agent`,
+    };
+  }
+  return null;
 }
 
 function isMember(membership: Membership, id: string): boolean {

@@ -29,6 +29,11 @@ const drain = (nodeId: string): Command => ({
 
 Deno.test("removalRefusal(): only a down or drained idle node that does not lead", () => {
   assertEquals(refusal("n3"), "node.remove_ready");
+  // A ready node with work: the seed's "node still has active allocations".
+  assertEquals(
+    refusal("n3", [scheduled("web-1", "n3")]),
+    "node.active_allocs",
+  );
   assertEquals(refusal("n3", [down("n3")]), "ok");
   assertEquals(refusal("n3", [drain("n3")]), "ok");
   assertEquals(

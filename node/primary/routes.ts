@@ -58,6 +58,8 @@ export interface PrimaryRoutesOptions {
   readonly rotateToken?: Handler;
   /** `DELETE /v1/nodes/:name` (admin), answered by the leader. */
   readonly removeNode?: Handler;
+  /** `POST /v1/nodes/:name/drain` and `/drain/cancel` (admin), answered by the leader. */
+  readonly drain?: { readonly start: Handler; readonly cancel: Handler };
 }
 
 /** The router of a primary's API. */
@@ -154,6 +156,11 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
   }
   if (options.removeNode !== undefined) {
     router.add("DELETE", "/v1/nodes/:name", lead(options.removeNode));
+  }
+  if (options.drain !== undefined) {
+    router
+      .add("POST", "/v1/nodes/:name/drain", lead(options.drain.start))
+      .add("POST", "/v1/nodes/:name/drain/cancel", lead(options.drain.cancel));
   }
   router
     .add("GET", "/v1/certs", lead(certsHandler(options)))

@@ -6,6 +6,7 @@ import type {
   NodeHeartbeatCommand,
   NodeRegisterCommand,
   NodeRemoveCommand,
+  NodeUndrainCommand,
   NodeUpCommand,
 } from "./command.ts";
 import type { ClusterState, FsmNode, NodeEndpoints } from "./state.ts";
@@ -268,6 +269,26 @@ export function applyNodeDrain(
   }
   const draining: FsmNode = { ...node, draining: true };
   return accept({ ...state, nodes: state.nodes.set(node.id, draining) });
+}
+
+export function applyNodeUndrain(
+  state: ClusterState,
+  command: NodeUndrainCommand,
+): Applied {
+  const invalid = invalidTime(command.atMs);
+  if (invalid) return invalid;
+  const node = state.nodes.get(command.nodeId);
+  if (node === undefined) return unknownNode(command.nodeId);
+  if (!node.draining) {
+    return reject(
+      "node.not_draining",
+      `Node ${quote(node.name)} is not draining`,
+    );
+  }
+  return accept({
+    ...state,
+    nodes: state.nodes.set(node.id, { ...node, draining: false }),
+  });
 }
 
 export function applyNodeRemove(

@@ -394,6 +394,7 @@ export const commandParsers: {
   NodeDown: command("NodeDown", { nodeId: text, reason: text }),
   NodeUp: command("NodeUp", { nodeId: text }),
   NodeDrain: command("NodeDrain", { nodeId: text }),
+  NodeUndrain: command("NodeUndrain", { nodeId: text }),
   NodeRemove: command("NodeRemove", { nodeId: text }),
   AllocScheduled: command("AllocScheduled", {
     allocId: text,

@@ -21,6 +21,7 @@ import {
   applyNodeHeartbeat,
   applyNodeRegister,
   applyNodeRemove,
+  applyNodeUndrain,
   applyNodeUp,
 } from "./_apply_nodes.ts";
 import {
@@ -75,6 +76,8 @@ export function apply(state: ClusterState, command: Command): Applied {
       return applyNodeUp(state, command);
     case "NodeDrain":
       return applyNodeDrain(state, command);
+    case "NodeUndrain":
+      return applyNodeUndrain(state, command);
     case "NodeRemove":
       return applyNodeRemove(state, command);
     case "AllocScheduled":

@@ -208,6 +208,18 @@ Deno.test("apply() handles NodeDrain and NodeRemove", async (t) => {
       expect: "node.draining",
     },
     {
+      name: "a draining node is made schedulable again",
+      setup: [{ type: "NodeDrain", nodeId: "n3", atMs: 5 }],
+      command: { type: "NodeUndrain", nodeId: "n3", atMs: 6 },
+      expect: "ok",
+      check: (state) => strictEqual(state.nodes.get("n3")?.draining, false),
+    },
+    {
+      name: "undraining a node that is not draining is refused",
+      command: { type: "NodeUndrain", nodeId: "n3", atMs: 6 },
+      expect: "node.not_draining",
+    },
+    {
       name: "a down node may be drained",
       setup: [{ type: "NodeDown", nodeId: "n3", reason: "", atMs: 5 }],
       command: { type: "NodeDrain", nodeId: "n3", atMs: 6 },

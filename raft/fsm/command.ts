@@ -104,6 +104,13 @@ export interface NodeDrainCommand {
   readonly atMs: number;
 }
 
+/** Make a draining node schedulable again (`mill drain --cancel`). */
+export interface NodeUndrainCommand {
+  readonly type: "NodeUndrain";
+  readonly nodeId: NodeId;
+  readonly atMs: number;
+}
+
 /** Forget a node with no active allocs; its terminal allocs go with it. */
 export interface NodeRemoveCommand {
   readonly type: "NodeRemove";
@@ -343,6 +350,7 @@ export type Command =
   | NodeDownCommand
   | NodeUpCommand
   | NodeDrainCommand
+  | NodeUndrainCommand
   | NodeRemoveCommand
   | AllocScheduledCommand
   | AllocsScheduledCommand
@@ -377,6 +385,7 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   "NodeDown",
   "NodeUp",
   "NodeDrain",
+  "NodeUndrain",
   "NodeRemove",
   "AllocScheduled",
   "AllocsScheduled",
@@ -424,6 +433,7 @@ export type RejectionCode =
   | "node.down"
   | "node.not_down"
   | "node.draining"
+  | "node.not_draining"
   | "node.active_allocs"
   | "node.volumes_attached"
   | "alloc.exists"

@@ -1,0 +1,138 @@
+/**
+ * Draining a node (seed 001), run by the leader's coordinator once
+ * `NodeDrain` is committed: every service alloc on the node is replaced
+ * elsewhere, one at a time, the new one healthy before the old one stops
+ * (zero downtime); its tasks are stopped, not moved. A replacement that
+ * cannot be placed or never gets healthy leaves its original running and
+ * the drain reports the failure; the node stays draining, so running the
+ * drain again takes up what is left. A node that is down has nothing
+ * running: its drain completes at once.
+ */
+import { type Alloc, isTerminal } from "../../raft/fsm/mod.ts";
+import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
+import { schedule } from "../scheduler/mod.ts";
+import { drainInput } from "./_plan_input.ts";
+import { type PhaseReport, runRollout } from "./_rollout.ts";
+import type { DeployContext } from "./context.ts";
+import type { DeployPhase } from "./events.ts";
+import { DeployMachine } from "./machine.ts";
+
+export type DrainEvent =
+  /** What the drain will do. */
+  | {
+    readonly type: "start";
+    readonly node: string;
+    /** Service allocs to replace elsewhere. */
+    readonly replacing: readonly string[];
+    /** Task allocs (and allocs of removed services) to stop. */
+    readonly stopping: readonly string[];
+    readonly elapsedMs: number;
+  }
+  | {
+    readonly type: "phase";
+    readonly service: string;
+    readonly allocId: string | null;
+    readonly node: string | null;
+    readonly phase: DeployPhase;
+    readonly message: string;
+    readonly elapsedMs: number;
+  }
+  /** Nothing is left running on the node. */
+  | { readonly type: "done"; readonly node: string; readonly elapsedMs: number }
+  /** Some allocs could not be moved: they still run on the node. */
+  | {
+    readonly type: "failed";
+    readonly node: string;
+    readonly code: string;
+    readonly reason: string;
+    /** The allocs still running on the node. */
+    readonly remaining: readonly string[];
+    readonly elapsedMs: number;
+  };
+
+export interface DrainOutcome {
+  readonly ok: boolean;
+  readonly remaining: readonly string[];
+}
+
+export async function runDrain(
+  context: DeployContext,
+  nodeId: string,
+  workloadOf: (alloc: Alloc) => ServiceConfig | TaskConfig | undefined,
+  onEvent: (event: DrainEvent) => void,
+): Promise<DrainOutcome> {
+  const startedAt = performance.now();
+  const elapsedMs = () => Math.round(performance.now() - startedAt);
+  const state = context.state();
+  const nodeName = state.nodes.get(nodeId)?.name ?? nodeId;
+  const plan = schedule(state, {
+    type: "drain",
+    nodeId,
+    idPrefix: context.newId(),
+  });
+  const { input, placements } = drainInput(state, plan);
+  onEvent({
+    type: "start",
+    node: nodeName,
+    replacing: input.allocs.flatMap((a) =>
+      a.replaces === null ? [] : [a.replaces.allocId]
+    ),
+    stopping: input.stops.map((s) => s.allocId),
+    elapsedMs: elapsedMs(),
+  });
+  const reasons: string[] = plan.unplaced.map((u) => u.message);
+  for (const unplaced of plan.unplaced) {
+    onEvent({
+      type: "phase",
+      service: unplaced.workload,
+      allocId: null,
+      node: null,
+      phase: "failed",
+      message: `no other node can take it: ${unplaced.message}`,
+      elapsedMs: elapsedMs(),
+    });
+  }
+  if (input.allocs.length > 0 || input.stops.length > 0) {
+    const result = await runRollout(new DeployMachine(input), {
+      context,
+      placements,
+      deployId: null,
+      workloadOf,
+      onPhase: (report: PhaseReport) => {
+        const node = report.nodeId === null
+          ? undefined
+          : context.state().nodes.get(report.nodeId);
+        onEvent({
+          type: "phase",
+          service: report.service,
+          allocId: report.allocId,
+          node: node?.name ?? report.nodeId,
+          phase: report.phase,
+          message: report.message,
+          elapsedMs: elapsedMs(),
+        });
+      },
+    });
+    if (result.kind === "lost") throw result.error;
+    reasons.push(...result.failures.map((f) => `${f.service}: ${f.reason}`));
+  }
+  const remaining = [...context.state().allocs.values()]
+    .filter((a) => a.nodeId === nodeId && !isTerminal(a.status))
+    .map((a) => a.id)
+    .sort();
+  if (remaining.length === 0) {
+    onEvent({ type: "done", node: nodeName, elapsedMs: elapsedMs() });
+    return { ok: true, remaining };
+  }
+  onEvent({
+    type: "failed",
+    node: nodeName,
+    code: "drain.incomplete",
+    reason: reasons.length > 0
+      ? reasons.join("; ")
+      : `${remaining.length} allocation(s) still run on ${nodeName}`,
+    remaining,
+    elapsedMs: elapsedMs(),
+  });
+  return { ok: false, remaining };
+}
