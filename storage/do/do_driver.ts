@@ -312,6 +312,51 @@ export class DigitalOceanDriver implements VolumeDriver {
     }
   }
 
+  /** The volume's snapshots (this driver's own, beside the interface). */
+  async listSnapshots(
+    volumeId: string,
+    signal?: AbortSignal,
+  ): Promise<VolumeSnapshot[]> {
+    const context = {
+      ...this.#context(`list the snapshots of volume ${volumeId}`),
+      missing: `volume ${volumeId} does not exist`,
+    };
+    const snapshots: VolumeSnapshot[] = [];
+    let page: string | null = `/v2/volumes/${
+      encodeURIComponent(volumeId)
+    }/snapshots?per_page=${this.#perPage}`;
+    try {
+      while (page !== null) {
+        const response = await this.#api.request("GET", page, { signal });
+        snapshots.push(...snapshotsFrom(response.body));
+        page = nextPagePath(response.body);
+      }
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw storageErrorOf(error, context);
+    }
+    return snapshots;
+  }
+
+  /** Deletes a snapshot; gone already is fine. */
+  async deleteSnapshot(
+    snapshotId: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const context = this.#context(`delete snapshot ${snapshotId}`);
+    try {
+      await this.#api.request(
+        "DELETE",
+        `/v2/snapshots/${encodeURIComponent(snapshotId)}`,
+        { signal },
+      );
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (error instanceof DoApiError && error.status === 404) return;
+      throw storageErrorOf(error, context);
+    }
+  }
+
   /** Attach or detach, idempotent, polled to completion. */
   async #act(
     type: "attach" | "detach",

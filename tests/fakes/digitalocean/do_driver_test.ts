@@ -93,6 +93,14 @@ Deno.test({
       const snap = await driver.snapshot(data.id, "data-db-before");
       assertEquals(snap.volumeId, data.id);
       assertEquals(snap.sizeBytes, GIB);
+      assertEquals((await paged.listSnapshots(data.id)).map((s) => s.id), [
+        snap.id,
+      ]);
+      // Snapshotting again under the same name is that snapshot.
+      assertEquals(
+        (await driver.snapshot(data.id, "data-db-before")).id,
+        snap.id,
+      );
 
       const detached = await driver.detach(data.id, "101");
       assertEquals(detached.attachedTo, null);
@@ -129,11 +137,15 @@ Deno.test({
       await driver.destroy(data.id); // gone already is fine
       assertEquals(await driver.get(data.id), null);
       assertEquals(await driver.list(), []);
-      const left = await fake.leftovers();
-      // The snapshot's file stays until the snapshot is deleted.
-      assertEquals(left.loopDevices, []);
-      assertEquals(left.symlinks, []);
-      assertEquals(left.files.length, 1);
+      // The snapshot outlives its volume, with its file, until deleted.
+      assertEquals((await fake.leftovers()).files.length, 1);
+      await driver.deleteSnapshot(snap.id);
+      await driver.deleteSnapshot(snap.id); // gone already is fine
+      assertEquals(await fake.leftovers(), {
+        files: [],
+        loopDevices: [],
+        symlinks: [],
+      });
     });
   },
 });
