@@ -15,6 +15,12 @@ export {
   type CommandRunner,
   localRunner,
   NetworkCommandError,
+  runChecked,
 } from "./command.ts";
 export { NETNS_PREFIX_DEFAULT, NetworkNames } from "./names.ts";
-export type { Protocol, Publication } from "./nft_table.ts";
+export {
+  deleteTableScript,
+  meshGuardScript,
+  type Protocol,
+  type Publication,
+} from "./nft_table.ts";

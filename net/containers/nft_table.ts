@@ -115,6 +115,37 @@ export function tableScript(state: TableState): string {
   return lines.join("\n") + "\n";
 }
 
+/**
+ * For a node on the mesh without a container network (a primary-only
+ * node): the one rule of the input chain that still applies, through the
+ * mesh only nodes reach the agent's ports, not other nodes' containers.
+ */
+export function meshGuardScript(state: {
+  readonly table: string;
+  readonly meshInterface: string;
+  readonly agentPorts: readonly number[];
+}): string {
+  if (!/^[a-z][a-z0-9]*$/.test(state.table)) {
+    throw new RangeError(`${JSON.stringify(state.table)} is not a table name`);
+  }
+  for (const port of state.agentPorts) assertPort(port, "agent port");
+  const ports = [...new Set(state.agentPorts)].sort((a, b) => a - b);
+  return [
+    `table inet ${state.table} {}`,
+    `delete table inet ${state.table}`,
+    `table inet ${state.table} {`,
+    `  chain input {`,
+    `    type filter hook input priority filter; policy accept;`,
+    `    iifname ${
+      quoted(state.meshInterface)
+    } ip saddr & 0.0.0.255 != 0.0.0.1 tcp dport { ${
+      ports.join(", ")
+    } } reject with tcp reset`,
+    `  }`,
+    `}`,
+  ].join("\n") + "\n";
+}
+
 /** The script that removes the table (and does not fail when it is gone). */
 export function deleteTableScript(table: string): string {
   return `table inet ${table} {}\ndelete table inet ${table}\n`;

@@ -1,6 +1,7 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
 import {
   deleteTableScript,
+  meshGuardScript,
   parsePublicationRules,
   tableScript,
   type TableState,
@@ -144,4 +145,28 @@ Deno.test("parsePublicationRules() reads back what nft lists", () => {
     },
   ]);
   deepStrictEqual(parsePublicationRules(""), []);
+});
+
+Deno.test("meshGuardScript() holds the mesh rule alone, valid nft; bad names refused", async () => {
+  const script = meshGuardScript({
+    table: "mill",
+    meshInterface: "mill-wg",
+    agentPorts: [7946, 7443],
+  });
+  strictEqual(
+    script.includes(
+      'iifname "mill-wg" ip saddr & 0.0.0.255 != 0.0.0.1 tcp dport { 7443, 7946 } reject',
+    ),
+    true,
+    script,
+  );
+  strictEqual(script.includes("masquerade"), false);
+  const check = await nftCheck(script);
+  strictEqual(check.ok, true, check.err);
+  throws(() =>
+    meshGuardScript({ table: "x;y", meshInterface: "w", agentPorts: [1] })
+  );
+  throws(() =>
+    meshGuardScript({ table: "mill", meshInterface: "w", agentPorts: [0] })
+  );
 });

@@ -6,6 +6,7 @@
  */
 import {
   array,
+  bool,
   count,
   literal,
   nullable,
@@ -66,6 +67,8 @@ const registration = object({
       peer: optional(endpoint),
     })),
   })),
+  // Only ever false: a primary-only node.
+  containers: optional(bool()),
 });
 
 const heartbeat = object({
@@ -140,7 +143,12 @@ export function parseSecondaryJoinRequest(
 
 /** A registration from `unknown`. */
 export function parseRegistration(value: unknown): Registration {
-  return parseWith(registration, "registration", value);
+  const { containers, ...parsed } = parseWith(
+    registration,
+    "registration",
+    value,
+  );
+  return containers === false ? { ...parsed, containers: false } : parsed;
 }
 
 /** A heartbeat from `unknown`. */

@@ -81,6 +81,7 @@ import { RuntimeService } from "./runtime_service.ts";
 import { NodeRuntimes } from "./runtimes.ts";
 import { StateReplica } from "./state_replica.ts";
 import { IngressService } from "../ingress/ingress_service.ts";
+import { MeshGuard } from "../network/mesh_guard.ts";
 import { CertificateDuty } from "../ingress/certificate_duty.ts";
 import {
   decryptedCertificates,
@@ -219,7 +220,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       log,
     })
     : null;
-  const mesh: NodeMesh | null = network === null ? null : new NodeMesh({
+  // On the mesh with bridge networking, whatever the roles: a primary-only
+  // node runs no containers but speaks Raft through it.
+  const meshed = options.network?.mode === "bridge";
+  const mesh: NodeMesh | null = !meshed ? null : new NodeMesh({
     dataDir,
     selfId,
     state: () => view.state,
@@ -231,6 +235,17 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       : { listenPort: options.network.meshPort }),
     log,
   });
+  // Without a container network, the mesh rule of its table on its own.
+  const meshGuard = mesh !== null && network === null
+    ? new MeshGuard({
+      meshInterface: meshInterfaceOf(options.network?.netnsPrefix),
+      agentPorts: () => agentPortsOf(peerServer.port, primary?.api.guardedPort),
+      ...(options.network?.netnsPrefix === undefined
+        ? {}
+        : { netnsPrefix: options.network.netnsPrefix }),
+      log,
+    })
+    : null;
   /** Other nodes' peer ports, through the mesh once both ends are on it. */
   const peerEndpoint = (node: FsmNode) =>
     peerEndpointOf(node, mesh?.route ?? NO_MESH);
@@ -270,7 +285,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     log,
   });
 
-  const link = runtime === null ? null : new NodeLink({
+  // Every node registers and beats; a primary-only one as running nothing.
+  const link = new NodeLink({
     registration: (): Registration => {
       const resources = machineResources();
       const identity = credentials.current.identity;
@@ -286,7 +302,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
           peer: peerServer.endpoint,
           api: primary?.api.url ?? null,
         },
-        ...(network === null ? {} : {
+        ...(runtime === null ? { containers: false as const } : {}),
+        ...(!meshed ? {} : {
           // The first node fixes the range; the others take a subnet of it.
           network: {
             ...(view.state.network === null &&
@@ -314,7 +331,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         peerClient,
       ),
     outbox,
-    running: () => runtime.running(),
+    running: () => runtime?.running() ?? Promise.resolve([]),
     ...(options.heartbeat?.intervalMs === undefined
       ? {}
       : { intervalMs: options.heartbeat.intervalMs }),
@@ -368,6 +385,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     replica,
     network,
     mesh,
+    meshGuard,
     ingress,
     runtime,
     runtimes,

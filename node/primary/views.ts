@@ -25,7 +25,7 @@ export interface NodeView {
   readonly allocs: number;
   readonly lastHeartbeatAt: string;
   readonly leader: boolean;
-  /** `primary` when it serves the API (it registered an API endpoint); every listed node runs containers. */
+  /** `primary` when it serves the API (it registered an API endpoint); `secondary` when it runs containers. */
   readonly roles: readonly ("primary" | "secondary")[];
   /** Its container subnet (bridge networking); null: containers on its network. */
   readonly subnet: string | null;
@@ -125,9 +125,10 @@ export function nodeView(
     allocs: node.activeAllocs,
     lastHeartbeatAt: iso(node.lastHeartbeatMs),
     leader: node.id === leaderId,
-    roles: node.endpoints.api === null
-      ? ["secondary"]
-      : ["primary", "secondary"],
+    roles: [
+      ...(node.endpoints.api === null ? [] : ["primary" as const]),
+      ...(node.containers ? ["secondary" as const] : []),
+    ],
     subnet: node.subnet,
     mesh: node.mesh,
     meshAddress: gatewayAddressOf(node.subnet),

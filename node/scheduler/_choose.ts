@@ -172,6 +172,8 @@ function describeUnschedulable(view: ClusterView, all: readonly number[]) {
       ? "down"
       : node.draining
       ? "draining"
+      : !node.containers
+      ? "runs no containers"
       : "excluded";
     return `${node.name} ${why}`;
   });

@@ -124,6 +124,14 @@ function checkNodeTakes(
       `Cannot place ${what}: node ${quote(node.name)} is draining`,
     );
   }
+  if (!node.containers) {
+    return reject(
+      "node.no_containers",
+      `Cannot place ${what}: node ${
+        quote(node.name)
+      } is a primary that runs no containers`,
+    );
+  }
   const workloads = command.kind === "service"
     ? state.config.services
     : state.config.tasks;

@@ -68,6 +68,7 @@ export function applyNodeRegister(
       endpoints: endpointsOf(command),
       status: "ready",
       draining: false,
+      containers: command.containers !== false,
       registeredAtMs: command.atMs,
       lastHeartbeatMs: command.atMs,
       statusChangedAtMs: command.atMs,
@@ -96,6 +97,8 @@ export function applyNodeRegister(
     labels: { ...command.labels },
     endpoints: endpointsOf(command),
     status: "ready",
+    // A restart may change its roles: a primary-only node takes no new work.
+    containers: command.containers !== false,
     lastHeartbeatMs: Math.max(existing.lastHeartbeatMs, command.atMs),
     statusChangedAtMs: existing.status === "ready"
       ? existing.statusChangedAtMs

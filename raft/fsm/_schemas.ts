@@ -28,6 +28,7 @@ import {
   optional,
   type Parser,
   record,
+  SchemaError,
   type Shape,
   str,
 } from "../../config/schema.ts";
@@ -173,6 +174,12 @@ const nodeMesh = object({
   peer: optional(stateText),
 }, { unknownKeys: "refuse" });
 
+/** `false` and nothing else: a flag written only when it is off. */
+const onlyFalse: Parser<false> = (value, path) => {
+  if (value === false) return false;
+  throw new SchemaError(path, "expected false (or nothing)");
+};
+
 const nodeRecordFields = object({
   id: stateText,
   millId: stateText,
@@ -186,6 +193,8 @@ const nodeRecordFields = object({
   // Absent on nodes without networking (and in older snapshots).
   subnet: optional(stateText),
   mesh: optional(nodeMesh),
+  // Absent on nodes that run containers (all of them before this field).
+  containers: optional(onlyFalse),
   status: literal("ready", "down"),
   draining: flag,
   registeredAtMs: counted,
@@ -386,6 +395,7 @@ export const commandParsers: {
         ),
       }, { unknownKeys: "refuse" }),
     ),
+    containers: optional(onlyFalse),
   }),
   NodeHeartbeat: command("NodeHeartbeat", {
     nodeId: text,

@@ -1,5 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { baseState, scheduled, toHealthy } from "./fixtures_testing.ts";
+import { decodeSnapshot, encodeSnapshot } from "./snapshot.ts";
 import { runApplyTable } from "./table_testing.ts";
 import { registerNode } from "./testing.ts";
 
@@ -185,6 +186,28 @@ Deno.test("apply() handles NodeDown and NodeUp", async (t) => {
       name: "a node that is not down cannot come up",
       command: { type: "NodeUp", nodeId: "n1", atMs: 6 },
       expect: "node.not_down",
+    },
+  ]);
+});
+
+Deno.test("a primary-only node (containers: false) registers, is kept in snapshots and takes no allocs", async (t) => {
+  await runApplyTable(t, baseState(), [
+    {
+      name: "it registers as running nothing",
+      command: registerNode(7, { containers: false, atMs: 5 }),
+      expect: "ok",
+      check: (state) => {
+        strictEqual(state.nodes.get("n7")?.containers, false);
+        const restored = decodeSnapshot(encodeSnapshot(state));
+        strictEqual(restored.nodes.get("n7")?.containers, false);
+        strictEqual(restored.nodes.get("n1")?.containers, true);
+      },
+    },
+    {
+      name: "an alloc placed on it is refused",
+      setup: [registerNode(7, { containers: false, atMs: 5 })],
+      command: scheduled("web-9", "n7"),
+      expect: "node.no_containers",
     },
   ]);
 });

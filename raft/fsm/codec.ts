@@ -102,13 +102,15 @@ export function stateToDocument(state: ClusterState): StateDocument {
       allocHosts: _hosts,
       subnet,
       mesh,
+      containers,
       ...record
     } = node;
-    // Absent while null, so a state without networking has its old bytes.
+    // Absent while null (or true), so older states keep their bytes.
     return {
       ...record,
       ...(subnet === null ? {} : { subnet }),
       ...(mesh === null ? {} : { mesh }),
+      ...(containers ? {} : { containers: false as const }),
     };
   });
   const allocs = [...state.allocs.values()].map((alloc): AllocRecord => {
@@ -175,6 +177,7 @@ export function stateFromDocument(document: StateDocument): DecodedState {
     allocHosts: [],
     subnet: node.subnet ?? null,
     mesh: node.mesh ?? null,
+    containers: node.containers !== false,
   }));
   if (typeof nodes === "string") return duplicate("node", nodes);
   const allocs = collect(

@@ -60,6 +60,8 @@ export interface NodeRegisterCommand {
       readonly peer?: string;
     };
   };
+  /** `false`: a primary-only node, on the mesh but never given allocs. Absent: true. */
+  readonly containers?: false;
   readonly atMs: number;
 }
 
@@ -434,6 +436,7 @@ export type RejectionCode =
   | "node.not_down"
   | "node.draining"
   | "node.not_draining"
+  | "node.no_containers"
   | "node.active_allocs"
   | "node.volumes_attached"
   | "alloc.exists"

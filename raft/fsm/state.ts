@@ -33,6 +33,8 @@ export interface FsmNode {
   readonly status: NodeStatus;
   /** Set by `NodeDrain`: nothing new is placed here. Survives down/up. */
   readonly draining: boolean;
+  /** False for a primary-only node: it is on the mesh and leads, runs nothing. */
+  readonly containers: boolean;
   readonly registeredAtMs: number;
   readonly lastHeartbeatMs: number;
   readonly statusChangedAtMs: number;
@@ -350,7 +352,7 @@ export function isTerminal(status: AllocStatus): boolean {
 
 /** Ready, not draining: the scheduler may place new work here. */
 export function isSchedulable(node: FsmNode): boolean {
-  return node.status === "ready" && !node.draining;
+  return node.status === "ready" && !node.draining && node.containers;
 }
 
 /** Cores as written in config (0.5) to millicores (500). */

@@ -26,8 +26,11 @@ export type NodeRecord =
     | "allocHosts"
     | "subnet"
     | "mesh"
+    | "containers"
   >
   & {
+    /** Absent: true (every node before primary-only nodes registered). */
+    readonly containers?: false;
     readonly subnet?: string;
     readonly mesh?: NodeMesh;
   };

@@ -15,6 +15,11 @@ export interface BedOptions {
     readonly timeout?: string;
     readonly interval?: string;
   };
+  /**
+   * Primaries (by 1-based index, never 1: `mill init` makes a full node)
+   * joined with `--role primary` alone: they lead and run no containers.
+   */
+  readonly primaryOnly?: readonly number[];
   /** Container networking of every node (`--network`; default host). */
   readonly network?: "bridge" | "host";
 }

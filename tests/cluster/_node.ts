@@ -33,6 +33,8 @@ export interface BedNode {
   readonly dir: string;
   readonly dataDir: string;
   readonly primary: boolean;
+  /** A primary joined with `--role primary` alone: it runs no containers. */
+  readonly primaryOnly: boolean;
   /** `https://<address>:7443` on a primary, null on a secondary-only node. */
   readonly apiUrl: string | null;
   /** `<address>:7946`. */
@@ -110,7 +112,7 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
     ...(node.primary
       ? [
         "--role",
-        "primary,secondary",
+        node.primaryOnly ? "primary" : "primary,secondary",
         "--api-listen",
         `${node.address}:${API_PORT}`,
       ]

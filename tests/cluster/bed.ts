@@ -94,6 +94,7 @@ class ClusterBed implements Bed {
     primaries: number,
     heartbeat: { timeout: string; interval: string },
     readonly network: "bridge" | "host" = "host",
+    primaryOnly: readonly number[] = [],
   ) {
     this.prefix = plan.prefix;
     this.underlayNetns = underlayNetns(plan);
@@ -120,6 +121,7 @@ class ClusterBed implements Bed {
         dir: nodeDir,
         dataDir: `${nodeDir}/data`,
         primary,
+        primaryOnly: primary && primaryOnly.includes(index),
         apiUrl: primary ? `https://${address}:${API_PORT}` : null,
         peer: `${address}:${PEER_PORT}`,
         containerdSocket: `${nodeDir}/containerd/containerd.sock`,
@@ -483,6 +485,12 @@ export async function startBed(options: BedOptions): Promise<Bed> {
       `primaries must be 1 to ${options.nodes}, not ${primaries}`,
     );
   }
+  const primaryOnly = options.primaryOnly ?? [];
+  if (primaryOnly.some((i) => !Number.isInteger(i) || i < 2 || i > primaries)) {
+    throw new Error(
+      `primaryOnly names primaries 2 to ${primaries}, not ${primaryOnly}`,
+    );
+  }
   let plan = randomPlan(options.nodes);
   // Another bed's prefix would make stop() delete its namespaces too.
   while ((await namespacesWithPrefix(plan.prefix)).length > 0) {
@@ -493,10 +501,17 @@ export async function startBed(options: BedOptions): Promise<Bed> {
     20,
   );
   const dir = await Deno.makeTempDir({ prefix: `${plan.prefix}-${label}-` });
-  const bed = new ClusterBed(plan, dir, primaries, {
-    timeout: options.heartbeat?.timeout ?? DEFAULT_HEARTBEAT.timeout,
-    interval: options.heartbeat?.interval ?? DEFAULT_HEARTBEAT.interval,
-  }, options.network);
+  const bed = new ClusterBed(
+    plan,
+    dir,
+    primaries,
+    {
+      timeout: options.heartbeat?.timeout ?? DEFAULT_HEARTBEAT.timeout,
+      interval: options.heartbeat?.interval ?? DEFAULT_HEARTBEAT.interval,
+    },
+    options.network,
+    options.primaryOnly,
+  );
   try {
     await bed.start();
     return bed;

@@ -1,9 +1,10 @@
 /**
  * Raft, node RPC and node messages on the WireGuard mesh: once a bridge
  * bed has formed, every node serves its peer port on its mesh address with
- * a certificate naming it, and with TCP to the peer port blocked on the
- * underlay the cluster still commits, deploys across nodes and sees its
- * replicas healthy.
+ * a certificate naming it (the primary that runs no containers too), and
+ * with TCP to the peer port blocked on the underlay the cluster still
+ * commits (the two voters reach each other through the mesh only), deploys
+ * across the nodes that run containers and sees its replicas healthy.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { withBed } from "./bed.ts";
@@ -11,6 +12,8 @@ import { healthyAllocs, webConfig, writeConfig } from "./_web.ts";
 
 interface MeshedNode {
   readonly name: string;
+  readonly roles: readonly string[];
+  readonly allocs: number;
   readonly meshAddress: string | null;
   readonly mesh: { readonly peer?: string } | null;
 }
@@ -19,7 +22,13 @@ const PEER_PORT = 7946;
 
 Deno.test("mesh: the peer port moves onto mesh addresses; the cluster works with the underlay's peer port blocked", async () => {
   await withBed(
-    { nodes: 3, primaries: 2, name: "meshpeer", network: "bridge" },
+    {
+      nodes: 3,
+      primaries: 2,
+      primaryOnly: [2],
+      name: "meshpeer",
+      network: "bridge",
+    },
     async (bed) => {
       const nodes = await bed.waitFor(async () => {
         const listed = await bed.mill(0, "nodes", "--json");
@@ -32,6 +41,10 @@ Deno.test("mesh: the peer port moves onto mesh addresses; the cluster works with
         return all ? views : null;
       }, { what: "every node serving on its mesh address", timeoutMs: 60_000 });
       const meshAddresses = nodes.map((n) => n.meshAddress!);
+      assertEquals(
+        nodes.map((n) => `${n.name} ${n.roles.join(",")}`).sort(),
+        ["n1 primary,secondary", "n2 primary", "n3 secondary"],
+      );
 
       // Each node's certificate names its mesh address: a TLS client that
       // trusts only the cluster CA accepts it there.
@@ -106,21 +119,32 @@ Deno.test("mesh: the peer port moves onto mesh addresses; the cluster works with
       const file = await writeConfig(
         bed,
         "web.mill",
-        webConfig(bed.registry.images.http, 3),
+        webConfig(bed.registry.images.http, 2),
       );
       const deployed = await bed.mill(0, "deploy", "-f", file);
       assertEquals(deployed.code, 0, `${deployed.stdout}${deployed.stderr}`);
       const allocs = await bed.waitFor(async () => {
         const healthy = await healthyAllocs(bed, "web");
-        return healthy.length === 3 ? healthy : null;
+        return healthy.length === 2 ? healthy : null;
       }, {
-        what: "3 healthy replicas with the underlay blocked",
+        what: "2 healthy replicas with the underlay blocked",
         timeoutMs: 60_000,
       });
       assertEquals(
-        new Set(allocs.map((a) => a.nodeName)).size,
-        3,
-        "one replica per node: RPC reached every node",
+        allocs.map((a) => a.nodeName).sort(),
+        ["n1", "n3"],
+        "one replica per node that runs containers: RPC reached them",
+      );
+      const listed = await bed.mill(0, "nodes", "--json");
+      const after = JSON.parse(listed.stdout).nodes as MeshedNode[];
+      assertEquals(after.find((n) => n.name === "n2")?.allocs, 0);
+      // Without a container network, n2 still keeps other nodes' containers
+      // off its agent's ports through the mesh.
+      const ruleset = await bed.exec(1, ["nft", "list", "ruleset"]);
+      assertTrue(
+        /ip saddr & 0\.0\.0\.255 != 0\.0\.0\.1 tcp dport \{ 7443, 7946 \} reject/
+          .test(ruleset.stdout),
+        ruleset.stdout,
       );
     },
   );
