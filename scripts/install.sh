@@ -281,6 +281,7 @@ else
   # No running systemd (a container or an image being built): enable offline.
   systemctl --root=/ --quiet is-enabled mill.service 2>/dev/null ||
     systemctl --root=/ enable mill.service
+  [ -z "$changed" ] || say "systemd is not running: mill.service starts on the next boot"
 fi
 
 if [ -z "$changed" ]; then

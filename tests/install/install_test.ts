@@ -91,6 +91,8 @@ interface RunOptions {
   readonly path?: string;
   /** Run as this uid and gid (nobody), without supplementary groups. */
   readonly uid?: number;
+  /** A command the shell runs under, e.g. a chroot. */
+  readonly wrap?: string[];
 }
 
 /** A fresh environment (no MILL_* of the caller's), the script on stdin. */
@@ -99,7 +101,7 @@ async function install(
   args: string[],
   options: RunOptions = {},
 ): Promise<Run> {
-  const sh = ["/bin/sh", "-s", "--", ...args];
+  const sh = [...options.wrap ?? [], "/bin/sh", "-s", "--", ...args];
   const command = options.uid === undefined ? sh : [
     "setpriv",
     `--reuid=${options.uid}`,
@@ -346,6 +348,94 @@ for (const machine of ["aarch64", "arm64"]) {
     });
   });
 }
+
+/**
+ * Runs its arguments chrooted into `root` inside a private mount namespace:
+ * the host's system directories bound read-only, `/usr/local/bin` bound to
+ * `bin` (a directory of the test's), `/dev` for /dev/null; `/etc`, `/var` and
+ * `/tmp` are the root's own. The installer then writes the system's paths
+ * themselves, as on a real node. The mounts end with the namespace.
+ */
+const CHROOT = `set -e
+root="$1"
+bin="$2"
+shift 2
+for dir in bin sbin lib lib32 lib64 libx32 usr; do
+  if [ -L "/$dir" ]; then
+    [ -L "$root/$dir" ] || ln -s "$(readlink "/$dir")" "$root/$dir"
+  elif [ -d "/$dir" ]; then
+    mkdir -p "$root/$dir"
+    mount --bind "/$dir" "$root/$dir"
+    mount -o remount,bind,ro "$root/$dir"
+  fi
+done
+mount --bind "$bin" "$root/usr/local/bin"
+mkdir -p "$root/dev" "$root/tmp"
+chmod 1777 "$root/tmp"
+mount --bind /dev "$root/dev"
+exec chroot "$root" "$@"
+`;
+
+Deno.test({
+  name:
+    "install.sh as root in a chroot installs to the system's own paths and enables the unit offline when systemd is not running",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await withBed(async ({ server, root, tmp, base }) => {
+      const bin = await Deno.makeTempDir({ prefix: "mill-install-bin-" });
+      try {
+        const v1 = await artifact("1.0.0");
+        publish(server, "x86_64", v1);
+        const options = {
+          env: { TMPDIR: "/tmp" },
+          wrap: [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            CHROOT,
+            "chroot",
+            root,
+            bin,
+          ],
+        };
+        const first = await install(tmp, ["--base-url", base], options);
+        assertEquals(first.code, 0, first.out);
+        assertTrue(first.out.includes("systemd is not running"), first.out);
+        assertEquals(await Deno.readFile(`${bin}/mill`), v1.bytes);
+        assertEquals(await mode(`${bin}/mill`), 0o755);
+        assertEquals(await mode(`${root}/var/lib/mill`), 0o700);
+        assertTrue(
+          (await Deno.readTextFile(`${root}/etc/systemd/system/mill.service`))
+            .includes("KillMode=process"),
+        );
+        assertEquals(
+          await Deno.readLink(
+            `${root}/etc/systemd/system/multi-user.target.wants/mill.service`,
+          ),
+          "/etc/systemd/system/mill.service",
+        );
+        assertEquals(await tree(`${root}/tmp`), []);
+
+        const second = await install(tmp, ["--base-url", base], options);
+        assertEquals(second.code, 0, second.out);
+        assertTrue(second.out.includes("nothing changed"), second.out);
+
+        const v2 = await artifact("2.0.0");
+        publish(server, "x86_64", v2);
+        const third = await install(tmp, ["--base-url", base], options);
+        assertEquals(third.code, 0, third.out);
+        assertEquals(await Deno.readFile(`${bin}/mill`), v2.bytes);
+        assertEquals(await tree(bin), ["/mill"]);
+        assertEquals(await tree(`${root}/tmp`), []);
+      } finally {
+        await Deno.remove(bin, { recursive: true });
+      }
+    });
+  },
+});
 
 // ---------------------------------------------------------------------------
 // Refusals: a clear message, a non-zero exit, nothing changed
