@@ -146,6 +146,9 @@ export class DeployRenderer {
         this.#checks.set(allocId, message);
         lines.push(`  ${service}: ${allocId}${on} checking: ${message}`);
         break;
+      case "volume":
+        lines.push(`  ${service}: ${message}`);
+        break;
       case "pulling":
         if (!this.#pullingShown) lines.push("  pulling images...");
         this.#pullingShown = true;

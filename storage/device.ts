@@ -16,12 +16,7 @@ import {
   runChecked,
   StorageCommandError,
 } from "./command.ts";
-import {
-  deviceNumber,
-  isUnder,
-  type MountEntry,
-  parseMountInfo,
-} from "./mountinfo.ts";
+import { isUnder, type MountEntry, parseMountInfo } from "./mountinfo.ts";
 import { isVolumeName, VOLUME_NAME_RULE } from "./names.ts";
 
 export type { MountEntry } from "./mountinfo.ts";
@@ -93,6 +88,7 @@ export async function prepareVolume(
   // As the kernel names it, for comparing with the mount table.
   const mountPoint = await Deno.realPath(options.mountPoint);
   const deviceNumber = await waitForBlockDevice(
+    run,
     device,
     options.waitMs ?? 30_000,
     signal,
@@ -203,6 +199,7 @@ export async function mountedVolumes(
 
 /** The device number (`major:minor`) of the block device once it exists. */
 async function waitForBlockDevice(
+  run: CommandRunner,
   device: string,
   waitMs: number,
   signal: AbortSignal | undefined,
@@ -210,17 +207,21 @@ async function waitForBlockDevice(
   const deadline = Date.now() + waitMs;
   for (;;) {
     signal?.throwIfAborted();
-    try {
-      const info = await Deno.stat(device);
-      if (!info.isBlockDevice || info.rdev === null) {
+    // Through `stat` (following links): Deno refuses to stat a device file
+    // without every permission.
+    const result = await run(
+      ["stat", "-L", "--format=%F|%t|%T", device],
+      signal,
+    );
+    if (result.code === 0) {
+      const [type, major, minor] = result.stdout.trim().split("|");
+      if (type !== "block special file") {
         throw new DeviceError(
           "device.missing",
           `${device} is not a block device`,
         );
       }
-      return deviceNumber(info.rdev);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      return `${parseInt(major ?? "", 16)}:${parseInt(minor ?? "", 16)}`;
     }
     if (Date.now() >= deadline) {
       throw new DeviceError(
@@ -257,29 +258,42 @@ async function probe(
   // 2: nothing found. Anything else (8: ambivalent signatures, errors) is
   // not blank.
   if (result.code !== 2) throw new StorageCommandError(argv, result);
-  return await endsAreZero(device) ? null : "data without a known signature";
+  return await endsAreZero(run, device, signal)
+    ? null
+    : "data without a known signature";
 }
 
-/** Reads the first and last MiB of the device; false on any non-zero byte. */
-async function endsAreZero(device: string): Promise<boolean> {
-  using file = await Deno.open(device, { read: true });
-  const size = await file.seek(0, Deno.SeekMode.End);
-  if (size <= 0) {
+/**
+ * Whether the first and last MiB of the device are all zeros. Read by
+ * `cmp` against /dev/zero, not by this process: Deno refuses a device
+ * file without every permission, and the binary runs with a scoped set.
+ */
+async function endsAreZero(
+  run: CommandRunner,
+  device: string,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const size = Number(
+    (await runChecked(run, ["blockdev", "--getsize64", device], signal))
+      .trim(),
+  );
+  if (!Number.isSafeInteger(size) || size <= 0) {
     throw new DeviceError("device.missing", `${device} has no size`);
   }
   for (const start of [0, Math.max(0, size - BLANK_PROBE_BYTES)]) {
-    await file.seek(start, Deno.SeekMode.Start);
     const want = Math.min(BLANK_PROBE_BYTES, size - start);
-    const buffer = new Uint8Array(want);
-    let read = 0;
-    while (read < want) {
-      const n = await file.read(buffer.subarray(read));
-      if (n === null) {
-        throw new DeviceError("device.missing", `${device} ended early`);
-      }
-      read += n;
-    }
-    if (buffer.some((byte) => byte !== 0)) return false;
+    const argv = [
+      "cmp",
+      "--silent",
+      `--ignore-initial=${start}:0`,
+      `--bytes=${want}`,
+      device,
+      "/dev/zero",
+    ];
+    const result = await run(argv, signal);
+    // 0: the same bytes (zeros); 1: they differ; else an error.
+    if (result.code === 1) return false;
+    if (result.code !== 0) throw new StorageCommandError(argv, result);
   }
   return true;
 }

@@ -90,6 +90,7 @@ import {
   ingressCertificatesHandler,
 } from "../ingress/certificate_keys.ts";
 import { MountedRoute } from "./mounted_route.ts";
+import { StorageService } from "./storage_service.ts";
 import { StateWatchHub } from "./state_watch.ts";
 import { type Service, Supervisor } from "./supervisor.ts";
 
@@ -480,10 +481,20 @@ function buildPrimary(context: {
   const state = () => fsm.state;
   const commit = (command: Command) => commitCommand(raftMember.raft, command);
   const runtime = (nodeId: string) => runtimes.runtime(nodeId);
+  const storage = new StorageService({
+    dir: `${options.dataDir}/local-volumes`,
+    clusterId: () => credentials.current.clusterId,
+    selfId: () => credentials.current.identity.nodeId,
+    state,
+    commit,
+    nowMs,
+    log,
+  });
   const deployContext = (): DeployContext => ({
     state,
     commit,
     runtime,
+    volumeSteps: () => storage.steps,
     encryptedSecret: (name) => {
       const secret = fsm.state.secrets.get(name);
       return secret === undefined
@@ -602,6 +613,7 @@ function buildPrimary(context: {
   });
   return {
     parts: [
+      storage,
       watch,
       peerRoutes,
       new MountedRoute("mesh-certificate-route", {

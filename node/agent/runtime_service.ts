@@ -106,6 +106,8 @@ export class RuntimeService implements Service {
         stateDir: `${dataDir}/allocs`,
         secretsDir: `${dataDir}/secrets`,
         volumesDir: `${dataDir}/volumes`,
+        // Not under volumes/: its sweep removes what no alloc there owns.
+        persistentVolumesRoot: `${dataDir}/persistent`,
         endedLogsDir: `${dataDir}/ended-logs`,
         onReport: (report) => this.#options.outbox.push(report),
         ...(this.#options.network === undefined

@@ -302,6 +302,12 @@ export class Rollout {
         alloc,
         workload,
         await secretValuesOf(workload, context),
+        (name) => {
+          const volume = context.state().volumes.get(name);
+          return volume === undefined || volume.nodeId !== alloc.nodeId
+            ? null
+            : context.volumeSteps?.()?.devicePath(volume) ?? null;
+        },
       );
     } catch (error) {
       // Nothing was asked of the node: there is nothing to clean up there.

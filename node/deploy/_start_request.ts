@@ -41,6 +41,8 @@ export function startRequestOf(
   alloc: Alloc,
   workload: ServiceConfig | TaskConfig,
   secretValues: Readonly<Record<string, string>>,
+  /** Where an attached persistent volume's device is on the alloc's node. */
+  deviceOf: (volume: string) => string | null = () => null,
 ): StartRequest {
   assert(alloc.workload === workload.name, "the alloc is of this workload");
   const referenced = referencedSecretNames(workload.env);
@@ -81,7 +83,21 @@ export function startRequestOf(
       ? { timeoutMs: workload.timeoutMs }
       : {}),
     ...ephemeralVolumesOf(workload),
+    ...persistentVolumesOf(workload, deviceOf),
   };
+}
+
+/** The workload's persistent volumes, each with its device on the node. */
+function persistentVolumesOf(
+  workload: ServiceConfig | TaskConfig,
+  deviceOf: (volume: string) => string | null,
+): Pick<StartRequest, "persistentVolumes"> {
+  const mounts = workload.volumes.filter((v) => !v.ephemeral).map((v) => {
+    const device = deviceOf(v.name);
+    assert(device !== null, `volume ${v.name} is attached to the alloc's node`);
+    return { name: v.name, path: v.path, device };
+  });
+  return mounts.length === 0 ? {} : { persistentVolumes: mounts };
 }
 
 /** The workload's ephemeral volumes, for its node to make and mount. */

@@ -19,6 +19,7 @@ import type { SecondaryRuntime } from "../rpc/mod.ts";
 import type { ClusterKey, EncryptedSecret } from "../secrets/mod.ts";
 import type { DeployEvent, TaskEvent } from "./events.ts";
 import type { DrainEvent, DrainOutcome } from "./drain.ts";
+import type { VolumeSteps } from "./volume_steps.ts";
 
 /** What `commit` answers: the state right after the command, or why it was refused. */
 export type CommitResult =
@@ -58,6 +59,8 @@ export interface DeployContext {
    * `probeHost(nodeId):hostPort`.
    */
   probeHost(nodeId: NodeId): string;
+  /** The cluster's storage driver's steps (none: persistent volumes refused). */
+  volumeSteps?(): VolumeSteps | null;
   /** Where the coordinator reports what it cannot report to a caller. */
   log?(level: "info" | "warn" | "error", message: string): void;
 }
@@ -120,6 +123,8 @@ export interface Coordinator {
    * elsewhere one at a time and stops its tasks (`drain.ts`). Throws a
    * `DeployError` (`deploy.in_progress`) while a deploy runs.
    */
+  /** Whether a storage driver runs volume steps (persistent volumes deploy). */
+  readonly managesVolumes: boolean;
   drainNode(
     nodeId: NodeId,
     onEvent: (event: DrainEvent) => void,

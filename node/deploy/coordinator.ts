@@ -18,7 +18,8 @@ import {
   routeTargets,
   runningDeploy,
 } from "../../raft/fsm/mod.ts";
-import { schedule, type ScheduleRequest } from "../scheduler/mod.ts";
+import { type Plan, schedule, type ScheduleRequest } from "../scheduler/mod.ts";
+import type { VolumeStep } from "./volume_steps.ts";
 import { assert } from "./_assert.ts";
 import {
   CommitLost,
@@ -98,6 +99,10 @@ class DeployCoordinator implements Coordinator {
       ? this.#closing.signal
       : AbortSignal.any([signal, this.#closing.signal]);
     return this.#track(runTask(this.#context, name, onEvent, stop));
+  }
+
+  get managesVolumes(): boolean {
+    return (this.#context.volumeSteps?.() ?? null) !== null;
   }
 
   drainNode(
@@ -233,7 +238,12 @@ class DeployCoordinator implements Coordinator {
         elapsedMs: elapsed(),
       };
     };
-    const prepared = prepareDeploy(before, config, context.newId());
+    const prepared = prepareDeploy(
+      before,
+      config,
+      context.newId(),
+      (context.volumeSteps?.() ?? null) !== null,
+    );
     if (prepared instanceof DeployError) return refuse(prepared, null);
     const { deployId, diff, plan } = prepared;
     try {
@@ -271,6 +281,39 @@ class DeployCoordinator implements Coordinator {
           elapsedMs: elapsed(),
         });
       }
+      // Volumes first: the placements that need one are refused without it.
+      let created: string[] = [];
+      try {
+        created = await this.#runVolumeSteps(
+          plan,
+          config,
+          (event) => emit({ ...event, elapsedMs: elapsed() }),
+        );
+      } catch (error) {
+        if (error instanceof CommitLost) throw error;
+        const reason = `volume: ${errorText(error)}`;
+        await finishDeploy(context, deployId, "rolled_back", reason);
+        await context.volumeSteps?.()?.discardCreated(
+          (error as { created?: string[] }).created ?? [],
+        );
+        emit({
+          type: "failed",
+          deployId,
+          code: "deploy.volume_failed",
+          service: null,
+          reason,
+          logLines: [],
+          previousServing: hadServices,
+          elapsedMs: elapsed(),
+        });
+        return {
+          ok: false,
+          deployId,
+          code: "deploy.volume_failed",
+          message: reason,
+          elapsedMs: elapsed(),
+        };
+      }
       const workloadOf = workloadLookup(context, before.config);
       const { input, placements } = deployInput(before, plan);
       const rollout = new Rollout(new DeployMachine(input), {
@@ -300,6 +343,8 @@ class DeployCoordinator implements Coordinator {
         ? failure.reason
         : `${failure.service}: ${failure.reason}`;
       await finishDeploy(context, deployId, result.outcome, message);
+      // Volumes this deploy made hold nothing the cluster kept: they go.
+      await context.volumeSteps?.()?.discardCreated(created);
       if (result.stoppedOld.length > 0) {
         // The old config is back: its services get the replicas the roll
         // had already stopped.
@@ -333,6 +378,61 @@ class DeployCoordinator implements Coordinator {
     }
   }
 
+  /**
+   * Runs the plan's volume steps in order, each reported as a `volume`
+   * phase of the service that mounts it; resolves with the volumes created.
+   * A failure throws, carrying what was created so far (`created`).
+   */
+  async #runVolumeSteps(
+    plan: Plan,
+    config: ClusterConfig,
+    emit: (
+      event: Omit<Extract<DeployEvent, { type: "phase" }>, "elapsedMs">,
+    ) => void = () => {},
+  ): Promise<string[]> {
+    const steps = plan.steps.filter((step): step is VolumeStep =>
+      step.type === "createVolume" || step.type === "attachVolume" ||
+      step.type === "moveVolume" || step.type === "detachVolume"
+    );
+    if (steps.length === 0) return [];
+    const volumeSteps = this.#context.volumeSteps?.() ?? null;
+    if (volumeSteps === null) {
+      throw new Error("the cluster has no storage provider");
+    }
+    const created: string[] = [];
+    for (const step of steps) {
+      const service = Object.values(config.services).find((s) =>
+        s.volumes.some((v) =>
+          v.name === step.volume
+        )
+      )?.name ?? step.volume;
+      try {
+        const report = await volumeSteps.run(step, this.#closing.signal);
+        if (report.action === "created") created.push(step.volume);
+        this.#context.log?.("info", `volume ${step.volume}: ${report.message}`);
+        emit({
+          type: "phase",
+          service,
+          allocId: null,
+          node: null,
+          phase: "volume",
+          message: `volume ${step.volume}: ${report.message}`,
+        });
+      } catch (error) {
+        // Created but not attached: it is this deploy's to discard too.
+        if (
+          step.type === "createVolume" &&
+          this.#context.state().volumes.has(step.volume)
+        ) created.push(step.volume);
+        throw Object.assign(
+          new Error(`${step.volume}: ${errorText(error)}`, { cause: error }),
+          { created },
+        );
+      }
+    }
+    return created;
+  }
+
   #phaseEvent(report: PhaseReport, elapsedMs: number): DeployEvent {
     const node = report.nodeId === null
       ? undefined
@@ -362,6 +462,14 @@ class DeployCoordinator implements Coordinator {
     const plan = schedule(state, { ...request, idPrefix: context.newId() });
     for (const unplaced of plan.unplaced) {
       context.log?.("warn", `repair: ${unplaced.message}`);
+    }
+    try {
+      await this.#runVolumeSteps(plan, state.config);
+    } catch (error) {
+      if (error instanceof CommitLost) throw error;
+      context.log?.("warn", `repair: ${errorText(error)}`);
+      this.#repairAgain();
+      return;
     }
     const { input, placements } = repairInput(plan);
     if (placements.size === 0) {

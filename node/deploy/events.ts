@@ -20,7 +20,9 @@ export type DeployPhase =
   | "healthy"
   | "stopping"
   | "stopped"
-  | "failed";
+  | "failed"
+  /** A volume step for the service (message: what was done). */
+  | "volume";
 
 /** Most log lines a `failed` event carries. */
 export const FAILED_LOG_LINES_MAX = 20;

@@ -97,7 +97,12 @@ export function deployResponse(
   note?: string,
 ): Response {
   // The same checks run again inside deploy(); here they give a status code.
-  const precheck = prepareDeploy(state, config, "precheck");
+  const precheck = prepareDeploy(
+    state,
+    config,
+    "precheck",
+    coordinator.managesVolumes,
+  );
   if (!("plan" in precheck)) {
     const status = precheck.code === "deploy.in_progress" ? 409 : 422;
     return errorResponse(new ApiError(status, precheck.code, precheck.message));

@@ -22,6 +22,8 @@ export function prepareDeploy(
   state: ClusterState,
   config: ClusterConfig,
   deployId: string,
+  /** A storage driver runs volume steps (none: persistent volumes refused). */
+  volumesManaged = false,
 ): { deployId: string; diff: ConfigDiff; plan: Plan } | DeployError {
   const running = runningDeploy(state);
   if (running !== null) {
@@ -50,10 +52,10 @@ export function prepareDeploy(
   const volumeStep = plan.steps.find((step) =>
     step.type !== "place" && step.type !== "replace" && step.type !== "stop"
   );
-  if (volumeStep !== undefined) {
+  if (volumeStep !== undefined && !volumesManaged) {
     return new DeployError(
       "deploy.volumes_unsupported",
-      "This config needs persistent volumes, which this build cannot manage yet; use ephemeral volumes",
+      "This config needs persistent volumes and the cluster has no storage provider; use ephemeral volumes",
     );
   }
   const refused = replayAfterDeploy(state, config, deployId, plan);

@@ -80,6 +80,20 @@ export interface StartRequest {
    * `path`, keeps across the alloc's restarts and removes when it ends.
    */
   readonly volumes?: readonly EphemeralVolume[];
+  /**
+   * Persistent volumes attached to the node: the node makes an ext4 on a
+   * blank device, mounts it under its data dir and binds it at `path`.
+   */
+  readonly persistentVolumes?: readonly PersistentVolumeMount[];
+}
+
+/** A persistent volume of a start request: where its device is on the node. */
+export interface PersistentVolumeMount {
+  readonly name: string;
+  /** Absolute path inside the container. */
+  readonly path: string;
+  /** The block device (`/dev/disk/by-id/…`, `/dev/loopN`). */
+  readonly device: string;
 }
 /** An ephemeral volume of a start request (persistent ones are not sent). */
 export interface EphemeralVolume {
@@ -270,6 +284,22 @@ export const REQUEST_PARSERS: {
         sizeBytes: optional(
           num({ min: 1, max: VOLUME_BYTES_MAX, integer: true }),
         ),
+      }),
+      START_VOLUMES_MAX,
+    )),
+    persistentVolumes: optional(array(
+      object({
+        name: str({
+          lengthMin: 1,
+          lengthMax: 63,
+          pattern: /^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$/,
+        }),
+        path: str({ lengthMin: 2, lengthMax: 4096, pattern: /^\/[^\0]*$/ }),
+        device: str({
+          lengthMin: 6,
+          lengthMax: 4096,
+          pattern: /^\/dev\/[^\0]+$/,
+        }),
       }),
       START_VOLUMES_MAX,
     )),

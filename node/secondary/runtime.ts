@@ -60,6 +60,7 @@ import {
 } from "./_tracked.ts";
 import { ENDED_LOGS_GRACE_MS, EndedLogs } from "./ended_logs.ts";
 import { ScratchVolumes } from "./scratch_volumes.ts";
+import { PersistentVolumes } from "./persistent_volumes.ts";
 import { SecretEnvFiles } from "./secret_env.ts";
 import {
   isNotFound,
@@ -102,6 +103,8 @@ export interface ContainerdRuntimeOptions {
   readonly secretsDir: string;
   /** Ephemeral volumes (default: `volumes` beside `stateDir`). */
   readonly volumesDir?: string;
+  /** Where persistent volumes are mounted (`<dir>/volumes/mnt/NAME`; default: beside `stateDir`). */
+  readonly persistentVolumesRoot?: string;
   /** The last lines of ended allocs (default: `ended-logs` beside `stateDir`). */
   readonly endedLogsDir?: string;
   /** Namespaces for allocs with an address; absent: host networking only. */
@@ -122,6 +125,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
   readonly #store: AllocStore;
   readonly #secretEnv: SecretEnvFiles;
   readonly #volumes: ScratchVolumes;
+  readonly #persistent: PersistentVolumes;
   readonly #endedLogs: EndedLogs;
   readonly #nowMs: () => number;
   #watch: TaskEventWatch | undefined;
@@ -135,6 +139,10 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const beside = options.stateDir.replace(/\/[^/]*\/?$/, "");
     this.#volumes = new ScratchVolumes(
       options.volumesDir ?? `${beside}/volumes`,
+    );
+    this.#persistent = new PersistentVolumes(
+      options.persistentVolumesRoot ?? beside,
+      options.log,
     );
     this.#nowMs = options.nowMs ?? Date.now;
     this.#endedLogs = new EndedLogs(
@@ -274,6 +282,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const lines = await this.#options.runner.remove(tracked.containerId);
     await this.#secretEnv.remove(tracked.containerId);
     await this.#volumes.remove(tracked.containerId);
+    await this.#releasePersistent(request.allocId, tracked);
     await this.#options.network?.detach(request.allocId);
     // A re-attached container has no ring: keep what an earlier save kept.
     if (lines.length > 0 || !this.#endedLogs.has(request.allocId)) {
@@ -395,6 +404,22 @@ export class ContainerdRuntime implements SecondaryRuntime {
     await this.#watch?.close();
   }
 
+  /** Unmounts the ended alloc's persistent volumes no other alloc here uses. */
+  async #releasePersistent(allocId: string, tracked: Tracked): Promise<void> {
+    const names = (tracked.request.persistentVolumes ?? []).map((v) => v.name);
+    if (names.length === 0) return;
+    const stillUsed = new Set<string>();
+    for (const [id, other] of this.#allocs) {
+      if (id === allocId) continue;
+      for (const v of other.request.persistentVolumes ?? []) {
+        stillUsed.add(v.name);
+      }
+    }
+    await this.#persistent.release(names, stillUsed).catch((error) =>
+      this.#options.log(`releasing the volumes of ${allocId}: ${error}`)
+    );
+  }
+
   async #createAndStart(tracked: Tracked): Promise<void> {
     const request = tracked.request;
     const env = resolveEnvOf(request);
@@ -402,10 +427,13 @@ export class ContainerdRuntime implements SecondaryRuntime {
     const runner = this.#options.runner;
     await wrap("runtime.start_failed", async () => {
       await runner.remove(tracked.containerId);
-      const mounts = await this.#volumes.prepare(
-        tracked.containerId,
-        request.volumes ?? [],
-      );
+      const mounts = [
+        ...await this.#volumes.prepare(
+          tracked.containerId,
+          request.volumes ?? [],
+        ),
+        ...await this.#persistent.mount(request.persistentVolumes ?? []),
+      ];
       const network = await networkOf(this.#options.network, request);
       await runner.create({
         id: tracked.containerId,

@@ -41,15 +41,12 @@ function isHost(value: unknown): value is string {
   return typeof value === "string" && HOST.test(value);
 }
 
+/** An https URL with a host and no credentials (no URL parser: pure). */
+const HTTPS_URL = /^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[^\s]*)?$/;
+
 function isHttpsUrl(value: unknown): value is string {
-  if (typeof value !== "string" || value.length > 2048) return false;
-  try {
-    const url = new URL(value);
-    return url.protocol === "https:" && url.username === "" &&
-      url.password === "";
-  } catch {
-    return false;
-  }
+  return typeof value === "string" && value.length <= 2048 &&
+    HTTPS_URL.test(value);
 }
 
 function isPem(value: unknown): value is string {
@@ -161,9 +158,9 @@ export function applyAcmeLease(
   ) {
     return reject(
       "acme.lease_held",
-      `${current.holder} is ordering a certificate for ${current.host} until ${
-        new Date(current.expiresAtMs).toISOString()
-      }`,
+      `${current.holder} is ordering a certificate for ${current.host}; its lease runs ${
+        current.expiresAtMs - command.atMs
+      } ms more`,
     );
   }
   return accept({

@@ -67,7 +67,14 @@ export function randomCommand(
   const roll = rng.int(0, 99);
   if (roll < 8) {
     const n = rng.int(1, 6);
+    // A removed id never registers again: such a node joins anew, another id.
+    const removed = state.removedNodes.filter((id) =>
+      id === `n${n}` || id.startsWith(`n${n}-`)
+    ).length;
     return registerNode(n, {
+      ...(removed === 0 ? {} : { nodeId: `n${n}-${removed}` }),
+      // Some are primaries that run nothing.
+      ...(rng.bool(0.1) ? { containers: false as const } : {}),
       cpuMillis: rng.pick([1000, 2000, 4000]),
       memoryBytes: rng.pick([1, 2, 4]) * GIB,
       labels: rng.bool() ? { zone: rng.pick(["a", "b"]) } : {},

@@ -54,16 +54,20 @@ export async function removeLoop(
 }
 
 /**
- * The backing file of a loop device as sysfs shows it, synchronously (for
- * `devicePath`); null when the device has none (cleared, never set up).
+ * The backing file of a loop device, synchronously (for `devicePath`);
+ * null when the device has none (cleared, never set up). Asked of
+ * `losetup`: Deno refuses to read sysfs's device files without every
+ * permission, and the binary runs with a scoped set.
  */
 export function backingFileSync(device: string): string | null {
-  const name = device.slice(device.lastIndexOf("/") + 1);
-  try {
-    return Deno.readTextFileSync(`/sys/block/${name}/loop/backing_file`)
-      .trim();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
+  const out = new Deno.Command("losetup", {
+    args: ["--list", "--noheadings", "--output", "BACK-FILE", device],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).outputSync();
+  if (!out.success) return null;
+  const file = new TextDecoder().decode(out.stdout).trim()
+    .replace(/ \(deleted\)$/, "");
+  return file === "" ? null : file;
 }

@@ -89,6 +89,9 @@ export async function findLeftovers(scope: LeftoverScope): Promise<string[]> {
     .map((line) => line.split(" ")[1] ?? "")
     .filter((target) => target.startsWith(`${scope.dir}/`));
   for (const target of mounts) found.push(`mount ${target}`);
+  for (const loop of await loopDevicesUnder(scope.dir)) {
+    found.push(`loop device ${loop.device} on ${loop.file}`);
+  }
   found.push(
     ...await processesMentioning([
       scope.dir,
@@ -103,4 +106,20 @@ export async function findLeftovers(scope: LeftoverScope): Promise<string[]> {
     for (const path of await cgroupPaths(id)) found.push(`cgroup ${path}`);
   }
   return found;
+}
+
+/** Loop devices whose backing file is under `dir` (volumes of a bed's nodes). */
+export async function loopDevicesUnder(
+  dir: string,
+): Promise<{ device: string; file: string }[]> {
+  const listed = await run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], {
+    timeoutMs: 10_000,
+  });
+  return listed.stdout.split("\n").flatMap((line) => {
+    const [device, ...rest] = line.trim().split(/\s+/);
+    const file = rest.join(" ").replace(/ \(deleted\)$/, "");
+    return device !== undefined && file.startsWith(`${dir}/`)
+      ? [{ device, file }]
+      : [];
+  });
 }

@@ -8,7 +8,7 @@
  * anything behind. See README.md beside this file.
  */
 import type { TestImageName } from "../containerd/images.ts";
-import { findLeftovers } from "./_leftovers.ts";
+import { findLeftovers, loopDevicesUnder } from "./_leftovers.ts";
 import {
   agentCommand,
   type AgentPlan,
@@ -24,6 +24,7 @@ import {
   type Background,
   inNetns,
   run,
+  runOk,
   type RunResult,
   waitFor,
 } from "./_run.ts";
@@ -430,6 +431,11 @@ class ClusterBed implements Bed {
       await this.#registryProcess?.kill();
     });
     await attempt("unmounting", () => unmountUnder(this.dir));
+    await attempt("detaching loop devices", async () => {
+      for (const loop of await loopDevicesUnder(this.dir)) {
+        await runOk(["losetup", "-d", loop.device], { timeoutMs: 10_000 });
+      }
+    });
     await attempt(
       "deleting the namespaces",
       async () => deleteNamespaces(await namespacesWithPrefix(this.prefix)),

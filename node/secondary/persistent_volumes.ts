@@ -1,0 +1,63 @@
+/**
+ * The node's side of persistent volumes: the block device the leader
+ * attached is given an ext4 only when blank (storage/device.ts), mounted
+ * under the data dir once per volume, and bound into each container that
+ * uses it; when the last alloc using a volume ends, the node flushes and
+ * unmounts it, so the leader's detach that follows finds it released.
+ */
+import {
+  prepareVolume,
+  releaseVolume,
+  volumeMountPoint,
+} from "../../storage/device.ts";
+import type { BindMount } from "../../containerd/mod.ts";
+import type { PersistentVolumeMount } from "../rpc/mod.ts";
+
+export class PersistentVolumes {
+  readonly #dataDir: string;
+  readonly #log: (message: string) => void;
+
+  constructor(dataDir: string, log: (message: string) => void) {
+    this.#dataDir = dataDir;
+    this.#log = log;
+  }
+
+  /** Mounts each volume (formatting a blank one) and returns the container's binds. */
+  async mount(
+    volumes: readonly PersistentVolumeMount[],
+    signal?: AbortSignal,
+  ): Promise<BindMount[]> {
+    const binds: BindMount[] = [];
+    for (const volume of volumes) {
+      const prepared = await prepareVolume({
+        device: volume.device,
+        mountPoint: volumeMountPoint(this.#dataDir, volume.name),
+        label: volume.name.slice(0, 16),
+        ...(signal === undefined ? {} : { signal }),
+      });
+      if (prepared.formatted) {
+        this.#log(
+          `volume ${volume.name}: made an ext4 on blank ${volume.device}`,
+        );
+      }
+      binds.push({ hostPath: prepared.mountPoint, containerPath: volume.path });
+    }
+    return binds;
+  }
+
+  /** Flushes and unmounts the volumes no remaining alloc uses. */
+  async release(
+    volumes: readonly string[],
+    stillUsed: ReadonlySet<string>,
+  ): Promise<void> {
+    for (const name of volumes) {
+      if (stillUsed.has(name)) continue;
+      const released = await releaseVolume({
+        mountPoint: volumeMountPoint(this.#dataDir, name),
+      });
+      if (released.unmounted) {
+        this.#log(`volume ${name}: flushed and unmounted`);
+      }
+    }
+  }
+}
