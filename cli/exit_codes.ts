@@ -6,7 +6,7 @@ export const EXIT = {
   failure: 1,
   /** Invalid usage (unknown command or option, missing argument) or an invalid config. */
   usage: 2,
-  /** No cluster to talk to (no context, API unreachable), or the command is not built yet. */
+  /** No cluster to talk to (no context, API unreachable). */
   unavailable: 3,
 } as const;
 

@@ -60,7 +60,7 @@ const ROOT: CommandSpec = {
   details:
     "mill: one binary per machine running containers with embedded Raft,\n" +
     "a WireGuard mesh, DNS, a reverse proxy with TLS, secrets and volumes.\n" +
-    "Exit status: 0 ok, 1 failure, 2 invalid usage or config, 3 no cluster reachable or not built yet.",
+    "Exit status: 0 ok, 1 failure, 2 invalid usage or config, 3 no cluster reachable.",
   subcommands: COMMANDS,
 };
 

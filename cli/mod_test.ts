@@ -60,25 +60,6 @@ Deno.test("every command and subcommand answers --help with exit 0", async (t) =
   }
 });
 
-Deno.test("commands not built yet say so plainly and exit 3", async (t) => {
-  const cases = [
-    ["volume", "list"],
-    ["volume", "delete", "pgdata"],
-  ];
-  for (const args of cases) {
-    await t.step(args.join(" "), async () => {
-      const { code, stderr } = await run(...args);
-      deepStrictEqual(code, EXIT.unavailable);
-      match(stderr, /is not built yet/);
-      const name = args.slice(
-        0,
-        args[0] === "volume" || args[0] === "secret" ? 2 : 1,
-      );
-      match(stderr, new RegExp(`^mill ${name.join(" ")} `));
-    });
-  }
-});
-
 Deno.test("cluster commands without a CLI context exit 3 and say how to get one", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "mill-cli-context-" });
   const previous = Deno.env.get("MILL_CONFIG");

@@ -71,3 +71,27 @@ export async function runChecked(
   if (result.code !== 0) throw new StorageCommandError(argv, result);
   return result.stdout;
 }
+
+/**
+ * A block device's `major:minor` (following links), or null when the path
+ * does not exist; not a block device is an error. Asked of `stat`: Deno
+ * refuses to stat a device file without every permission, and the binary
+ * runs with a scoped set.
+ */
+export async function blockDeviceNumber(
+  run: CommandRunner,
+  device: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const argv = ["stat", "-L", "--format=%F|%t|%T", device];
+  const result = await run(argv, signal);
+  if (result.code !== 0) {
+    if (/no such file/i.test(result.stderr)) return null;
+    throw new StorageCommandError(argv, result);
+  }
+  const [type, major, minor] = result.stdout.trim().split("|");
+  if (type !== "block special file") {
+    throw new Error(`${device} is not a block device (${type})`);
+  }
+  return `${parseInt(major ?? "", 16)}:${parseInt(minor ?? "", 16)}`;
+}

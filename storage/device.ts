@@ -11,6 +11,7 @@
  */
 
 import {
+  blockDeviceNumber,
   type CommandRunner,
   localRunner,
   runChecked,
@@ -207,22 +208,13 @@ async function waitForBlockDevice(
   const deadline = Date.now() + waitMs;
   for (;;) {
     signal?.throwIfAborted();
-    // Through `stat` (following links): Deno refuses to stat a device file
-    // without every permission.
-    const result = await run(
-      ["stat", "-L", "--format=%F|%t|%T", device],
-      signal,
-    );
-    if (result.code === 0) {
-      const [type, major, minor] = result.stdout.trim().split("|");
-      if (type !== "block special file") {
-        throw new DeviceError(
-          "device.missing",
-          `${device} is not a block device`,
-        );
-      }
-      return `${parseInt(major ?? "", 16)}:${parseInt(minor ?? "", 16)}`;
+    let number: string | null;
+    try {
+      number = await blockDeviceNumber(run, device, signal);
+    } catch (error) {
+      throw new DeviceError("device.missing", (error as Error).message);
     }
+    if (number !== null) return number;
     if (Date.now() >= deadline) {
       throw new DeviceError(
         "device.missing",

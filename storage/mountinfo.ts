@@ -53,14 +53,3 @@ function unescapeMountPath(field: string): string {
 export function isUnder(path: string, root: string): boolean {
   return path === root || path.startsWith(root === "/" ? "/" : `${root}/`);
 }
-
-/**
- * `major:minor` of a device number as `Deno.stat` gives it (`rdev`), in
- * Linux's encoding (glibc's gnu_dev_major and gnu_dev_minor).
- */
-export function deviceNumber(rdev: number): string {
-  const dev = BigInt(rdev);
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return `${major}:${minor}`;
-}

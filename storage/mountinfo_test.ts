@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { deviceNumber, isUnder, parseMountInfo } from "./mountinfo.ts";
+import { isUnder, parseMountInfo } from "./mountinfo.ts";
 
 Deno.test("mountinfo lines are parsed with optional fields and escaped paths", () => {
   const text = [
@@ -31,14 +31,4 @@ Deno.test("isUnder matches the root and what is inside it, not a sibling prefix"
   strictEqual(isUnder("/a/mnt/x", "/a/mnt"), true);
   strictEqual(isUnder("/a/mntx", "/a/mnt"), false);
   strictEqual(isUnder("/anything", "/"), true);
-});
-
-Deno.test("device numbers decode small and large majors and minors", () => {
-  strictEqual(deviceNumber(0x0703), "7:3");
-  strictEqual(deviceNumber(0x10300), "259:0");
-  // minor 300 spills its high bits above the major's 12.
-  strictEqual(
-    deviceNumber((7 << 8) | (300 & 0xff) | ((300 & ~0xff) << 12)),
-    "7:300",
-  );
 });

@@ -17,6 +17,11 @@ import type { CommitResult, Coordinator } from "../deploy/mod.ts";
 import { primaryRouter } from "../primary/routes.ts";
 import { removeNodeHandler } from "../primary/node_remove_routes.ts";
 import {
+  deleteVolumeHandler,
+  listVolumesHandler,
+} from "../primary/volume_routes.ts";
+import type { VolumeSteps } from "../deploy/volume_steps.ts";
+import {
   cancelDrainHandler,
   drainHandler,
   type DrainRoutesOptions,
@@ -46,6 +51,8 @@ export interface ApiServiceOptions {
   coordinator(): Promise<Coordinator | null>;
   /** The latest handshake with each mesh peer, by public key (none without a mesh). */
   meshHandshakes?(): Promise<ReadonlyMap<string, number | null>>;
+  /** The storage driver's volume steps (none without a provider). */
+  volumeSteps?(): VolumeSteps | null;
   /** This node's peer `host:port`, for joining nodes. */
   peerEndpoint(): string;
   readonly peerRouter: Router;
@@ -146,6 +153,11 @@ export class ApiService implements Service {
 
   #router(cluster: ClusterIdentity, forwardClient: Deno.HttpClient): Router {
     const options = this.#options;
+    const volumeRoutes = {
+      state: options.state,
+      steps: () => options.volumeSteps?.() ?? null,
+      log: (message: string) => options.log("info", message),
+    };
     return primaryRouter({
       clusterId: cluster.clusterId,
       nodeName: options.nodeName(),
@@ -184,6 +196,10 @@ export class ApiService implements Service {
         nowMs: Date.now,
         log: (message) => options.log("info", message),
       }),
+      volumes: {
+        list: listVolumesHandler(volumeRoutes),
+        delete: deleteVolumeHandler(volumeRoutes),
+      },
       drain: drainRoutes({
         state: options.state,
         commit: options.commit,

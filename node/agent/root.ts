@@ -579,6 +579,7 @@ function buildPrimary(context: {
     advertiseHost: advertiseHostOf(options.peer),
     cluster: () => credentials.current.cluster!,
     caFingerprintSha256: () => credentials.current.caFingerprintSha256,
+    volumeSteps: () => storage.steps,
     clusterKey: () => primaryClusterKey(credentials),
     nodeId: () => credentials.current.identity.nodeId,
     nodeName: () => credentials.current.identity.name,

@@ -13,7 +13,7 @@ export type DeployErrorCode =
   | "deploy.failed"
   /** The FSM refused a command the deploy needed. */
   | "deploy.rejected"
-  /** Persistent volumes need the volume driver, not built yet. */
+  /** Persistent volumes need a storage provider the cluster does not have. */
   | "deploy.volumes_unsupported"
   /** The leader lost leadership mid-deploy; the next leader recovers it. */
   | "deploy.leadership_lost"

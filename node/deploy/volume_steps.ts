@@ -102,6 +102,56 @@ export class VolumeSteps {
   }
 
   /**
+   * `mill volume delete`: a snapshot first when asked, the detach
+   * (`VolumeDetached`), the cloud delete, then `VolumeDestroyed`. The caller
+   * checked that no service mounts it. A crash after the cloud delete is
+   * completed by asking again (a delete of a gone volume succeeds).
+   */
+  async destroy(
+    name: string,
+    options: { readonly snapshot: boolean },
+    signal?: AbortSignal,
+  ): Promise<{ readonly snapshotId: string | null }> {
+    const volume = this.#known(name);
+    if (volume.state === "ready") {
+      throw new Error(
+        `volume ${name} is moving to another node; delete it once it is attached`,
+      );
+    }
+    const snapshotId = options.snapshot
+      ? (await this.#options.driver.snapshot(
+        volume.cloudId,
+        `${this.cloudName(name)}-${this.#options.nowMs()}`,
+        signal,
+      )).id
+      : null;
+    if (volume.nodeId !== null) {
+      await this.#detach(name, volume.nodeId, false, signal);
+    }
+    await this.#options.driver.destroy(volume.cloudId, signal);
+    await this.#committed({
+      type: "VolumeDestroyed",
+      name,
+      atMs: this.#options.nowMs(),
+    });
+    return { snapshotId };
+  }
+
+  /**
+   * Cloud volumes tagged with this cluster that the state does not know:
+   * reported, never deleted by mill itself.
+   */
+  async orphans(
+    known: ReadonlySet<string>,
+    signal?: AbortSignal,
+  ): Promise<CloudVolume[]> {
+    const tag = this.tags[0]!;
+    return (await this.#options.driver.list(signal)).filter((v) =>
+      v.tags.includes(tag) && !known.has(v.id)
+    );
+  }
+
+  /**
    * Destroys volumes a failed first deploy created (they hold nothing yet):
    * detach, `VolumeDetached`, the cloud delete, `VolumeDestroyed`.
    */

@@ -58,6 +58,8 @@ export interface PrimaryRoutesOptions {
   readonly rotateToken?: Handler;
   /** `DELETE /v1/nodes/:name` (admin), answered by the leader. */
   readonly removeNode?: Handler;
+  /** `GET /v1/volumes`, `DELETE /v1/volumes/:name` (admin), answered by the leader. */
+  readonly volumes?: { readonly list: Handler; readonly delete: Handler };
   /** `POST /v1/nodes/:name/drain` and `/drain/cancel` (admin), answered by the leader. */
   readonly drain?: { readonly start: Handler; readonly cancel: Handler };
 }
@@ -156,6 +158,11 @@ export function primaryRouter(options: PrimaryRoutesOptions): Router {
   }
   if (options.removeNode !== undefined) {
     router.add("DELETE", "/v1/nodes/:name", lead(options.removeNode));
+  }
+  if (options.volumes !== undefined) {
+    router
+      .add("GET", "/v1/volumes", lead(options.volumes.list))
+      .add("DELETE", "/v1/volumes/:name", lead(options.volumes.delete));
   }
   if (options.drain !== undefined) {
     router

@@ -1,5 +1,4 @@
 /** `applyX` for the volume commands. */
-import type { ClusterConfig } from "../../config/types.ts";
 import type {
   Applied,
   VolumeAttachedCommand,
@@ -10,6 +9,7 @@ import type {
 } from "./command.ts";
 import type { ClusterState, FsmVolume } from "./state.ts";
 import { isTerminal } from "./state.ts";
+import { serviceMountingVolume } from "./queries.ts";
 import {
   accept,
   invalidTime,
@@ -177,7 +177,7 @@ export function applyVolumeDestroyed(
   if (invalid) return invalid;
   const volume = state.volumes.get(command.name);
   if (volume === undefined) return unknownVolume(command.name);
-  const user = serviceUsing(state, volume.name);
+  const user = serviceMountingVolume(state, volume.name);
   if (user !== null) {
     return reject(
       "volume.in_use",
@@ -195,23 +195,6 @@ export function applyVolumeDestroyed(
     );
   }
   return accept({ ...state, volumes: state.volumes.delete(volume.name) });
-}
-
-/** A service (of the current config or of a deploy that may roll back) using the volume. */
-function serviceUsing(state: ClusterState, volumeName: string): string | null {
-  const configs: ClusterConfig[] = [state.config];
-  const running = state.deploys.at(-1);
-  if (running?.previousConfig) configs.push(running.previousConfig);
-  for (const config of configs) {
-    for (const service of Object.values(config.services)) {
-      for (const volume of service.volumes) {
-        if (!volume.ephemeral && volume.name === volumeName) {
-          return service.name;
-        }
-      }
-    }
-  }
-  return null;
 }
 
 /** The id of a live alloc on the volume's node whose workload mounts it. */

@@ -260,3 +260,26 @@ export function runningDeploy(state: ClusterState): DeployRecord | null {
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * A service that mounts the persistent volume, in the current config or in
+ * the one a running deploy may roll back to; null when none does.
+ */
+export function serviceMountingVolume(
+  state: ClusterState,
+  volumeName: string,
+): string | null {
+  const configs = [state.config];
+  const running = state.deploys.at(-1);
+  if (running?.previousConfig) configs.push(running.previousConfig);
+  for (const config of configs) {
+    for (const service of Object.values(config.services)) {
+      for (const volume of service.volumes) {
+        if (!volume.ephemeral && volume.name === volumeName) {
+          return service.name;
+        }
+      }
+    }
+  }
+  return null;
+}

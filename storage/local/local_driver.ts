@@ -30,12 +30,13 @@ import {
   type VolumeSpec,
 } from "../driver.ts";
 import {
+  blockDeviceNumber,
   type CommandRunner,
   localRunner,
   runChecked,
   StorageCommandError,
 } from "../command.ts";
-import { deviceNumber, parseMountInfo } from "../mountinfo.ts";
+import { parseMountInfo } from "../mountinfo.ts";
 import { isVolumeName, VOLUME_NAME_RULE } from "../names.ts";
 import {
   backingFileSync,
@@ -399,7 +400,8 @@ export class LocalVolumeDriver implements VolumeDriver {
     );
     const numbers = new Set<string>();
     for (const device of devices) {
-      numbers.add(deviceNumber((await Deno.stat(device)).rdev ?? -1));
+      const number = await blockDeviceNumber(this.#run, device, signal);
+      if (number !== null) numbers.add(number);
     }
     return mounts.filter((m) => numbers.has(m.device)).map((m) => m.mountPoint);
   }
