@@ -22,6 +22,8 @@ import { ingressRoutesOf } from "./routes.ts";
 
 /** The wait before certificates that failed to load are asked again. */
 const CERTIFICATES_RETRY_MS = 5_000;
+/** The wait before a port that was taken is tried again. */
+const LISTEN_RETRY_MS = 5_000;
 
 export interface IngressOptions {
   /** Where plain HTTP is served (`:80` of the public address by default). */
@@ -50,35 +52,63 @@ export class IngressService {
   #certificates = "";
   #loading: Promise<void> | null = null;
   #retry: ReturnType<typeof setTimeout> | undefined;
+  #stopped = true;
+  /** The last listen failure said, so a retry that fails alike is quiet. */
+  #listenError = "";
   #state: ClusterState | null = null;
 
   constructor(options: IngressOptions) {
     this.#options = options;
   }
 
-  /** The bound HTTP port (valid once started). */
-  get httpPort(): number {
-    if (this.#proxy === null) throw new Error("the ingress is not started");
-    return this.#proxy.httpPort;
+  /**
+   * Serves at once, or, when a port is taken (another web server on the
+   * machine), says so and tries again every few seconds: the node's other
+   * parts run either way.
+   */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    await this.#listen();
   }
 
-  async start(): Promise<void> {
+  async #listen(): Promise<void> {
     const { log } = this.#options;
     const accessLog = this.#options.accessLog ??
       ((line: string) => log("info", line));
-    const view = this.#options.view();
-    const proxy = await startProxy({
-      httpListen: this.#options.http,
-      httpsListen: this.#options.https,
-      challenges: (token) =>
-        this.#state?.acme.challenges.find((c) => c.token === token)
-          ?.keyAuthorization,
-      accessLog: (entry: AccessLogEntry) => accessLog(formatAccessLog(entry)),
-      log: (level, message) => {
-        if (level !== "debug") log(level, `ingress: ${message}`);
-      },
-    });
+    let proxy: Proxy;
+    try {
+      proxy = await startProxy({
+        httpListen: this.#options.http,
+        httpsListen: this.#options.https,
+        challenges: (token) =>
+          this.#state?.acme.challenges.find((c) => c.token === token)
+            ?.keyAuthorization,
+        accessLog: (entry: AccessLogEntry) => accessLog(formatAccessLog(entry)),
+        log: (level, message) => {
+          if (level !== "debug") log(level, `ingress: ${message}`);
+        },
+      });
+    } catch (error) {
+      if (this.#stopped) return;
+      if (this.#listenError !== String(error)) {
+        log(
+          "error",
+          `ingress: cannot listen on ${this.#options.http.hostname}:${this.#options.http.port} and :${this.#options.https.port} (${error}); trying again every ${
+            LISTEN_RETRY_MS / 1000
+          } s (--ingress off turns the proxy off on this node)`,
+        );
+      }
+      this.#listenError = String(error);
+      this.#retry = setTimeout(() => void this.#listen(), LISTEN_RETRY_MS);
+      return;
+    }
+    if (this.#stopped) {
+      await proxy.close(0);
+      return;
+    }
+    this.#listenError = "";
     this.#proxy = proxy;
+    const view = this.#options.view();
     this.#apply(view.state);
     this.#unsubscribe = view.subscribe((state) => this.#apply(state));
     log(
@@ -88,6 +118,7 @@ export class IngressService {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     clearTimeout(this.#retry);
