@@ -190,7 +190,13 @@ export function refuseLabels(reader: BlockReader, block: BlockNode): void {
   );
 }
 
-const ROUTE_SPEC: BlockSpec = { attributes: ["path"], blocks: [] };
+const ROUTE_SPEC: BlockSpec = { attributes: ["path", "balance"], blocks: [] };
+
+/** How the proxy spreads a route's requests over the replicas. */
+export const ROUTE_BALANCES: readonly NonNullable<RouteConfig["balance"]>[] = [
+  "round-robin",
+  "least-connections",
+];
 
 export function readRoute(
   parent: BlockReader,
@@ -211,6 +217,7 @@ export function readRoute(
     'use a DNS name like "app.example.com" (letters, digits, "-" and "."; no port or scheme)',
   );
   const path = reader.string("path");
+  const balance = reader.choice("balance", ROUTE_BALANCES);
   reader.finish();
   if (path !== undefined && !/^\/[^\s?#]*$/.test(path.value)) {
     reader.report(
@@ -231,6 +238,7 @@ export function readRoute(
   return {
     host: checkedHost.toLowerCase(),
     path: path?.value ?? DEFAULTS.routePath,
+    ...(balance === undefined ? {} : { balance }),
   };
 }
 

@@ -308,3 +308,23 @@ Deno.test("ConfigError carries every diagnostic, the first code and file:line:co
   ok(second !== undefined);
   deepStrictEqual(formatDiagnostic(second), `app.mill:2:10: ${second.message}`);
 });
+
+Deno.test("parseConfig() reads a route's balance, absent when not written", () => {
+  const result = parseConfig(
+    `service "web" {
+  image = "web:1"
+  port  = 80
+  route "a.example.com" {
+    balance = "least-connections"
+  }
+  route "b.example.com" {}
+}
+`,
+    "balance.mill",
+  );
+  ok(result.ok);
+  deepStrictEqual(result.config.services.web?.routes, [
+    { host: "a.example.com", path: "/", balance: "least-connections" },
+    { host: "b.example.com", path: "/" },
+  ]);
+});

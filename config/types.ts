@@ -113,6 +113,8 @@ export interface RouteConfig {
   readonly host: string;
   /** Path prefix, always starting with `/`. */
   readonly path: string;
+  /** Absent: round-robin. */
+  readonly balance?: "round-robin" | "least-connections";
 }
 
 export interface VolumeConfig {

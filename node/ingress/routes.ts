@@ -39,6 +39,7 @@ export function ingressRoutesOf(state: ClusterState): Route[] {
       routes.push({
         host: route.host,
         pathPrefix: route.path,
+        ...(route.balance === undefined ? {} : { balance: route.balance }),
         service: service.name,
         endpoints: [...(endpoints.get(service.name) ?? [])].sort(byAlloc),
       });

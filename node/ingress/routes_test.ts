@@ -11,7 +11,11 @@ import { ingressRoutesOf } from "./routes.ts";
 
 const routes = [
   { host: "shop.example.com", path: "/" },
-  { host: "shop.example.com", path: "/api" },
+  {
+    host: "shop.example.com",
+    path: "/api",
+    balance: "least-connections" as const,
+  },
 ];
 const v1 = config([
   service("web", {
@@ -96,6 +100,7 @@ Deno.test("ingressRoutesOf(): each route of a service, to its serving allocs at 
     {
       host: "shop.example.com",
       pathPrefix: "/api",
+      balance: "least-connections",
       service: "web",
       endpoints,
     },

@@ -98,9 +98,11 @@ const constraint: Parser<PlacementConstraint> = object({
   value: text,
 }, { unknownKeys: "keep" });
 
-const route: Parser<RouteConfig> = object({ host: text, path: text }, {
-  unknownKeys: "keep",
-});
+const route: Parser<RouteConfig> = object({
+  host: text,
+  path: text,
+  balance: optional(literal("round-robin", "least-connections")),
+}, { unknownKeys: "keep" });
 
 const health: Parser<HealthConfig> = object({
   intervalMs: counted,
