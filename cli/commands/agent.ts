@@ -15,6 +15,8 @@ import {
   parseNetworkOption,
   parseRoles,
   parseSizeOption,
+  parseStorageOptions,
+  STORAGE_OPTIONS,
 } from "./agent_options.ts";
 import { startAgent } from "../../node/agent/mod.ts";
 import { agentLog, untilSignal } from "./agent_run.ts";
@@ -95,6 +97,7 @@ export const agentCommand: CommandSpec = {
     NETWORK_OPTION,
     NETNS_PREFIX_OPTION,
     INGRESS_OPTION,
+    ...STORAGE_OPTIONS,
     {
       flags: "--log-file <path>",
       description: "append the log here instead of stderr",
@@ -135,6 +138,7 @@ export const agentCommand: CommandSpec = {
           : { api: { listen: parseHostPort(apiListen, "--api-listen") } }),
         ...parseNetworkOption(option("network"), option("netnsPrefix")),
         ...parseIngressOption(option("ingress")),
+        ...parseStorageOptions(option),
       };
     } catch (error) {
       if (!(error instanceof OptionError)) throw error;

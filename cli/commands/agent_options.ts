@@ -101,6 +101,64 @@ export function parseIngressOption(
   return { ingress: { listen: parseHostPort(text, "--ingress") } };
 }
 
+/** The storage flags, shared by `mill agent`, `mill init --start` and `mill join`. */
+export const STORAGE_OPTIONS = [
+  {
+    flags: "--storage <provider>",
+    description:
+      "where persistent volumes live: local (loop devices on the leader's machine) or do (DigitalOcean, token in the secret digitalocean-token)",
+  },
+  { flags: "--do-region <region>", description: "the droplets' region (do)" },
+  { flags: "--do-api <url>", description: "DigitalOcean's API base (do)" },
+  {
+    flags: "--do-by-id-dir <dir>",
+    description: "where udev links attached volumes (do; /dev/disk/by-id)",
+  },
+  {
+    flags: "--machine-id <id>",
+    description: "the provider's id of this machine (a droplet id, for do)",
+  },
+] as const;
+
+/** The agent's storage and machine-id slices from the storage flags. */
+export function parseStorageOptions(
+  option: (name: string) => string | undefined,
+): {
+  storage?:
+    | { provider: "local" }
+    | { provider: "do"; region: string; apiBase?: string; byIdDir?: string };
+  machineId?: string;
+} {
+  const provider = option("storage");
+  const machineId = option("machineId");
+  const machine = machineId === undefined ? {} : { machineId };
+  if (provider === undefined || provider === "local") {
+    return provider === undefined
+      ? machine
+      : { ...machine, storage: { provider: "local" } };
+  }
+  if (provider !== "do") {
+    throw new OptionError(`--storage "${provider}" is not local or do`);
+  }
+  const region = option("doRegion");
+  if (region === undefined || !/^[a-z]{3}[0-9]$/.test(region)) {
+    throw new OptionError(
+      "--storage do needs --do-region, a DigitalOcean region like nyc1",
+    );
+  }
+  const apiBase = option("doApi");
+  const byIdDir = option("doByIdDir");
+  return {
+    ...machine,
+    storage: {
+      provider: "do",
+      region,
+      ...(apiBase === undefined ? {} : { apiBase }),
+      ...(byIdDir === undefined ? {} : { byIdDir }),
+    },
+  };
+}
+
 /** `--netns-prefix`: several nodes on one machine (test beds) each need their own. */
 export const NETNS_PREFIX_OPTION = {
   flags: "--netns-prefix <prefix>",

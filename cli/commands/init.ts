@@ -43,6 +43,11 @@ const START_OPTION_FLAGS = [
   "--network",
   "--netns-prefix",
   "--ingress",
+  "--storage",
+  "--do-region",
+  "--do-api",
+  "--do-by-id-dir",
+  "--machine-id",
   "--log-file",
 ];
 const START_OPTIONS = (agentCommand.options ?? []).filter((option) =>

@@ -21,6 +21,8 @@ import {
   parseList,
   parseNetworkOption,
   parseRoles,
+  parseStorageOptions,
+  STORAGE_OPTIONS,
 } from "./agent_options.ts";
 import { startAgent } from "../../node/agent/mod.ts";
 import { agentLog, untilSignal } from "./agent_run.ts";
@@ -98,6 +100,7 @@ export const joinCommand: CommandSpec = {
     NETWORK_OPTION,
     NETNS_PREFIX_OPTION,
     INGRESS_OPTION,
+    ...STORAGE_OPTIONS,
     {
       flags: "--log-file <path>",
       description: "append the log here instead of stderr",
@@ -115,7 +118,9 @@ export const joinCommand: CommandSpec = {
     let timeout: number | undefined;
     let network: ReturnType<typeof parseNetworkOption>;
     let ingress: ReturnType<typeof parseIngressOption>;
+    let storage: ReturnType<typeof parseStorageOptions>;
     try {
+      storage = parseStorageOptions(option);
       network = parseNetworkOption(option("network"), option("netnsPrefix"));
       ingress = parseIngressOption(option("ingress"));
       roles = parseRoles(option("role") ?? "secondary");
@@ -198,6 +203,7 @@ export const joinCommand: CommandSpec = {
         },
         ...network,
         ...ingress,
+        ...storage,
         containerd: {
           socketPath: option("containerdSocket") ??
             "/run/containerd/containerd.sock",

@@ -29,6 +29,21 @@ export interface HeartbeatSlice {
 }
 
 /** What the node registers with; the machine's own figures by default. */
+export type StorageSlice =
+  | { readonly provider: "local" }
+  | {
+    readonly provider: "do";
+    /** The API base (default DigitalOcean's). */
+    readonly apiBase?: string;
+    /** The droplets' region, where volumes are created. */
+    readonly region: string;
+    /** Where a droplet's udev links its volumes (default /dev/disk/by-id). */
+    readonly byIdDir?: string;
+  };
+
+/** The label a node registers its provider machine id with. */
+export const MACHINE_LABEL = "mill.machine";
+
 export interface ResourcesSlice {
   readonly cpuMillis?: number;
   readonly memoryBytes?: number;
@@ -81,6 +96,17 @@ export interface AgentOptions {
     /** Default: the HTTP listen host, port 443. */
     readonly httpsListen?: HostPort;
   };
+  /**
+   * The cluster's storage provider, on primaries (the leader runs the
+   * volume steps): `local` (default) or DigitalOcean's API, whose token is
+   * the secret `digitalocean-token`.
+   */
+  readonly storage?: StorageSlice;
+  /**
+   * The provider's id of this machine (a DigitalOcean droplet id), which
+   * the leader attaches volumes to; registered as the label `mill.machine`.
+   */
+  readonly machineId?: string;
   /** How often the agent checks its Raft role and leader duties tick (default 250 ms). */
   readonly tickMs?: number;
   /** The node's log; default stderr. */

@@ -70,7 +70,7 @@ import {
 } from "./mesh_certificate_route.ts";
 import { MeshPeer } from "./mesh_peer.ts";
 import { NodeNetwork } from "../network/node_network.ts";
-import type { AgentLog, AgentOptions } from "./options.ts";
+import { type AgentLog, type AgentOptions, MACHINE_LABEL } from "./options.ts";
 import { advertiseHostOf, PeerServer } from "./peer_server.ts";
 import { primaryChannel, Promotion } from "./primaries.ts";
 import { PrimaryPeerRoutes } from "./primary_peer_routes.ts";
@@ -298,7 +298,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         address: advertiseHostOf(options.peer),
         cpuMillis: options.resources?.cpuMillis ?? resources.cpuMillis,
         memoryBytes: options.resources?.memoryBytes ?? resources.memoryBytes,
-        labels: { ...options.resources?.labels },
+        labels: {
+          ...options.resources?.labels,
+          ...(options.machineId === undefined
+            ? {}
+            : { [MACHINE_LABEL]: options.machineId }),
+        },
         endpoints: {
           peer: peerServer.endpoint,
           api: primary?.api.url ?? null,
@@ -482,7 +487,9 @@ function buildPrimary(context: {
   const commit = (command: Command) => commitCommand(raftMember.raft, command);
   const runtime = (nodeId: string) => runtimes.runtime(nodeId);
   const storage = new StorageService({
+    provider: options.storage ?? { provider: "local" },
     dir: `${options.dataDir}/local-volumes`,
+    clusterKey: () => primaryClusterKey(credentials),
     clusterId: () => credentials.current.clusterId,
     selfId: () => credentials.current.identity.nodeId,
     state,

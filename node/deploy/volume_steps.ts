@@ -32,6 +32,8 @@ export interface VolumeStepsOptions {
   machineIdOf(nodeId: string): string;
   /** A node's name, for messages. */
   nodeName(nodeId: string): string;
+  /** Runs before each step that calls the provider (a token refresh). */
+  beforeCloud?(): Promise<void>;
   readonly nowMs: () => number;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
@@ -66,6 +68,7 @@ export class VolumeSteps {
   }
 
   async run(step: VolumeStep, signal?: AbortSignal): Promise<VolumeStepReport> {
+    await this.#options.beforeCloud?.();
     switch (step.type) {
       case "createVolume":
         return await this.#create(step, signal);
@@ -112,6 +115,7 @@ export class VolumeSteps {
     options: { readonly snapshot: boolean },
     signal?: AbortSignal,
   ): Promise<{ readonly snapshotId: string | null }> {
+    await this.#options.beforeCloud?.();
     const volume = this.#known(name);
     if (volume.state === "ready") {
       throw new Error(
@@ -145,6 +149,7 @@ export class VolumeSteps {
     known: ReadonlySet<string>,
     signal?: AbortSignal,
   ): Promise<CloudVolume[]> {
+    await this.#options.beforeCloud?.();
     const tag = this.tags[0]!;
     return (await this.#options.driver.list(signal)).filter((v) =>
       v.tags.includes(tag) && !known.has(v.id)

@@ -295,10 +295,11 @@ export const REQUEST_PARSERS: {
           pattern: /^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$/,
         }),
         path: str({ lengthMin: 2, lengthMax: 4096, pattern: /^\/[^\0]*$/ }),
+        // Absolute; the node checks that it is a block device.
         device: str({
-          lengthMin: 6,
+          lengthMin: 2,
           lengthMax: 4096,
-          pattern: /^\/dev\/[^\0]+$/,
+          pattern: /^\/[^\0]+$/,
         }),
       }),
       START_VOLUMES_MAX,

@@ -20,6 +20,14 @@ export interface BedOptions {
    * joined with `--role primary` alone: they lead and run no containers.
    */
   readonly primaryOnly?: readonly number[];
+  /**
+   * Runs once the underlay and the registry are up, before any agent: a
+   * test's own services on the underlay (a fake cloud API). What it
+   * returns gives the node of 1-based `index` more agent flags.
+   */
+  readonly beforeAgents?: (
+    bed: Bed,
+  ) => Promise<(index: number) => readonly string[]>;
   /** Container networking of every node (`--network`; default host). */
   readonly network?: "bridge" | "host";
 }

@@ -58,6 +58,8 @@ export interface AgentPlan {
   readonly joinToken?: string;
   /** After the first start: node 1 runs `mill agent`, a joined node its `mill join` again. */
   readonly restart: boolean;
+  /** More agent flags of this node (a test's storage provider, say). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** The `mill …` arguments that start `node`'s agent, as a user would type them. */
@@ -82,6 +84,7 @@ export function agentCommand(node: BedNode, plan: AgentPlan): string[] {
     // Namespaces are machine-wide: each node's allocs get their own names.
     "--netns-prefix",
     `${node.netns.replace(/[^a-z0-9]/g, "")}`,
+    ...(plan.extraArgs ?? []),
     "--log-file",
     node.logFile,
   ];

@@ -88,6 +88,7 @@ class ClusterBed implements Bed {
   #started = new Set<number>();
   readonly #containerIds = new Set<string>();
   #stopped = false;
+  #extraArgs: (index: number) => readonly string[] = () => [];
 
   constructor(
     readonly plan: UnderlayPlan,
@@ -96,6 +97,7 @@ class ClusterBed implements Bed {
     heartbeat: { timeout: string; interval: string },
     readonly network: "bridge" | "host" = "host",
     primaryOnly: readonly number[] = [],
+    readonly beforeAgents?: BedOptions["beforeAgents"],
   ) {
     this.prefix = plan.prefix;
     this.underlayNetns = underlayNetns(plan);
@@ -148,6 +150,9 @@ class ClusterBed implements Bed {
     ]);
     this.#registryProcess = registry.process;
     this.registry = { host: registry.host, images: registry.images };
+    // A test's own services on the underlay (an API the nodes call), which
+    // may also give the nodes' agents more flags.
+    this.#extraArgs = await this.beforeAgents?.(this) ?? (() => []);
     const first = this.nodes[0]!;
     this.#startAgent(first, false);
     this.#init = await waitFor(async () => {
@@ -194,6 +199,7 @@ class ClusterBed implements Bed {
       heartbeatInterval: this.heartbeat.interval,
       network: this.network,
       restart,
+      extraArgs: this.#extraArgs(node.index),
       ...(node.index === 1 ? {} : {
         joinAddress: this.nodes[0]!.peer,
         joinToken: node.primary
@@ -517,6 +523,7 @@ export async function startBed(options: BedOptions): Promise<Bed> {
     },
     options.network,
     options.primaryOnly,
+    options.beforeAgents,
   );
   try {
     await bed.start();
