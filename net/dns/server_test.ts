@@ -317,7 +317,11 @@ Deno.test("a flood from one source is rate limited; another source is still answ
       `${replies.length} answers in ${elapsedS} s`,
     );
     ok(replies.length >= limit.burst, `${replies.length} answers`);
-    ok(server.stats().rateLimited >= 300 - replies.length);
+    // The kernel may drop some of a burst before the server reads it: the
+    // limiter refused what it read and did not answer.
+    const limited = server.stats().rateLimited;
+    ok(limited > 0, "the limiter refused some");
+    ok(limited + replies.length <= 300, `${limited} + ${replies.length}`);
     const other = await rawUdp(server.port, [encodeQuery(7, "web.mill", "A")], {
       bindAddress: "127.0.0.2",
     });

@@ -28,6 +28,7 @@ export class PersistentVolumes {
     signal?: AbortSignal,
   ): Promise<BindMount[]> {
     const binds: BindMount[] = [];
+    if (volumes.length > 0) await this.#ensureRoot();
     for (const volume of volumes) {
       const prepared = await prepareVolume({
         device: volume.device,
@@ -43,6 +44,15 @@ export class PersistentVolumes {
       binds.push({ hostPath: prepared.mountPoint, containerPath: volume.path });
     }
     return binds;
+  }
+
+  /** The directories above the mount points: root's alone, like the data dir. */
+  async #ensureRoot(): Promise<void> {
+    const mnt = volumeMountPoint(this.#dataDir, "x").replace(/\/x$/, "");
+    await Deno.mkdir(mnt, { recursive: true });
+    for (
+      const dir of [this.#dataDir, `${this.#dataDir}/volumes`, mnt]
+    ) await Deno.chmod(dir, 0o700);
   }
 
   /** Flushes and unmounts the volumes no remaining alloc uses. */

@@ -89,7 +89,10 @@ export class LocalVolumeDriver implements VolumeDriver {
         `the local driver's dir "${options.dir}" is not absolute`,
       );
     }
+    // Volume images hold users' data: root's alone, like the data dir.
     await Deno.mkdir(`${options.dir}/snapshots`, { recursive: true });
+    await Deno.chmod(options.dir, 0o700);
+    await Deno.chmod(`${options.dir}/snapshots`, 0o700);
     // As the kernel names it: losetup and sysfs show the resolved path.
     return new LocalVolumeDriver(await Deno.realPath(options.dir), options);
   }
