@@ -546,6 +546,7 @@ function buildPrimary(context: {
         heartbeatTimeoutMs: options.heartbeat?.timeoutMs ??
           HEARTBEAT_TIMEOUT_MS_DEFAULT,
         checkEveryMs: context.tickMs,
+        selfId: () => credentials.current.identity.nodeId,
         nowMs,
         log,
       }),

@@ -233,6 +233,10 @@ export class VolumeSteps {
       nodeId,
       atMs: this.#options.nowMs(),
     });
+    this.#options.log(
+      "info",
+      `volume ${name}: attached to ${this.#options.nodeName(nodeId)}`,
+    );
   }
 
   async #detach(
@@ -254,6 +258,10 @@ export class VolumeSteps {
       name,
       atMs: this.#options.nowMs(),
     });
+    this.#options.log(
+      "info",
+      `volume ${name}: detached from ${this.#options.nodeName(fromNodeId)}`,
+    );
     if (markReady) {
       await this.#committed({
         type: "VolumeReady",

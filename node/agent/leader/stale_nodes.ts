@@ -22,6 +22,8 @@ export interface StaleNodesOptions {
   coordinator(): Coordinator | null;
   readonly heartbeatTimeoutMs: number;
   readonly checkEveryMs: number;
+  /** The leader's own node id: the node running this duty is not down. */
+  selfId?(): string;
   readonly nowMs: () => number;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
@@ -62,8 +64,10 @@ export class StaleNodes implements LeaderService {
       nowMs,
       heartbeatTimeoutMs: timeoutMs,
     });
+    const self = this.#options.selfId?.();
     for (const node of stale) {
       if (signal.aborted) return;
+      if (node.id === self) continue;
       await this.#nodeDown(node, nowMs);
     }
   }
