@@ -15,7 +15,7 @@
  */
 import type { Command, ScheduledPlacement } from "../../raft/fsm/mod.ts";
 import { type Placement, placementBatches } from "../scheduler/mod.ts";
-import type { CommitResult } from "./context.ts";
+import type { CommitResult } from "./commit_result.ts";
 import type { MachineEvent } from "./machine.ts";
 
 export interface CommitPlacementsOptions {

@@ -9,22 +9,19 @@
  * `createCoordinator(context)`; a new leader calls `recoverInFlight()` first.
  */
 import type { ClusterConfig } from "../../config/types.ts";
-import type {
-  ClusterState,
-  Command,
-  NodeId,
-  Rejection,
-} from "../../raft/fsm/mod.ts";
+import type { ClusterState, Command, NodeId } from "../../raft/fsm/mod.ts";
 import type { SecondaryRuntime } from "../rpc/mod.ts";
 import type { ClusterKey, EncryptedSecret } from "../secrets/mod.ts";
-import type { DeployEvent, TaskEvent } from "./events.ts";
-import type { DrainEvent, DrainOutcome } from "./drain.ts";
+import type {
+  DeployEvent,
+  DrainEvent,
+  DrainOutcome,
+  TaskEvent,
+} from "./events.ts";
 import type { VolumeSteps } from "./volume_steps.ts";
+import type { CommitResult } from "./commit_result.ts";
 
-/** What `commit` answers: the state right after the command, or why it was refused. */
-export type CommitResult =
-  | { readonly ok: true; readonly state: ClusterState }
-  | { readonly ok: false; readonly rejection: Rejection };
+export type { CommitResult } from "./commit_result.ts";
 
 /** What the agent lends the coordinator. All methods are cheap and never block long. */
 export interface DeployContext {

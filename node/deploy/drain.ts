@@ -13,47 +13,11 @@ import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
 import { schedule } from "../scheduler/mod.ts";
 import { drainInput } from "./_plan_input.ts";
 import { type PhaseReport, runRollout } from "./_rollout.ts";
+
+export type { DrainEvent, DrainOutcome } from "./events.ts";
 import type { DeployContext } from "./context.ts";
-import type { DeployPhase } from "./events.ts";
+import type { DrainEvent, DrainOutcome } from "./events.ts";
 import { DeployMachine } from "./machine.ts";
-
-export type DrainEvent =
-  /** What the drain will do. */
-  | {
-    readonly type: "start";
-    readonly node: string;
-    /** Service allocs to replace elsewhere. */
-    readonly replacing: readonly string[];
-    /** Task allocs (and allocs of removed services) to stop. */
-    readonly stopping: readonly string[];
-    readonly elapsedMs: number;
-  }
-  | {
-    readonly type: "phase";
-    readonly service: string;
-    readonly allocId: string | null;
-    readonly node: string | null;
-    readonly phase: DeployPhase;
-    readonly message: string;
-    readonly elapsedMs: number;
-  }
-  /** Nothing is left running on the node. */
-  | { readonly type: "done"; readonly node: string; readonly elapsedMs: number }
-  /** Some allocs could not be moved: they still run on the node. */
-  | {
-    readonly type: "failed";
-    readonly node: string;
-    readonly code: string;
-    readonly reason: string;
-    /** The allocs still running on the node. */
-    readonly remaining: readonly string[];
-    readonly elapsedMs: number;
-  };
-
-export interface DrainOutcome {
-  readonly ok: boolean;
-  readonly remaining: readonly string[];
-}
 
 export async function runDrain(
   context: DeployContext,

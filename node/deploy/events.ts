@@ -124,3 +124,42 @@ export type TaskEvent =
     readonly message: string;
     readonly elapsedMs: number;
   };
+
+/** What a drain (drain.ts) reports as it goes. */
+export type DrainEvent =
+  /** What the drain will do. */
+  | {
+    readonly type: "start";
+    readonly node: string;
+    /** Service allocs to replace elsewhere. */
+    readonly replacing: readonly string[];
+    /** Task allocs (and allocs of removed services) to stop. */
+    readonly stopping: readonly string[];
+    readonly elapsedMs: number;
+  }
+  | {
+    readonly type: "phase";
+    readonly service: string;
+    readonly allocId: string | null;
+    readonly node: string | null;
+    readonly phase: DeployPhase;
+    readonly message: string;
+    readonly elapsedMs: number;
+  }
+  /** Nothing is left running on the node. */
+  | { readonly type: "done"; readonly node: string; readonly elapsedMs: number }
+  /** Some allocs could not be moved: they still run on the node. */
+  | {
+    readonly type: "failed";
+    readonly node: string;
+    readonly code: string;
+    readonly reason: string;
+    /** The allocs still running on the node. */
+    readonly remaining: readonly string[];
+    readonly elapsedMs: number;
+  };
+
+export interface DrainOutcome {
+  readonly ok: boolean;
+  readonly remaining: readonly string[];
+}

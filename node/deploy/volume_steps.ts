@@ -15,7 +15,7 @@
 import type { Command, FsmVolume } from "../../raft/fsm/mod.ts";
 import type { PlanStep } from "../scheduler/mod.ts";
 import type { CloudVolume, VolumeDriver } from "../../storage/driver.ts";
-import type { CommitResult } from "./context.ts";
+import type { CommitResult } from "./commit_result.ts";
 
 export type VolumeStep = Extract<
   PlanStep,
