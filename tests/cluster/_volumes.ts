@@ -68,8 +68,14 @@ export async function startFakeCloud(
   ];
 }
 
-/** A service that counts its starts in /data/count and serves /data. */
-export function dbConfig(image: string): string {
+/**
+ * A service that counts its starts in /data/count (its volume of `size`)
+ * and serves /data; `version` changes its env (a rolling redeploy).
+ */
+export function dbConfig(
+  image: string,
+  { size = "1Gi", version = "1" }: { size?: string; version?: string } = {},
+): string {
   const script = "n=$(cat /data/count 2>/dev/null || echo 0); " +
     "echo $((n+1)) > /data/count; echo ok > /data/health; sync; " +
     "exec httpd -f -p 8080 -h /data";
@@ -79,13 +85,14 @@ export function dbConfig(image: string): string {
   cpu     = 0.1
   memory  = "32M"
   command = ["/bin/sh", "-c", "${script}"]
+  env     = { VERSION = "${version}" }
   health {
     path     = "/health"
     interval = "1s"
   }
   volume "dbdata" {
     path = "/data"
-    size = "1Gi"
+    size = "${size}"
   }
 }
 `;

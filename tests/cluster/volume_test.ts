@@ -10,8 +10,9 @@
  * takes a snapshot and destroys it; the bed's stop leaves no loop device.
  */
 import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
-import { type Bed, withBed } from "./bed.ts";
+import { withBed } from "./bed.ts";
 import { healthyAllocs, writeConfig } from "./_web.ts";
+import { countOn, dbConfig } from "./_volumes.ts";
 import { LocalVolumeDriver } from "../../storage/local/local_driver.ts";
 
 /** The cluster's volume tag, read off a listed volume's local id. */
@@ -19,45 +20,6 @@ function clusterTag(listed: { stdout: string }): string {
   const [view] = JSON.parse(listed.stdout).volumes;
   // A local id is local-<cloud name>, the name mill-<cluster>-<volume>.
   return `mill-cluster-${String(view.cloudId).split("-")[2]}`;
-}
-
-/** Each start counts itself in /data/count and serves /data over HTTP. */
-function dbConfig(image: string, version: string): string {
-  const script = "n=$(cat /data/count 2>/dev/null || echo 0); " +
-    "echo $((n+1)) > /data/count; echo ok > /data/health; sync; " +
-    "exec httpd -f -p 8080 -h /data";
-  return `service "db" {
-  image   = "${image}"
-  port    = 8080
-  cpu     = 0.1
-  memory  = "32M"
-  command = ["/bin/sh", "-c", "${script}"]
-  env     = { VERSION = "${version}" }
-  health {
-    path     = "/health"
-    interval = "1s"
-  }
-  volume "dbdata" {
-    path = "/data"
-    size = "64M"
-  }
-}
-`;
-}
-
-/** The count the service's current alloc serves. */
-async function count(bed: Bed): Promise<string> {
-  const [alloc] = await healthyAllocs(bed, "db");
-  const ip = (alloc as unknown as { ip: string }).ip;
-  const got = await bed.exec(0, [
-    "curl",
-    "-sS",
-    "--max-time",
-    "5",
-    `http://${ip}:8080/count`,
-  ]);
-  assertEquals(got.code, 0, got.stderr);
-  return got.stdout.trim();
 }
 
 Deno.test("volumes: a persistent volume is created, mounted and kept across redeploys and a down", async () => {
@@ -77,14 +39,17 @@ Deno.test("volumes: a persistent volume is created, mounted and kept across rede
         );
         return deployed.stdout;
       };
-      const first = await deploy("v1.mill", dbConfig(image, "1"));
+      const first = await deploy(
+        "v1.mill",
+        dbConfig(image, { size: "64M", version: "1" }),
+      );
       assertTrue(
         /db: volume dbdata: created local-\S+ \(64M\), attached to n1/.test(
           first,
         ),
         first,
       );
-      assertEquals(await count(bed), "1");
+      assertEquals(await countOn(bed, 0), "1");
       const { state } = await bed.nodeState(0);
       const volume = state.volumes.get("dbdata");
       assertEquals(volume?.state, "attached");
@@ -96,8 +61,8 @@ Deno.test("volumes: a persistent volume is created, mounted and kept across rede
       assertTrue(mounts.includes(` ${mountPoint} ext4 `), "mounted as ext4");
 
       // A rolling redeploy: the new alloc finds what the old one wrote.
-      await deploy("v2.mill", dbConfig(image, "2"));
-      assertEquals(await count(bed), "2");
+      await deploy("v2.mill", dbConfig(image, { size: "64M", version: "2" }));
+      assertEquals(await countOn(bed, 0), "2");
 
       // Down: the volume is released (unmounted) and kept; back up, it is there.
       const down = await bed.mill(0, "down", "--yes");
@@ -110,8 +75,8 @@ Deno.test("volumes: a persistent volume is created, mounted and kept across rede
         { what: "the volume unmounted once nothing uses it" },
       );
       assertEquals((await bed.nodeState(0)).state.volumes.has("dbdata"), true);
-      await deploy("v3.mill", dbConfig(image, "3"));
-      assertEquals(await count(bed), "3");
+      await deploy("v3.mill", dbConfig(image, { size: "64M", version: "3" }));
+      assertEquals(await countOn(bed, 0), "3");
 
       // mill volume list, and a delete refused while db mounts it.
       const listed = await bed.mill(0, "volume", "list", "--json");
