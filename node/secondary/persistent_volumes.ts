@@ -6,6 +6,7 @@
  * unmounts it, so the leader's detach that follows finds it released.
  */
 import {
+  mountedVolumes,
   prepareVolume,
   releaseVolume,
   volumeMountPoint,
@@ -53,6 +54,24 @@ export class PersistentVolumes {
     for (
       const dir of [this.#dataDir, `${this.#dataDir}/volumes`, mnt]
     ) await Deno.chmod(dir, 0o700);
+  }
+
+  /**
+   * At the agent's start: unmounts every volume a previous run left
+   * mounted. The leader may have moved it to another node meanwhile (a
+   * crash looks like a death), and the next start mounts what it needs
+   * again; a re-attached container keeps its own bind of the filesystem.
+   */
+  async sweep(): Promise<void> {
+    const root = volumeMountPoint(this.#dataDir, "x").replace(/\/x$/, "");
+    for (const mount of await mountedVolumes(root)) {
+      await releaseVolume({ mountPoint: mount.mountPoint }).catch((error) =>
+        this.#log(`volume at ${mount.mountPoint} left mounted: ${error}`)
+      );
+      this.#log(
+        `volume at ${mount.mountPoint}: unmounted what a previous run left`,
+      );
+    }
   }
 
   /** Flushes and unmounts the volumes no remaining alloc uses. */

@@ -586,6 +586,7 @@ export class ContainerdRuntime implements SecondaryRuntime {
       (id) => this.#options.log(`removed the ephemeral volumes of gone ${id}`),
     );
     await this.#options.network?.sweep(new Set(kept.map((r) => r.allocId)));
+    await this.#persistent.sweep();
     const tasks = await tasksByContainer(this.#options.client);
     for (const request of kept) {
       const containerId = containerIdOf(request.allocId);
