@@ -137,15 +137,8 @@ export type DrainEvent =
     readonly stopping: readonly string[];
     readonly elapsedMs: number;
   }
-  | {
-    readonly type: "phase";
-    readonly service: string;
-    readonly allocId: string | null;
-    readonly node: string | null;
-    readonly phase: DeployPhase;
-    readonly message: string;
-    readonly elapsedMs: number;
-  }
+  /** One alloc changed phase, as in a deploy. */
+  | Extract<DeployEvent, { readonly type: "phase" }>
   /** Nothing is left running on the node. */
   | { readonly type: "done"; readonly node: string; readonly elapsedMs: number }
   /** Some allocs could not be moved: they still run on the node. */
