@@ -80,7 +80,12 @@ Deno.test("tls: a leader killed mid-order leaves its lease in force; nobody orde
       // by the client and makes none).
       const orders = async () =>
         ((await pebble.log()).match(/Added order "/g) ?? []).length;
-      assertEquals(await orders(), 1);
+      // The lease is taken before the CA is asked: wait for the order, which
+      // then hangs in validation (port 80 is dropped).
+      await bed.waitFor(async () => await orders() === 1 || null, {
+        what: "the order at the CA",
+        timeoutMs: 20_000,
+      });
 
       await bed.kill9(leader);
       const next = await bed.waitFor(async () => {
