@@ -7,7 +7,7 @@ import { assertEquals, assertTrue } from "../../containerd/_assert_test.ts";
 import { type Bed, type BedNode, startBed } from "./bed.ts";
 import { cutsBetween, partitionScript } from "./_underlay.ts";
 import { PEER_PORT } from "./_node.ts";
-import { run, spawnLogged } from "./_run.ts";
+import { run, spawnLogged, waitFor } from "./_run.ts";
 
 const PROBE_PORT = 9999;
 
@@ -140,6 +140,11 @@ Deno.test("the bed: partition and heal cut and restore traffic, a one-way cut dr
         { stdout: log, stderr: log },
       );
       try {
+        // nsenter has entered the namespace once the kernel lists its pid.
+        await waitFor(async () => {
+          const pids = await run(["ip", "netns", "pids", strayNamespace!]);
+          return pids.stdout.trim() !== "" || null;
+        }, { what: "the stray process in its namespace", timeoutMs: 10_000 });
         const left = await bed.leftovers();
         assertTrue(
           left.includes(`network namespace ${strayNamespace}`),
