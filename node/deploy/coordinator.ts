@@ -18,8 +18,8 @@ import {
   routeTargets,
   runningDeploy,
 } from "../../raft/fsm/mod.ts";
-import { type Plan, schedule, type ScheduleRequest } from "../scheduler/mod.ts";
-import type { VolumeStep } from "./volume_steps.ts";
+import { schedule, type ScheduleRequest } from "../scheduler/mod.ts";
+import { runPlanVolumeSteps } from "./plan_volume_steps.ts";
 import { assert } from "./_assert.ts";
 import {
   CommitLost,
@@ -284,11 +284,10 @@ class DeployCoordinator implements Coordinator {
       // Volumes first: the placements that need one are refused without it.
       let created: string[] = [];
       try {
-        created = await this.#runVolumeSteps(
-          plan,
-          config,
-          (event) => emit({ ...event, elapsedMs: elapsed() }),
-        );
+        created = await runPlanVolumeSteps(context, plan, config, {
+          signal: this.#closing.signal,
+          emit: (event) => emit({ ...event, elapsedMs: elapsed() }),
+        });
       } catch (error) {
         if (error instanceof CommitLost) throw error;
         const reason = `volume: ${errorText(error)}`;
@@ -378,61 +377,6 @@ class DeployCoordinator implements Coordinator {
     }
   }
 
-  /**
-   * Runs the plan's volume steps in order, each reported as a `volume`
-   * phase of the service that mounts it; resolves with the volumes created.
-   * A failure throws, carrying what was created so far (`created`).
-   */
-  async #runVolumeSteps(
-    plan: Plan,
-    config: ClusterConfig,
-    emit: (
-      event: Omit<Extract<DeployEvent, { type: "phase" }>, "elapsedMs">,
-    ) => void = () => {},
-  ): Promise<string[]> {
-    const steps = plan.steps.filter((step): step is VolumeStep =>
-      step.type === "createVolume" || step.type === "attachVolume" ||
-      step.type === "moveVolume" || step.type === "detachVolume"
-    );
-    if (steps.length === 0) return [];
-    const volumeSteps = this.#context.volumeSteps?.() ?? null;
-    if (volumeSteps === null) {
-      throw new Error("the cluster has no storage provider");
-    }
-    const created: string[] = [];
-    for (const step of steps) {
-      const service = Object.values(config.services).find((s) =>
-        s.volumes.some((v) =>
-          v.name === step.volume
-        )
-      )?.name ?? step.volume;
-      try {
-        const report = await volumeSteps.run(step, this.#closing.signal);
-        if (report.action === "created") created.push(step.volume);
-        this.#context.log?.("info", `volume ${step.volume}: ${report.message}`);
-        emit({
-          type: "phase",
-          service,
-          allocId: null,
-          node: null,
-          phase: "volume",
-          message: `volume ${step.volume}: ${report.message}`,
-        });
-      } catch (error) {
-        // Created but not attached: it is this deploy's to discard too.
-        if (
-          step.type === "createVolume" &&
-          this.#context.state().volumes.has(step.volume)
-        ) created.push(step.volume);
-        throw Object.assign(
-          new Error(`${step.volume}: ${errorText(error)}`, { cause: error }),
-          { created },
-        );
-      }
-    }
-    return created;
-  }
-
   #phaseEvent(report: PhaseReport, elapsedMs: number): DeployEvent {
     const node = report.nodeId === null
       ? undefined
@@ -464,7 +408,9 @@ class DeployCoordinator implements Coordinator {
       context.log?.("warn", `repair: ${unplaced.message}`);
     }
     try {
-      await this.#runVolumeSteps(plan, state.config);
+      await runPlanVolumeSteps(context, plan, state.config, {
+        signal: this.#closing.signal,
+      });
     } catch (error) {
       if (error instanceof CommitLost) throw error;
       context.log?.("warn", `repair: ${errorText(error)}`);
