@@ -125,8 +125,16 @@ Deno.test("drain and remove: seed 001's steps and error table", async () => {
       async () =>
         (await nodes(bed, leader)).find((n) => n.name === secondary.name)
             ?.status === "down" || null,
-      { what: `${secondary.name} down` },
-    );
+      { what: `${secondary.name} down`, timeoutMs: 60_000 },
+    ).catch(async (error) => {
+      // Seen once under CI's load: say what the primaries were doing.
+      const tails = await Promise.all(
+        bed.nodes.filter((n) => n.primary).map(async (n) =>
+          `${n.name}:\n${(await bed.logs(n)).split("\n").slice(-15).join("\n")}`
+        ),
+      );
+      throw new Error(`${error.message}\n${tails.join("\n")}`);
+    });
     const downDrain = await bed.mill(leader, "drain", secondary.name);
     assertEquals(downDrain.code, 0, `${downDrain.stdout}${downDrain.stderr}`);
 
