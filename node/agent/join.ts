@@ -186,6 +186,37 @@ export async function callJoin(
   }
   const client = Deno.createHttpClient({ caCerts: [caCertPem] });
   try {
+    // A leader that is busy changing the membership (another primary's
+    // promotion) or just changed answers 503: ask again a few times.
+    for (let attempt = 1;; attempt++) {
+      const result = await postJoin(client, apiUrl, token, body);
+      if (result.status !== 503) return { caCertPem, answer: result.answer };
+      if (attempt >= JOIN_BUSY_RETRIES) {
+        const answer = result.answer as { code?: unknown; message?: unknown };
+        throw new JoinError(
+          typeof answer?.code === "string" ? answer.code : "join.refused",
+          typeof answer?.message === "string" ? answer.message : "HTTP 503",
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, JOIN_BUSY_WAIT_MS));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** Tries of a join the leader answers 503, and the wait between them. */
+const JOIN_BUSY_RETRIES = 5;
+const JOIN_BUSY_WAIT_MS = 1_000;
+
+/** One `POST /v1/join`: the answer on success, a JoinError otherwise (503 returned). */
+async function postJoin(
+  client: Deno.HttpClient,
+  apiUrl: string,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; answer: unknown }> {
+  {
     let response: Response;
     try {
       response = await fetch(`${apiUrl}/v1/join`, {
@@ -208,6 +239,7 @@ export async function callJoin(
       );
     }
     const answer = await response.json().catch(() => null);
+    if (response.status === 503) return { status: 503, answer };
     if (!response.ok) {
       throw new JoinError(
         typeof answer?.code === "string" ? answer.code : "join.refused",
@@ -216,9 +248,7 @@ export async function callJoin(
           : `HTTP ${response.status}`,
       );
     }
-    return { caCertPem, answer };
-  } finally {
-    client.close();
+    return { status: response.status, answer };
   }
 }
 
