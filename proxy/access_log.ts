@@ -43,3 +43,26 @@ export function formatAccessLog(entry: AccessLogEntry): string {
     entry.error === null ? "" : `error=${entry.error}`,
   ].filter((part) => part !== "").join(" ");
 }
+
+/** An access log line's entry: the request's facts and what came of it. */
+export function accessEntry(
+  request: Omit<
+    AccessLogEntry,
+    "status" | "bytes" | "durationMs" | "upstream" | "attempts" | "error"
+  >,
+  result: Pick<
+    AccessLogEntry,
+    "status" | "bytes" | "upstream" | "attempts" | "error"
+  >,
+  startedAt: number,
+): AccessLogEntry {
+  return {
+    ...request,
+    status: result.status,
+    bytes: result.bytes,
+    durationMs: performance.now() - startedAt,
+    upstream: result.upstream,
+    attempts: result.attempts,
+    error: result.error,
+  };
+}

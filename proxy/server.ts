@@ -20,7 +20,7 @@ import http2 from "node:http2";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type tls from "node:tls";
-import type { AccessLogEntry } from "./access_log.ts";
+import { accessEntry, type AccessLogEntry } from "./access_log.ts";
 import {
   Balancer,
   type EndpointSnapshot,
@@ -227,22 +227,20 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       inFlight--;
       if (inFlight === 0) drained?.();
     }
-    record({
-      time,
-      client,
-      method,
-      host: hostHeader,
-      path,
-      protocol: `HTTP/${req.httpVersion}`,
-      tls: tlsListener,
-      status: result.status,
-      bytes: result.bytes,
-      durationMs: performance.now() - started,
-      service,
-      upstream: result.upstream,
-      attempts: result.attempts,
-      error: result.error,
-    });
+    record(accessEntry(
+      {
+        time,
+        client,
+        method,
+        host: hostHeader,
+        path,
+        protocol: `HTTP/${req.httpVersion}`,
+        tls: tlsListener,
+        service,
+      },
+      result,
+      started,
+    ));
 
     async function route(): Promise<ForwardResult> {
       if (isHttp2 && headerBytes(raw) > limits.headerBytesMax) {
@@ -422,22 +420,20 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         onClose: () => counters.websocketsOpen--,
       });
     }
-    record({
-      time,
-      client,
-      method: req.method ?? "GET",
-      host: hostHeader,
-      path,
-      protocol: `HTTP/${req.httpVersion}`,
-      tls: tlsListener,
-      status: result.status,
-      bytes: result.bytes,
-      durationMs: performance.now() - started,
-      service,
-      upstream: result.upstream,
-      attempts: result.attempts,
-      error: result.error,
-    });
+    record(accessEntry(
+      {
+        time,
+        client,
+        method: req.method ?? "GET",
+        host: hostHeader,
+        path,
+        protocol: `HTTP/${req.httpVersion}`,
+        tls: tlsListener,
+        service,
+      },
+      result,
+      started,
+    ));
   }
 
   // The HTTP listener.
