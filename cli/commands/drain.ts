@@ -101,6 +101,9 @@ export function drainLines(
         }`,
       ];
     case "phase":
+      if (d.phase === "volume") {
+        return [`  ${String(d.service)}: ${String(d.message)}`];
+      }
       return [
         `  ${String(d.service)}${
           d.allocId === null ? "" : ` ${String(d.allocId)}`

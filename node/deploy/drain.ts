@@ -12,7 +12,13 @@ import { type Alloc, isTerminal } from "../../raft/fsm/mod.ts";
 import type { ServiceConfig, TaskConfig } from "../../config/types.ts";
 import { schedule } from "../scheduler/mod.ts";
 import { drainInput } from "./_plan_input.ts";
-import { type PhaseReport, runRollout } from "./_rollout.ts";
+import {
+  CommitLost,
+  errorText,
+  type PhaseReport,
+  runRollout,
+} from "./_rollout.ts";
+import { runPlanVolumeSteps } from "./plan_volume_steps.ts";
 
 export type { DrainEvent, DrainOutcome } from "./events.ts";
 import type { DeployContext } from "./context.ts";
@@ -56,8 +62,25 @@ export async function runDrain(
       elapsedMs: elapsedMs(),
     });
   }
-  if (input.allocs.length > 0 || input.stops.length > 0) {
-    const result = await runRollout(new DeployMachine(input), {
+  // Seed 001's "detach volumes": a volume-backed service cannot run in two
+  // places, so its alloc here stops, its volume moves to the replacement's
+  // node (or, with nothing to move it to, is detached and left ready), and
+  // only then does the rollout start the replacement.
+  try {
+    await runPlanVolumeSteps(context, plan, state.config, {
+      emit: (event) => onEvent({ ...event, elapsedMs: elapsedMs() }),
+    });
+  } catch (error) {
+    if (error instanceof CommitLost) throw error;
+    return failed(`volume ${errorText(error)}`);
+  }
+  // What the volume handoff stopped is not stopped twice.
+  const stops = input.stops.filter((stop) => {
+    const alloc = context.state().allocs.get(stop.allocId);
+    return alloc !== undefined && !isTerminal(alloc.status);
+  });
+  if (input.allocs.length > 0 || stops.length > 0) {
+    const result = await runRollout(new DeployMachine({ ...input, stops }), {
       context,
       placements,
       deployId: null,
@@ -80,23 +103,34 @@ export async function runDrain(
     if (result.kind === "lost") throw result.error;
     reasons.push(...result.failures.map((f) => `${f.service}: ${f.reason}`));
   }
-  const remaining = [...context.state().allocs.values()]
-    .filter((a) => a.nodeId === nodeId && !isTerminal(a.status))
-    .map((a) => a.id)
-    .sort();
+  const remaining = remainingOn(context, nodeId);
   if (remaining.length === 0) {
     onEvent({ type: "done", node: nodeName, elapsedMs: elapsedMs() });
     return { ok: true, remaining };
   }
-  onEvent({
-    type: "failed",
-    node: nodeName,
-    code: "drain.incomplete",
-    reason: reasons.length > 0
+  return failed(
+    reasons.length > 0
       ? reasons.join("; ")
       : `${remaining.length} allocation(s) still run on ${nodeName}`,
-    remaining,
-    elapsedMs: elapsedMs(),
-  });
-  return { ok: false, remaining };
+  );
+
+  function failed(reason: string): DrainOutcome {
+    const remaining = remainingOn(context, nodeId);
+    onEvent({
+      type: "failed",
+      node: nodeName,
+      code: "drain.incomplete",
+      reason,
+      remaining,
+      elapsedMs: elapsedMs(),
+    });
+    return { ok: false, remaining };
+  }
+}
+
+function remainingOn(context: DeployContext, nodeId: string): string[] {
+  return [...context.state().allocs.values()]
+    .filter((a) => a.nodeId === nodeId && !isTerminal(a.status))
+    .map((a) => a.id)
+    .sort();
 }

@@ -74,7 +74,12 @@ export async function startFakeCloud(
  */
 export function dbConfig(
   image: string,
-  { size = "1Gi", version = "1" }: { size?: string; version?: string } = {},
+  { size = "1Gi", version = "1", extra = "" }: {
+    size?: string;
+    version?: string;
+    /** More of the service block (a constraint). */
+    extra?: string;
+  } = {},
 ): string {
   const script = "n=$(cat /data/count 2>/dev/null || echo 0); " +
     "echo $((n+1)) > /data/count; echo ok > /data/health; sync; " +
@@ -94,8 +99,32 @@ export function dbConfig(
     path = "/data"
     size = "${size}"
   }
-}
+${extra}}
 `;
+}
+
+/** The fake cloud's volumes, as its API lists them. */
+export async function cloudVolumes(
+  bed: Bed,
+): Promise<{ id: string; name: string; droplet_ids: number[] }[]> {
+  const host = bed.registry.host.split(":")[0]!;
+  const got = await new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      bed.underlayNetns,
+      "curl",
+      "-sS",
+      "--max-time",
+      "5",
+      "-H",
+      `Authorization: Bearer ${DO_TOKEN}`,
+      `http://${host}:${FAKE_PORT}/v2/volumes?per_page=200`,
+    ],
+  }).output();
+  const text = new TextDecoder().decode(got.stdout);
+  assertEquals(got.code, 0, new TextDecoder().decode(got.stderr));
+  return JSON.parse(text).volumes;
 }
 
 /** The count db's healthy alloc serves, asked from node `via`. */
